@@ -1,0 +1,72 @@
+"""rmtool command line: the click group and the error boundary.
+
+Each sub-command lives in its own module under ``rmtool.cli`` and is registered
+here. Library errors (``rmtool.errors.RmtoolError``) become one ``ERROR ...``
+line on stderr and the error's exit code; nothing reaches the user as a
+traceback unless ``RMTOOL_DEBUG=1`` is set.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+import click
+
+from rmtool import __version__
+from rmtool.errors import RmtoolError
+
+# (module, attribute) of every top-level command, in help order.
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("rmtool.cli.measure", "measure"),
+    ("rmtool.cli.token", "token"),
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rmtool")
+def cli() -> None:
+    """Arm CCA Realm attestation: measure, replay, compare and endorse."""
+
+
+def _register() -> None:
+    for module_name, attr in COMMANDS:
+        module = importlib.import_module(module_name)
+        cli.add_command(getattr(module, attr))
+
+
+_register()
+
+
+def run(argv: Sequence[str] | None = None, prog_name: str = "rmtool") -> int:
+    """Run the CLI and return its exit status (errors become one stderr line)."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name=prog_name,
+                 standalone_mode=False)
+    except RmtoolError as exc:
+        if os.environ.get("RMTOOL_DEBUG"):
+            raise
+        click.echo(f"ERROR {exc}", err=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("Aborted!", err=True)
+        return 1
+    except BrokenPipeError:
+        return 1
+    return 0
+
+
+def main() -> None:
+    sys.exit(run())
+
+
+def realm_measurements_main() -> None:
+    """``realm-measurements``: the reference tool's argv, i.e. ``rmtool measure ...``."""
+    sys.exit(run(["measure", *sys.argv[1:]], prog_name="realm-measurements"))

@@ -1,0 +1,274 @@
+"""``rmtool measure`` (and ``realm-measurements``): the reference tool's CLI.
+
+``rmtool measure [GLOBAL OPTIONS] <kvmtool|qemu|cloud-hv> [VMM ARGS...]`` — global
+options as spec/anchor-cli.md §1 (accepted verbatim so existing scripts keep working),
+plus rmtool's own: ``--rmm-version``, ``--format``, ``--trace``, ``--jobs``,
+``--corim-output``, ``--emit-log``. Measurements are printed at the hash size the
+token carries (the reference prints 64-byte slots).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+from typing import Any
+
+import click
+from tabulate import tabulate
+
+from rmtool.errors import ConfigError, InvalidArguments, RmtoolError, UsageError
+from rmtool.measure import MeasureResult, build_vmm
+from rmtool.measure.endorsements import comid_json
+from rmtool.measure.host import (
+    HostCaps,
+    check_bps,
+    check_pmu_ctrs,
+    check_sve_vl,
+    check_wps,
+    load_config,
+)
+from rmtool.measure.images import ThreadedGranuleHasher
+from rmtool.measure.rmm.profiles import DEFAULT_PROFILE, PROFILES, get_profile
+from rmtool.measure.rmm.realm import Measurements, Realm
+from rmtool.measure.vmm import FRONTENDS
+from rmtool.measure.vmm.common import MeasureInputs, VmmBuild
+
+PROGRESS_THRESHOLD = 64 << 20
+BOOL = click.Choice(["true", "false"])
+
+
+class _MeasureCommand(click.Command):
+    """Reports unknown global options the way the reference (clap) does."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            raise UsageError(f"error: unexpected argument '{exc.option_name}' found") from exc
+
+
+class _Progress:
+    """A one-line progress bar on stderr (only when it is a terminal)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = max(total, 1)
+        self.done = 0
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        pct = min(100, self.done * 100 // self.total)
+        bar = "#" * (pct // 4)
+        sys.stderr.write(f"\rhashing [{bar:<25}] {pct:3d}% "
+                         f"{self.done >> 20}/{self.total >> 20} MiB")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        sys.stderr.write("\n")
+
+
+def _caps_from_globals(configs: tuple[str, ...], o: dict[str, Any]) -> HostCaps:
+    caps = HostCaps()
+    for path in configs:
+        caps = load_config(path, caps)
+    try:
+        values: dict[str, Any] = {}
+        if o["ipa_bits"] is not None:
+            values["ipa_bits"] = o["ipa_bits"]
+        if o["num_bps"] is not None:
+            values["num_bps"] = check_bps(o["num_bps"])
+        if o["num_wps"] is not None:
+            values["num_wps"] = check_wps(o["num_wps"])
+        if o["sve_vl"] is not None:
+            values["sve_vl"] = check_sve_vl(o["sve_vl"])
+        if o["pmu_num_ctrs"] is not None:
+            values["pmu_num_ctrs"] = check_pmu_ctrs(o["pmu_num_ctrs"])
+        if o["pmu"] is not None:
+            values["pmu"] = o["pmu"] == "true"
+        if o["lpa2"] is not None:
+            values["lpa2"] = o["lpa2"] == "true"
+    except ConfigError as exc:
+        raise InvalidArguments(exc.message) from exc
+    return caps.set(**values)
+
+
+def _image_bytes(build: VmmBuild) -> int:
+    total = 0
+    for blob in build.blobs:
+        try:
+            total += blob.image.size
+        except RmtoolError:
+            pass
+    return total
+
+
+def _hex_or_b64(value: bytes, b64: bool) -> str:
+    return base64.b64encode(value).decode() if b64 else value.hex()
+
+
+def measurements_json(m: Measurements, build: VmmBuild) -> dict[str, Any]:
+    """The ``--format json`` contract."""
+    import hashlib
+
+    return {
+        "rim": m.rim.hex(),
+        "rems": [r.hex() for r in m.rems],
+        "hash_algo": m.hash_algo.name,
+        "personalization_value": m.rpv.hex(),
+        "rmm_version": m.profile.name,
+        "vmm": build.vmm,
+        "realm_params": {
+            "s2sz": build.params.s2sz, "num_bps": build.params.num_bps,
+            "num_wps": build.params.num_wps, "sve_vl": build.params.sve_vl,
+            "pmu": build.params.pmu, "pmu_num_ctrs": build.params.pmu_num_ctrs,
+            "lpa2": build.params.lpa2,
+        },
+        "dtb_sha256": hashlib.sha256(build.dtb).hexdigest() if build.dtb else None,
+        "dtb_ipa": build.dtb_ipa,
+    }
+
+
+def trace_rows(m: Measurements) -> list[dict[str, Any]]:
+    return [{"number": t.number, "operation": t.kind, "origin": t.op.origin,
+             "detail": t.detail, "descriptors": t.descriptors,
+             "rim_after": t.rim_after.hex()} for t in m.trace]
+
+
+@click.command("measure", cls=_MeasureCommand,
+               context_settings={"allow_interspersed_args": False,
+                                 "help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More detail on stderr.")
+@click.option("--output-dtb", type=click.Path(dir_okay=False), help="Write the DTB measured.")
+@click.option("--dtb-template", type=click.Path(), help="Patch this DTB instead of generating.")
+@click.option("--dtb", "dtb", type=click.Path(), help="Measure this DTB as is.")
+@click.option("--no-measurements", is_flag=True, help="Stop after building the parameters.")
+@click.option("--print-b64", is_flag=True, help="Print base64 instead of hex.")
+@click.option("-k", "--kernel", type=click.Path(), help="Kernel image content.")
+@click.option("-i", "--initrd", type=click.Path(), help="Initrd content.")
+@click.option("-f", "--firmware", type=click.Path(), help="Firmware content.")
+@click.option("-c", "--config", "configs", multiple=True, type=click.Path(),
+              help="Host-capability TOML overlay (repeatable, applied in order).")
+@click.option("--endorsements-template", type=click.Path(), help="CoMID JSON template.")
+@click.option("--endorsements-output", type=click.Path(), help="Write CoMID JSON here.")
+@click.option("--ipa-bits", type=click.IntRange(0, 255), help="Host max IPA bits.")
+@click.option("--num-bps", type=int, help="Host breakpoints (2..64).")
+@click.option("--num-wps", type=int, help="Host watchpoints (2..64).")
+@click.option("--sve-vl", type=int, help="Host max SVE vector length in bits (0 disables).")
+@click.option("--pmu-num-ctrs", type=int, help="Host PMU counters (0..31).")
+@click.option("--pmu", type=BOOL, help="Host PMU (true/false).")
+@click.option("--lpa2", type=BOOL, help="Host LPA2 (true/false).")
+@click.option("--hash-algo", type=click.Choice(["sha256", "sha512"]),
+              help="Accepted for compatibility and ignored, as by the reference tool.")
+@click.option("--rmm-version", type=click.Choice(list(PROFILES)), default=DEFAULT_PROFILE,
+              show_default=True, help="RMM version whose measurement rules apply.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.option("--trace", is_flag=True, help="Show the RMM operations and the RIM after each.")
+@click.option("--jobs", type=click.IntRange(1, 256), default=None,
+              help="Hashing threads (default: CPU count).")
+@click.option("--corim-output", type=click.Path(dir_okay=False),
+              help="Write an unsigned CoRIM (CCA realm profile) with the measurements.")
+@click.option("--emit-log", type=click.Path(dir_okay=False),
+              help="Write the TCG event log the VMM would write for this Realm.")
+@click.argument("vmm", required=False)
+@click.argument("vmm_args", nargs=-1, type=click.UNPROCESSED)
+def measure(verbose: int, output_dtb: str | None, dtb_template: str | None, dtb: str | None,
+            no_measurements: bool, print_b64: bool, kernel: str | None, initrd: str | None,
+            firmware: str | None, configs: tuple[str, ...], endorsements_template: str | None,
+            endorsements_output: str | None, ipa_bits: int | None, num_bps: int | None,
+            num_wps: int | None, sve_vl: int | None, pmu_num_ctrs: int | None,
+            pmu: str | None, lpa2: str | None, hash_algo: str | None, rmm_version: str,
+            fmt: str, trace: bool, jobs: int | None, corim_output: str | None,
+            emit_log: str | None, vmm: str | None, vmm_args: tuple[str, ...]) -> None:
+    """Compute the RIM and REMs of a Realm from a VMM command line.
+
+    VMM is one of kvmtool, qemu, cloud-hv; VMM_ARGS are that VMM's own arguments.
+    """
+    ctx = click.get_current_context()
+    if vmm is None:
+        click.echo(ctx.get_usage(), err=True)
+        ctx.exit(2)
+    if vmm == "help":
+        click.echo(ctx.get_help())
+        return
+    if vmm not in FRONTENDS:
+        raise UsageError(f"error: unrecognized subcommand '{vmm}' "
+                         f"(expected one of {', '.join(FRONTENDS)})")
+    if dtb is not None and dtb_template is not None:
+        raise InvalidArguments("either --dtb or --dtb-template can be set but not both")
+    del hash_algo  # parsed and ignored, as by the reference tool
+    caps = _caps_from_globals(configs, {
+        "ipa_bits": ipa_bits, "num_bps": num_bps, "num_wps": num_wps, "sve_vl": sve_vl,
+        "pmu_num_ctrs": pmu_num_ctrs, "pmu": pmu, "lpa2": lpa2})
+    inputs = MeasureInputs(caps=caps, profile=get_profile(rmm_version), kernel=kernel,
+                           initrd=initrd, firmware=firmware, dtb=dtb, dtb_template=dtb_template)
+    build = build_vmm(vmm, list(vmm_args), inputs)
+    for w in build.warnings:
+        click.echo(f"WARN {w}", err=True)
+    if verbose:
+        click.echo(f"realm parameters: {build.params}", err=True)
+    if output_dtb is not None and build.dtb is not None:
+        with open(output_dtb, "wb") as f:
+            f.write(build.dtb)
+    if no_measurements:
+        return
+    progress = None
+    if sys.stderr.isatty() and _image_bytes(build) > PROGRESS_THRESHOLD:
+        progress = _Progress(_image_bytes(build))
+    realm = Realm(inputs.profile, hasher=ThreadedGranuleHasher(jobs, progress))
+    try:
+        m = realm.execute(build.operations())
+    finally:
+        if progress is not None:
+            progress.close()
+    result = MeasureResult(build, m)
+    _write_side_outputs(result, endorsements_template, endorsements_output, corim_output,
+                        emit_log)
+    if endorsements_output is not None:
+        return
+    _print(result, fmt, trace, print_b64)
+
+
+def _write_side_outputs(result: MeasureResult, endorsements_template: str | None,
+                        endorsements_output: str | None, corim_output: str | None,
+                        emit_log: str | None) -> None:
+    m = result.measurements
+    if endorsements_output is not None:
+        text = comid_json(m, endorsements_template)
+        with open(endorsements_output, "w", encoding="utf-8") as f:
+            f.write(text)
+    if corim_output is not None:
+        from rmtool.verify.corim import build_realm_corim
+
+        data = build_realm_corim(m.rim, list(m.rems), m.hash_algo.name, m.rpv)
+        with open(corim_output, "wb") as f:
+            f.write(data)
+    if emit_log is not None:
+        from rmtool.replay.emit import emit_log as write_log
+
+        with open(emit_log, "wb") as f:
+            f.write(write_log(result.build, m))
+
+
+def _print(result: MeasureResult, fmt: str, trace: bool, print_b64: bool) -> None:
+    m = result.measurements
+    if fmt == "json":
+        doc = measurements_json(m, result.build)
+        if trace:
+            doc["trace"] = trace_rows(m)
+        click.echo(json.dumps(doc, indent=2))
+        return
+    if trace:
+        rows = [(t["number"], t["operation"], t["origin"], t["detail"], t["descriptors"],
+                 t["rim_after"]) for t in trace_rows(m)]
+        click.echo(tabulate(rows, headers=["#", "operation", "origin", "detail", "descs",
+                                           "RIM after"]))
+        click.echo("")
+    click.echo(f"RIM: {_hex_or_b64(m.rim, print_b64)}")
+    for i, rem in enumerate(m.rems):
+        click.echo(f"REM{i}: {_hex_or_b64(rem, print_b64)}")
+
+
+def jobs_default() -> int:
+    return os.cpu_count() or 1

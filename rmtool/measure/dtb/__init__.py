@@ -1,0 +1,1 @@
+"""rmtool.measure.dtb."""

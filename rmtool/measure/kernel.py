@@ -1,0 +1,78 @@
+"""arm64 Linux Image loading shared by all VMM front-ends (spec/vmm-kvmtool.md §4).
+
+The 64-byte header (Documentation/arch/arm64/booting.rst): code0, code1, text_offset
+(@8), image_size (@16), flags, res2-4, magic "ARM\\x64" (@56), res5. A file without the
+magic is gunzipped and the header re-read; the measured content is then the
+decompressed bytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from dataclasses import dataclass
+
+from construct import Const, Int32ul, Int64ul, Struct
+
+from rmtool.errors import ParametersError, os_error_text
+from rmtool.measure.images import Image
+
+ARM64_MAGIC = 0x644D5241
+MAX_KERNEL_SIZE = 1 << 32  # decompression bound (4 GiB)
+
+Arm64ImageHeader = Struct(
+    "code0" / Int32ul,
+    "code1" / Int32ul,
+    "text_offset" / Int64ul,
+    "image_size" / Int64ul,
+    "flags" / Int64ul,
+    "res2" / Int64ul,
+    "res3" / Int64ul,
+    "res4" / Int64ul,
+    "magic" / Const(ARM64_MAGIC, Int32ul),
+    "res5" / Int32ul,
+)
+
+
+@dataclass(frozen=True)
+class Kernel:
+    image: Image
+    text_offset: int
+    image_size: int
+
+
+def _header(data: bytes) -> tuple[int, int] | None:
+    if len(data) < 64:
+        return None
+    hdr = data[:64]
+    if int.from_bytes(hdr[56:60], "little") != ARM64_MAGIC:
+        return None
+    parsed = Arm64ImageHeader.parse(hdr)
+    return int(parsed.text_offset), int(parsed.image_size)
+
+
+def load_kernel(path: str) -> Kernel:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError as exc:
+        raise ParametersError(os_error_text(path, exc)) from exc
+    found = _header(head)
+    if found is not None:
+        return Kernel(Image.from_file("kernel", path), *found)
+    if len(head) < 64:
+        raise ParametersError(f"VMM: file {path} error: failed to fill whole buffer")
+    if head[:2] != b"\x1f\x8b":
+        raise ParametersError(f"VMM: file {path} error: invalid gzip header")
+    try:
+        with gzip.open(path, "rb") as g:
+            data = g.read(MAX_KERNEL_SIZE + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ParametersError(f"VMM: file {path} error: corrupt or truncated gzip stream "
+                              f"({exc})") from exc
+    if len(data) > MAX_KERNEL_SIZE:
+        raise ParametersError(f"VMM: file {path} error: decompressed kernel exceeds 4 GiB")
+    found = _header(data)
+    if found is None:
+        raise ParametersError("invalid Linux header")
+    return Kernel(Image.from_bytes("kernel", data), *found)

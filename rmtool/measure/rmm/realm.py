@@ -1,0 +1,263 @@
+"""The Realm model: executes RMM operations and yields RIM, REM0-3 and a trace.
+
+This is the only place that hashes for the RIM and REMs (design.md). Semantics are
+TF-RMM's (spec/rmm-measurement.md):
+
+* REALM_CREATE: RIM = H(4096-byte measured RmiRealmParams image) (§3);
+* INIT_RIPAS: one RIPAS descriptor per RTT entry, greedy split (§5.3), only for
+  RMM versions that measure it (§5.1);
+* DATA_CREATE: one DATA descriptor per 4 KiB granule (§4);
+* REC_CREATE: REC descriptor over H(4096-byte RmiRecParams image) for a runnable REC (§6);
+* RSI_MEASUREMENT_EXTEND: REM = H(REM[:hash_size] || data[:size]) (§7, TF-RMM).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from rmtool.errors import MeasurementError
+from rmtool.measure.images import GranuleHasher, ThreadedGranuleHasher
+from rmtool.measure.rmm.algorithms import HashAlgo
+from rmtool.measure.rmm.ops import (
+    DataCreate,
+    InitRipas,
+    Operation,
+    RealmCreate,
+    RealmParams,
+    RecCreate,
+    RemExtend,
+)
+from rmtool.measure.rmm.profiles import (
+    FLAG_DA,
+    FLAG_LPA2,
+    FLAG_MEC_POLICY_SHIFT,
+    FLAG_PMU,
+    FLAG_SVE,
+    RmmProfile,
+    get_profile,
+)
+from rmtool.measure.rmm.structures import (
+    DATA_DESC_FAST,
+    DESC_SIZE,
+    DESC_TYPE_DATA,
+    GRANULE_SIZE,
+    RmiRealmParamsMeasured,
+    RmiRecParamsMeasured,
+    rec_descriptor,
+    ripas_descriptor,
+    slot,
+)
+
+GIB = 1 << 30
+MIB = 1 << 20
+
+
+def realm_params_image(params: RealmParams, profile: RmmProfile) -> bytes:
+    """The 4096-byte zero-filled RmiRealmParams image the RMM hashes (§3.1)."""
+    flags = 0
+    if params.lpa2:
+        flags |= FLAG_LPA2
+    if params.sve_vl:
+        flags |= FLAG_SVE
+    if params.pmu:
+        flags |= FLAG_PMU
+    if params.da:
+        flags |= FLAG_DA
+    flags |= (params.mec_policy & 0b11) << FLAG_MEC_POLICY_SHIFT
+    flags &= profile.flag_mask
+    minus = 1 if profile.bps_wps_minus_one else 0
+    return bytes(RmiRealmParamsMeasured.build({
+        "flags": flags,
+        "s2sz": params.s2sz,
+        "sve_vl": params.sve_vl // 128 - 1 if params.sve_vl else 0,
+        "num_bps": params.num_bps - minus,
+        "num_wps": params.num_wps - minus,
+        "pmu_num_ctrs": params.pmu_num_ctrs if params.pmu else 0,
+        "hash_algo": params.hash_algo.rmi,
+    }))
+
+
+def rec_params_image(op: RecCreate) -> bytes:
+    """The 4096-byte RmiRecParams image (§6): flags, pc, x0..x7."""
+    gprs = list(op.gprs) + [0] * (8 - len(op.gprs))
+    return bytes(RmiRecParamsMeasured.build({"flags": op.flags, "pc": op.pc, "gprs": gprs}))
+
+
+def rtt_block_sizes(ipa_bits: int) -> list[int]:
+    """Entry sizes of RTT levels start_level..3 for a 4 KiB granule (§5.3)."""
+    levels = min(4, (ipa_bits - 8) // 9)
+    start_level = 4 - levels
+    sizes = {0: 512 * GIB, 1: GIB, 2: 2 * MIB, 3: GRANULE_SIZE}
+    return [sizes[lvl] for lvl in range(max(0, start_level), 4)]
+
+
+def ripas_split(base: int, top: int, ipa_bits: int) -> list[tuple[int, int]]:
+    """Greedy split of [base, top) into RTT entries, as KVM + TF-RMM produce them."""
+    if base % GRANULE_SIZE or top % GRANULE_SIZE:
+        raise MeasurementError(f"INIT_RIPAS range [{base:#x}, {top:#x}) is not granule aligned")
+    sizes = rtt_block_sizes(ipa_bits)
+    out = []
+    cur = base
+    while cur < top:
+        for s in sizes:
+            if cur % s == 0 and cur + s <= top:
+                out.append((cur, cur + s))
+                cur += s
+                break
+    return out
+
+
+@dataclass
+class TraceEntry:
+    """One executed operation: what it was, how much was hashed, the RIM after it."""
+
+    number: int
+    op: Operation
+    kind: str
+    detail: str
+    descriptors: int
+    rim_after: bytes
+    rems_after: tuple[bytes, ...]
+
+
+@dataclass
+class Measurements:
+    hash_algo: HashAlgo
+    rim: bytes  # hash_size bytes
+    rems: list[bytes]  # 4 x hash_size bytes
+    rpv: bytes
+    profile: RmmProfile
+    trace: list[TraceEntry] = field(default_factory=list)
+
+    @property
+    def rim_slot(self) -> bytes:
+        return slot(self.rim)
+
+
+class Realm:
+    """Executes RMM operations under one RMM version profile."""
+
+    def __init__(self, profile: RmmProfile | str = "1.0-rel0",
+                 hasher: GranuleHasher | None = None) -> None:
+        self.profile = get_profile(profile) if isinstance(profile, str) else profile
+        self.hasher = hasher or ThreadedGranuleHasher()
+        self.params: RealmParams | None = None
+        self._rim_slot = bytes(64)
+        self._rems = [bytes(64) for _ in range(4)]
+        self.trace: list[TraceEntry] = []
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def algo(self) -> HashAlgo:
+        if self.params is None:
+            raise MeasurementError("the Realm does not exist yet: REALM_CREATE must come first")
+        return self.params.hash_algo
+
+    def _h(self, data: bytes) -> bytes:
+        return slot(hashlib.new(self.algo.name, data).digest())
+
+    def _record(self, op: Operation, kind: str, detail: str, descriptors: int) -> None:
+        size = self.algo.size
+        self.trace.append(TraceEntry(len(self.trace) + 1, op, kind, detail, descriptors,
+                                     self._rim_slot[:size],
+                                     tuple(r[:size] for r in self._rems)))
+
+    # ------------------------------------------------------------------ operations
+    def execute(self, ops: Iterable[Operation]) -> Measurements:
+        for op in ops:
+            self.apply(op)
+        return self.measurements()
+
+    def apply(self, op: Operation) -> None:
+        if isinstance(op, RealmCreate):
+            self.realm_create(op)
+        elif isinstance(op, InitRipas):
+            self.init_ripas(op)
+        elif isinstance(op, DataCreate):
+            self.data_create(op)
+        elif isinstance(op, RecCreate):
+            self.rec_create(op)
+        elif isinstance(op, RemExtend):
+            self.rem_extend(op)
+        else:  # pragma: no cover - type system forbids
+            raise MeasurementError(f"unknown operation {op!r}")
+
+    def realm_create(self, op: RealmCreate) -> None:
+        if self.params is not None:
+            raise MeasurementError("REALM_CREATE issued twice")
+        self.profile.check_algo(op.params.hash_algo)
+        self.params = op.params
+        self._rim_slot = self._h(realm_params_image(op.params, self.profile))
+        p = op.params
+        self._record(op, "REALM_CREATE",
+                     f"s2sz={p.s2sz} bps={p.num_bps} wps={p.num_wps} sve_vl={p.sve_vl} "
+                     f"pmu={'on' if p.pmu else 'off'}/{p.pmu_num_ctrs} "
+                     f"lpa2={'on' if p.lpa2 else 'off'} algo={p.hash_algo.name}", 1)
+
+    def init_ripas(self, op: InitRipas) -> None:
+        if not self.profile.measures_init_ripas:
+            self._record(op, "INIT_RIPAS", f"[{op.base:#x}, {op.top:#x}) not measured by "
+                         f"RMM {self.profile.name}", 0)
+            return
+        assert self.params is not None or self.algo
+        pieces = ripas_split(op.base, op.top, self.params.s2sz if self.params else 0)
+        for base, top in pieces:
+            self._rim_slot = self._h(ripas_descriptor(self._rim_slot, base, top))
+        self._record(op, "INIT_RIPAS", f"[{op.base:#x}, {op.top:#x})", len(pieces))
+
+    def data_create(self, op: DataCreate) -> None:
+        algo = self.algo
+        lead = op.ipa % GRANULE_SIZE
+        first = op.ipa - lead
+        ctor = getattr(hashlib, algo.name)
+        pad = bytes(64 - algo.size)
+        rim = self._rim_slot
+        pack = DATA_DESC_FAST.pack
+        if op.measured:
+            if op.image is None:
+                raise MeasurementError("measured DATA_CREATE without an image")
+            contents = self.hasher.content_hashes(op.image, algo.name, lead)
+            ipa = first
+            for content in contents:
+                rim = ctor(pack(DESC_TYPE_DATA, DESC_SIZE, rim, ipa, 1, content + pad)
+                           ).digest() + pad
+                ipa += GRANULE_SIZE
+            count = len(contents)
+        else:
+            count = (lead + op.length + GRANULE_SIZE - 1) // GRANULE_SIZE
+            zero = bytes(64)
+            for i in range(count):
+                rim = ctor(pack(DESC_TYPE_DATA, DESC_SIZE, rim, first + i * GRANULE_SIZE, 0,
+                                zero)).digest() + pad
+        self._rim_slot = rim
+        what = op.image.name if op.image is not None else "unmeasured"
+        self._record(op, "DATA_CREATE" if op.measured else "DATA_CREATE_UNMEASURED",
+                     f"{what} at {op.ipa:#x} size {op.length:#x}", count)
+
+    def rec_create(self, op: RecCreate) -> None:
+        if not op.flags & 1:
+            self._record(op, "REC_CREATE", "not runnable: not measured", 0)
+            return
+        content = self._h(rec_params_image(op))
+        self._rim_slot = self._h(rec_descriptor(self._rim_slot, content))
+        self._record(op, "REC_CREATE",
+                     f"pc={op.pc:#x} " + " ".join(f"x{i}={v:#x}" for i, v in
+                                                  enumerate(op.gprs) if v), 1)
+
+    def rem_extend(self, op: RemExtend) -> None:
+        if not 0 <= op.rem <= 3:
+            raise MeasurementError(f"REM index {op.rem} out of range 0..3")
+        if len(op.data) > 64:
+            raise MeasurementError(f"RSI_MEASUREMENT_EXTEND size {len(op.data)} > 64")
+        size = self.algo.size
+        self._rems[op.rem] = self._h(self._rems[op.rem][:size] + op.data)
+        self._record(op, "MEASUREMENT_EXTEND", f"REM{op.rem} += {op.data.hex()}", 0)
+
+    def measurements(self) -> Measurements:
+        size = self.algo.size
+        assert self.params is not None
+        return Measurements(hash_algo=self.algo, rim=self._rim_slot[:size],
+                            rems=[r[:size] for r in self._rems], rpv=self.params.rpv,
+                            profile=self.profile, trace=list(self.trace))

@@ -1,0 +1,139 @@
+"""What every VMM front-end shares: inputs, the build result, and the op ordering.
+
+A front-end turns ``[VMM args]`` plus the global inputs into a :class:`VmmBuild`:
+Realm parameters, the RMM operation stream (in the reference tool's order, see
+spec/index.md "End-to-end RIM"), the DTB bytes it generated, and the facts a log
+writer or replay needs. It never hashes anything itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from rmtool.errors import ParametersError
+from rmtool.measure.host import HostCaps
+from rmtool.measure.images import Image
+from rmtool.measure.rmm.ops import (
+    DataCreate,
+    InitRipas,
+    Operation,
+    RealmCreate,
+    RealmParams,
+    RecCreate,
+    RemExtend,
+)
+from rmtool.measure.rmm.profiles import RmmProfile
+from rmtool.measure.rmm.structures import GRANULE_SIZE
+
+KIB = 1 << 10
+MIB = 1 << 20
+GIB = 1 << 30
+LOG_SIZE = 64 * KIB
+
+
+@dataclass
+class MeasureInputs:
+    """Global options that front-ends consume (the reference tool's global flags)."""
+
+    caps: HostCaps
+    profile: RmmProfile
+    kernel: str | None = None
+    initrd: str | None = None
+    firmware: str | None = None
+    dtb: str | None = None
+    dtb_template: str | None = None
+
+
+@dataclass(frozen=True)
+class LoadedBlob:
+    """An image placed in guest memory. ``kind`` uses the event-log names
+    (KERNEL, INITRD, DTB, FIRMWARE, ACPI DATA)."""
+
+    kind: str
+    ipa: int
+    image: Image
+
+
+@dataclass
+class VmmBuild:
+    vmm: str
+    params: RealmParams
+    ram: list[tuple[int, int]]  # (base, size) ranges given to INIT_RIPAS
+    blobs: list[LoadedBlob]  # measured into the RIM
+    rec_pc: int
+    rec_gprs: tuple[int, ...]
+    dtb: bytes | None = None  # exact bytes measured / to load with the VMM
+    dtb_ipa: int | None = None
+    log_region: tuple[int, int] | None = None  # (base, size), unmeasured DATA_CREATE
+    rem_blobs: list[tuple[int, LoadedBlob]] = field(default_factory=list)  # (REM, blob)
+    warnings: list[str] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)  # VM VERSION facts, cpus, ...
+
+    def operations(self) -> list[Operation]:
+        """REALM_CREATE, INIT_RIPAS (ascending), DATA_CREATE measured (ascending IPA),
+        REC_CREATE, DATA_CREATE unmeasured (log), then REM extensions."""
+        ops: list[Operation] = [RealmCreate(self.params, origin=f"{self.vmm} parameters")]
+        for base, size in sorted(self.ram):
+            top = base + (size + GRANULE_SIZE - 1) // GRANULE_SIZE * GRANULE_SIZE
+            ops.append(InitRipas(base, top, origin=f"RAM [{base:#x}, {base + size:#x})"))
+        seen: dict[int, str] = {}
+        for blob in sorted(self.blobs, key=lambda b: b.ipa):
+            if blob.ipa in seen:
+                raise ParametersError(f"duplicate blob at {blob.ipa:#x}")
+            seen[blob.ipa] = blob.kind
+            ops.append(DataCreate(blob.ipa, blob.image, origin=blob.kind))
+        ops.append(RecCreate(self.rec_pc, self.rec_gprs, origin="boot vCPU"))
+        if self.log_region is not None:
+            base, size = self.log_region
+            ops.append(DataCreate(base, None, measured=False, size=size, origin="LOG"))
+        for rem, blob in self.rem_blobs:
+            ops.append(RemExtend(rem, blob.image.digest(self.params.hash_algo.name),
+                                 origin=f"{blob.kind} (loaded by firmware)"))
+        return ops
+
+
+_SIZE_RE = re.compile(r"^(\d+)([BKMGTP]?)$")
+_SHIFT = {"B": 0, "K": 10, "M": 20, "G": 30, "T": 40, "P": 50, "": 20}
+
+
+def parse_size(text: str, option: str = "-m") -> int:
+    """``<n>[B|K|M|G|T|P]``; no suffix = MiB (kvmtool and QEMU default unit)."""
+    m = _SIZE_RE.match(text)
+    if not m:
+        if text and text[-1:].lower() in "bkmgtp" and text[:-1].isdigit():
+            raise ParametersError(f"{option}: invalid size suffix in {text!r}")
+        raise ParametersError(f"{option}: invalid digit found in string")
+    value = int(m.group(1)) << _SHIFT[m.group(2)]
+    if value >= 1 << 64:
+        raise ParametersError(f"{option}: number too large to fit in target type")
+    return value
+
+
+def align_up(value: int, align: int) -> int:
+    return (value + align - 1) // align * align
+
+
+def align_down(value: int, align: int) -> int:
+    return value // align * align
+
+
+def rpv_from_base64(text: str) -> bytes:
+    """QEMU ``personalization-value``: base64, <= 64 bytes, zero padded on the right."""
+    try:
+        raw = base64.b64decode(text.encode(), validate=True)
+    except (binascii.Error, ValueError):
+        bad = next((i for i, c in enumerate(text)
+                    if not (c.isalnum() or c in "+/=")), 0)
+        raise ParametersError(f"invalid Realm Personalization Value: Invalid symbol "
+                              f"{ord(text[bad]) if text else 0}, offset {bad}.") from None
+    return rpv_pad(raw)
+
+
+def rpv_pad(raw: bytes) -> bytes:
+    if len(raw) > 64:
+        raise ParametersError("Realm Personalization Value is too large")
+    return raw + bytes(64 - len(raw))
