@@ -22,22 +22,34 @@ from rmtool.errors import RmtoolError
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("rmtool.cli.measure", "measure"),
     ("rmtool.cli.token", "token"),
+    ("rmtool.cli.compare", "compare"),
+    ("rmtool.cli.log", "log"),
+    ("rmtool.cli.corim", "corim"),
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """Imports a sub-command's module only when that command runs (fast start-up)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [_name(attr) for _, attr in COMMANDS]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        for module_name, attr in COMMANDS:
+            if _name(attr) == cmd_name:
+                command: click.Command = getattr(importlib.import_module(module_name), attr)
+                return command
+        return None
+
+
+def _name(attr: str) -> str:
+    return attr.replace("_", "-")
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rmtool")
 def cli() -> None:
     """Arm CCA Realm attestation: measure, replay, compare and endorse."""
-
-
-def _register() -> None:
-    for module_name, attr in COMMANDS:
-        module = importlib.import_module(module_name)
-        cli.add_command(getattr(module, attr))
-
-
-_register()
 
 
 def run(argv: Sequence[str] | None = None, prog_name: str = "rmtool") -> int:
@@ -70,3 +82,7 @@ def main() -> None:
 def realm_measurements_main() -> None:
     """``realm-measurements``: the reference tool's argv, i.e. ``rmtool measure ...``."""
     sys.exit(run(["measure", *sys.argv[1:]], prog_name="realm-measurements"))
+
+
+if __name__ == "__main__":
+    main()

@@ -16,7 +16,6 @@ import sys
 from typing import Any
 
 import click
-from tabulate import tabulate
 
 from rmtool.errors import ConfigError, InvalidArguments, RmtoolError, UsageError
 from rmtool.measure import MeasureResult, build_vmm
@@ -260,6 +259,8 @@ def _print(result: MeasureResult, fmt: str, trace: bool, print_b64: bool) -> Non
         click.echo(json.dumps(doc, indent=2))
         return
     if trace:
+        from tabulate import tabulate
+
         rows = [(t["number"], t["operation"], t["origin"], t["detail"], t["descriptors"],
                  t["rim_after"]) for t in trace_rows(m)]
         click.echo(tabulate(rows, headers=["#", "operation", "origin", "detail", "descs",

@@ -16,8 +16,9 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -100,51 +101,96 @@ def granule_count(lead: int, size: int) -> int:
 
 
 class GranuleHasher(Protocol):
-    def content_hashes(self, image: Image, algo_name: str, lead: int) -> list[bytes]:
-        """H(granule) for each granule of ``image`` placed ``lead`` bytes into a granule."""
+    def content_hashes(self, image: Image, algo_name: str, lead: int) -> Iterable[bytes]:
+        """H(granule), in order, for each granule of ``image`` placed ``lead`` bytes into
+        its first granule (zeros before, zero padding after)."""
         ...
 
 
-def _hash_range(mv: memoryview, algo_name: str, lead: int, first: int, last: int) -> list[bytes]:
+def _hash_chunk(chunk: bytes | memoryview, algo_name: str, lead: int, first_is_start: bool,
+                last_is_end: bool) -> list[bytes]:
+    """Hash the granules of ``chunk`` (whole granules, except zero fill at the ends)."""
     ctor = getattr(hashlib, algo_name)
-    size = len(mv)
-    out: list[bytes] = []
-    for g in range(first, last):
-        start = g * GRANULE_SIZE - lead
-        end = start + GRANULE_SIZE
-        if start >= 0 and end <= size:
-            out.append(ctor(mv[start:end]).digest())
-        else:
-            chunk = bytes(max(0, -start)) + bytes(mv[max(0, start):min(end, size)])
-            out.append(ctor(chunk + bytes(GRANULE_SIZE - len(chunk))).digest())
-    return out
+    if first_is_start and lead:
+        chunk = bytes(lead) + bytes(chunk)
+    if last_is_end and len(chunk) % GRANULE_SIZE:
+        chunk = bytes(chunk) + bytes(GRANULE_SIZE - len(chunk) % GRANULE_SIZE)
+    mv = memoryview(chunk)
+    return [ctor(mv[o:o + GRANULE_SIZE]).digest() for o in range(0, len(mv), GRANULE_SIZE)]
 
 
 class ThreadedGranuleHasher:
-    """Content hashes computed by ``jobs`` threads over a mapped image."""
+    """Content hashes computed by ``jobs`` threads, streamed in order.
+
+    Files are read with ``pread`` in 1 MiB chunks (no mapping, so the resident set
+    stays small); at most ``2 * jobs`` chunks are in flight. The caller consumes the
+    hashes while later chunks are still being hashed, so the sequential descriptor
+    chain overlaps the parallel content hashing.
+    """
 
     def __init__(self, jobs: int | None = None, progress: Progress | None = None) -> None:
         self.jobs = max(1, jobs or os.cpu_count() or 1)
         self.progress = progress
 
-    def content_hashes(self, image: Image, algo_name: str, lead: int) -> list[bytes]:
-        with image.view() as mv:
-            n = granule_count(lead, len(mv))
-            if n == 0:
-                return []
-            ranges = [(a, min(a + CHUNK_GRANULES, n)) for a in range(0, n, CHUNK_GRANULES)]
-            result: list[bytes] = []
-            if self.jobs == 1 or len(ranges) == 1:
-                for a, b in ranges:
-                    result.extend(_hash_range(mv, algo_name, lead, a, b))
-                    if self.progress:
-                        self.progress((b - a) * GRANULE_SIZE)
-                return result
-            with ThreadPoolExecutor(max_workers=self.jobs) as pool:
-                futures = [pool.submit(_hash_range, mv, algo_name, lead, a, b)
-                           for a, b in ranges]
-                for (a, b), fut in zip(ranges, futures, strict=True):
-                    result.extend(fut.result())
-                    if self.progress:
-                        self.progress((b - a) * GRANULE_SIZE)
-            return result
+    def content_hashes(self, image: Image, algo_name: str, lead: int) -> Iterator[bytes]:
+        size = image.size
+        if size == 0:
+            return
+        chunk = CHUNK_GRANULES * GRANULE_SIZE
+        # chunk k covers image bytes [start_k, end_k): the first one is shortened by lead
+        bounds = []
+        start = 0
+        first_len = chunk - lead
+        while start < size:
+            end = min(size, start + (first_len if start == 0 else chunk))
+            bounds.append((start, end))
+            start = end
+        if image.data is not None:
+            data = memoryview(image.data)
+
+            def read(a: int, b: int) -> bytes | memoryview:
+                return data[a:b]
+            yield from self._run(bounds, read, algo_name, lead)
+            return
+        assert image.path is not None
+        try:
+            fd = os.open(image.path, os.O_RDONLY)
+        except OSError as exc:
+            raise ComputeError(os_error_text(image.path, exc)) from exc
+        try:
+            def pread(a: int, b: int) -> bytes:
+                got = os.pread(fd, b - a, a)
+                if len(got) != b - a:
+                    raise ComputeError(f"VMM: file {image.path} error: file changed while "
+                                       f"being read")
+                return got
+            yield from self._run(bounds, pread, algo_name, lead)
+        finally:
+            os.close(fd)
+
+    def _run(self, bounds: list[tuple[int, int]],
+             read: Callable[[int, int], bytes | memoryview], algo_name: str,
+             lead: int) -> Iterator[bytes]:
+        last = len(bounds) - 1
+
+        def task(k: int) -> list[bytes]:
+            a, b = bounds[k]
+            return _hash_chunk(read(a, b), algo_name, lead, k == 0, k == last)
+
+        if self.jobs == 1 or len(bounds) == 1:
+            for k, (a, b) in enumerate(bounds):
+                yield from task(k)
+                if self.progress:
+                    self.progress(b - a)
+            return
+        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            pending: deque[Future[list[bytes]]] = deque()
+            nxt = 0
+            for k in range(len(bounds)):
+                while nxt < len(bounds) and len(pending) < 2 * self.jobs:
+                    pending.append(pool.submit(task, nxt))
+                    nxt += 1
+                yield from pending.popleft().result()
+                if self.progress:
+                    a, b = bounds[k]
+                    self.progress(b - a)

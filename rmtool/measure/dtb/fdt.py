@@ -264,7 +264,7 @@ def parse_dtb(data: bytes, *, max_size: int = 64 << 20) -> Fdt:
         nonlocal pos
         if pos + 4 > end_struct:
             raise DtbError("structure block ends without FDT_END", field="token", offset=pos)
-        (tok,) = struct.unpack_from(">I", data, pos)
+        tok: int = struct.unpack_from(">I", data, pos)[0]
         pos += 4
         return tok
 

@@ -11,7 +11,6 @@ operation, so a trace can explain a difference.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from rmtool.measure.images import Image
 from rmtool.measure.rmm.algorithms import HashAlgo
@@ -83,4 +82,4 @@ class RemExtend:
     origin: str = "MEASUREMENT_EXTEND"
 
 
-Operation = Union[RealmCreate, InitRipas, DataCreate, RecCreate, RemExtend]
+Operation = RealmCreate | InitRipas | DataCreate | RecCreate | RemExtend

@@ -218,13 +218,12 @@ class Realm:
         if op.measured:
             if op.image is None:
                 raise MeasurementError("measured DATA_CREATE without an image")
-            contents = self.hasher.content_hashes(op.image, algo.name, lead)
             ipa = first
-            for content in contents:
+            for content in self.hasher.content_hashes(op.image, algo.name, lead):
                 rim = ctor(pack(DESC_TYPE_DATA, DESC_SIZE, rim, ipa, 1, content + pad)
                            ).digest() + pad
                 ipa += GRANULE_SIZE
-            count = len(contents)
+            count = (ipa - first) // GRANULE_SIZE
         else:
             count = (lead + op.length + GRANULE_SIZE - 1) // GRANULE_SIZE
             zero = bytes(64)

@@ -22,7 +22,6 @@ from rmtool.measure.kernel import load_kernel
 from rmtool.measure.rmm.algorithms import SHA256, by_name
 from rmtool.measure.vmm.argparse_clap import Opt, scan
 from rmtool.measure.vmm.common import (
-    GIB,
     LOG_SIZE,
     MIB,
     LoadedBlob,

@@ -1,0 +1,91 @@
+"""Benchmark: ``rmtool measure`` versus a single-thread hashlib loop (run on demand).
+
+Inputs: the 64 MiB kernel and 100 MiB initrd from ../shared/vectors/gen_inputs.py.
+For sha256 and sha512 it measures, side by side in one run:
+
+* baseline: one thread, for each 4 KiB granule of both images, H(granule) plus one
+  256-byte descriptor hash (the minimum work the RMM model must do);
+* rmtool: the whole process ``rmtool measure ... kvmtool`` (wall time, peak RSS).
+
+Prints the wall-time ratio rmtool / baseline (target <= 0.85) and peak RSS (<= 100 MB).
+
+    python benchmarks/measure_bench.py [--inputs DIR] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+GRANULE = 4096
+
+
+def baseline(paths: list[Path], algo: str) -> float:
+    ctor = getattr(hashlib, algo)
+    t0 = time.perf_counter()
+    rim = bytes(64)
+    for p in paths:
+        with open(p, "rb") as f:
+            while True:
+                g = f.read(GRANULE)
+                if not g:
+                    break
+                if len(g) < GRANULE:
+                    g += bytes(GRANULE - len(g))
+                content = ctor(g).digest()
+                desc = (b"\0" * 16 + rim + b"\0" * 16 + content).ljust(256, b"\0")
+                rim = ctor(desc).digest().ljust(64, b"\0")
+    return time.perf_counter() - t0
+
+
+def run_rmtool(inputs: Path, algo: str) -> tuple[float, int]:
+    argv = [sys.executable, "-m", "rmtool.cli.main", "measure", "--num-bps", "6",
+            "--num-wps", "6", "-k", str(inputs / "Image-64M.bin"),
+            "-i", str(inputs / "initrd-100M.bin"), "kvmtool", "--realm", "-c", "2",
+            "-m", "1G", "-k", "x", "-i", "y", "--measurement-algo", algo]
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr)
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB, max over children
+    return wall, rss
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--inputs", type=Path)
+    ap.add_argument("--repeat", type=int, default=3)
+    a = ap.parse_args()
+    tmp = None
+    inputs = a.inputs
+    if inputs is None:
+        tmp = tempfile.TemporaryDirectory()
+        inputs = Path(tmp.name) / "in"
+        subprocess.run([sys.executable, str(SHARED / "vectors" / "gen_inputs.py"), str(inputs)],
+                       check=True, capture_output=True)
+    paths = [inputs / "Image-64M.bin", inputs / "initrd-100M.bin"]
+    print(f"cpus: {os.cpu_count()}  inputs: {sum(p.stat().st_size for p in paths) >> 20} MiB")
+    for algo in ("sha256", "sha512"):
+        base = statistics.median(baseline(paths, algo) for _ in range(a.repeat))
+        runs = [run_rmtool(inputs, algo) for _ in range(a.repeat)]
+        wall = statistics.median(r[0] for r in runs)
+        rss = max(r[1] for r in runs)
+        print(f"{algo}: baseline {base:.3f} s  rmtool {wall:.3f} s  ratio {wall / base:.2f}  "
+              f"peak RSS {rss / 1024:.1f} MiB")
+    if tmp is not None:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()

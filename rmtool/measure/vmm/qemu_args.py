@@ -1,0 +1,478 @@
+"""QEMU command-line grammar as the reference tool parses it (spec/vmm-qemu.md §1).
+
+Every word after ``qemu`` is taken raw. An option word is first split at its first ``=``
+(``-m=1G`` is ``-m 1G``); values are comma separated ``key=value`` items. Options that
+restrict host capabilities (``-cpu num-pmu-counters=`` ...) are applied to the
+:class:`HostCaps` in command-line order, exactly as the reference does, so that a later
+``pmu=on`` sees an earlier restriction.
+
+Integers follow Rust's ``str::parse`` (an optional ``+``, ASCII digits, the messages
+``invalid digit found in string`` / ``cannot parse integer from empty string`` /
+``number too large to fit in target type``); the personalization value follows the
+``base64`` crate 0.22 STANDARD engine (canonical padding, no trailing bits) and its
+error texts. Every error is a :class:`ParametersError` worded as the reference prints it
+after ``Cannot build parameters:``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from rmtool.errors import ParametersError
+from rmtool.measure.host import HostCaps
+from rmtool.measure.rmm.profiles import RmmProfile
+
+KIB = 1 << 10
+MIB = 1 << 20
+GIB = 1 << 30
+TIB = 1 << 40
+PIB = 1 << 50
+U64 = (1 << 64) - 1
+RPV_SIZE = 64
+
+# -device types the reference accepts silently (they do not change the DTB)
+SILENT_DEVICES = ("virtconsole", "virtio-blk-pci", "virtio-serial-pci", "virtio-net-pci",
+                  "virtio-9p-pci", "virtio-fs-pci")
+VALUE_OPTIONS_SILENT = ("-drive", "-fsdev", "-chardev", "-netdev", "-mon")
+FLAG_OPTIONS_SILENT = ("-enable-kvm", "-nographic", "-nodefaults")
+
+
+# --------------------------------------------------------------------------- scalars
+
+class RustParseError(ValueError):
+    """A Rust ``ParseIntError`` (its Display text is the message)."""
+
+
+def parse_uint(text: str, bits: int) -> int:
+    """Rust ``u<bits>::from_str``: optional ``+``, ASCII digits, overflow checked."""
+    if text == "":
+        raise RustParseError("cannot parse integer from empty string")
+    digits = text
+    if text[0] == "+":
+        if len(text) == 1:
+            raise RustParseError("invalid digit found in string")
+        digits = text[1:]
+    limit = (1 << bits) - 1
+    value = 0
+    for ch in digits:
+        if not "0" <= ch <= "9":
+            raise RustParseError("invalid digit found in string")
+        value = value * 10 + (ord(ch) - 48)
+        if value > limit:
+            raise RustParseError("number too large to fit in target type")
+    return value
+
+
+def parse_memory_size(text: str) -> int:
+    """``<n>[B|K|M|G|T|P]`` (upper case only), no suffix = MiB; wraps at 2^64 like the
+    reference release build."""
+    mult = MIB
+    for suffix, factor in (("B", 1), ("K", KIB), ("M", MIB), ("G", GIB), ("T", TIB),
+                           ("P", PIB)):
+        if text.endswith(suffix):
+            mult, text = factor, text[:-1]
+            break
+    return (parse_uint(text, 64) * mult) & U64
+
+
+def parse_bool(current: bool, value: str) -> bool:
+    """QEMU on/off/auto; ``auto`` leaves the current value."""
+    if value in ("on", "yes", "true", "y"):
+        return True
+    if value in ("off", "no", "false", "n"):
+        return False
+    if value == "auto":
+        return current
+    raise ParametersError(f"expected on/off/auto, got '{value}'")
+
+
+_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_B64_TABLE = {ord(c): i for i, c in enumerate(_B64)}
+_PAD = ord("=")
+
+
+class Base64Error(ValueError):
+    """``base64::DecodeError`` Display text."""
+
+
+def b64decode_standard(text: str) -> bytes:
+    """The ``base64`` crate (0.22) STANDARD engine: canonical padding required, trailing
+    bits rejected, errors in its wording (``Invalid symbol 38, offset 0.`` ...)."""
+    data = text.encode()
+    n = len(data)
+    rem = n % 4
+    if rem == 1:
+        last = data[-1]
+        if last != _PAD and last not in _B64_TABLE:
+            raise Base64Error(f"Invalid symbol {last}, offset {n - 1}.")
+    quads_end = n - rem if rem else max(n - 4, 0)
+    out = bytearray()
+    for q in range(0, quads_end, 4):
+        acc = 0
+        for j in range(4):
+            b = data[q + j]
+            m = _B64_TABLE.get(b)
+            if m is None:
+                raise Base64Error(f"Invalid symbol {b}, offset {q + j}.")
+            acc = (acc << 6) | m
+        out += acc.to_bytes(3, "big")
+    return bytes(out) + _decode_suffix(data, quads_end)
+
+
+def _decode_suffix(data: bytes, start: int) -> bytes:
+    morsels: list[int] = []
+    padding = 0
+    first_pad = 0
+    last_symbol = 0
+    for i, b in enumerate(data[start:]):
+        if b == _PAD:
+            if i % 4 < 2:
+                raise Base64Error(f"Invalid symbol {b}, offset {start + i}.")
+            if padding == 0:
+                first_pad = i
+            padding += 1
+            continue
+        if padding:
+            raise Base64Error(f"Invalid symbol {_PAD}, offset {start + first_pad}.")
+        m = _B64_TABLE.get(b)
+        if m is None:
+            raise Base64Error(f"Invalid symbol {b}, offset {start + i}.")
+        last_symbol = b
+        morsels.append(m)
+    if data and len(morsels) < 2:
+        raise Base64Error(f"Invalid input length: {start + len(morsels)}")
+    if (padding + len(morsels)) % 4:
+        raise Base64Error("Invalid padding")
+    nbytes = len(morsels) * 6 // 8
+    acc = 0
+    for k, m in enumerate(morsels):
+        acc |= m << (26 - 6 * k)
+    mask = 0xFFFFFFFF >> (nbytes * 8)
+    if acc & mask:
+        raise Base64Error(f"Invalid last symbol {last_symbol}, offset "
+                          f"{start + len(morsels) - 1}.")
+    return (acc >> 8).to_bytes(3, "big")[:nbytes]
+
+
+def rpv_from_base64(text: str) -> bytes:
+    """``personalization-value=``: decoded, at most 64 bytes, zero padded on the right."""
+    try:
+        raw = b64decode_standard(text)
+    except Base64Error as exc:
+        raise ParametersError(f"invalid Realm Personalization Value: {exc}") from None
+    if len(raw) > RPV_SIZE:
+        raise ParametersError("Realm Personalization Value is too large")
+    return raw + bytes(RPV_SIZE - len(raw))
+
+
+def _ctx(context: str, text: str, bits: int) -> int:
+    """Integer parse with an anyhow context (``-smp cpus: invalid digit ...``)."""
+    try:
+        return parse_uint(text, bits)
+    except RustParseError as exc:
+        raise ParametersError(f"{context}: {exc}") from None
+
+
+def _bare(text: str, bits: int) -> int:
+    """Integer parse without context (``-cpu num-pmu-counters=x``)."""
+    try:
+        return parse_uint(text, bits)
+    except RustParseError as exc:
+        raise ParametersError(str(exc)) from None
+
+
+# --------------------------------------------------------------------------- topology
+
+@dataclass
+class SmpSpec:
+    """Accumulated ``-smp`` items (several ``-smp`` options merge)."""
+
+    cpus: int | None = None
+    maxcpus: int | None = None
+    sockets: int | None = None
+    clusters: int | None = None
+    cores: int | None = None
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class CpuMap:
+    sockets: int = 1
+    clusters: int = 1
+    cores: int = 1
+    threads: int = 1
+
+    @property
+    def num_cpus(self) -> int:
+        return self.sockets * self.clusters * self.cores * self.threads
+
+
+_USIZE = U64
+
+
+def _update(m: CpuMap, **changes: int) -> CpuMap:
+    """The reference ``CpuMap::update``: checked products, zero rejected."""
+    new = CpuMap(**{**m.__dict__, **changes})
+    total = new.cores
+    for what in ("sockets", "clusters", "threads"):
+        total *= getattr(new, what)
+        if total > _USIZE:
+            raise ParametersError(f"invalid number of {what}")
+    if total == 0:
+        raise ParametersError("invalid number of CPUs")
+    return new
+
+
+def cpu_map(smp: SmpSpec) -> CpuMap:
+    """Topology from ``-smp`` (cores, then sockets, then threads derived; clusters never)."""
+    cpus = 0
+    if smp.maxcpus is not None:
+        if smp.cpus is not None and smp.cpus != smp.maxcpus:
+            raise ParametersError("-smp: expecting cpus == maxcpus")
+        cpus = smp.maxcpus
+    elif smp.cpus is not None:
+        cpus = smp.cpus
+    m = CpuMap()
+    for what in ("sockets", "clusters", "cores", "threads"):
+        value = getattr(smp, what)
+        if value is not None:
+            m = _update(m, **{what: value})
+    if cpus == 0:
+        return m
+
+    def div(a: int, b: int) -> int:
+        b &= _USIZE  # unchecked product in the reference (wraps in a release build)
+        if b == 0:
+            raise ParametersError("attempt to divide by zero")
+        return a // b
+
+    if smp.cores is None:
+        m = _update(m, cores=div(cpus, m.sockets * m.clusters * m.threads))
+    if smp.sockets is None:
+        m = _update(m, sockets=div(cpus, m.clusters * m.cores * m.threads))
+    if smp.threads is None:
+        m = _update(m, threads=div(cpus, m.sockets * m.clusters * m.cores))
+    return m
+
+
+@dataclass
+class MemSpec:
+    """``-m``: boot RAM size, ``slots``, ``maxmem`` (several ``-m`` options merge)."""
+
+    size: int = 128 * MIB
+    slots: int | None = None
+    max_size: int | None = None
+
+
+# --------------------------------------------------------------------------- config
+
+@dataclass
+class QemuConfig:
+    """Everything the QEMU command line decides."""
+
+    caps: HostCaps
+    smp: SmpSpec = field(default_factory=SmpSpec)
+    mem: MemSpec = field(default_factory=MemSpec)
+    its: bool = True
+    acpi: bool = True
+    measurement_log: bool = False
+    hash_algo: str = "sha512"
+    rpv: bytes = bytes(RPV_SIZE)
+    bootargs: str | None = None
+    kernel: bool = False
+    initrd: bool = False
+    bios: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def _pop(queue: deque[str], option: str) -> str:
+    if not queue:
+        raise ParametersError(f"{option} needs a value")
+    return queue.popleft()
+
+
+def _parse_mem(value: str, mem: MemSpec) -> None:
+    for item in value.split(","):
+        if "=" not in item:
+            mem.size = _mem_size("-m", item)
+            continue
+        prop, val = item.split("=", 1)
+        if prop == "size":
+            mem.size = _mem_size("-m size", val)
+        elif prop == "slots":
+            mem.slots = _ctx("-m slots", val, 64)
+        elif prop == "maxmem":
+            mem.max_size = _mem_size("-m maxmem", val)
+        else:
+            raise ParametersError(f"unsupported -m parameter {prop}")
+
+
+def _mem_size(context: str, text: str) -> int:
+    try:
+        return parse_memory_size(text)
+    except RustParseError as exc:
+        raise ParametersError(f"{context}: {exc}") from None
+
+
+def _parse_smp(value: str, smp: SmpSpec, warnings: list[str]) -> None:
+    keys = ("cpus", "maxcpus", "sockets", "clusters", "cores", "threads")
+    for item in value.split(","):
+        if "=" not in item:
+            smp.cpus = _ctx("-smp", item, 64)
+            continue
+        prop, val = item.split("=", 1)
+        if prop in keys:
+            setattr(smp, prop, _ctx(f"-smp {prop}", val, 64))
+        else:
+            warnings.append(f"unsupported -smp parameter {prop}")
+
+
+def _parse_object(value: str, cfg: QemuConfig, profile: RmmProfile) -> None:
+    items = value.split(",")
+    if items[0] != "rme-guest":
+        cfg.warnings.append(f"ignored -object {items[0]}")
+        return
+    for item in items[1:]:
+        if "=" not in item:
+            raise ParametersError(f"cannot parse {item}")
+        prop, val = item.split("=", 1)
+        if prop == "measurement-algorithm":
+            cfg.hash_algo = measurement_algorithm(val, profile)
+        elif prop == "personalization-value":
+            cfg.rpv = rpv_from_base64(val)
+        elif prop == "measurement-log":
+            cfg.measurement_log = parse_bool(cfg.measurement_log, val)
+        elif prop == "id":
+            pass
+        else:
+            raise ParametersError(f"unsupported rme-guest property '{prop}'")
+
+
+def measurement_algorithm(value: str, profile: RmmProfile) -> str:
+    """``sha256`` / ``sha512``; ``sha384`` only where the RMM version accepts it."""
+    if value in ("sha256", "sha512"):
+        return value
+    if value == "sha384" and any(a.name == "sha384" for a in profile.hash_algos):
+        return value
+    message = f"RMM: unknown hash algorithm `{value}`"
+    if value == "sha384":
+        message += (f"\nRMM {profile.name} does not accept sha384 as Realm hash algorithm;"
+                    " choose --rmm-version 2.0")
+    raise ParametersError(message)
+
+
+def _parse_machine(value: str, cfg: QemuConfig) -> None:
+    for item in value.split(","):
+        if "=" not in item:
+            if item == "virt":
+                continue
+            raise ParametersError(f"cannot parse {item}")
+        prop, val = item.split("=", 1)
+        if prop == "gic-version":
+            if val not in ("3", "host", "max"):
+                raise ParametersError(f"unsupport GIC version {val}")
+        elif prop == "its":
+            cfg.its = parse_bool(cfg.its, val)
+        elif prop == "acpi":
+            cfg.acpi = parse_bool(cfg.acpi, val)
+        elif prop == "highmem":
+            raise ParametersError("disabling highmem is not supported")
+        elif prop == "confidential-guest-support":
+            pass
+        else:
+            cfg.warnings.append(f"ignored machine parameter {prop}")
+
+
+def check_sve_vl(v: int) -> int:
+    if v != 0 and not (128 <= v <= 2048 and v % 128 == 0):
+        raise ParametersError(f"invalid parameter SVE vector length '{v}'")
+    return v
+
+
+def _parse_cpu(value: str, cfg: QemuConfig) -> None:
+    sve_vl = cfg.caps.sve_vl
+    for item in value.split(","):
+        if "=" not in item:
+            if item == "host":
+                continue
+            raise ParametersError(f"unsupported CPU {item}")
+        prop, val = item.split("=", 1)
+        if prop == "num-breakpoints":
+            v = _bare(val, 8)
+            if not 2 <= v <= 64:
+                raise ParametersError(f"invalid parameter breakpoints '{v}'")
+            cfg.caps = cfg.caps.restrict(num_bps=v)
+        elif prop == "num-watchpoints":
+            v = _bare(val, 8)
+            if not 2 <= v <= 64:
+                raise ParametersError(f"invalid parameter watchpoints '{v}'")
+            cfg.caps = cfg.caps.restrict(num_wps=v)
+        elif prop == "num-pmu-counters":
+            v = _bare(val, 8)
+            if v > 31:
+                raise ParametersError(f"invalid parameter PMU counters '{v}'")
+            cfg.caps = cfg.caps.restrict(pmu_num_ctrs=v)
+        elif prop == "pmu":
+            # pmu=on with an unknown host PMU enables it (QEMU would fail otherwise)
+            cfg.caps = cfg.caps.restrict(pmu=parse_bool(bool(cfg.caps.pmu), val))
+        elif prop == "sve":
+            if val == "off":
+                sve_vl = 0
+        elif prop.startswith("sve"):
+            vl = _bare(prop[3:], 16)
+            cur = sve_vl or 0
+            if val == "off" and cur >= vl:
+                sve_vl = vl // 2
+            elif val == "on" and cur < vl:
+                sve_vl = vl
+        else:
+            cfg.warnings.append(f"ignored cpu parameter {prop}")
+    if sve_vl is not None:
+        cfg.caps = cfg.caps.restrict(sve_vl=check_sve_vl(sve_vl))
+
+
+def _parse_device(value: str, warnings: list[str]) -> None:
+    if value.split(",")[0] not in SILENT_DEVICES:
+        warnings.append(f"ignored -device {value}")
+
+
+def parse_args(argv: list[str], caps: HostCaps, profile: RmmProfile) -> QemuConfig:
+    """Walk the QEMU arguments in order (spec §1); raise on the first error."""
+    cfg = QemuConfig(caps=caps)
+    queue: deque[str] = deque(argv)
+    while queue:
+        arg = queue.popleft()
+        if "=" in arg:
+            arg, val = arg.split("=", 1)
+            queue.appendleft(val)
+        if arg == "-m":
+            _parse_mem(_pop(queue, "-m"), cfg.mem)
+        elif arg == "-smp":
+            _parse_smp(_pop(queue, "-smp"), cfg.smp, cfg.warnings)
+        elif arg == "-object":
+            _parse_object(_pop(queue, "-object"), cfg, profile)
+        elif arg == "-append":
+            cfg.bootargs = _pop(queue, "-append")
+        elif arg in ("-machine", "-M"):
+            _parse_machine(_pop(queue, "-machine"), cfg)
+        elif arg == "-cpu":
+            _parse_cpu(_pop(queue, "-cpu"), cfg)
+        elif arg == "-device":
+            _parse_device(_pop(queue, "-device"), cfg.warnings)
+        elif arg in VALUE_OPTIONS_SILENT or arg == "-dtb":
+            _pop(queue, arg)
+        elif arg in FLAG_OPTIONS_SILENT:
+            pass
+        elif arg == "-kernel":
+            _pop(queue, arg)
+            cfg.kernel = True
+        elif arg == "-initrd":
+            _pop(queue, arg)
+            cfg.initrd = True
+        elif arg == "-bios":
+            _pop(queue, arg)
+            cfg.bios = True
+        else:
+            cfg.warnings.append(f"Parameter {arg} ignored")
+    return cfg
