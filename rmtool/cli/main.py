@@ -55,8 +55,8 @@ def cli() -> None:
 def run(argv: Sequence[str] | None = None, prog_name: str = "rmtool") -> int:
     """Run the CLI and return its exit status (errors become one stderr line)."""
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name=prog_name,
-                 standalone_mode=False)
+        rv = cli.main(args=list(argv) if argv is not None else None, prog_name=prog_name,
+                      standalone_mode=False)
     except RmtoolError as exc:
         if os.environ.get("RMTOOL_DEBUG"):
             raise
@@ -72,7 +72,7 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "rmtool") -> int:
         return 1
     except BrokenPipeError:
         return 1
-    return 0
+    return rv if isinstance(rv, int) else 0
 
 
 def main() -> None:

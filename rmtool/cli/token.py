@@ -1,0 +1,98 @@
+"""``rmtool token show|verify``: decode and verify CCA attestation tokens (issue 7).
+
+``show`` prints the platform and realm claims (table, or the JSON contract of
+``CcaToken.to_json``); ``verify`` runs the named checks of ``rmtool.verify.checks``.
+Exit codes: 0 all pass, 1 any check fails, 2 unusable input (malformed token or key).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from tabulate import tabulate
+
+from rmtool.verify import checks as K
+from rmtool.verify import cose
+from rmtool.verify.token import CcaToken, read_token
+
+
+@click.group("token")
+def token() -> None:
+    """Decode and verify Arm CCA attestation tokens."""
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return "\n".join(_cell(v) for v in value)
+    return str(value)
+
+
+def _rows(section: dict[str, Any]) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    for key, value in section.items():
+        if key == "sw_components" and isinstance(value, list):
+            for i, comp in enumerate(value):
+                desc = ", ".join(f"{k}={v}" for k, v in comp.items() if v is not None)
+                rows.append((f"sw_components[{i}]", desc))
+            continue
+        if key == "unknown_claims":
+            for label, v in value.items():
+                rows.append((f"claim {label}", json.dumps(v)))
+            continue
+        rows.append((key, _cell(value)))
+    return rows
+
+
+def _table(tok: CcaToken) -> str:
+    data = tok.to_json()
+    parts = [f"format: {data['format']}"]
+    for name in ("platform", "realm"):
+        if data[name] is not None:
+            parts.append(f"\n{name} token\n" + tabulate(_rows(data[name]),
+                                                       headers=["claim", "value"]))
+    return "\n".join(parts)
+
+
+@token.command("show")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="Output format (json is a stable contract).")
+def show(file: str, fmt: str) -> None:
+    """Print the claims of the token in FILE (bytes as lower-case hex)."""
+    tok = read_token(file)
+    if fmt == "json":
+        click.echo(json.dumps(tok.to_json(), indent=2))
+    else:
+        click.echo(_table(tok))
+
+
+@token.command("verify")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--platform-key", "platform_keys", multiple=True,
+              type=click.Path(dir_okay=False),
+              help="CPAK: PEM public/private key or JWK (repeatable; any may verify).")
+@click.option("--strict", is_flag=True, help="Treat warnings (e.g. RIM/REM length versus "
+              "the realm hash algorithm, no platform key) as failures.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@click.pass_context
+def verify(ctx: click.Context, file: str, platform_keys: tuple[str, ...], strict: bool,
+           fmt: str) -> None:
+    """Verify signatures, binding and claim syntax of the token in FILE."""
+    keys = [cose.load_key(p) for p in platform_keys]
+    tok = read_token(file)
+    results = K.verify_token(tok, keys, strict=strict)
+    status = K.exit_status(results)
+    if fmt == "json":
+        click.echo(json.dumps({"result": "fail" if status else "pass",
+                               "checks": [c.to_json() for c in results]}, indent=2))
+    else:
+        click.echo(tabulate([(c.name, c.status, c.reason) for c in results],
+                            headers=["check", "status", "reason"]))
+        click.echo(f"result: {'FAIL' if status else 'PASS'}")
+    if status:
+        ctx.exit(status)

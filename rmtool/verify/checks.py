@@ -1,0 +1,251 @@
+"""Named verification checks for a decoded CCA token (RFC 9052 §4.4; draft-ffm-rats-cca-token §4-5).
+
+Each check returns pass / fail / warn with a reason:
+
+* ``platform.signature`` / ``realm.signature`` — COSE_Sign1 with the given CPAK(s) and with
+  the RAK claim; ``alg`` absent or unsupported, and key curve vs ``alg`` mismatches, fail;
+* ``binding`` — platform challenge == H(RAK claim bytes as encoded), H named by claim
+  44240 (as Veraison does; TF-M's verifier always uses SHA-256);
+* ``platform.claims`` / ``realm.claims`` — presence, types and sizes;
+* ``profiles`` — profile values and their pairing, RAK encoding per profile;
+* ``realm.measurement_size`` — RIM/REM length versus claim 44236 (warn, fail if strict).
+
+``strict`` turns every warning into a failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rmtool.errors import TokenError
+from rmtool.verify import claims as C
+from rmtool.verify import cose
+from rmtool.verify.token import CcaToken
+
+PASS, FAIL, WARN = "pass", "fail", "warn"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"check": self.name, "status": self.status, "reason": self.reason}
+
+
+def _alg(sign1: cose.Sign1, what: str) -> tuple[cose.Algorithm | None, str]:
+    alg_id = sign1.alg_id
+    if alg_id is None:
+        if 1 in sign1.unprotected:
+            return None, f"{what} alg is only in the unprotected header"
+        return None, f"{what} protected header has no alg"
+    if alg_id == 0 or (isinstance(alg_id, str) and alg_id.lower() == "none"):
+        return None, f"{what} alg is none"
+    alg = cose.ALGORITHMS.get(alg_id) if isinstance(alg_id, int) else None
+    if alg is None:
+        return None, f"{what} alg {alg_id!r} is not a supported ECDSA algorithm"
+    return alg, alg.name
+
+
+def check_platform_signature(token: CcaToken,
+                             keys: Sequence[cose.PublicKey | cose.PrivateKey]) -> Check:
+    name = "platform.signature"
+    assert token.platform is not None
+    sign1 = token.platform.sign1
+    alg, why = _alg(sign1, "platform")
+    if not keys:
+        if alg is None:
+            return Check(name, FAIL, f"{why}; no --platform-key given")
+        return Check(name, WARN, f"{alg.name}; not checked: no --platform-key given")
+    if alg is None:
+        # Say whether any key would verify under its own curve's algorithm anyway.
+        any_ok = any(cose.check_signature(sign1, k, cose.algorithm_for_key(k))[0] for k in keys)
+        suffix = "a given key verifies it under its curve's algorithm" if any_ok \
+            else "no given key verifies it"
+        return Check(name, FAIL, f"{why}; {suffix}")
+    reasons = []
+    for i, key in enumerate(keys):
+        ok, reason = cose.check_signature(sign1, key, alg)
+        if ok:
+            return Check(name, PASS, f"{reason} with platform key {i + 1}")
+        reasons.append(reason)
+    return Check(name, FAIL, "no given key verifies it: " + "; ".join(sorted(set(reasons))))
+
+
+def check_realm_signature(token: CcaToken) -> Check:
+    name = "realm.signature"
+    assert token.realm is not None
+    sign1 = token.realm.sign1
+    rak = token.realm.claims.public_key
+    alg, why = _alg(sign1, "realm")
+    if rak is None:
+        return Check(name, FAIL, "realm token has no public key claim (44237)")
+    try:
+        key, fmt = cose.rak_key(rak)
+    except TokenError as exc:
+        return Check(name, FAIL, f"RAK claim unusable: {exc.message}")
+    if alg is None:
+        return Check(name, FAIL, why)
+    ok, reason = cose.check_signature(sign1, key, alg)
+    return Check(name, PASS if ok else FAIL, f"{reason} with the RAK claim ({fmt})")
+
+
+def check_binding(token: CcaToken) -> Check:
+    name = "binding"
+    assert token.platform is not None and token.realm is not None
+    realm, plat = token.realm.claims, token.platform.claims
+    algo = realm.public_key_hash_algo
+    if realm.public_key is None or plat.challenge is None:
+        return Check(name, FAIL, "RAK claim or platform challenge missing")
+    if algo not in C.HASH_SIZES:
+        return Check(name, FAIL, f"RAK hash algorithm (44240) {algo!r} is not known")
+    digest = C.hash_digest(algo, realm.public_key)
+    if digest == plat.challenge:
+        return Check(name, PASS, f"platform challenge = {algo}(RAK)")
+    other = [a for a in C.HASH_SIZES if a != algo
+             and C.hash_digest(a, realm.public_key) == plat.challenge]
+    extra = f" (it equals {other[0]}(RAK), not the claimed {algo})" if other else ""
+    return Check(name, FAIL, f"platform challenge {plat.challenge.hex()[:16]}... != "
+                 f"{algo}(RAK) {digest.hex()[:16]}...{extra}")
+
+
+def _size(value: bytes | None, label: str, sizes: tuple[int, ...], out: list[str]) -> None:
+    if value is not None and len(value) not in sizes:
+        want = "/".join(str(s) for s in sizes)
+        out.append(f"{label} is {len(value)} bytes (expected {want})")
+
+
+def check_platform_claims(token: CcaToken) -> Check:
+    """Presence and sizes of the platform claims (warn: values seen in deployed FVP tokens)."""
+    assert token.platform is not None
+    p = token.platform.claims
+    missing = [n for label, n in C.PLATFORM_NAMES.items()
+               if label not in p.present and label != C.P_CONFIG and label != C.PROFILE
+               and label != C.P_VERIFICATION_SERVICE]
+    fails = [f"missing {', '.join(missing)}"] if missing else []
+    warns: list[str] = []
+    _size(p.challenge, "challenge", (32, 48, 64), fails)
+    _size(p.implementation_id, "implementation_id", (32,), warns)
+    _size(p.instance_id, "instance_id", (33,), warns)
+    if p.instance_id is not None and p.instance_id[:1] != b"\x01":
+        warns.append("instance_id is not a RAND UEID (first byte 0x01)")
+    if p.lifecycle is not None and C.lifecycle_state(p.lifecycle) == "invalid":
+        fails.append(f"lifecycle {p.lifecycle:#x} is not a PSA lifecycle state")
+    if p.hash_algo is not None and p.hash_algo not in C.HASH_SIZES:
+        warns.append(f"hash_algo {p.hash_algo!r} unknown")
+    if p.sw_components is not None and not p.sw_components:
+        fails.append("sw_components is empty")
+    for i, comp in enumerate(p.sw_components or []):
+        if comp.measurement_value is None:
+            warns.append(f"sw_components[{i}] has no measurement_value")
+    if p.unknown:
+        warns.append(f"unknown claims {', '.join(sorted(p.unknown))}")
+    return _verdict("platform.claims", fails, warns)
+
+
+def check_realm_claims(token: CcaToken) -> Check:
+    assert token.realm is not None
+    r = token.realm.claims
+    required = [C.CHALLENGE, C.R_PERSONALIZATION, C.R_HASH_ALGO, C.R_PUBLIC_KEY, C.R_RIM,
+                C.R_REMS, C.R_PUBLIC_KEY_HASH_ALGO]
+    missing = [C.REALM_NAMES[lbl] for lbl in required if lbl not in r.present]
+    fails = [f"missing {', '.join(missing)}"] if missing else []
+    warns: list[str] = []
+    _size(r.challenge, "challenge", (64,), fails)
+    _size(r.personalization_value, "personalization_value", (64,), fails)
+    if r.rems is not None and len(r.rems) != 4:
+        fails.append(f"{len(r.rems)} REMs (exactly 4 required)")
+    if r.hash_algo is not None and r.hash_algo not in C.HASH_SIZES:
+        fails.append(f"hash_algo {r.hash_algo!r} unknown")
+    if r.public_key_hash_algo is not None and r.public_key_hash_algo not in C.HASH_SIZES:
+        fails.append(f"public_key_hash_algo {r.public_key_hash_algo!r} unknown")
+    for value, label in ((r.rim, "rim"), *((v, f"rem{i}") for i, v in enumerate(r.rems or []))):
+        _size(value, label, (32, 48, 64), fails)
+    if r.profile == C.REALM_PROFILE_2 and r.instance_id is None:
+        warns.append("realm#2.0.0 token without instance_id (256)")
+    if r.unknown:
+        warns.append(f"unknown claims {', '.join(sorted(r.unknown))}")
+    return _verdict("realm.claims", fails, warns)
+
+
+def check_measurement_sizes(token: CcaToken) -> Check:
+    """RIM/REM length versus the realm hash algorithm (44236)."""
+    assert token.realm is not None
+    r = token.realm.claims
+    size = C.HASH_SIZES.get(r.hash_algo or "")
+    if size is None:
+        return Check("realm.measurement_size", FAIL, f"realm hash_algo {r.hash_algo!r} unknown")
+    odd = [f"{label} {len(v)} bytes" for v, label in
+           ((r.rim, "rim"), *((v, f"rem{i}") for i, v in enumerate(r.rems or [])))
+           if v is not None and len(v) != size]
+    if odd:
+        return Check("realm.measurement_size", WARN,
+                     f"{r.hash_algo} digests are {size} bytes but " + ", ".join(odd))
+    return Check("realm.measurement_size", PASS, f"RIM and REMs are {size} bytes ({r.hash_algo})")
+
+
+def check_profiles(token: CcaToken) -> Check:
+    fails: list[str] = []
+    warns: list[str] = []
+    plat = token.platform.claims.profile if token.platform else None
+    if token.platform is not None and plat not in C.PLATFORM_PROFILES:
+        fails.append(f"unknown platform profile {plat!r}")
+    if token.realm is not None:
+        realm = token.realm.claims.profile
+        if realm not in C.REALM_PROFILES:
+            fails.append(f"unknown realm profile {realm!r}")
+        pairs = {(C.PLATFORM_PROFILE_LEGACY, None), (C.PLATFORM_PROFILE_FFM, C.REALM_PROFILE_1),
+                 (C.PLATFORM_PROFILE_FFM, C.REALM_PROFILE_2)}
+        if token.platform is not None and not fails and (plat, realm) not in pairs:
+            warns.append(f"platform profile {plat} with realm profile "
+                         f"{realm or '(none)'} is an unusual pairing")
+        rak = token.realm.claims.public_key
+        if rak is not None and realm in C.REALM_PROFILES:
+            try:
+                fmt = cose.rak_key(rak)[1]
+            except TokenError:
+                fmt = "invalid"
+            expected = "raw-ec-point" if realm is None else "cose-key"
+            if fmt != expected:
+                warns.append(f"RAK is {fmt}; realm profile {realm or '(none)'} uses {expected}")
+    label = f"platform {plat or '(none)'}"
+    if token.realm is not None:
+        label += f", realm {token.realm.claims.profile or '(none: pre-draft)'}"
+    return _verdict("profiles", fails, warns, label)
+
+
+def _verdict(name: str, fails: list[str], warns: list[str], ok: str = "well-formed") -> Check:
+    if fails:
+        return Check(name, FAIL, "; ".join(fails + warns))
+    if warns:
+        return Check(name, WARN, "; ".join(warns))
+    return Check(name, PASS, ok)
+
+
+def verify_token(token: CcaToken, platform_keys: Sequence[cose.PublicKey | cose.PrivateKey] = (),
+                 *, strict: bool = False) -> list[Check]:
+    """All applicable checks, in a stable order; ``strict`` makes warnings failures."""
+    out: list[Check] = []
+    if token.platform is not None:
+        out.append(check_platform_signature(token, platform_keys))
+    if token.realm is not None:
+        out.append(check_realm_signature(token))
+    if token.platform is not None and token.realm is not None:
+        out.append(check_binding(token))
+    if token.platform is not None:
+        out.append(check_platform_claims(token))
+    if token.realm is not None:
+        out.append(check_realm_claims(token))
+        out.append(check_measurement_sizes(token))
+    out.append(check_profiles(token))
+    if strict:
+        out = [Check(c.name, FAIL, f"{c.reason} (strict)") if c.status == WARN else c
+               for c in out]
+    return out
+
+
+def exit_status(checks: Sequence[Check]) -> int:
+    return 1 if any(c.status == FAIL for c in checks) else 0
