@@ -39,12 +39,12 @@ from rmtool.measure.rmm.profiles import (
     get_profile,
 )
 from rmtool.measure.rmm.structures import (
-    DATA_DESC_FAST,
     DESC_SIZE,
     DESC_TYPE_DATA,
     GRANULE_SIZE,
     RmiRealmParamsMeasured,
     RmiRecParamsMeasured,
+    data_descriptor_packer,
     rec_descriptor,
     ripas_descriptor,
     slot,
@@ -212,25 +212,22 @@ class Realm:
         lead = op.ipa % GRANULE_SIZE
         first = op.ipa - lead
         ctor = getattr(hashlib, algo.name)
-        pad = bytes(64 - algo.size)
-        rim = self._rim_slot
-        pack = DATA_DESC_FAST.pack
+        pack = data_descriptor_packer(algo.size).pack
+        rim = self._rim_slot[:algo.size]
+        ipa = first
         if op.measured:
             if op.image is None:
                 raise MeasurementError("measured DATA_CREATE without an image")
-            ipa = first
             for content in self.hasher.content_hashes(op.image, algo.name, lead):
-                rim = ctor(pack(DESC_TYPE_DATA, DESC_SIZE, rim, ipa, 1, content + pad)
-                           ).digest() + pad
+                rim = ctor(pack(DESC_TYPE_DATA, DESC_SIZE, rim, ipa, 1, content)).digest()
                 ipa += GRANULE_SIZE
-            count = (ipa - first) // GRANULE_SIZE
         else:
-            count = (lead + op.length + GRANULE_SIZE - 1) // GRANULE_SIZE
-            zero = bytes(64)
-            for i in range(count):
-                rim = ctor(pack(DESC_TYPE_DATA, DESC_SIZE, rim, first + i * GRANULE_SIZE, 0,
-                                zero)).digest() + pad
-        self._rim_slot = rim
+            zero = bytes(algo.size)
+            for _ in range((lead + op.length + GRANULE_SIZE - 1) // GRANULE_SIZE):
+                rim = ctor(pack(DESC_TYPE_DATA, DESC_SIZE, rim, ipa, 0, zero)).digest()
+                ipa += GRANULE_SIZE
+        count = (ipa - first) // GRANULE_SIZE
+        self._rim_slot = slot(rim)
         what = op.image.name if op.image is not None else "unmeasured"
         self._record(op, "DATA_CREATE" if op.measured else "DATA_CREATE_UNMEASURED",
                      f"{what} at {op.ipa:#x} size {op.length:#x}", count)

@@ -84,6 +84,13 @@ DATA_DESC_FAST = struct.Struct("<B7xQ64sQQ64s96x")
 assert DATA_DESC_FAST.size == DESC_SIZE
 
 
+def data_descriptor_packer(hash_size: int) -> struct.Struct:
+    """DATA descriptor packer taking hash-size ``rim`` and ``content`` (zero padding implied);
+    same bytes as ``DATA_DESC_FAST`` with 64-byte zero-padded slots."""
+    pad = SLOT_SIZE - hash_size
+    return struct.Struct(f"<B7xQ{hash_size}s{pad}xQQ{hash_size}s{pad}x96x")
+
+
 def slot(value: bytes) -> bytes:
     """Zero-extend a hash to the 64-byte measurement slot."""
     return value + b"\0" * (SLOT_SIZE - len(value))
