@@ -13,7 +13,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from rmtool.errors import ComputeError, InputFileError, ParametersError, os_error_text
+from rmtool.errors import (
+    ComputeError,
+    ConfigError,
+    InputFileError,
+    ParametersError,
+    os_error_text,
+)
 from rmtool.measure.dtb import fdt
 from rmtool.measure.dtb.fdt import NULL, Node, string, strings, u32, u64
 from rmtool.measure.host import HostCaps, check_pmu_ctrs, check_sve_vl, finalize
@@ -132,6 +138,13 @@ def _int(value: str, what: str) -> int:
 
 def parse_args(argv: list[str]) -> KvmtoolConfig:
     """§1: the ``lkvm run`` arguments the reference tool accepts."""
+    try:
+        return _parse_args(argv)
+    except ConfigError as exc:
+        raise ParametersError(exc.message) from exc
+
+
+def _parse_args(argv: list[str]) -> KvmtoolConfig:
     opts = scan(argv, OPTIONS, "kvmtool")
 
     def last(name: str) -> str | None:
