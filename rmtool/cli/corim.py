@@ -1,0 +1,325 @@
+"""``rmtool corim``: create, show, lint and submit CoRIMs in the CCA realm profile.
+
+Issue 8 (endorsements for today's Veraison).  The library is :mod:`rmtool.verify.corim`
+(building / reading), :mod:`rmtool.verify.corim_lint`, :mod:`rmtool.verify.corim_sign` and
+:mod:`rmtool.verify.corim_submit`; this module only parses options and formats output.
+Exit codes: 0 success / clean, 1 invalid CoRIM or rejected submission, 2 unreadable input.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+from tabulate import tabulate
+
+from rmtool.errors import CorimError, InputFileError, UsageError
+from rmtool.verify import comid_json
+from rmtool.verify import corim as corim_lib
+from rmtool.verify.corim_cbor import MAX_CORIM_SIZE
+from rmtool.verify.corim_lint import has_errors, lint
+from rmtool.verify.corim_sign import load_cert_chain, load_signing_key, sign_corim
+from rmtool.verify.corim_submit import AuthConfig, submit_corim
+
+FORMAT_OPTION = click.option("--format", "fmt", type=click.Choice(["table", "json"]),
+                             default="table", show_default=True, help="Output format.")
+MAX_JSON_INPUT = 4 * 1024 * 1024
+
+
+def _read(path: str, what: str, limit: int = MAX_CORIM_SIZE) -> bytes:
+    p = Path(path)
+    try:
+        if p.stat().st_size > limit:
+            raise InputFileError(f"{what} {p} is larger than {limit} bytes", field=what)
+        return p.read_bytes()
+    except OSError as exc:
+        raise InputFileError(f"cannot read {what} {p}: {exc.strerror or exc}",
+                             field=what) from None
+
+
+def _read_json(path: str, what: str) -> Any:
+    data = _read(path, what, MAX_JSON_INPUT)
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise InputFileError(f"{what} {path} is not valid JSON: {exc}", field=what) from None
+
+
+def _hex(value: str | None, what: str) -> bytes | None:
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if text.startswith("0x"):
+        text = text[2:]
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise UsageError(f"{what} is not hex: {value[:40]!r}", field=what) from None
+
+
+def _algo(value: Any, what: str) -> str:
+    text = str(value).lower().replace("-", "").replace("rmihash", "")
+    if text not in ("sha256", "sha384", "sha512"):
+        raise UsageError(f"{what} {value!r} is not sha256, sha384 or sha512", field=what)
+    return text
+
+
+def _measurements_from_json(obj: Any) -> tuple[bytes, list[bytes | None], str | None,
+                                                bytes | None]:
+    """rim, rems, hash_algo, rpv from ``rmtool measure --format json`` output."""
+    if not isinstance(obj, Mapping):
+        raise InputFileError("measurement JSON is not an object", field="measurements")
+    m: Mapping[str, Any] = obj.get("measurements", obj) if isinstance(
+        obj.get("measurements"), Mapping) else obj
+    rim = _hex(m.get("rim") if isinstance(m.get("rim"), str) else None, "rim")
+    if rim is None:
+        raise InputFileError("measurement JSON has no \"rim\" hex string", field="rim")
+    rems_raw = m.get("rems")
+    if rems_raw is None:
+        rems_raw = [m.get(f"rem{i}") for i in range(4)]
+    if not isinstance(rems_raw, list) or len(rems_raw) != 4:
+        raise InputFileError("measurement JSON \"rems\" is not a list of 4 hex strings",
+                             field="rems")
+    rems = [_hex(r, f"rems[{i}]") if isinstance(r, str) else None
+            for i, r in enumerate(rems_raw)]
+    algo = m.get("hash_algo") or m.get("hash-algo")
+    rpv_text = m.get("personalization_value", m.get("rpv"))
+    rpv = _hex(rpv_text, "personalization_value") if isinstance(rpv_text, str) else None
+    return rim, rems, _algo(algo, "hash_algo") if algo else None, rpv
+
+
+def _load_templates(paths: tuple[str, ...]) -> tuple[dict[str, Any] | None,
+                                                     dict[str, Any] | None]:
+    corim_t: dict[str, Any] | None = None
+    comid_t: dict[str, Any] | None = None
+    for p in paths:
+        obj = _read_json(p, "template")
+        if comid_json.is_comid_template(obj):
+            comid_t = obj
+        elif isinstance(obj, dict):
+            corim_t = obj
+        else:
+            raise InputFileError(f"template {p} is not a JSON object", field="template")
+    return corim_t, comid_t
+
+
+@click.group("corim")
+def corim() -> None:
+    """CoRIM reference values in the CCA realm profile (tag:arm.com,2025:cca_realm#1.0.0)."""
+
+
+@corim.command("create")
+@click.argument("measurements", required=False, type=click.Path(dir_okay=False))
+@click.option("--rim", help="RIM as hex (instead of a measurement JSON file).")
+@click.option("--rem0", help="REM0 as hex.")
+@click.option("--rem1", help="REM1 as hex.")
+@click.option("--rem2", help="REM2 as hex.")
+@click.option("--rem3", help="REM3 as hex.")
+@click.option("--rpv", help="Realm personalization value (64 bytes) as hex.")
+@click.option("--hash-algo", help="sha256, sha384 or sha512 (default: from the RIM size).")
+@click.option("--template", "templates", multiple=True, type=click.Path(dir_okay=False),
+              help="cocli CoRIM and/or CoMID JSON template (repeatable).")
+@click.option("--corim-id", help="CoRIM id (UUID or text; default derived from the values).")
+@click.option("--tag-id", help="CoMID tag-id (UUID or text; default derived from the values).")
+@click.option("--key", type=click.Path(dir_okay=False), help="Sign with this PEM or JWK key.")
+@click.option("--cert", type=click.Path(dir_okay=False),
+              help="Signing certificate chain (PEM, leaf first) for the x5chain header.")
+@click.option("--meta", type=click.Path(dir_okay=False),
+              help="cocli signer meta JSON ({signer: {name, uri}, validity}).")
+@click.option("--signer-name", default="rmtool", show_default=True,
+              help="Signer name in corim-meta when --meta is not given.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Write the CoRIM here.")
+@FORMAT_OPTION
+def create(measurements: str | None, rim: str | None, rem0: str | None, rem1: str | None,
+           rem2: str | None, rem3: str | None, rpv: str | None, hash_algo: str | None,
+           templates: tuple[str, ...], corim_id: str | None, tag_id: str | None,
+           key: str | None, cert: str | None, meta: str | None, signer_name: str,
+           output: str, fmt: str) -> None:
+    """Build a CoRIM for a Realm from MEASUREMENTS (rmtool measure --format json) or hex."""
+    if measurements is not None and rim is not None:
+        raise UsageError("give either a measurement JSON file or --rim, not both", field="rim")
+    if measurements is not None:
+        rim_b, rems, algo, rpv_b = _measurements_from_json(_read_json(measurements,
+                                                                      "measurements"))
+        if rpv is not None:
+            rpv_b = _hex(rpv, "rpv")
+    elif rim is not None:
+        rim_b = _hex(rim, "rim") or b""
+        rems = [_hex(v, f"rem{i}") for i, v in enumerate((rem0, rem1, rem2, rem3))]
+        algo = None
+        rpv_b = _hex(rpv, "rpv")
+    else:
+        raise UsageError("give a measurement JSON file or --rim", field="rim")
+    if hash_algo is not None:
+        algo = _algo(hash_algo, "--hash-algo")
+    if algo is None:
+        algo = {32: "sha256", 48: "sha384", 64: "sha512"}.get(len(rim_b))
+        if algo is None:
+            raise UsageError(f"RIM is {len(rim_b)} bytes; give --hash-algo", field="rim")
+    if (cert or meta) and not key:
+        raise UsageError("--cert and --meta need --key", field="key")
+    corim_t, comid_t = _load_templates(templates)
+    data = corim_lib.build_realm_corim(rim_b, rems, algo, rpv_b, template=corim_t,
+                                       comid_template=comid_t, corim_id=corim_id,
+                                       tag_id=tag_id)
+    if key:
+        signing_key = load_signing_key(_read(key, "key", 1024 * 1024))
+        chain = load_cert_chain(_read(cert, "cert", 1024 * 1024)) if cert else None
+        meta_map = (comid_json.meta_from_json(_read_json(meta, "meta")) if meta
+                    else {0: {0: signer_name}})
+        data = sign_corim(data, signing_key, meta=meta_map, cert_chain=chain)
+    try:
+        Path(output).write_bytes(data)
+    except OSError as exc:
+        raise InputFileError(f"cannot write {output}: {exc.strerror or exc}",
+                             field="output") from None
+    info = {"output": output, "bytes": len(data), "signed": bool(key),
+            "media_type": corim_lib.media_type_for(data), "hash_algo": algo,
+            "rim": corim_lib.load_reference_values(output).rim.hex()  # type: ignore[union-attr]
+            }
+    if fmt == "json":
+        click.echo(json.dumps(info, indent=2))
+    else:
+        click.echo(tabulate([[k, v] for k, v in info.items()], tablefmt="plain"))
+
+
+def _realm_rows(r: Mapping[str, Any]) -> list[list[str]]:
+    rows = [["RIM", r.get("rim") or "-"]]
+    rows += [[f"REM{i}", v or "-"] for i, v in enumerate(r.get("rems") or [None] * 4)]
+    rows += [["RPV", r.get("rpv") or "-"], ["hash", r.get("hash_algo") or "-"],
+             ["class-id", r.get("class_id") or "-"], ["instance", r.get("instance") or "-"],
+             ["encoding", r.get("encoding")], ["tag-id", r.get("tag_id") or "-"]]
+    rows += [["note", n] for n in r.get("notes", [])]
+    return rows
+
+
+@corim.command("show")
+@click.argument("file", type=click.Path(dir_okay=False))
+@FORMAT_OPTION
+def show(file: str, fmt: str) -> None:
+    """Decode a CoRIM (signed or not), a CoMID or CoMID JSON and print its realm values."""
+    desc = corim_lib.describe(_read(file, "file"))
+    if fmt == "json":
+        click.echo(json.dumps(desc, indent=2, sort_keys=False))
+        return
+    head: list[list[Any]] = [["kind", desc["kind"]]]
+    c = desc.get("corim")
+    if c:
+        head += [["corim-id", c.get("id")],
+                 ["profile", f"{c.get('profile')} ({c.get('profile-encoding')})"]]
+        for k in ("rim-validity", "entities", "dependent-rims"):
+            if k in c:
+                head.append([k, json.dumps(c[k])])
+    p = desc.get("protected")
+    if p:
+        head += [["signature alg", f"{p.get('alg')} ({p.get('alg-name')})"],
+                 ["content-type", p.get("content-type")],
+                 ["corim-meta", json.dumps(p.get("corim-meta"))],
+                 ["x5chain", "present" if p.get("x5chain") else "absent"]]
+    for t in desc.get("other-tags", []):
+        head.append([f"tag[{t['index']}]", f"CBOR tag {t['tag']} (not a CoMID)"])
+    click.echo(tabulate(head, tablefmt="plain"))
+    realms = desc.get("realms", [])
+    if not realms:
+        click.echo("\nno CCA realm reference values found")
+    for i, r in enumerate(realms):
+        click.echo(f"\nrealm reference values [{i}] (tag {r['tag_index']}, "
+                   f"triple {r['triple_index']})")
+        click.echo(tabulate(_realm_rows(r), tablefmt="plain"))
+    for comid in desc.get("comids", []):
+        click.echo(f"\nCoMID tags[{comid['index']}] ({comid['encoding']}):")
+        click.echo(json.dumps({k: v for k, v in comid.items()
+                               if k not in ("index", "encoding")}, indent=2))
+
+
+@corim.command("lint")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--cddl", "cddl_dir", type=click.Path(),
+              help="Folder with the IETF CoRIM CDDL (ietf-corim/, eat-measured-component/); "
+                   "default $RMTOOL_CORIM_CDDL.")
+@FORMAT_OPTION
+@click.pass_context
+def lint_cmd(ctx: click.Context, file: str, cddl_dir: str | None, fmt: str) -> None:
+    """Check FILE against the CCA realm profile and the CoRIM CDDL (exit 0 / 1 / 2)."""
+    try:
+        findings = lint(_read(file, "file"), cddl_dir=cddl_dir)
+    except InputFileError as exc:
+        raise CorimError(exc.message, field=exc.field) from None
+    bad = has_errors(findings)
+    if fmt == "json":
+        click.echo(json.dumps({"file": file, "valid": not bad,
+                               "findings": [f.to_json() for f in findings]}, indent=2))
+    else:
+        if findings:
+            click.echo(tabulate([[f.severity, f.rule, f.message, f.path] for f in findings],
+                                headers=["severity", "rule", "message", "where"]))
+        click.echo(f"{file}: {'INVALID' if bad else 'valid'}")
+    if bad:
+        ctx.exit(1)
+
+
+
+
+@corim.command("submit")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--api-server", required=True,
+              help="Provisioning URL (base URL, or the full .../submit URL).")
+@click.option("--media-type", help="Override the Content-Type (default from the CoRIM).")
+@click.option("--auth", "auth_method", type=click.Choice(["none", "basic", "oauth2"]),
+              default="none", show_default=True)
+@click.option("--username", help="basic: user name.")
+@click.option("--password", envvar="RMTOOL_PROVISIONING_PASSWORD", help="basic: password.")
+@click.option("--client-id", help="oauth2: client id.")
+@click.option("--client-secret", envvar="RMTOOL_PROVISIONING_CLIENT_SECRET",
+              help="oauth2: client secret.")
+@click.option("--token-url", help="oauth2: token endpoint.")
+@click.option("--scope", "scopes", multiple=True, help="oauth2: scope (repeatable).")
+@click.option("--ca-cert", type=click.Path(dir_okay=False), help="CA bundle for TLS.")
+@click.option("--insecure", is_flag=True, help="Do not verify the TLS certificate.")
+@click.option("--timeout", type=float, default=30.0, show_default=True)
+@click.option("--no-lint", is_flag=True, help="Submit even if the profile lint finds errors.")
+@FORMAT_OPTION
+@click.pass_context
+def submit(ctx: click.Context, file: str, api_server: str, media_type: str | None,
+           auth_method: str, username: str | None, password: str | None,
+           client_id: str | None, client_secret: str | None, token_url: str | None,
+           scopes: tuple[str, ...], ca_cert: str | None, insecure: bool, timeout: float,
+           no_lint: bool, fmt: str) -> None:
+    """POST FILE to a Veraison provisioning service."""
+    data = _read(file, "file")
+    mt = media_type or corim_lib.media_type_for(data)
+    if not no_lint:
+        errors = [f for f in lint(data, use_env=False) if f.severity == "error"]
+        if errors:
+            for f in errors:
+                click.echo(str(f), err=True)
+            click.echo(f"ERROR {file} would be rejected; not submitted (use --no-lint to "
+                       "submit anyway)", err=True)
+            ctx.exit(1)
+    auth = AuthConfig(method=auth_method, username=username, password=password,
+                      client_id=client_id, client_secret=client_secret,
+                      token_url=token_url, scopes=list(scopes))
+    verify: bool | str = False if insecure else (ca_cert or True)
+    result = submit_corim(data, api_server, mt, auth=auth, verify=verify, timeout=timeout)
+    if fmt == "json":
+        click.echo(json.dumps(result.to_json(), indent=2))
+    elif result.ok:
+        click.echo(f"submitted {file} to {result.url} ({mt}): {result.status}")
+    if result.ok:
+        return
+    if fmt != "json":
+        if result.http_status == 415:
+            click.echo(f"ERROR the server does not accept {mt} (HTTP 415); it accepts: "
+                       + (", ".join(result.accept) or "(no Accept header)"), err=True)
+        elif result.status == "failed":
+            click.echo(f"ERROR provisioning failed: {result.failure_reason or '(no reason)'}",
+                       err=True)
+        else:
+            click.echo(f"ERROR HTTP {result.http_status} from {result.url}"
+                       + (f": {result.detail}" if result.detail else "")
+                       + (f" (status {result.status})" if result.status else ""), err=True)
+    ctx.exit(1)

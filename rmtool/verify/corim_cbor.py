@@ -1,0 +1,306 @@
+"""CoRIM / CoMID envelope decoding shared by show, lint, compare and submit.
+
+Follows draft-ietf-rats-corim (signed-corim = #6.18(COSE_Sign1), tagged-unsigned-corim-map =
+#6.501(corim-map), tagged-concise-mid-tag = #6.506(bytes .cbor concise-mid-tag)) and also
+reads the older encodings still found in the wild: an untagged corim-map, a CoMID tag whose
+content is a map instead of a byte string, a profile given as an array or plain text, and a
+bare (untagged) concise-mid-tag.  Everything here is pure: bytes in, plain Python out; every
+problem is a :class:`rmtool.errors.CorimError` naming the field (and offset when known).
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeGuard
+
+import cbor2
+
+from rmtool.errors import CorimError
+
+# Bounds for hostile input.
+MAX_CORIM_SIZE = 16 * 1024 * 1024
+MAX_TAGS = 1024
+MAX_NESTING = 64
+
+# CBOR tags (draft-ietf-rats-corim, cbor-tags.txt; RFC 9052; RFC 8949).
+TAG_COSE_SIGN1 = 18
+TAG_URI = 32
+TAG_UUID = 37
+TAG_OID = 111
+TAG_UNSIGNED_CORIM = 501
+TAG_COSWID = 505
+TAG_COMID = 506
+TAG_COTL = 508
+TAG_UEID = 550
+TAG_BYTES = 560
+
+TAG_NAMES = {TAG_COSWID: "coswid", TAG_COMID: "comid", 507: "cobom", TAG_COTL: "cotl"}
+
+# COSE header labels (RFC 9052, RFC 9360) and the CoRIM ones (draft-ietf-rats-corim).
+COSE_ALG = 1
+COSE_CONTENT_TYPE = 3
+COSE_KID = 4
+COSE_X5CHAIN = 33
+CORIM_META = 8
+CWT_CLAIMS = 15
+CORIM_CONTENT_TYPE = "application/rim+cbor"
+
+COSE_ALG_NAMES = {-7: "ES256", -35: "ES384", -36: "ES512", -8: "EdDSA", -37: "PS256",
+                  -38: "PS384", -39: "PS512", -257: "RS256"}
+
+# Named Information Hash Algorithm Registry ids used in CoMID digests.
+HASH_ALG_IDS = {"sha256": 1, "sha384": 7, "sha512": 8}
+HASH_ALG_BY_ID = {v: k for k, v in HASH_ALG_IDS.items()}
+HASH_ALG_BY_TEXT = {"sha-256": "sha256", "sha-384": "sha384", "sha-512": "sha512",
+                    "sha256": "sha256", "sha384": "sha384", "sha512": "sha512"}
+HASH_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
+HASH_BY_SIZE = {v: k for k, v in HASH_SIZES.items()}
+
+
+@dataclass
+class ComidTag:
+    """One CoMID found in a CoRIM (or a bare CoMID)."""
+
+    index: int
+    comid: Mapping[Any, Any]
+    raw: bytes | None          # the encoded concise-mid-tag when it was byte-string wrapped
+    encoding: str              # "bstr" (current), "map" (older draft) or "bare"
+
+
+@dataclass
+class DecodedCorim:
+    """The layers of a CoRIM file, outermost first."""
+
+    kind: str                          # "signed-corim", "unsigned-corim" or "comid"
+    corim: Mapping[Any, Any] | None    # corim-map (None for a bare CoMID)
+    corim_tagged: bool                 # corim-map was inside #6.501
+    comids: list[ComidTag] = field(default_factory=list)
+    other_tags: list[tuple[int, int | None]] = field(default_factory=list)  # (index, tag)
+    protected: Mapping[Any, Any] | None = None
+    protected_raw: bytes | None = None
+    unprotected: Mapping[Any, Any] | None = None
+    payload_raw: bytes | None = None
+    signature: bytes | None = None
+
+
+def loads(data: bytes, what: str) -> Any:
+    """Decode one CBOR item; any decoder failure becomes a CorimError."""
+    if len(data) > MAX_CORIM_SIZE:
+        raise CorimError(f"{what} is {len(data)} bytes, more than {MAX_CORIM_SIZE}", field=what)
+    if not data:
+        raise CorimError(f"{what} is empty", field=what, offset=0)
+    try:
+        return thaw(cbor2.loads(data))
+    except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError,
+            MemoryError, IndexError, KeyError, LookupError) as exc:
+        raise CorimError(f"{what} is not valid CBOR: {exc}", field=what) from None
+
+
+def thaw(obj: Any, depth: int = 0) -> Any:
+    """cbor2 decodes items under a tag as frozendict / tuple: make them dict / list again."""
+    if depth > MAX_NESTING:
+        raise CorimError(f"CBOR data nested more than {MAX_NESTING} levels", field="nesting")
+    if isinstance(obj, cbor2.CBORTag):
+        return cbor2.CBORTag(obj.tag, thaw(obj.value, depth + 1))
+    if isinstance(obj, Mapping):
+        return {k: thaw(v, depth + 1) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [thaw(v, depth + 1) for v in obj]
+    return obj
+
+
+def is_map(obj: Any) -> TypeGuard[Mapping[Any, Any]]:
+    return isinstance(obj, Mapping)
+
+
+def is_tag(obj: Any, number: int | None = None) -> TypeGuard[cbor2.CBORTag]:
+    return isinstance(obj, cbor2.CBORTag) and (number is None or obj.tag == number)
+
+
+def decode(data: bytes) -> DecodedCorim:
+    """Peel the envelope: signed CoRIM, unsigned CoRIM (tagged or not) or bare CoMID."""
+    top = loads(data, "file")
+    if is_tag(top, TAG_COSE_SIGN1) or (isinstance(top, list) and len(top) == 4
+                                         and isinstance(top[0], bytes)):
+        return _decode_signed(top.value if is_tag(top) else top)
+    if is_tag(top, TAG_UNSIGNED_CORIM):
+        if not is_map(top.value):
+            raise CorimError("tagged-unsigned-corim-map #6.501 does not hold a map",
+                             field="corim-map", offset=0)
+        return _decode_unsigned(top.value, tagged=True)
+    if is_tag(top, TAG_COMID):
+        inner = _comid_content(top.value, "tag 506", 0)
+        return DecodedCorim(kind="comid", corim=None, corim_tagged=False, comids=[inner])
+    if is_tag(top):
+        raise CorimError(f"unexpected CBOR tag {top.tag} at the top level (expected 18, 501 or "
+                         "a CoMID map)", field="file", offset=0)
+    if is_map(top):
+        if _looks_like_comid(top):
+            return DecodedCorim(kind="comid", corim=None, corim_tagged=False,
+                                comids=[ComidTag(0, top, data, "bare")])
+        if 0 in top and isinstance(top.get(1), list):
+            return _decode_unsigned(top, tagged=False)
+    raise CorimError("not a CoRIM or CoMID: expected #6.18, #6.501 or a map with "
+                     "tag-identity (1) and triples (4)", field="file", offset=0)
+
+
+def _looks_like_comid(top: Mapping[Any, Any]) -> bool:
+    return is_map(top.get(1)) and is_map(top.get(4))
+
+
+def _decode_signed(cose: Any) -> DecodedCorim:
+    if not isinstance(cose, list) or len(cose) != 4:
+        raise CorimError("COSE_Sign1 must be an array of 4 items", field="COSE_Sign1")
+    protected_raw, unprotected, payload, signature = cose
+    if not isinstance(protected_raw, bytes):
+        raise CorimError("COSE_Sign1 protected header is not a byte string", field="protected")
+    protected = loads(protected_raw, "protected header") if protected_raw else {}
+    if not is_map(protected):
+        raise CorimError("COSE_Sign1 protected header is not a map", field="protected")
+    if not is_map(unprotected):
+        raise CorimError("COSE_Sign1 unprotected header is not a map", field="unprotected")
+    if not isinstance(payload, bytes):
+        raise CorimError("signed CoRIM has a detached or non-bstr payload", field="payload")
+    if not isinstance(signature, bytes):
+        raise CorimError("COSE_Sign1 signature is not a byte string", field="signature")
+    inner = loads(payload, "payload")
+    if is_tag(inner, TAG_UNSIGNED_CORIM) and is_map(inner.value):
+        dec = _decode_unsigned(inner.value, tagged=True)
+    elif is_map(inner) and 0 in inner and 1 in inner:
+        dec = _decode_unsigned(inner, tagged=False)
+    else:
+        raise CorimError("signed CoRIM payload is not a corim-map", field="payload")
+    dec.kind = "signed-corim"
+    dec.protected = protected
+    dec.protected_raw = protected_raw
+    dec.unprotected = unprotected
+    dec.payload_raw = payload
+    dec.signature = signature
+    return dec
+
+
+def _decode_unsigned(corim: Mapping[Any, Any], *, tagged: bool) -> DecodedCorim:
+    tags = corim.get(1)
+    if not isinstance(tags, list):
+        raise CorimError("corim-map tags (1) is missing or not an array", field="corim.tags")
+    if len(tags) > MAX_TAGS:
+        raise CorimError(f"corim-map has {len(tags)} tags, more than {MAX_TAGS}",
+                         field="corim.tags")
+    dec = DecodedCorim(kind="unsigned-corim", corim=corim, corim_tagged=tagged)
+    for i, t in enumerate(tags):
+        if is_tag(t, TAG_COMID):
+            dec.comids.append(_comid_content(t.value, f"corim.tags[{i}]", i))
+        elif is_tag(t):
+            dec.other_tags.append((i, t.tag))
+        elif isinstance(t, bytes):
+            # Oldest drafts: bstr-wrapped tags with the CBOR tag inside the bytes.
+            inner = loads(t, f"corim.tags[{i}]")
+            if is_tag(inner, TAG_COMID):
+                dec.comids.append(_comid_content(inner.value, f"corim.tags[{i}]", i))
+            else:
+                dec.other_tags.append((i, inner.tag if is_tag(inner) else None))
+        else:
+            dec.other_tags.append((i, None))
+    return dec
+
+
+def _comid_content(value: Any, where: str, index: int) -> ComidTag:
+    if isinstance(value, bytes):
+        comid = loads(value, where)
+        if not is_map(comid):
+            raise CorimError("CoMID is not a map", field=where)
+        return ComidTag(index, comid, value, "bstr")
+    if is_map(value):
+        return ComidTag(index, value, None, "map")
+    raise CorimError("CoMID tag 506 holds neither a byte string nor a map", field=where)
+
+
+def profile_text(profile: Any) -> str | None:
+    """The corim-map profile as text, whatever its encoding (URI, OID, array, text)."""
+    if profile is None:
+        return None
+    if is_tag(profile, TAG_URI) and isinstance(profile.value, str):
+        return str(profile.value)
+    if is_tag(profile, TAG_OID) and isinstance(profile.value, bytes):
+        return "oid:" + profile.value.hex()
+    if isinstance(profile, str):
+        return profile
+    if isinstance(profile, list) and profile:
+        return profile_text(profile[0])
+    return repr(profile)
+
+
+def profile_encoding(profile: Any) -> str:
+    if profile is None:
+        return "absent"
+    if is_tag(profile, TAG_URI):
+        return "uri"
+    if is_tag(profile, TAG_OID):
+        return "oid"
+    if isinstance(profile, list):
+        return "array (older draft)"
+    if isinstance(profile, str):
+        return "untagged text (older draft)"
+    return "unknown"
+
+
+def to_jsonable(obj: Any, depth: int = 0) -> Any:
+    """CBOR data as JSON: bytes -> lower-case hex, tags -> {"tag", "value"}, times -> ISO."""
+    if depth > MAX_NESTING:
+        raise CorimError("CBOR data nested too deeply", field="nesting")
+    if isinstance(obj, bytes):
+        return obj.hex()
+    if isinstance(obj, cbor2.CBORTag):
+        return {"tag": obj.tag, "value": to_jsonable(obj.value, depth + 1)}
+    if isinstance(obj, uuid.UUID):
+        return {"tag": TAG_UUID, "value": str(obj)}
+    if isinstance(obj, datetime.datetime):
+        return obj.isoformat()
+    if is_map(obj):
+        return {str(k) if not isinstance(k, (str, int)) else k: to_jsonable(v, depth + 1)
+                for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, frozenset, set)):
+        return [to_jsonable(v, depth + 1) for v in obj]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    return repr(obj)
+
+
+def tagged_bytes_value(obj: Any) -> bytes | None:
+    """The bytes of a #6.560 tagged-bytes, else None."""
+    if is_tag(obj, TAG_BYTES) and isinstance(obj.value, bytes):
+        return bytes(obj.value)
+    return None
+
+
+def id_type(obj: Any) -> str:
+    """Type name of a class-id / instance-id value, as Veraison names it."""
+    if is_tag(obj, TAG_BYTES):
+        return "bytes"
+    if isinstance(obj, uuid.UUID) or is_tag(obj, TAG_UUID):
+        return "uuid"
+    if is_tag(obj, TAG_UEID):
+        return "ueid"
+    if is_tag(obj, TAG_OID):
+        return "oid"
+    if is_tag(obj):
+        return f"tag {obj.tag}"
+    if isinstance(obj, bytes):
+        return "untagged bytes"
+    if isinstance(obj, str):
+        return "string"
+    if isinstance(obj, int):
+        return "uint" if obj >= 0 else "int"
+    return type(obj).__name__
+
+
+def hash_algo_name(alg: Any) -> str | None:
+    """rmtool hash name ("sha256", ...) for a digest alg (IANA id or text), else None."""
+    if isinstance(alg, int) and not isinstance(alg, bool):
+        return HASH_ALG_BY_ID.get(alg)
+    if isinstance(alg, str):
+        return HASH_ALG_BY_TEXT.get(alg.lower())
+    return None
