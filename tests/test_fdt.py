@@ -83,3 +83,29 @@ def test_fuzz_mutated_dtbs_never_crash(data: st.DataObject) -> None:
         assert exc.field is not None
     else:
         assert parsed.root.name is not None
+
+
+def test_dtb_show_and_diff_cli(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
+    import hashlib
+    import pathlib
+
+    from rmtool.cli.main import run
+
+    assert isinstance(tmp_path, pathlib.Path)
+    a = tmp_path / "a.dtb"
+    b = tmp_path / "b.dtb"
+    a.write_bytes(VALID)
+    other = DtbFacts(**{**FACTS.__dict__, "cpus": 3})
+    b.write_bytes(to_dtb(generate_tree(other)))
+    assert run(["dtb", "show", str(a)]) == 0
+    out = capsys.readouterr().out
+    assert hashlib.sha256(VALID).hexdigest() in out
+    assert 'bootargs = " console=hvc0 root=/dev/vda rw ";' in out
+    assert run(["dtb", "diff", str(a), str(b)]) == 1
+    out = capsys.readouterr().out
+    assert "+        cpu@2 {" in out
+    assert run(["dtb", "diff", str(a), str(a)]) == 0
+    bad = tmp_path / "bad.dtb"
+    bad.write_bytes(b"\xd0\x0d\xfe\xed" + b"\xff" * 40)
+    assert run(["dtb", "show", str(bad)]) == 1
+    assert capsys.readouterr().err.startswith("ERROR totalsize")

@@ -21,7 +21,9 @@ from rmtool.errors import RmtoolError
 # (module, attribute) of every top-level command, in help order.
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("rmtool.cli.measure", "measure"),
+    ("rmtool.cli.dtb", "dtb"),
     ("rmtool.cli.token", "token"),
+    ("rmtool.cli.replay", "replay"),
     ("rmtool.cli.compare", "compare"),
     ("rmtool.cli.log", "log"),
     ("rmtool.cli.corim", "corim"),

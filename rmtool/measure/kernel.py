@@ -56,22 +56,22 @@ def load_kernel(path: str) -> Kernel:
         with open(path, "rb") as f:
             head = f.read(64)
     except OSError as exc:
-        raise ParametersError(os_error_text(path, exc)) from exc
+        raise ParametersError(os_error_text(path, exc).removeprefix("VMM: ")) from exc
     found = _header(head)
     if found is not None:
         return Kernel(Image.from_file("kernel", path), *found)
     if len(head) < 64:
-        raise ParametersError(f"VMM: file {path} error: failed to fill whole buffer")
+        raise ParametersError(f"file {path} error: failed to fill whole buffer")
     if head[:2] != b"\x1f\x8b":
-        raise ParametersError(f"VMM: file {path} error: invalid gzip header")
+        raise ParametersError(f"file {path} error: invalid gzip header")
     try:
         with gzip.open(path, "rb") as g:
             data = g.read(MAX_KERNEL_SIZE + 1)
     except (OSError, EOFError, zlib.error) as exc:
-        raise ParametersError(f"VMM: file {path} error: corrupt or truncated gzip stream "
+        raise ParametersError(f"file {path} error: corrupt or truncated gzip stream "
                               f"({exc})") from exc
     if len(data) > MAX_KERNEL_SIZE:
-        raise ParametersError(f"VMM: file {path} error: decompressed kernel exceeds 4 GiB")
+        raise ParametersError(f"file {path} error: decompressed kernel exceeds 4 GiB")
     found = _header(data)
     if found is None:
         raise ParametersError("invalid Linux header")
