@@ -1,0 +1,98 @@
+"""``rmtool replay LOG``: the RIM and REMs a Realm should report, rebuilt from its log.
+
+Calls :func:`rmtool.replay.replay_log` and prints one row per event (number, type,
+register, description, short digest, matching image, register value after it), the
+index map used and why, then the final RIM and REMs. ``--format json`` is the stable
+contract documented in docs/measurement-log.md. Exit 0 when every register was
+computed, 1 when the RIM (or a REM) cannot be rebuilt (naming the event), 2 for input
+that cannot be replayed at all.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+from tabulate import tabulate
+
+from rmtool.errors import InputFileError
+from rmtool.measure.rmm.profiles import DEFAULT_PROFILE, PROFILES
+from rmtool.replay import ReplayResult, replay_log
+
+MAX_LOG_SIZE = 64 << 20
+
+
+def _short(value: str | None, n: int = 16) -> str:
+    if value is None:
+        return "-"
+    return value if len(value) <= n else value[:n] + "…"
+
+
+def _read_log(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_LOG_SIZE + 1)
+    except OSError as exc:
+        raise InputFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if len(data) > MAX_LOG_SIZE:
+        raise InputFileError(f"{path}: event log larger than {MAX_LOG_SIZE} bytes")
+    return data
+
+
+def _text(r: ReplayResult) -> str:
+    rows = [(e.number, e.type, e.register, e.description, _short(e.digest),
+             e.image or "-", _short(e.value_after)) for e in r.events]
+    lines = [tabulate(rows, headers=["#", "event type", "register", "description", "digest",
+                                     "image", "value after"]), ""]
+    lines.append(f"index map: {r.index_map} ({r.index_map_reason})")
+    if r.vm_version is not None:
+        lines.append(f"VM VERSION layout: {r.vm_version.layout}")
+    algo = r.hash_algo.name if r.hash_algo else "-"
+    lines.append(f"hash algorithm: {algo}; RMM version: {r.rmm_version}")
+    lines.append(f"RIM: {r.rim.hex() if r.rim is not None else 'not rebuilt'}")
+    for i, rem in enumerate(r.rems):
+        lines.append(f"REM{i}: {rem.hex() if rem is not None else 'not computable'}")
+    if r.unknown_digests:
+        lines.append("unknown digests: " + ", ".join(r.unknown_digests))
+    return "\n".join(lines)
+
+
+@click.command("replay")
+@click.argument("log", type=click.Path(dir_okay=False))
+@click.option("--images", "images", multiple=True, type=click.Path(),
+              help="Reference images: a sha256sum/sha512sum file or a directory (repeatable).")
+@click.option("--store", type=click.Path(dir_okay=False),
+              help="Image-store database (default: in the user cache directory).")
+@click.option("--index-map", type=click.Choice(["auto", "pcr", "mr"]), default="auto",
+              show_default=True, help="Event index to measurement register mapping.")
+@click.option("--dtb-templates", "dtb_templates", multiple=True, type=click.Path(),
+              help="DTB template, or a NAME<TAB>VERSION<TAB>FILE list (repeatable).")
+@click.option("--rmm-version", type=click.Choice(list(PROFILES)), default=DEFAULT_PROFILE,
+              show_default=True, help="RMM version whose measurement rules apply.")
+@click.option("--hash-algo", type=click.Choice(["sha256", "sha512", "sha384"]),
+              help="Realm algorithm when the log has no REALM_CREATE event.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def replay(log: str, images: tuple[str, ...], store: str | None, index_map: str,
+           dtb_templates: tuple[str, ...], rmm_version: str, hash_algo: str | None,
+           fmt: str) -> None:
+    """Rebuild a Realm's RIM and REMs from its event LOG, event by event."""
+    ctx = click.get_current_context()
+    result = replay_log(_read_log(log), list(images), index_map=index_map, store=store,
+                        dtb_templates=list(dtb_templates), rmm_version=rmm_version,
+                        hash_algo=hash_algo)
+    if fmt == "json":
+        click.echo(json.dumps(result.as_json(), indent=2))
+    else:
+        click.echo(_text(result))
+    for w in result.warnings:
+        click.echo(f"WARN {w}", err=True)
+    status = 0
+    if result.rim is None:
+        click.echo(f"ERROR RIM cannot be rebuilt: {result.rim_error}", err=True)
+        status = 1
+    for e in result.errors:
+        click.echo(f"ERROR {e}", err=True)
+        status = 1
+    if status:
+        ctx.exit(status)

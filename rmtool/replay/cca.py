@@ -1,0 +1,197 @@
+"""Strict readers and writers of the VMM-written CCA RIM-log payloads.
+
+Spec: measurement-log facts §2 — "VM VERSION" (§2.1, both published layouts), the
+EV_EVENT_TAG payloads REALM_CREATE / INIT_RIPAS / REC_CREATE (§2.2) and the
+UEFI_PLATFORM_FIRMWARE_BLOB2 image events (§2.3). ``rmtool.eventlog`` frames the log
+and decodes these payloads for display; replay needs them *checked* (unknown flag bits,
+minimum sizes, hash algorithm encodings) and turned into RMM parameters, so the few
+fields are read here with :mod:`struct` and every problem raises :class:`CcaEventError`
+naming the field and its byte offset inside the event data.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from rmtool.errors import EventLogError, UsageError
+from rmtool.measure.rmm.algorithms import HashAlgo, by_rmi
+from rmtool.measure.rmm.ops import RealmParams
+from rmtool.measure.rmm.profiles import (
+    FLAG_DA,
+    FLAG_LPA2,
+    FLAG_MEC_POLICY_MASK,
+    FLAG_MEC_POLICY_SHIFT,
+    FLAG_PMU,
+    FLAG_SVE,
+)
+
+VM_VERSION_SIGNATURE = b"VM VERSION" + bytes(6)
+TAG_REALM_CREATE = 1
+TAG_INIT_RIPAS = 2
+TAG_REC_CREATE = 3
+TAG_NAMES = {TAG_REALM_CREATE: "REALM_CREATE", TAG_INIT_RIPAS: "INIT_RIPAS",
+             TAG_REC_CREATE: "REC_CREATE"}
+IMAGE_KINDS = ("KERNEL", "INITRD", "DTB", "FIRMWARE", "ACPI DATA", "LOG")
+
+LAYOUT_QEMU = "ram_size-first"  # QEMU and the reference parser (facts §2.1 table)
+LAYOUT_DOC = "log-first"  # the reference doc and test: log_start, log_size, ram_size, cpus
+_VMV_QEMU = struct.Struct("<16s32s40sQI4xQ")  # 112 bytes as QEMU writes it
+_VMV_DOC = struct.Struct("<16s32s40sQQQI")  # 116 bytes
+_REALM_CREATE = struct.Struct("<QBBBBBB")  # 14 bytes; QEMU pads to 16
+_INIT_RIPAS = struct.Struct("<QQ")
+_REC_CREATE = struct.Struct("<QQ8Q")
+_TAG_HDR = struct.Struct("<II")
+_BLOB_TAIL = struct.Struct("<QQ")
+# Flag bits rmtool accepts in REALM_CREATE: the RmiRealmParams bits (LPA2, SVE, PMU) of
+# the proposal, plus DA and MEC_POLICY at their RmiRealmParams positions (rmtool
+# extension so that RMM 1.1 / 2.0 realms round-trip; the reference rejects them).
+KNOWN_FLAGS = FLAG_LPA2 | FLAG_SVE | FLAG_PMU | FLAG_DA | FLAG_MEC_POLICY_MASK
+
+
+class CcaEventError(EventLogError):
+    """A CCA payload that cannot be used (field and offset within the event data)."""
+
+
+@dataclass(frozen=True)
+class VmVersion:
+    name: str
+    version: str
+    ram_size: int
+    num_cpus: int
+    layout: str
+    log_start: int | None = None
+    log_size: int | None = None
+
+
+def _cstr(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode("ascii", "replace")
+
+
+def read_vm_version(data: bytes) -> VmVersion:
+    """Both layouts (facts §2.1): 116 bytes = log-first (doc/test), otherwise ram_size
+    first (QEMU, the reference parser; 100 bytes at least)."""
+    if data[:16] != VM_VERSION_SIGNATURE:
+        raise CcaEventError("unknown EV_NO_ACTION signature", field="signature", offset=0)
+    if len(data) == _VMV_DOC.size:
+        _, name, ver, log_start, log_size, ram, cpus = _VMV_DOC.unpack(data)
+        return VmVersion(_cstr(name), _cstr(ver), ram, cpus, LAYOUT_DOC, log_start, log_size)
+    if len(data) < 100:
+        raise CcaEventError(f"VM VERSION event has {len(data)} bytes, needs 100",
+                            field="num_cpus", offset=96)
+    name, ver = data[16:48], data[48:88]
+    ram, cpus = struct.unpack_from("<QI", data, 88)
+    return VmVersion(_cstr(name), _cstr(ver), ram, cpus, LAYOUT_QEMU)
+
+
+def write_vm_version(name: str, version: str, ram_size: int, num_cpus: int) -> bytes:
+    """The QEMU layout (ram_size first, 112 bytes, flags 0)."""
+    return _VMV_QEMU.pack(VM_VERSION_SIGNATURE, name.encode()[:31], version.encode()[:39],
+                          ram_size, num_cpus, 0)
+
+
+def read_tag(data: bytes) -> tuple[int, bytes]:
+    """TCG_PCClientTaggedEvent: (taggedEventID, payload)."""
+    if len(data) < 8:
+        raise CcaEventError(f"tagged event has {len(data)} bytes, needs 8",
+                            field="taggedEventDataSize", offset=4)
+    tag, size = _TAG_HDR.unpack_from(data)
+    if size != len(data) - 8:
+        raise CcaEventError(f"taggedEventDataSize {size} != {len(data) - 8} bytes present",
+                            field="taggedEventDataSize", offset=4)
+    if tag not in TAG_NAMES:
+        raise CcaEventError(f"unknown tag {tag}", field="taggedEventID", offset=0)
+    return tag, data[8:]
+
+
+def write_tag(tag: int, payload: bytes) -> bytes:
+    return _TAG_HDR.pack(tag, len(payload)) + payload
+
+
+def _need(payload: bytes, size: int, what: str) -> None:
+    if len(payload) < size:
+        raise CcaEventError(f"{what} payload has {len(payload)} bytes, needs {size}",
+                            field="taggedEventData", offset=8)
+
+
+def read_realm_create(payload: bytes, rpv: bytes = bytes(64)) -> RealmParams:
+    """REALM_CREATE → RealmParams in natural units (LPA2 honoured, unlike the reference)."""
+    _need(payload, _REALM_CREATE.size, "REALM_CREATE")
+    flags, s2sz, vq, bps, wps, ctrs, algo = _REALM_CREATE.unpack_from(payload)
+    if flags & ~KNOWN_FLAGS:
+        raise CcaEventError(f"unknown REALM_CREATE flag bits {flags & ~KNOWN_FLAGS:#x}",
+                            field="flags", offset=8)
+    try:
+        hash_algo: HashAlgo = by_rmi(algo)
+    except UsageError:
+        raise CcaEventError(f"unknown hash algorithm encoding {algo}", field="hash_algo",
+                            offset=8 + 13) from None
+    pmu = bool(flags & FLAG_PMU)
+    return RealmParams(
+        hash_algo=hash_algo, s2sz=s2sz, num_bps=bps + 1, num_wps=wps + 1,
+        sve_vl=(vq + 1) * 128 if flags & FLAG_SVE else 0, pmu=pmu,
+        pmu_num_ctrs=ctrs if pmu else 0, lpa2=bool(flags & FLAG_LPA2),
+        da=bool(flags & FLAG_DA),
+        mec_policy=(flags & FLAG_MEC_POLICY_MASK) >> FLAG_MEC_POLICY_SHIFT, rpv=rpv)
+
+
+def write_realm_create(p: RealmParams) -> bytes:
+    """16 bytes as QEMU writes them (14 packed + 2 bytes of struct padding)."""
+    flags = ((FLAG_LPA2 if p.lpa2 else 0) | (FLAG_SVE if p.sve_vl else 0)
+             | (FLAG_PMU if p.pmu else 0) | (FLAG_DA if p.da else 0)
+             | ((p.mec_policy & 0b11) << FLAG_MEC_POLICY_SHIFT))
+    return _REALM_CREATE.pack(flags, p.s2sz, p.sve_vl // 128 - 1 if p.sve_vl else 0,
+                              p.num_bps - 1, p.num_wps - 1,
+                              p.pmu_num_ctrs if p.pmu else 0, p.hash_algo.rmi) + bytes(2)
+
+
+def read_init_ripas(payload: bytes) -> tuple[int, int]:
+    _need(payload, _INIT_RIPAS.size, "INIT_RIPAS")
+    base, size = _INIT_RIPAS.unpack_from(payload)
+    return base, size
+
+
+def write_init_ripas(base: int, size: int) -> bytes:
+    return _INIT_RIPAS.pack(base, size)
+
+
+def read_rec_create(payload: bytes) -> tuple[int, int, tuple[int, ...]]:
+    """(flags, pc, gprs x0..x7); flags other than bit 0 (runnable) are rejected."""
+    _need(payload, _REC_CREATE.size, "REC_CREATE")
+    values = _REC_CREATE.unpack_from(payload)
+    if values[0] & ~1:
+        raise CcaEventError(f"unknown REC_CREATE flag bits {values[0] & ~1:#x}",
+                            field="flags", offset=8)
+    return values[0], values[1], tuple(values[2:])
+
+
+def write_rec_create(flags: int, pc: int, gprs: tuple[int, ...]) -> bytes:
+    regs = list(gprs[:8]) + [0] * (8 - min(len(gprs), 8))
+    return _REC_CREATE.pack(flags, pc, *regs)
+
+
+@dataclass(frozen=True)
+class Blob:
+    description: str  # trailing NULs removed
+    nul_terminated: bool
+    base: int
+    length: int
+
+
+def read_blob2(data: bytes) -> Blob:
+    """UEFI_PLATFORM_FIRMWARE_BLOB2; descriptions with or without a trailing NUL."""
+    if not data:
+        raise CcaEventError("empty image event", field="BlobDescriptionSize", offset=0)
+    dsize = data[0]
+    if len(data) != 1 + dsize + 16:
+        raise CcaEventError(f"event size {len(data)} != 1 + {dsize} + 16",
+                            field="BlobDescriptionSize", offset=0)
+    raw = data[1:1 + dsize]
+    base, length = _BLOB_TAIL.unpack_from(data, 1 + dsize)
+    return Blob(raw.rstrip(b"\0").decode("ascii", "replace"), raw.endswith(b"\0"), base, length)
+
+
+def write_blob2(description: str, base: int, length: int) -> bytes:
+    """No trailing NUL, as QEMU writes it."""
+    raw = description.encode("ascii")
+    return bytes([len(raw)]) + raw + _BLOB_TAIL.pack(base, length)

@@ -1,0 +1,460 @@
+"""Replay of a CCA event log: events → RMM operations → RIM and REMs, event by event.
+
+Spec: measurement-log facts §2 (RIM events), §3 and §7 (index maps), §4 (how the
+reference replays, two passes) and §5 (its limitations, which rmtool fixes: both
+VM VERSION layouts, NUL-terminated descriptions, LPA2, TF-RMM REM extension with the
+Realm-algorithm digest, logged image length checked, unaligned INIT_RIPAS size, DTB
+regeneration checked by digest, errors collected per event instead of dropped).
+
+Pass 1 collects the facts a regenerated DTB needs (VM VERSION, REALM_CREATE, INITRD,
+LOG). Pass 2 turns every event into an operation for :class:`rmtool.measure.rmm.realm.Realm`
+(``origin`` = ``"event N (WHAT)"``) and records the register value after it. A RIM event
+that cannot be replayed (image missing or different, malformed payload, wrong order)
+stops the RIM at that event; REM events keep being replayed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rmtool.errors import EventLogError, RmtoolError
+from rmtool.eventlog import Event, EventLog, parse
+from rmtool.eventlog import constants as c
+from rmtool.measure.images import Image
+from rmtool.measure.rmm.algorithms import ALGORITHMS, HashAlgo
+from rmtool.measure.rmm.ops import (
+    DataCreate,
+    InitRipas,
+    Operation,
+    RealmCreate,
+    RealmParams,
+    RecCreate,
+    RemExtend,
+)
+from rmtool.measure.rmm.profiles import get_profile
+from rmtool.measure.rmm.realm import Realm
+from rmtool.measure.rmm.structures import GRANULE_SIZE
+from rmtool.replay import cca, dtbgen, indexmap
+from rmtool.replay.store import ImageStore, ReferenceImages
+
+IMAGE_EVENT_TYPES = (c.EV_POST_CODE2, c.EV_EFI_PLATFORM_FIRMWARE_BLOB2)
+
+
+class ReplayInputError(EventLogError):
+    """The log (or an option) cannot be replayed at all: exit 2."""
+
+    exit_code = 2
+
+
+@dataclass
+class EventRow:
+    """One event of the log and what replay made of it."""
+
+    number: int
+    offset: int
+    index: int
+    register: str  # "RIM", "REM0".."REM3", "-" (not extended), "none" (no register)
+    type: str
+    description: str
+    digest: str | None  # hex, the Realm-algorithm digest (or the first one)
+    image: str | None  # matching reference file, "unknown", "unmeasured", "regenerated ..."
+    value_after: str | None  # hex of that register after the event (None: not computable)
+    rim_after: str | None = None
+    rems_after: list[str | None] = field(default_factory=list)
+    operation: str | None = None  # the RMM operation it became
+    note: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"number": self.number, "register": self.register, "type": self.type,
+                "description": self.description, "digest": self.digest,
+                "image": self.image, "value_after": self.value_after}
+
+
+@dataclass
+class ReplayResult:
+    rim: bytes | None  # None: the RIM could not be rebuilt (see ``rim_error``)
+    rems: list[bytes | None]
+    hash_algo: HashAlgo | None
+    index_map: str
+    index_map_reason: str
+    events: list[EventRow]
+    unknown_digests: list[str]
+    rim_error: str | None = None
+    errors: list[str] = field(default_factory=list)  # REM registers not computable, ...
+    warnings: list[str] = field(default_factory=list)
+    vm_version: cca.VmVersion | None = None
+    log_format: str = ""
+    operations: list[Operation] = field(default_factory=list)
+    rmm_version: str = "1.0-rel0"
+
+    @property
+    def ok(self) -> bool:
+        return self.rim is not None and not self.errors
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``--format json`` contract of ``rmtool replay``."""
+        return {
+            "rim": self.rim.hex() if self.rim is not None else None,
+            "rems": [r.hex() if r is not None else None for r in self.rems],
+            "hash_algo": self.hash_algo.name if self.hash_algo else None,
+            "index_map": self.index_map,
+            "events": [e.as_json() for e in self.events],
+            "unknown_digests": list(self.unknown_digests),
+        }
+
+
+@dataclass
+class _Facts:
+    """Pass 1."""
+
+    vm: cca.VmVersion | None = None
+    params: RealmParams | None = None
+    initrd: tuple[int, int] | None = None
+    log: tuple[int, int] | None = None
+
+
+def _is_vmm_rim_event(ev: Event) -> bool:
+    if ev.event_type == c.EV_EVENT_TAG:
+        return len(ev.data) >= 4 and int.from_bytes(ev.data[:4], "little") in cca.TAG_NAMES
+    if ev.event_type in IMAGE_EVENT_TYPES:
+        try:
+            return cca.read_blob2(ev.data).description in cca.IMAGE_KINDS
+        except cca.CcaEventError:
+            return False
+    return False
+
+
+def _pass1(events: list[Event]) -> _Facts:
+    f = _Facts()
+    for ev in events:
+        try:
+            if ev.event_type == c.EV_NO_ACTION and ev.data[:16] == cca.VM_VERSION_SIGNATURE:
+                f.vm = cca.read_vm_version(ev.data)
+            elif ev.event_type == c.EV_EVENT_TAG and ev.index == 0:
+                tag, payload = cca.read_tag(ev.data)
+                if tag == cca.TAG_REALM_CREATE and f.params is None:
+                    f.params = cca.read_realm_create(payload)
+            elif ev.event_type in IMAGE_EVENT_TYPES:
+                blob = cca.read_blob2(ev.data)
+                # an INITRD loaded by firmware (REM event) is still in the VMM's DTB
+                if blob.description == "INITRD" and (ev.index == 0 or f.initrd is None):
+                    f.initrd = (blob.base, blob.length)
+                elif blob.description == "LOG" and ev.index == 0:
+                    f.log = (blob.base, blob.length)
+        except RmtoolError:
+            pass  # reported in pass 2
+    return f
+
+
+def _realm_algo(facts: _Facts, log: EventLog, override: str | None) -> HashAlgo:
+    if facts.params is not None:
+        return facts.params.hash_algo
+    if override is not None:
+        return ALGORITHMS[override]
+    usable = [ALGORITHMS[a] for a in log.algorithms if a in ALGORITHMS]
+    if len(usable) == 1:
+        return usable[0]
+    raise ReplayInputError("the log has no REALM_CREATE event and its Spec ID declares "
+                           f"{', '.join(log.algorithms) or 'no algorithm'}: give --hash-algo",
+                           field="REALM_CREATE")
+
+
+def _digest_for(ev: Event, algo: HashAlgo) -> bytes | None:
+    return ev.digests.get(algo.name)
+
+
+def _short_desc(ev: Event) -> str:
+    """A one-line description of any event (for rows of events replay does not use)."""
+    d = ev.decoded
+    for key in ("tag", "description", "signature", "string", "variable_name", "text"):
+        value = d.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+class _Replayer:
+    def __init__(self, log: EventLog, refs: ReferenceImages, store: ImageStore,
+                 index_map: str, templates: list[tuple[str | None, bytes, str]],
+                 rmm_version: str, hash_algo: str | None) -> None:
+        self.log = log
+        self.refs = refs
+        self.templates = templates
+        self.events = log.events
+        self.warnings: list[str] = [f"log: {e.message} (field {e.field}, offset {e.offset:#x})"
+                                    for e in log.errors]
+        self.facts = _pass1(self.events)
+        self.algo = _realm_algo(self.facts, log, hash_algo)
+        if self.algo.name not in log.algorithms:
+            raise ReplayInputError(f"the log's Spec ID does not declare the Realm algorithm "
+                                   f"{self.algo.name} (it declares "
+                                   f"{', '.join(log.algorithms)})", field="digestSizes")
+        extending = [(ev.index, _is_vmm_rim_event(ev)) for ev in self.events
+                     if ev.event_type != c.EV_NO_ACTION]
+        self.map = indexmap.choose(index_map, extending, log.format)
+        self.realm = Realm(get_profile(rmm_version), hasher=store)
+        self.rim_error: str | None = None
+        self.rem_errors: dict[int, str] = {}
+        self.errors: list[str] = []
+        self.unknown: list[str] = []
+        self.ops: list[Operation] = []
+        self.rows: list[EventRow] = []
+        self.created = False
+        self.assumed = False
+
+    # ----------------------------------------------------------------- helpers
+    def _values(self) -> tuple[str | None, list[str | None]]:
+        if not self.realm.trace:
+            return None, [None] * 4
+        t = self.realm.trace[-1]
+        rim = None if self.rim_error or self.assumed else t.rim_after.hex()
+        rems = [None if i in self.rem_errors else r.hex() for i, r in enumerate(t.rems_after)]
+        return rim, rems
+
+    def _apply(self, op: Operation) -> None:
+        self.realm.apply(op)
+        self.ops.append(op)
+
+    def _fail_rim(self, row: EventRow, message: str) -> None:
+        text = f"event {row.number} ({row.description or row.type}): {message}"
+        if self.rim_error is None:
+            self.rim_error = text
+        else:
+            self.warnings.append(text)
+        row.note = message
+
+    def _ensure_realm(self) -> None:
+        """A log without REALM_CREATE still has REMs: create the Realm with the log's
+        algorithm (RIM marked not rebuilt) so the model can extend them."""
+        if self.created:
+            return
+        self.assumed = True
+        self.created = True
+        if self.rim_error is None:
+            self.rim_error = "the log has no REALM_CREATE event before its first extension"
+        params = RealmParams(hash_algo=self.algo, s2sz=48)
+        self._apply(RealmCreate(params, origin="assumed (no REALM_CREATE in the log)"))
+
+    # ----------------------------------------------------------------- events
+    def run(self) -> None:
+        for ev in self.events:
+            self.rows.append(self._event(ev))
+
+    def _event(self, ev: Event) -> EventRow:
+        digest = _digest_for(ev, self.algo)
+        any_digest = digest if digest is not None else next(iter(ev.digests.values()), None)
+        row = EventRow(ev.number, ev.offset, ev.index, "-", ev.type_name, "",
+                       any_digest.hex() if any_digest is not None else None, None, None)
+        if ev.event_type == c.EV_NO_ACTION:
+            row.digest = None  # EV_NO_ACTION is never extended
+            self._no_action(ev, row)
+        else:
+            reg = indexmap.register_for(self.map.name, ev.index)
+            row.register = indexmap.register_name(reg)
+            if reg is None:
+                row.description = _short_desc(ev)
+                msg = f"index {ev.index} names no register under the {self.map.name} map"
+                self.errors.append(f"event {ev.number}: {msg}")
+                row.note = msg
+            elif reg == indexmap.RIM:
+                self._rim_event(ev, row, digest)
+            else:
+                self._rem_event(ev, row, reg, digest)
+        rim, rems = self._values()
+        row.rim_after, row.rems_after = rim, rems
+        if row.register == "RIM":
+            row.value_after = rim
+        elif row.register.startswith("REM"):
+            row.value_after = rems[int(row.register[3])]
+        return row
+
+    def _no_action(self, ev: Event, row: EventRow) -> None:
+        if ev.number == 0:
+            row.description = "Spec ID: " + ", ".join(self.log.algorithms)
+        elif ev.data[:16] == cca.VM_VERSION_SIGNATURE:
+            try:
+                vm = cca.read_vm_version(ev.data)
+                row.description = (f"VM VERSION {vm.name} {vm.version}".rstrip() +
+                                   f" ram {vm.ram_size:#x} cpus {vm.num_cpus} "
+                                   f"(layout {vm.layout})")
+            except RmtoolError as exc:
+                row.description = "VM VERSION"
+                row.note = str(exc)
+                self.warnings.append(f"event {ev.number}: {exc}")
+        else:
+            row.description = _short_desc(ev)
+
+    # -- RIM
+    def _rim_event(self, ev: Event, row: EventRow, digest: bytes | None) -> None:
+        try:
+            if ev.event_type == c.EV_EVENT_TAG:
+                self._tag(ev, row)
+            elif ev.event_type in IMAGE_EVENT_TYPES:
+                self._image(ev, row, digest)
+            else:
+                row.description = _short_desc(ev)
+                self._fail_rim(row, f"{ev.type_name} cannot be replayed into the RIM")
+        except RmtoolError as exc:
+            self._fail_rim(row, str(exc))
+
+    def _rim_op(self, row: EventRow, op: Operation) -> None:
+        if self.rim_error is not None and not self.assumed:
+            row.note = row.note or "not replayed: the RIM is already broken"
+            return
+        if not self.created and not isinstance(op, RealmCreate):
+            self._fail_rim(row, "REALM_CREATE must come first")
+            return
+        self._apply(op)
+        row.operation = type(op).__name__
+
+    def _tag(self, ev: Event, row: EventRow) -> None:
+        tag, payload = cca.read_tag(ev.data)
+        row.description = cca.TAG_NAMES[tag]
+        origin = f"event {ev.number} ({row.description})"
+        if tag == cca.TAG_REALM_CREATE:
+            params = cca.read_realm_create(payload)
+            row.description += (f" s2sz {params.s2sz} {params.hash_algo.name}"
+                                + (" lpa2" if params.lpa2 else ""))
+            if self.created:
+                self._fail_rim(row, "second REALM_CREATE")
+                return
+            self.created = True
+            self._rim_op(row, RealmCreate(params, origin=origin))
+        elif tag == cca.TAG_INIT_RIPAS:
+            base, size = cca.read_init_ripas(payload)
+            top = base + (size + GRANULE_SIZE - 1) // GRANULE_SIZE * GRANULE_SIZE
+            row.description += f" [{base:#x}, {base + size:#x})"
+            if base % GRANULE_SIZE:
+                self._fail_rim(row, f"INIT_RIPAS base {base:#x} is not 4 KiB aligned")
+                return
+            self._rim_op(row, InitRipas(base, top, origin=origin))
+        else:
+            flags, pc, gprs = cca.read_rec_create(payload)
+            row.description += f" pc {pc:#x} x0 {gprs[0]:#x}"
+            self._rim_op(row, RecCreate(pc, gprs, flags=flags, origin=origin))
+
+    def _image(self, ev: Event, row: EventRow, digest: bytes | None) -> None:
+        blob = cca.read_blob2(ev.data)
+        row.description = f"{blob.description} {blob.base:#x} +{blob.length:#x}"
+        origin = f"event {ev.number} ({blob.description})"
+        if not ev.digests:
+            row.image = "unmeasured"
+            self._rim_op(row, DataCreate(blob.base, None, measured=False, size=blob.length,
+                                         origin=origin))
+            return
+        if digest is None:
+            self._fail_rim(row, f"no {self.algo.name} digest (the Realm algorithm)")
+            return
+        image, label = self._lookup(blob, digest)
+        if image is None:
+            row.image = "unknown"
+            self._add_unknown(digest)
+            self._fail_rim(row, label)
+            return
+        row.image = label
+        if image.size != blob.length:
+            self._fail_rim(row, f"{label} is {image.size:#x} bytes, the log says "
+                                f"{blob.length:#x}")
+            return
+        self._rim_op(row, DataCreate(blob.base, image, origin=origin))
+
+    def _lookup(self, blob: cca.Blob, digest: bytes) -> tuple[Image | None, str]:
+        match = self.refs.find(self.algo.name, digest)
+        if match is not None:
+            img = match.image()
+            return img, match.path + (" (decompressed)" if match.variant == "gunzip" else "")
+        where = f"{self.algo.name} {digest.hex()} is not in the reference images"
+        if blob.description != "DTB":
+            return None, where
+        if self.facts.vm is None:
+            return None, where + "; no VM VERSION event to regenerate it from"
+        inputs = dtbgen.DtbInputs(
+            vm=self.facts.vm, pmu=bool(self.facts.params and self.facts.params.pmu),
+            initrd=self.facts.initrd, log=self.facts.log, dtb_base=blob.base,
+            dtb_length=blob.length)
+        found, how = dtbgen.regenerate(inputs, self.algo.name, digest, self.templates)
+        if found is None:
+            return None, f"{where}; {how}"
+        return Image.from_bytes("regenerated DTB", found.data), how
+
+    def _add_unknown(self, digest: bytes) -> None:
+        if digest.hex() not in self.unknown:
+            self.unknown.append(digest.hex())
+
+    # -- REM
+    def _rem_event(self, ev: Event, row: EventRow, reg: int, digest: bytes | None) -> None:
+        row.description = _short_desc(ev)
+        if reg in self.rem_errors:
+            row.note = "not replayed: this REM is already not computable"
+            return
+        if digest is None:
+            msg = (f"event {ev.number} extends REM{reg} without a {self.algo.name} digest "
+                   "(the Realm algorithm)")
+            self.rem_errors[reg] = msg
+            self.errors.append(msg)
+            row.note = msg
+            return
+        match = self.refs.find(self.algo.name, digest)
+        if match is not None:
+            row.image = match.path
+        else:
+            row.image = "unknown"
+            self._add_unknown(digest)
+        self._ensure_realm()
+        label = row.description or ev.type_name
+        self._apply(RemExtend(reg, digest, origin=f"event {ev.number} ({label})"))
+        row.operation = "RemExtend"
+
+    def result(self) -> ReplayResult:
+        if not self.created:
+            if self.rim_error is None:
+                self.rim_error = "the log has no REALM_CREATE event"
+            else:
+                self.warnings.append("the log has no REALM_CREATE event")
+        rim: bytes | None = None
+        rems: list[bytes | None] = [None] * 4
+        if self.created:
+            m = self.realm.measurements()
+            if self.rim_error is None:
+                rim = m.rim
+            rems = [None if i in self.rem_errors else r for i, r in enumerate(m.rems)]
+        else:
+            rems = [None if i in self.rem_errors else bytes(self.algo.size) for i in range(4)]
+        return ReplayResult(
+            rim=rim, rems=rems, hash_algo=self.algo, index_map=self.map.name,
+            index_map_reason=self.map.reason, events=self.rows, unknown_digests=self.unknown,
+            rim_error=self.rim_error, errors=self.errors + self.refs.problems,
+            warnings=self.warnings, vm_version=self.facts.vm, log_format=self.log.format,
+            operations=self.ops, rmm_version=self.realm.profile.name)
+
+
+def replay_log(data: bytes, images: Sequence[str], *, index_map: str = "auto",
+               store: ImageStore | str | None = None, dtb_templates: Sequence[str] = (),
+               rmm_version: str = "1.0-rel0", hash_algo: str | None = None) -> ReplayResult:
+    """Replay ``data`` (a TCG crypto-agile log) against reference ``images`` (checksum
+    files or directories). See the package docstring for the result."""
+    if index_map not in ("auto", *indexmap.MAPS):
+        raise ReplayInputError(f"unknown index map {index_map!r} (auto, pcr, mr)",
+                               field="index_map")
+    log = parse(data)
+    if log.format not in ("tcg2", "ccel"):
+        first = log.errors[0].message if log.errors else f"format {log.format}"
+        raise ReplayInputError(f"not a crypto-agile TCG event log ({first})", offset=0)
+    if not log.events:
+        raise ReplayInputError("the log has no events", offset=0)
+    own_store = not isinstance(store, ImageStore)
+    st = store if isinstance(store, ImageStore) else ImageStore(store)
+    try:
+        refs = ReferenceImages(list(images), st)
+        templates = dtbgen.load_templates(list(dtb_templates))
+        rp = _Replayer(log, refs, st, index_map, templates, rmm_version, hash_algo)
+        rp.run()
+        result = rp.result()
+        if st.warning:
+            result.warnings.append(st.warning)
+        return result
+    finally:
+        if own_store:
+            st.close()
