@@ -27,6 +27,7 @@ from rmtool.measure.rmm.realm import Realm, realm_params_image, rec_params_image
 from rmtool.measure.rmm.structures import (
     DATA_DESC_FAST,
     RmmMeasurementDescriptorData,
+    RmmMeasurementDescriptorRipas,
     data_descriptor,
     rec_descriptor,
     ripas_descriptor,
@@ -120,6 +121,8 @@ def test_rec_and_ripas_descriptor_layout() -> None:
     assert rec[0] == 1 and rec[8:16] == (256).to_bytes(8, "little")
     assert rec[0x10:0x50] == rim and rec[0x50:0x90] == b"\xbb" * 64 and rec[0x90:] == bytes(112)
     rip = ripas_descriptor(rim, 0x80000000, 0x80200000)
+    assert rip == RmmMeasurementDescriptorRipas.build({"rim": rim, "base": 0x80000000,
+                                                       "top": 0x80200000})
     assert rip[0] == 2 and rip[0x10:0x50] == rim
     assert rip[0x50:0x58] == (0x80000000).to_bytes(8, "little")
     assert rip[0x58:0x60] == (0x80200000).to_bytes(8, "little") and rip[0x60:] == bytes(160)

@@ -104,6 +104,10 @@ def rec_descriptor(rim_slot: bytes, content_slot: bytes) -> bytes:
     return bytes(RmmMeasurementDescriptorRec.build({"rim": rim_slot, "content": content_slot}))
 
 
+# Fast path for RIPAS descriptors (one per RTT entry); same bytes as the construct layout.
+RIPAS_DESC_FAST = struct.Struct("<B7xQ64sQQ160x")
+assert RIPAS_DESC_FAST.size == DESC_SIZE
+
+
 def ripas_descriptor(rim_slot: bytes, base: int, top: int) -> bytes:
-    return bytes(RmmMeasurementDescriptorRipas.build({"rim": rim_slot, "base": base,
-                                                      "top": top}))
+    return RIPAS_DESC_FAST.pack(DESC_TYPE_RIPAS, DESC_SIZE, rim_slot, base, top)
