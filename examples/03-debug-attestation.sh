@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Story 3: debug a failed attestation.
+#
+# The Realm owner provisioned reference values for a Realm; the Realm that actually
+# started had one changed component (its initrd). Its attestation token (built and
+# signed here with a TEST key made by rmtool's example code) no longer matches.
+# `rmtool compare` says which claim differs; replaying the Realm's event log against
+# the reference images says which component.
+set -euo pipefail
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+
+echo "== 1. example inputs, plus a changed initrd"
+python -m rmtool.examples inputs . --changed-initrd > /dev/null
+mkdir reference
+cp Image initrd.cpio reference/
+
+HOST=(-c qemu-max-8.2.conf -c kvm.conf)
+KVMTOOL_ARGS=(--realm -c 2 -m 512M -k Image -i initrd.cpio --measurement-log -p "console=hvc0")
+
+echo "== 2. reference values of the intended Realm (CoRIM)"
+rmtool measure "${HOST[@]}" -k Image -i initrd.cpio --corim-output reference.corim \
+    kvmtool "${KVMTOOL_ARGS[@]}"
+
+echo
+echo "== 3. the Realm that really started used initrd-changed.cpio: its measurements,"
+echo "      its event log and its attestation token (signed with the rmtool TEST keys)"
+rmtool measure "${HOST[@]}" -k Image -i initrd-changed.cpio --emit-log started.log \
+    --format json kvmtool "${KVMTOOL_ARGS[@]}" > started.json
+python -m rmtool.examples token --measurements started.json --out token.cbor \
+    --key-out platform-key.pem
+rmtool token verify token.cbor --platform-key platform-key.pem
+
+echo
+echo "== 4. compare the token with the reference values: which claim differs"
+if rmtool compare token.cbor --corim reference.corim; then
+    echo "unexpected: the token matches" >&2
+    exit 1
+fi
+
+echo
+echo "== 5. replay the Realm's log against the reference images: which component"
+status=0
+rmtool replay started.log --images reference || status=$?
+echo "rmtool replay exit status: $status (1: the RIM cannot be rebuilt from the reference images;"
+echo "the ERROR line names the event whose image is not one of them)"

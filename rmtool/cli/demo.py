@@ -1,0 +1,96 @@
+"""``rmtool demo``: the main job with no file to bring.
+
+Writes the example inputs of :mod:`rmtool.examples` (synthetic arm64 Image, initrd, host
+capability files) into a directory, measures a kvmtool, a QEMU and a cloud-hypervisor
+Realm from them through :func:`rmtool.measure.measure_vmm` — the library path of
+``rmtool measure`` — and prints the RIMs with the equivalent ``rmtool measure`` commands.
+A VMM whose front-end is not installed is skipped with a note.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+from tabulate import tabulate
+
+from rmtool.examples import HOST_FILES, write_inputs
+from rmtool.measure import measure_vmm
+from rmtool.measure.host import HostCaps, load_config
+from rmtool.measure.rmm.profiles import DEFAULT_PROFILE, get_profile
+from rmtool.measure.vmm.common import MeasureInputs
+
+DEMO_REALMS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("kvmtool", ("--realm", "-c", "2", "-m", "512M", "-k", "Image", "-i", "initrd.cpio",
+                 "-p", "console=hvc0")),
+    ("qemu", ("-M", "confidential-guest-support=rme0", "-object",
+              "rme-guest,id=rme0,measurement-algorithm=sha256", "-cpu", "host", "-M", "virt",
+              "-enable-kvm", "-smp", "2", "-m", "1G", "-nographic", "-kernel", "Image",
+              "-initrd", "initrd.cpio", "-append", "console=hvc0")),
+    ("cloud-hv", ("--platform", "arm_rme=on,measurement_algo=sha256", "--cpus", "boot=2",
+                  "--memory", "size=1G", "--kernel", "Image", "--initramfs", "initrd.cpio",
+                  "--cmdline", "console=hvc0")),
+)
+HOSTS = ("qemu-max-8.2", "kvm")
+
+
+def run_demo(directory: Path) -> list[dict[str, Any]]:
+    """Measure the demo Realms; one row per VMM (``rim`` None and a ``note`` if skipped)."""
+    files = write_inputs(directory)
+    configs = [str(files[HOST_FILES[h]]) for h in HOSTS]
+    caps = HostCaps()
+    for c in configs:
+        caps = load_config(c, caps)
+    inputs = MeasureInputs(caps=caps, profile=get_profile(DEFAULT_PROFILE),
+                           kernel=str(files["Image"]), initrd=str(files["initrd.cpio"]))
+    rows: list[dict[str, Any]] = []
+    for vmm, argv in DEMO_REALMS:
+        words = ["rmtool", "measure"]
+        for c in configs:
+            words += ["-c", c]
+        words += ["-k", inputs.kernel or "", "-i", inputs.initrd or "", vmm, *argv]
+        row: dict[str, Any] = {"vmm": vmm, "command": shlex.join(words), "rim": None,
+                               "hash_algo": None, "note": None}
+        try:
+            result = measure_vmm(vmm, list(argv), inputs)
+        except ModuleNotFoundError as exc:
+            row["note"] = f"skipped: the {vmm} front-end is not installed ({exc.name})"
+        else:
+            m = result.measurements
+            row.update(rim=m.rim.hex(), hash_algo=m.hash_algo.name,
+                       dtb_bytes=len(result.build.dtb or b""),
+                       warnings=list(result.build.warnings))
+        rows.append(row)
+    return rows
+
+
+@click.command("demo")
+@click.option("--dir", "directory", type=click.Path(file_okay=False),
+              help="Write the example inputs here (default: a new temporary directory).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def demo(directory: str | None, fmt: str) -> None:
+    """Measure three example Realms (kvmtool, QEMU, cloud-hypervisor) from generated inputs."""
+    d = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="rmtool-demo-"))
+    rows = run_demo(d)
+    if fmt == "json":
+        click.echo(json.dumps({"directory": str(d), "realms": rows}, indent=2))
+        return
+    click.echo(f"Example inputs (made by rmtool.examples) in {d}:")
+    click.echo("  Image (synthetic arm64 kernel), initrd.cpio, QEMU_EFI.fd, host files "
+               + ", ".join(HOST_FILES.values()))
+    click.echo("")
+    table = [(r["vmm"], r["hash_algo"] or "-", r["rim"] or r["note"]) for r in rows]
+    click.echo(tabulate(table, headers=["VMM", "hash", "RIM (Realm Initial Measurement)"]))
+    click.echo("")
+    click.echo("Each RIM is what `rmtool measure` prints for the same Realm:")
+    for r in rows:
+        if r["rim"] is not None:
+            click.echo(f"  {r['command']}")
+    click.echo("")
+    click.echo("Next: rmtool launch --help (run script + reference values), "
+               "rmtool corim --help, rmtool compare --help")

@@ -1,0 +1,104 @@
+"""``python -m rmtool.examples``: write the example inputs, or build a signed test token.
+
+* ``inputs DIR [--changed-initrd]`` — the files of :func:`rmtool.examples.write_inputs`;
+* ``token --measurements M.json --out TOKEN [--key-out RAK.pem]`` — a CCA attestation token
+  (platform + realm, spec: the CCA token format as :mod:`rmtool.verify.token` builds it)
+  whose realm claims carry the RIM/REMs/RPV of ``rmtool measure --format json`` output,
+  signed with a fixed **test** key pair made here (never use it for anything real).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from rmtool.errors import InputFileError, RmtoolError
+from rmtool.examples import write_inputs
+
+# fixed private scalars: deterministic TEST keys (RAK and CPAK, P-384)
+TEST_RAK_SCALAR = int.from_bytes(b"rmtool example realm attestation key (test only)", "big")
+TEST_CPAK_SCALAR = int.from_bytes(b"rmtool example platform attestation key (test)", "big")
+_TOKEN_ALGO = {"sha256": "sha-256", "sha384": "sha-384", "sha512": "sha-512"}
+
+
+def test_key(scalar: int) -> ec.EllipticCurvePrivateKey:
+    return ec.derive_private_key(scalar, ec.SECP384R1())
+
+
+def _measurements(path: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        return {"rim": bytes.fromhex(doc["rim"]), "rems": [bytes.fromhex(r) for r in doc["rems"]],
+                "hash_algo": _TOKEN_ALGO[doc["hash_algo"]],
+                "rpv": bytes.fromhex(doc["personalization_value"])}
+    except OSError as exc:
+        raise InputFileError(f"cannot read {path}: {exc.strerror}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputFileError(f"{path} is not `rmtool measure --format json` output: "
+                             f"{exc}") from None
+
+
+def build_token(measurements: dict[str, Any]) -> bytes:
+    """A signed CCA token whose realm claims carry *measurements*."""
+    from rmtool.verify.token import build_cca_token, make_realm_claims
+
+    rak = test_key(TEST_RAK_SCALAR)
+    claims = make_realm_claims(rak, rim=measurements["rim"], rems=measurements["rems"],
+                               hash_algo=measurements["hash_algo"], rpv=measurements["rpv"])
+    return build_cca_token(claims, rak=rak, cpak=test_key(TEST_CPAK_SCALAR))
+
+
+@click.group()
+def main() -> None:
+    """Example inputs and test tokens made by rmtool's own code."""
+
+
+@main.command("inputs")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--changed-initrd", is_flag=True, help="Also write initrd-changed.cpio.")
+def inputs(directory: str, changed_initrd: bool) -> None:
+    """Write the example kernel, initrd, firmware and host files into DIRECTORY."""
+    for name, path in write_inputs(directory, changed_initrd=changed_initrd).items():
+        click.echo(f"{name:<22} {path.stat().st_size:>7} bytes")
+
+
+@main.command("token")
+@click.option("--measurements", required=True, type=click.Path(dir_okay=False),
+              help="Output of `rmtool measure --format json`.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Token file.")
+@click.option("--key-out", type=click.Path(dir_okay=False),
+              help="Also write the platform TEST public key (PEM) for `rmtool token verify`.")
+def token(measurements: str, out: str, key_out: str | None) -> None:
+    """Build a CCA token signed with a fixed TEST key, carrying these measurements."""
+    data = build_token(_measurements(measurements))
+    Path(out).write_bytes(data)
+    click.echo(f"wrote token: {out} ({len(data)} bytes, signed with the rmtool TEST keys)")
+    if key_out:
+        pem = test_key(TEST_CPAK_SCALAR).public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        Path(key_out).write_bytes(pem)
+        click.echo(f"wrote platform public key: {key_out}")
+
+
+def run() -> int:
+    try:
+        main.main(standalone_mode=False)
+    except RmtoolError as exc:
+        click.echo(f"ERROR {exc}", err=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())
