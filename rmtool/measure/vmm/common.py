@@ -9,7 +9,6 @@ writer or replay needs. It never hashes anything itself.
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,16 +120,36 @@ def align_down(value: int, align: int) -> int:
     return value // align * align
 
 
+_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def _b64_error(text: str) -> str | None:
+    """The first error Rust's base64 0.22 (STANDARD, canonical padding) reports."""
+    raw = text.encode("utf-8", "surrogateescape")
+    body = raw.rstrip(b"=")
+    pad = len(raw) - len(body)
+    for i, c in enumerate(body):
+        if chr(c) not in _B64:
+            return f"Invalid symbol {c}, offset {i}."
+    if len(body) % 4 == 1:
+        return f"Invalid input length: {len(body)}"
+    if pad > 2 or (len(body) + pad) % 4:
+        return "Invalid padding"
+    if body:
+        rem = len(body) % 4
+        last = _B64.index(chr(body[-1]))
+        mask = {2: 0x0F, 3: 0x03}.get(rem, 0)
+        if last & mask:
+            return f"Invalid last symbol {body[-1]}, offset {len(body) - 1}."
+    return None
+
+
 def rpv_from_base64(text: str) -> bytes:
     """QEMU ``personalization-value``: base64, <= 64 bytes, zero padded on the right."""
-    try:
-        raw = base64.b64decode(text.encode(), validate=True)
-    except (binascii.Error, ValueError):
-        bad = next((i for i, c in enumerate(text)
-                    if not (c.isalnum() or c in "+/=")), 0)
-        raise ParametersError(f"invalid Realm Personalization Value: Invalid symbol "
-                              f"{ord(text[bad]) if text else 0}, offset {bad}.") from None
-    return rpv_pad(raw)
+    error = _b64_error(text)
+    if error is not None:
+        raise ParametersError(f"invalid Realm Personalization Value: {error}")
+    return rpv_pad(base64.b64decode(text))
 
 
 def rpv_pad(raw: bytes) -> bytes:
