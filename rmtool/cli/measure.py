@@ -200,6 +200,11 @@ def measure(verbose: int, output_dtb: str | None, dtb_template: str | None, dtb:
     caps = _caps_from_globals(configs, {
         "ipa_bits": ipa_bits, "num_bps": num_bps, "num_wps": num_wps, "sve_vl": sve_vl,
         "pmu_num_ctrs": pmu_num_ctrs, "pmu": pmu, "lpa2": lpa2})
+    if no_measurements:
+        # The reference writes the DTB before it needs these; they do not change the DTB.
+        caps = HostCaps(**{**caps.as_dict(), **{k: v for k, v in (
+            ("num_bps", 2), ("num_wps", 2), ("pmu_num_ctrs", 0), ("ipa_bits", 52))
+            if getattr(caps, k) is None}})
     inputs = MeasureInputs(caps=caps, profile=get_profile(rmm_version), kernel=kernel,
                            initrd=initrd, firmware=firmware, dtb=dtb, dtb_template=dtb_template)
     build = build_vmm(vmm, list(vmm_args), inputs)
