@@ -14,7 +14,7 @@ TF-RMM's (spec/rmm-measurement.md):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from rmtool.errors import MeasurementError
@@ -93,20 +93,30 @@ def rtt_block_sizes(ipa_bits: int) -> list[int]:
     return [sizes[lvl] for lvl in range(max(0, start_level), 4)]
 
 
+MAX_RIPAS_ENTRIES = 1 << 20  # bound for hostile or absurd RAM sizes
+
+
 def ripas_split(base: int, top: int, ipa_bits: int) -> list[tuple[int, int]]:
     """Greedy split of [base, top) into RTT entries, as KVM + TF-RMM produce them."""
+    return list(iter_ripas_split(base, top, ipa_bits))
+
+
+def iter_ripas_split(base: int, top: int, ipa_bits: int) -> Iterator[tuple[int, int]]:
     if base % GRANULE_SIZE or top % GRANULE_SIZE:
         raise MeasurementError(f"INIT_RIPAS range [{base:#x}, {top:#x}) is not granule aligned")
     sizes = rtt_block_sizes(ipa_bits)
-    out = []
     cur = base
+    count = 0
     while cur < top:
+        count += 1
+        if count > MAX_RIPAS_ENTRIES:
+            raise MeasurementError(f"INIT_RIPAS range [{base:#x}, {top:#x}) needs more than "
+                                   f"{MAX_RIPAS_ENTRIES} RTT entries")
         for s in sizes:
             if cur % s == 0 and cur + s <= top:
-                out.append((cur, cur + s))
+                yield cur, cur + s
                 cur += s
                 break
-    return out
 
 
 @dataclass
@@ -202,10 +212,11 @@ class Realm:
                          f"RMM {self.profile.name}", 0)
             return
         assert self.params is not None or self.algo
-        pieces = ripas_split(op.base, op.top, self.params.s2sz if self.params else 0)
-        for base, top in pieces:
+        count = 0
+        for base, top in iter_ripas_split(op.base, op.top, self.params.s2sz if self.params else 0):
             self._rim_slot = self._h(ripas_descriptor(self._rim_slot, base, top))
-        self._record(op, "INIT_RIPAS", f"[{op.base:#x}, {op.top:#x})", len(pieces))
+            count += 1
+        self._record(op, "INIT_RIPAS", f"[{op.base:#x}, {op.top:#x})", count)
 
     def data_create(self, op: DataCreate) -> None:
         algo = self.algo

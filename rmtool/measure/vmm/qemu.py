@@ -1,0 +1,266 @@
+"""``rmtool measure qemu``: the QEMU virt + rme-guest front-end (spec/vmm-qemu.md).
+
+Turns a QEMU command line (grammar in :mod:`qemu_args`, §1) and the global inputs into a
+:class:`VmmBuild`: Realm parameters (SHA-512 unless ``measurement-algorithm=``), RAM at
+0x40000000 with the IPA width implied by the floating high regions (§2), payload
+placement with and without ``-bios`` (§3), the REC registers, the measurement-log region,
+and the DTB (generated, ``--dtb`` as given, or ``--dtb-template`` surgery; §5-6, in
+:mod:`qemu_dtb`). Operation order is the reference's (REALM_CREATE, INIT_RIPAS, DATA in
+ascending IPA, REC, unmeasured log).
+
+With ``-bios``, QEMU hands ``-kernel`` / ``-initrd`` to the firmware through fw_cfg: they
+are not in the RIM. The reference then extends REM0 with the kernel, then the initrd
+(``rem_blobs``, kept in that order here and executed with TF-RMM semantics); where a real
+firmware extends them (and with what) depends on the firmware (spec index, open
+question 5).
+
+``VmmBuild.facts`` (for an event-log writer and for replay regenerating the DTB):
+
+=====================  =====================================================================
+key                    value
+=====================  =====================================================================
+``vmm``                ``"qemu"``
+``gic_version``        3 (GICv2 is rejected)
+``ram_base``           0x40000000
+``ram_size``           ``-m`` size in bytes, as given (the DTB ``memory`` ``reg`` size)
+``mem_max_size``       ``maxmem=`` or ``None``;  ``mem_slots``: ``slots=`` or ``None``
+``cpus``               number of vCPUs; ``cpu_map``: (sockets, clusters, cores, threads)
+``its`` / ``pmu``      ITS node / PMU node present in the generated DTB
+``bootargs``           ``-append`` string or ``None`` (``chosen`` ``bootargs``)
+``initrd``             (start, end) IPAs written to ``chosen`` or ``None``
+``log``                (base, size) of the measurement-log region or ``None``
+``high_redist_base``   floating regions (§2): redistributors, PCIe ECAM, PCIe MMIO
+``high_pci_ecam_base``
+``high_pci_mmio_base``
+``ipa_bits_map``       IPA width the memory map needs (``s2sz`` = min(host, this))
+``firmware``           ``-bios`` given;  ``kernel_ipa``: kernel load IPA or ``None``
+``dtb_ipa``            DTB IPA;  ``dtb_source``: ``generated`` / ``file`` / ``template``
+``hash_algo``          Realm hash algorithm name
+=====================  =====================================================================
+
+:func:`dtb_facts_from` turns these facts back into :class:`QemuDtbFacts` and
+:func:`regenerate_dtb` rebuilds the generated DTB from them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from rmtool.errors import ParametersError
+from rmtool.measure.host import finalize
+from rmtool.measure.images import Image
+from rmtool.measure.kernel import load_kernel
+from rmtool.measure.rmm.algorithms import ALGORITHMS
+from rmtool.measure.rmm.realm import rtt_block_sizes
+from rmtool.measure.rmm.structures import GRANULE_SIZE
+from rmtool.measure.vmm.common import LoadedBlob, MeasureInputs, VmmBuild
+from rmtool.measure.vmm.qemu_args import QemuConfig, cpu_map, parse_args
+from rmtool.measure.vmm.qemu_dtb import (
+    RAM_BASE,
+    QemuDtbFacts,
+    apply_template,
+    generate_dtb,
+    memory_map,
+)
+
+KIB = 1 << 10
+MIB = 1 << 20
+U64 = (1 << 64) - 1
+DTB_AREA = 1 * MIB  # QEMU reserves 1 MiB for the DTB; the log follows it
+LOG_SIZE = 64 * KIB
+MAX_CPUS = 65536  # bound for hostile input (the reference replay uses the same limit)
+MAX_DTB_FILE = 64 * MIB
+MAX_RIPAS_DESCRIPTORS = 1 << 20  # hostile -m values (legitimate maps need < 10^5)
+
+__all__ = ["build", "dtb_facts_from", "regenerate_dtb"]
+
+
+def _align_up(value: int, align: int) -> int:
+    return ((value + align - 1) & U64) & ~(align - 1) & U64
+
+
+def _file_error(path: str, exc: OSError) -> str:
+    """``file F error: <io error>`` (the reference's VmmError::File, no ``VMM:`` prefix)."""
+    reason = exc.strerror or str(exc)
+    if exc.errno is not None:
+        reason = f"{reason} (os error {exc.errno})"
+    return f"file {path} error: {reason}"
+
+
+def _file_size(path: str) -> int:
+    try:
+        with open(path, "rb") as f:
+            return os.fstat(f.fileno()).st_size
+    except OSError as exc:
+        raise ParametersError(_file_error(path, exc)) from exc
+
+
+def _read_bounded(path: str, context: str | None) -> bytes:
+    """Read a DTB file; ``context`` prefixes the reference's error chain."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_DTB_FILE + 1)
+    except OSError as exc:
+        if context is None:  # the reference reads the template with std::fs::read
+            reason = exc.strerror or str(exc)
+            raise ParametersError(f"{reason} (os error {exc.errno})") from exc
+        raise ParametersError(f"{context}: {_file_error(path, exc)}") from exc
+    if len(data) > MAX_DTB_FILE:
+        raise ParametersError(f"file {path} error: larger than {MAX_DTB_FILE} bytes")
+    return data
+
+
+def _kernel(path: str) -> tuple[Image, int, int]:
+    try:
+        k = load_kernel(path)
+    except ParametersError as exc:
+        msg = exc.message
+        raise ParametersError(msg[5:] if msg.startswith("VMM: ") else msg) from exc
+    return k.image, k.text_offset, k.image_size
+
+
+def _ripas_size(size: int) -> int:
+    """RAM length whose granule round-up ends where the reference's RIPAS range ends:
+    ``[base, align_up(base + size - 1))`` (drops a last partial granule, spec
+    rmm-measurement.md §10.5)."""
+    if size == 0:
+        return 0
+    return _align_up(size - 1, GRANULE_SIZE)
+
+
+def ripas_descriptor_count(base: int, top: int, ipa_bits: int) -> int:
+    """Number of RTT entries the greedy INIT_RIPAS split yields (rmm-measurement.md
+    §5.3), computed by runs of equal-sized entries instead of one by one."""
+    sizes = rtt_block_sizes(ipa_bits)  # largest first
+    count, cur = 0, base
+    while cur < top:
+        idx = next(i for i, s in enumerate(sizes) if cur % s == 0 and cur + s <= top)
+        size = sizes[idx]
+        fit = (top - cur) // size
+        to_align = (-cur) % sizes[idx - 1] // size if idx > 0 else 0
+        n = min(to_align, fit) if to_align else fit
+        count, cur = count + n, cur + n * size
+    return count
+
+
+def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
+    cfg: QemuConfig = parse_args(argv, inputs.caps, inputs.profile)
+    topo = cpu_map(cfg.smp)
+    if topo.num_cpus > MAX_CPUS:
+        raise ParametersError(f"-smp: {topo.num_cpus} vCPUs is more than rmtool supports "
+                              f"({MAX_CPUS})")
+    pmu = bool(cfg.caps.pmu)
+    mmap = memory_map(cfg.mem.size, cfg.mem.max_size, cfg.mem.slots)
+    caps = cfg.caps.restrict(ipa_bits=mmap.ipa_bits)
+    size = cfg.mem.size
+
+    blobs: list[LoadedBlob] = []
+    rem_blobs: list[tuple[int, LoadedBlob]] = []
+    seen: dict[int, str] = {}
+
+    def add_blob(blob: LoadedBlob, context: str | None = None) -> None:
+        if blob.ipa in seen:
+            msg = f"invalid VM configuration: duplicate blob at {blob.ipa}"
+            raise ParametersError(f"{context}: realm: {msg}" if context else msg)
+        seen[blob.ipa] = blob.kind
+        blobs.append(blob)
+
+    dtb_ipa = RAM_BASE
+    kernel_ipa: int | None = None
+    initrd: tuple[int, int] | None = None
+    if cfg.kernel:
+        if inputs.kernel is None:
+            raise ParametersError("need kernel image")
+        image, text_offset, load_size = _kernel(inputs.kernel)
+        kernel_ipa = (RAM_BASE + text_offset) & U64
+        start = RAM_BASE + min(size // 2, 128 * MIB)
+        start = _align_up(max(start, (kernel_ipa + load_size) & U64), 4 * KIB)
+        kblob = LoadedBlob("KERNEL", kernel_ipa, image)
+        if cfg.bios:
+            rem_blobs.append((0, kblob))
+        else:
+            add_blob(kblob)
+        initrd_size = 0
+        if cfg.initrd:
+            if inputs.initrd is None:
+                raise ParametersError("need initrd image")
+            initrd_size = _file_size(inputs.initrd)
+            initrd = (start, initrd_size)
+            iblob = LoadedBlob("INITRD", start, Image.from_file("initrd", inputs.initrd))
+            if cfg.bios:
+                rem_blobs.append((0, iblob))
+            else:
+                add_blob(iblob)
+        dtb_ipa = _align_up(start + initrd_size, 2 * MIB)
+    if cfg.bios:
+        if inputs.firmware is None:
+            raise ParametersError("need firmware image")
+        add_blob(LoadedBlob("FIRMWARE", 0, Image.from_file("firmware", inputs.firmware)))
+        dtb_ipa = RAM_BASE
+    log = ((dtb_ipa + DTB_AREA) & U64, LOG_SIZE) if cfg.measurement_log else None
+    pc = 0 if cfg.bios else RAM_BASE
+    x0 = 0 if cfg.bios else dtb_ipa
+
+    facts = QemuDtbFacts(
+        cpus=topo.num_cpus, ram_size=size, high_redist_base=mmap.high_redist_base,
+        high_pci_cfg_base=mmap.high_pci_cfg_base, high_pci_mmio_base=mmap.high_pci_mmio_base,
+        its=cfg.its, pmu=pmu, bootargs=cfg.bootargs, initrd=initrd, log=log,
+        sockets=topo.sockets, clusters=topo.clusters, cores=topo.cores, threads=topo.threads)
+    template = _read_bounded(inputs.dtb_template, None) if inputs.dtb_template else None
+    if inputs.dtb is not None:
+        dtb, source = _read_bounded(inputs.dtb, "while generating DTB"), "file"
+    elif template is not None:
+        dtb, source = apply_template(template, facts), "template"
+    else:
+        dtb, source = generate_dtb(facts), "generated"
+    add_blob(LoadedBlob("DTB", dtb_ipa, Image.from_bytes("dtb", dtb)), "while generating DTB")
+
+    algo = ALGORITHMS[cfg.hash_algo]
+    inputs.profile.check_algo(algo)
+    params = finalize(caps, hash_algo=algo, rpv=cfg.rpv)
+    ripas = _ripas_size(size)
+    if inputs.profile.measures_init_ripas:
+        n = ripas_descriptor_count(RAM_BASE, RAM_BASE + ripas, params.s2sz)
+        if n > MAX_RIPAS_DESCRIPTORS:
+            raise ParametersError(f"-m: {size} bytes of RAM need {n} INIT_RIPAS descriptors at "
+                                  f"s2sz {params.s2sz}; rmtool measures at most "
+                                  f"{MAX_RIPAS_DESCRIPTORS}")
+    return VmmBuild(
+        vmm="qemu", params=params, ram=[(RAM_BASE, ripas)], blobs=blobs,
+        rec_pc=pc, rec_gprs=(x0, 0, 0, 0, 0, 0, 0, 0), dtb=dtb, dtb_ipa=dtb_ipa,
+        log_region=log, rem_blobs=rem_blobs, warnings=cfg.warnings,
+        facts={
+            "vmm": "qemu", "gic_version": 3, "ram_base": RAM_BASE, "ram_size": size,
+            "mem_max_size": cfg.mem.max_size, "mem_slots": cfg.mem.slots,
+            "cpus": topo.num_cpus,
+            "cpu_map": (topo.sockets, topo.clusters, topo.cores, topo.threads),
+            "its": cfg.its, "pmu": pmu, "bootargs": cfg.bootargs,
+            "initrd": (initrd[0], (initrd[0] + initrd[1]) & U64) if initrd else None,
+            "log": log, "high_redist_base": mmap.high_redist_base,
+            "high_pci_ecam_base": mmap.high_pci_cfg_base,
+            "high_pci_mmio_base": mmap.high_pci_mmio_base, "ipa_bits_map": mmap.ipa_bits,
+            "firmware": cfg.bios, "kernel_ipa": kernel_ipa, "dtb_ipa": dtb_ipa,
+            "dtb_source": source, "hash_algo": algo.name,
+        })
+
+
+def dtb_facts_from(facts: dict[str, Any]) -> QemuDtbFacts:
+    """Rebuild the DTB inputs from ``VmmBuild.facts`` (or from an event log: ``ram_size``
+    and ``cpus`` are enough, the high regions are recomputed from the RAM size)."""
+    size = int(facts["ram_size"])
+    mmap = memory_map(size, facts.get("mem_max_size"), facts.get("mem_slots"))
+    sockets, clusters, cores, threads = facts.get("cpu_map") or (1, 1, int(facts["cpus"]), 1)
+    initrd = facts.get("initrd")
+    return QemuDtbFacts(
+        cpus=int(facts["cpus"]), ram_size=size, high_redist_base=mmap.high_redist_base,
+        high_pci_cfg_base=mmap.high_pci_cfg_base, high_pci_mmio_base=mmap.high_pci_mmio_base,
+        its=bool(facts.get("its", True)), pmu=bool(facts.get("pmu", False)),
+        bootargs=facts.get("bootargs"),
+        initrd=(initrd[0], initrd[1] - initrd[0]) if initrd else None, log=facts.get("log"),
+        sockets=sockets, clusters=clusters, cores=cores, threads=threads)
+
+
+def regenerate_dtb(facts: dict[str, Any]) -> bytes:
+    """The generated DTB for these facts (the reference replay's QEMU generator)."""
+    return generate_dtb(dtb_facts_from(facts))
