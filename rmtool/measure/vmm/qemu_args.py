@@ -357,8 +357,7 @@ def measurement_algorithm(value: str, profile: RmmProfile) -> str:
         return value
     message = f"RMM: unknown hash algorithm `{value}`"
     if value == "sha384":
-        message += (f"\nRMM {profile.name} does not accept sha384 as Realm hash algorithm;"
-                    " choose --rmm-version 2.0")
+        message += f" (RMM {profile.name} has no SHA-384; use --rmm-version 2.0)"
     raise ParametersError(message)
 
 
