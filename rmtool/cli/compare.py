@@ -2,9 +2,14 @@
 
 Reference sources: ``--rim/--rem0..--rem3/--rpv HEX``, ``--endorsements FILE`` (CoMID
 JSON as ``measure`` / realm-measurements write it), ``--corim FILE`` (through
-``rmtool.verify.corim``). Output: a table per claim (expected, actual, status) or
-``--format json``. Exit 0 when every given reference matches, 1 otherwise, 2 when the
-token or a reference is unusable or no reference is given.
+``rmtool.verify.corim``), ``--measure-trace FILE`` (``measure --format json --trace`` of
+the expected configuration) and ``--log LOG --images PATH...`` (the log's replay, with
+``--index-map/--store/--dtb-templates/--rmm-version`` passed to ``replay_log``). With
+``--log`` the mismatches are explained by :mod:`rmtool.verify.explain` (which register,
+which event, which operation). Output: a table per claim (expected, actual, status) and
+the explanations, or ``--format json`` (``explanations``: [{register, event, message}]).
+Exit 0 when every given reference matches, 1 otherwise, 2 when the token or a reference
+is unusable or no reference is given. docs/cli-compare.md describes it.
 """
 
 from __future__ import annotations
@@ -14,9 +19,16 @@ import json
 import click
 from tabulate import tabulate
 
-from rmtool.errors import TokenError, UsageError
+from rmtool.errors import InputFileError, TokenError, UsageError
+from rmtool.measure.rmm.algorithms import ALGORITHMS
+from rmtool.measure.rmm.profiles import DEFAULT_PROFILE, PROFILES
+from rmtool.replay import ImageStore, ReferenceImages, ReplayResult, replay_log
 from rmtool.verify import compare as cmp
+from rmtool.verify import explain as exp
+from rmtool.verify.claims import RealmClaims
 from rmtool.verify.token import read_token
+
+MAX_LOG_SIZE = 64 << 20
 
 
 def _short(value: bytes | None) -> str:
@@ -24,6 +36,38 @@ def _short(value: bytes | None) -> str:
         return "-"
     text = value.hex()
     return text if len(text) <= 64 else text[:64] + "\n" + text[64:]
+
+
+def _read_log(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_LOG_SIZE + 1)
+    except OSError as exc:
+        raise InputFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if len(data) > MAX_LOG_SIZE:
+        raise InputFileError(f"{path}: event log larger than {MAX_LOG_SIZE} bytes")
+    return data
+
+
+def _replay(realm: RealmClaims, log: str, images: tuple[str, ...], index_map: str,
+            store: str | None, dtb_templates: tuple[str, ...], rmm_version: str
+            ) -> tuple[ReplayResult, dict[bytes, str]]:
+    """Replay LOG; also the known digests (reference images, log) for the explanations."""
+    data = _read_log(log)
+    algo = (realm.hash_algo or "").replace("-", "")
+    st = ImageStore(store)
+    try:
+        result = replay_log(data, list(images), index_map=index_map, store=st,
+                            dtb_templates=list(dtb_templates), rmm_version=rmm_version,
+                            hash_algo=algo if algo in ALGORITHMS else None)
+        candidates = exp.known_digests(
+            ReferenceImages(list(images), st).index(result.hash_algo.name)
+            if result.hash_algo is not None else {}, result)
+        if st.warning:
+            result.warnings.append(st.warning)
+    finally:
+        st.close()
+    return result, candidates
 
 
 @click.command("compare")
@@ -38,13 +82,46 @@ def _short(value: bytes | None) -> str:
               help="CoMID JSON with realm reference values (measure --endorsements-output).")
 @click.option("--corim", "corim_file", type=click.Path(dir_okay=False),
               help="CoRIM with realm reference values.")
+@click.option("--measure-trace", type=click.Path(dir_okay=False),
+              help="JSON of `rmtool measure --format json --trace` for the expected "
+                   "configuration: its RIM is a reference, and with --log its operations "
+                   "are diffed against the log's to name the first that differs.")
+@click.option("--log", "log", type=click.Path(dir_okay=False),
+              help="The Realm's event log: its replay is a reference and explains each "
+                   "mismatch (register, event, operation).")
+@click.option("--images", "images", multiple=True, type=click.Path(),
+              help="With --log: reference images, a sha256sum/sha512sum file or a "
+                   "directory (repeatable); needed to rebuild the RIM.")
+@click.option("--index-map", type=click.Choice(["auto", "pcr", "mr"]), default="auto",
+              show_default=True, help="With --log: event index to register mapping.")
+@click.option("--store", type=click.Path(dir_okay=False),
+              help="With --log: image-store database (default: in the user cache directory).")
+@click.option("--dtb-templates", "dtb_templates", multiple=True, type=click.Path(),
+              help="With --log: DTB template or NAME<TAB>VERSION<TAB>FILE list (repeatable).")
+@click.option("--rmm-version", type=click.Choice(list(PROFILES)), default=DEFAULT_PROFILE,
+              show_default=True, help="With --log: RMM version whose rules the replay uses.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 @click.pass_context
 def compare(ctx: click.Context, token: str, rim: str | None, rem0: str | None,
             rem1: str | None, rem2: str | None, rem3: str | None, rpv: str | None,
-            endorsements: str | None, corim_file: str | None, fmt: str) -> None:
-    """Compare the realm measurements in TOKEN with reference values."""
+            endorsements: str | None, corim_file: str | None, measure_trace: str | None,
+            log: str | None, images: tuple[str, ...], index_map: str, store: str | None,
+            dtb_templates: tuple[str, ...], rmm_version: str, fmt: str) -> None:
+    """Compare the realm measurements in TOKEN with reference values.
+
+    References: --rim/--rem0..3/--rpv, --endorsements, --corim, --measure-trace and
+    --log with --images (the log's replay). With --log every mismatch is explained:
+    a REM the log fails to explain names the register and the event after which the
+    replay and the token can no longer agree (or the single unlogged extension, altered,
+    extra or reordered event that explains it); a REM the log explains but a reference
+    does not names the first event whose digest is not a reference image; a RIM
+    mismatch is diffed operation by operation against --measure-trace and names the
+    first operation that differs. Exit 0 when every given reference matches, 1
+    otherwise, 2 for unusable input.
+    """
+    if not log and (images or dtb_templates):
+        raise UsageError("--images and --dtb-templates need --log")
     tok = read_token(token)
     if tok.realm is None:
         raise TokenError(f"{token} has no realm token to compare", field="realm")
@@ -57,10 +134,23 @@ def compare(ctx: click.Context, token: str, rim: str | None, rem0: str | None,
         refs.append(cmp.pick(cmp.load_endorsements(endorsements), realm))
     if corim_file:
         refs.append(cmp.pick(cmp.load_corim(corim_file), realm))
+    trace = exp.load_measure_trace(measure_trace) if measure_trace else None
+    if trace is not None:
+        refs.append(exp.trace_reference(trace))
+    result = None
+    candidates: dict[bytes, str] = {}
+    if log:
+        result, candidates = _replay(realm, log, images, index_map, store, dtb_templates,
+                                     rmm_version)
+        for w in result.warnings:
+            click.echo(f"WARN {w}", err=True)
+        refs.append(exp.replay_reference(result))
     if not refs:
         raise UsageError("no reference values given (use --rim/--rem0..3/--rpv, "
-                         "--endorsements or --corim)")
+                         "--endorsements, --corim, --measure-trace or --log)")
     report = cmp.compare(realm, refs)
+    report.explanations = exp.explain(realm, report, result, trace, candidates,
+                                      images_given=bool(images))
     if fmt == "json":
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
@@ -72,6 +162,10 @@ def compare(ctx: click.Context, token: str, rim: str | None, rem0: str | None,
                 click.echo(r.message())
             elif r.note:
                 click.echo(f"{cmp.LABELS[r.claim]} note: {r.note}")
+        if report.explanations:
+            click.echo("explanations:")
+        for e in report.explanations:
+            click.echo(f"- {e.message}")
         click.echo(f"result: {'MATCH' if report.ok else 'MISMATCH'}")
     if not report.ok:
         ctx.exit(1)

@@ -9,12 +9,16 @@ Reference values come from pluggable *sources*, each producing ``ReferenceValues
   strings over the 64-byte slot) and the newer corim-rs layout (``reference-triples``
   with ``mkey`` ``cca.rim`` ...), via ``load_endorsements``;
 * a CoRIM, via ``rmtool.verify.corim.load_reference_values`` (``load_corim``);
-* (later) an event-log replay.
+* an event-log replay (``rmtool.verify.explain.replay_reference``), and the expected
+  configuration of ``measure --format json --trace`` (``explain.trace_reference``).
 
 ``compare`` returns one ``ClaimResult`` (expected, actual, status) per claim and source.
 Values are compared at the token's size: a reference longer than the token value
 matches when the extra bytes are zero (a 64-byte slot against a 32-byte SHA-256 RIM),
 and likewise the other way round (a short RPV against the 64-byte claim).
+A source that should give a claim but cannot (a log whose RIM does not replay) marks it
+``unavailable``: a mismatch with the reason as its note. ``CompareReport.explanations``
+holds what :mod:`rmtool.verify.explain` concludes (register, event, message).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class ReferenceValues:
     source: str
     values: dict[str, list[bytes]] = field(default_factory=dict)
     hash_algo: str | None = None  # the digest algorithm the source declares, if any
+    unavailable: dict[str, str] = field(default_factory=dict)  # claim -> why not computable
 
     def add(self, claim: str, value: bytes) -> None:
         if claim not in CLAIMS:
@@ -76,16 +81,31 @@ class ClaimResult:
             return f"{label} matches {self.source}"
         if self.status == NOT_GIVEN:
             return f"{label} not given by any reference"
+        if self.expected is None and self.actual is not None:
+            return f"{label} mismatch: {self.source} gives no value ({self.note})"
         exp = "-" if self.expected is None else self.expected.hex()
         act = "absent" if self.actual is None else self.actual.hex()
         note = f" ({self.note})" if self.note else ""
         return f"{label} mismatch: token {act}, {self.source} expects {exp}{note}"
 
 
+@dataclass(frozen=True)
+class Explanation:
+    """Why a claim differs: the register (RIM, REM0..REM3), the log event (or None)."""
+
+    register: str
+    event: int | None
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"register": self.register, "event": self.event, "message": self.message}
+
+
 @dataclass
 class CompareReport:
     hash_algo: str | None
     results: list[ClaimResult]
+    explanations: list[Explanation] = field(default_factory=list)
 
     @property
     def given(self) -> list[ClaimResult]:
@@ -102,7 +122,8 @@ class CompareReport:
     def to_json(self) -> dict[str, Any]:
         return {"result": MATCH if self.ok else MISMATCH, "hash_algo": self.hash_algo,
                 "claims": [r.to_json() for r in self.results],
-                "mismatches": [r.message() for r in self.mismatches]}
+                "mismatches": [r.message() for r in self.mismatches],
+                "explanations": [e.to_json() for e in self.explanations]}
 
 
 def _token_values(realm: RealmClaims) -> dict[str, bytes | None]:
@@ -123,11 +144,17 @@ def equal_at_token_size(expected: bytes, actual: bytes) -> tuple[bool, str]:
     return long_[:len(short)] == short, note
 
 
+def _algo_key(name: str) -> str:
+    """``sha-256``, ``sha256`` and ``SHA256`` name the same algorithm."""
+    return name.lower().replace("-", "").replace("_", "")
+
+
 def _one(claim: str, ref: ReferenceValues, actual: bytes | None,
          token_algo: str | None) -> ClaimResult:
     candidates = ref.values[claim]
     algo_note = ""
-    if claim != "rpv" and ref.hash_algo and token_algo and ref.hash_algo != token_algo:
+    if (claim != "rpv" and ref.hash_algo and token_algo
+            and _algo_key(ref.hash_algo) != _algo_key(token_algo)):
         algo_note = f"reference labelled {ref.hash_algo}, token uses {token_algo}"
     if actual is None:
         return ClaimResult(claim, ref.source, candidates[0], None, MISMATCH,
@@ -148,11 +175,15 @@ def compare(realm: RealmClaims, refs: Sequence[ReferenceValues]) -> CompareRepor
     actual = _token_values(realm)
     results: list[ClaimResult] = []
     for claim in CLAIMS:
-        given = [r for r in refs if r.values.get(claim)]
+        given = [r for r in refs if r.values.get(claim) or claim in r.unavailable]
         if not given:
             results.append(ClaimResult(claim, "-", None, actual[claim], NOT_GIVEN))
         for ref in given:
-            results.append(_one(claim, ref, actual[claim], realm.hash_algo))
+            if claim in ref.unavailable:
+                results.append(ClaimResult(claim, ref.source, None, actual[claim], MISMATCH,
+                                           ref.unavailable[claim]))
+            else:
+                results.append(_one(claim, ref, actual[claim], realm.hash_algo))
     return CompareReport(realm.hash_algo, results)
 
 
