@@ -1,1 +1,52 @@
-"""rmtool.eventlog."""
+"""TCG event logs: parse, decode, check digests, replay registers, build.
+
+Formats (auto-detected): TCG PC Client crypto-agile logs (PFP 1.06 section 10.2),
+legacy SHA-1 logs, confidential-computing event logs (CCEL, UEFI 2.10 section 38.4) and
+the 56-byte ACPI CCEL table (ACPI 6.5 section 5.2.34); the CCA RIM log proposal is a
+crypto-agile log with CCA-specific event data (measurement-log facts).
+
+Library API::
+
+    log = rmtool.eventlog.parse(data)            # never raises on malformed input
+    log.format, log.algorithms, log.errors       # errors: [(offset, field, message)]
+    for event in log:                            # lazy
+        event.number, event.offset, event.index, event.event_type, event.type_name
+        event.digests, event.data, event.decoded, event.digest_matches_data
+    log.registers("sha256")                      # {index: bytes}
+
+Writers are in :mod:`rmtool.eventlog.build`.
+"""
+
+from __future__ import annotations
+
+from rmtool.eventlog import build
+from rmtool.eventlog.constants import DEFAULT_MAX_EVENT_SIZE, event_type_name
+from rmtool.eventlog.parser import (
+    FORMAT_ACPI_CCEL,
+    FORMAT_CCEL,
+    FORMAT_SHA1,
+    FORMAT_TCG2,
+    FORMAT_UNKNOWN,
+    Event,
+    EventLog,
+    LogError,
+    parse,
+)
+from rmtool.eventlog.replay import replay, replay_all
+
+__all__ = [
+    "DEFAULT_MAX_EVENT_SIZE",
+    "FORMAT_ACPI_CCEL",
+    "FORMAT_CCEL",
+    "FORMAT_SHA1",
+    "FORMAT_TCG2",
+    "FORMAT_UNKNOWN",
+    "Event",
+    "EventLog",
+    "LogError",
+    "build",
+    "event_type_name",
+    "parse",
+    "replay",
+    "replay_all",
+]

@@ -1,0 +1,406 @@
+"""TCG event-log parser: format detection, framing of events, lazy decoding.
+
+Follows TCG PC Client PFP 1.06 section 10.2 (TCG_PCClientPCREvent, TCG_PCR_EVENT2,
+TCG_EfiSpecIDEvent), the TCG "Canonical Event Log" rules for crypto-agile logs, the
+UEFI 2.10 section 38.4 confidential-computing event log (CCEL: MR index in place of the
+PCR index, the log area padded with 0x00 or 0xFF), ACPI 6.5 section 5.2.34 (the CCEL
+table), and the CCA RIM-log quirks of the measurement-log facts (section 1: EV_NO_ACTION
+digest list with algorithm 0, zero padding).
+
+The log is untrusted. Framing (headers, digest lists, sizes) is done with :mod:`struct`
+formats that mirror the construct declarations in :mod:`rmtool.eventlog.structs`; every
+length and count is checked against the bytes that remain before use, the digest count is
+bounded by the Spec ID algorithms, and an event larger than ``max_event_size`` is an error.
+On the first framing error parsing stops: the events before it stay available and
+``EventLog.errors`` names the byte offset and field. Event data is decoded only when
+``Event.decoded`` is read.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+from rmtool.eventlog import constants as c
+from rmtool.eventlog.decode import Decoded, decode_event, decode_spec_id, digest_candidates
+from rmtool.eventlog.structs import FAST
+
+_HDR2 = FAST["PCREvent2Header"]
+_HDR1 = FAST["PCClientPCREventHeader"]
+_CCEL = FAST["AcpiCcelTable"]
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+
+FORMAT_TCG2 = "tcg2"  # crypto-agile, TCG_PCR_EVENT2 after "Spec ID Event03"
+FORMAT_CCEL = "ccel"  # crypto-agile CC event log: header event carries an MR index
+FORMAT_SHA1 = "sha1"  # legacy TCG_PCClientPCREvent log
+FORMAT_ACPI_CCEL = "acpi-ccel-table"  # the 56-byte ACPI CCEL table, not a log
+FORMAT_UNKNOWN = "unknown"
+
+
+class LogError(NamedTuple):
+    """A framing error: byte offset in the log, field name, sentence."""
+
+    offset: int
+    field: str
+    message: str
+
+
+class _Stop(Exception):
+    def __init__(self, offset: int, field: str, message: str) -> None:
+        super().__init__(message)
+        self.error = LogError(offset, field, message)
+
+
+class Event:
+    """One event of the log. ``digests`` maps bank name -> digest bytes."""
+
+    __slots__ = ("number", "offset", "index", "event_type", "digests", "data", "size",
+                 "_decoded")
+
+    def __init__(self, number: int, offset: int, index: int, event_type: int,
+                 digests: dict[str, bytes], data: bytes, size: int) -> None:
+        self.number = number
+        self.offset = offset
+        self.index = index
+        self.event_type = event_type
+        self.digests = digests
+        self.data = data
+        self.size = size  # bytes of the whole event record in the log
+        self._decoded: Decoded | None = None
+
+    @property
+    def type_name(self) -> str:
+        return c.event_type_name(self.event_type)
+
+    @property
+    def decoded(self) -> Decoded:
+        """Named fields of the event data (decoded on first access)."""
+        if self._decoded is None:
+            self._decoded = decode_event(self.event_type, self.data)
+        return self._decoded
+
+    @property
+    def digest_matches_data(self) -> dict[str, bool] | None:
+        """Per bank: does the digest equal the hash of the event data? None: not applicable.
+
+        Applicable where the PFP defines the digest as the hash of the event data
+        (separators, actions, EFI variables, GPT, S-CRTM version) and for the boot-loader
+        EV_IPL strings of PCR 8 and 12.
+        """
+        candidates = digest_candidates(self.event_type, self.data, self.index)
+        if not candidates:
+            return None
+        out: dict[str, bool] = {}
+        ctors = c.HASH_CONSTRUCTORS
+        for bank, digest in self.digests.items():
+            ctor = ctors.get(bank)
+            if ctor is None:
+                continue
+            match = False
+            for blob in candidates:
+                if ctor(blob).digest() == digest:
+                    match = True
+                    break
+            out[bank] = match
+        return out or None
+
+    def __repr__(self) -> str:
+        return (f"Event(number={self.number}, offset={self.offset}, index={self.index}, "
+                f"type={self.type_name})")
+
+
+class EventLog:
+    """A parsed log. Iterating yields events lazily; ``events``/``errors`` parse to the end."""
+
+    def __init__(self, data: bytes, fmt: str, algorithms: list[str],
+                 events: Iterator[Event], errors: list[LogError],
+                 table: dict[str, Any] | None = None) -> None:
+        self.raw = data
+        self.format = fmt
+        self.algorithms = algorithms
+        self.table = table  # fields of the ACPI CCEL table (format acpi-ccel-table)
+        self._padding = 0
+        self._source: Iterator[Event] | None = events
+        self._events: list[Event] = []
+        self._errors = errors
+
+    def __iter__(self) -> Iterator[Event]:
+        yield from self._events
+        i = len(self._events)
+        while True:
+            if i < len(self._events):
+                yield self._events[i]
+                i += 1
+                continue
+            if self._source is None:
+                return
+            try:
+                event = next(self._source)
+            except StopIteration:
+                self._source = None
+                return
+            self._events.append(event)
+
+    def _drain(self) -> None:
+        if self._source is not None:
+            self._events.extend(self._source)
+            self._source = None
+
+    @property
+    def events(self) -> list[Event]:
+        self._drain()
+        return self._events
+
+    @property
+    def padding(self) -> int:
+        """Bytes of 0x00 / 0xFF padding after the last event (CCEL areas, RIM buffers)."""
+        self._drain()
+        return self._padding
+
+    @property
+    def errors(self) -> list[LogError]:
+        self._drain()
+        return self._errors
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def __getitem__(self, number: int) -> Event:
+        return self.events[number]
+
+    @property
+    def banks(self) -> list[str]:
+        """Banks that can be replayed (declared and with a known hash function)."""
+        return [bank for bank in self.algorithms if bank in c.HASHES]
+
+    def registers(self, bank: str) -> dict[int, bytes]:
+        """Replay ``bank``: final register values keyed by the index written in the log."""
+        from rmtool.eventlog.replay import replay
+
+        return replay(self, bank)
+
+    def spec_id(self) -> Decoded | None:
+        first = self.events[0] if self.events else None
+        if first is None or first.event_type != c.EV_NO_ACTION:
+            return None
+        return first.decoded if self.format in (FORMAT_TCG2, FORMAT_CCEL) else None
+
+
+# --- parsing -----------------------------------------------------------------------------
+
+def _is_padding(data: bytes, pos: int) -> bool:
+    """True if everything from ``pos`` on is 0x00 or everything is 0xFF."""
+    head = data[pos: pos + 8]
+    if head != b"\x00" * len(head) and head != b"\xff" * len(head):
+        return False
+    rest = data[pos:]
+    return not rest.strip(b"\x00") or not rest.strip(b"\xff")
+
+
+def _legacy_event(data: bytes, pos: int, max_size: int) -> tuple[int, int, bytes, bytes, int]:
+    """Frame one TCG_PCClientPCREvent at ``pos``: (pcr, type, digest, event data, next pos)."""
+    n = len(data)
+    if n - pos < _HDR1.size:
+        raise _Stop(pos, "TCG_PCClientPCREvent",
+                    f"event header needs {_HDR1.size} bytes, {n - pos} left")
+    pcr, etype, digest, size = _HDR1.unpack_from(data, pos)
+    start = pos + _HDR1.size
+    if size > max_size:
+        raise _Stop(pos + 28, "eventDataSize", f"event size {size} exceeds the cap {max_size}")
+    if size > n - start:
+        raise _Stop(pos + 28, "eventDataSize",
+                    f"event size {size} exceeds the {n - start} bytes left")
+    return pcr, etype, digest, data[start: start + size], start + size
+
+
+def _sha1_events(data: bytes, max_size: int, errors: list[LogError],
+                 log: list[EventLog]) -> Iterator[Event]:
+    pos, number, n = 0, 0, len(data)
+    while pos < n:
+        if number and _is_padding(data, pos):
+            log[0]._padding = n - pos
+            return
+        try:
+            pcr, etype, digest, body, end = _legacy_event(data, pos, max_size)
+        except _Stop as stop:
+            errors.append(stop.error)
+            return
+        yield Event(number, pos, pcr, etype, {"sha1": digest}, body, end - pos)
+        number += 1
+        pos = end
+
+
+def _agile_events(data: bytes, start: int, first: Event, sizes: dict[int, tuple[str, int]],
+                  order: list[int], max_size: int, errors: list[LogError],
+                  log: list[EventLog]) -> Iterator[Event]:
+    """Frame TCG_PCR_EVENT2 records from ``start`` (``first`` is the Spec ID event)."""
+    yield first
+    n = len(data)
+    num_algs = len(order)
+    # Fast path: header, the common digest list (all banks, in Spec ID order) and the
+    # event size are one struct; anything else takes the checked general path below.
+    full = struct.Struct("<III" + "".join(f"H{sizes[a][1]}s" for a in order) + "I")
+    full_unpack, full_size = full.unpack_from, full.size
+    full_ids = tuple(order)
+    full_names = [sizes[a][0] for a in order]
+    pos, number = start, 1
+    hdr_unpack, u32_unpack, u16_unpack = _HDR2.unpack_from, _U32.unpack_from, _U16.unpack_from
+    new_event = Event
+    while pos < n:
+        if n - pos >= full_size:
+            values = full_unpack(data, pos)
+            if (values[2] == num_algs and values[3:-1:2] == full_ids
+                    and values[1] != c.EV_NO_ACTION):
+                size = values[-1]
+                p = pos + full_size
+                if size <= max_size and size <= n - p:
+                    yield new_event(number, pos, values[0], values[1],
+                                    dict(zip(full_names, values[4:-1:2], strict=True)),
+                                    data[p: p + size], full_size + size)
+                    number += 1
+                    pos = p + size
+                    continue
+        try:
+            if n - pos < 12:
+                if _is_padding(data, pos):
+                    log[0]._padding = n - pos
+                    return
+                raise _Stop(pos, "TCG_PCR_EVENT2", f"event header needs 12 bytes, {n - pos} left")
+            pcr, etype, count = hdr_unpack(data, pos)
+            if (pcr == etype == 0 or pcr == etype == 0xFFFFFFFF) and _is_padding(data, pos):
+                log[0]._padding = n - pos
+                return
+            p = pos + 12
+            if count > num_algs:
+                raise _Stop(pos + 8, "digests.count",
+                            f"digest count {count} exceeds the {num_algs} Spec ID algorithms")
+            digests: dict[str, bytes] = {}
+            for i in range(count):
+                if n - p < 2:
+                    raise _Stop(p, f"digests[{i}].hashAlg", "truncated digest list")
+                alg = u16_unpack(data, p)[0]
+                known = sizes.get(alg)
+                if known is None:
+                    if etype == c.EV_NO_ACTION and count == num_algs:
+                        # CCA RIM log (facts 1.2): skip by the Spec ID size, whatever the id.
+                        name, size = f"alg_{alg:04x}", sizes[order[i]][1]
+                    else:
+                        raise _Stop(p, f"digests[{i}].hashAlg",
+                                    f"algorithm {alg:#06x} is not declared in the Spec ID event")
+                else:
+                    name, size = known
+                if n - p - 2 < size:
+                    raise _Stop(p + 2, f"digests[{i}].digest",
+                                f"digest needs {size} bytes, {n - p - 2} left")
+                if name in digests:
+                    raise _Stop(p, f"digests[{i}].hashAlg", f"second {name} digest in one event")
+                digests[name] = data[p + 2: p + 2 + size]
+                p += 2 + size
+            if n - p < 4:
+                raise _Stop(p, "eventSize", f"event size needs 4 bytes, {n - p} left")
+            size = u32_unpack(data, p)[0]
+            if size > max_size:
+                raise _Stop(p, "eventSize", f"event size {size} exceeds the cap {max_size}")
+            p += 4
+            if size > n - p:
+                raise _Stop(p - 4, "eventSize", f"event size {size} exceeds the {n - p} bytes left")
+        except _Stop as stop:
+            errors.append(stop.error)
+            return
+        yield Event(number, pos, pcr, etype, digests, data[p: p + size], p + size - pos)
+        number += 1
+        pos = p + size
+
+
+def _parse_spec_id(first: Event) -> tuple[dict[int, tuple[str, int]], list[int]]:
+    """Digest sizes declared by the Spec ID event (alg -> (bank, size)), in order."""
+    data = first.data
+    base = first.offset + 32
+    fixed = FAST["SpecIdFixed"]
+    if len(data) < fixed.size:
+        raise _Stop(base, "specIdEvent", f"Spec ID event has {len(data)} bytes, needs >= 29")
+    count = _U32.unpack_from(data, 24)[0]
+    if count == 0:
+        raise _Stop(base + 24, "numberOfAlgorithms", "Spec ID event declares no algorithm")
+    if count > (len(data) - fixed.size - 1) // 4:
+        raise _Stop(base + 24, "numberOfAlgorithms",
+                    f"{count} algorithms do not fit in a {len(data)}-byte Spec ID event")
+    vendor_pos = fixed.size + 4 * count
+    expected = vendor_pos + 1 + data[vendor_pos]
+    if expected != len(data):
+        raise _Stop(first.offset + 28, "eventDataSize",
+                    f"Spec ID event size {len(data)} != {expected} from its contents")
+    sizes: dict[int, tuple[str, int]] = {}
+    order: list[int] = []
+    for i in range(count):
+        alg, size = struct.unpack_from("<HH", data, fixed.size + 4 * i)
+        field = f"digestSizes[{i}]"
+        if alg in sizes:
+            raise _Stop(base + fixed.size + 4 * i, field, f"algorithm {alg:#06x} declared twice")
+        known = c.ALGORITHMS.get(alg)
+        if known is not None and known[1] != size:
+            raise _Stop(base + fixed.size + 4 * i + 2, field,
+                        f"{known[0]} digest size {size}, the registry says {known[1]}")
+        if size == 0 or size > 512:
+            raise _Stop(base + fixed.size + 4 * i + 2, field, f"digest size {size} out of range")
+        sizes[alg] = (c.algorithm_name(alg), size)
+        order.append(alg)
+    return sizes, order
+
+
+def _parse_acpi_table(data: bytes) -> EventLog:
+    fields = _CCEL.unpack_from(data)
+    names = ("signature", "length", "revision", "checksum", "oem_id", "oem_table_id",
+             "oem_revision", "creator_id", "creator_revision", "cc_type", "cc_subtype",
+             "reserved", "laml", "lasa")
+    table: dict[str, Any] = {}
+    for name, value in zip(names, fields, strict=True):
+        table[name] = (bytes(value).decode("ascii", "replace").rstrip()
+                       if isinstance(value, bytes) else value)
+    table["checksum_ok"] = sum(data[:56]) % 256 == 0
+    table["cc_type_name"] = {1: "sev", 2: "tdx", 3: "cca"}.get(table["cc_type"], "unknown")
+    errors: list[LogError] = []
+    if table["length"] != 56:
+        errors.append(LogError(4, "length", f"CCEL table length {table['length']} != 56"))
+    return EventLog(data, FORMAT_ACPI_CCEL, [], iter(()), errors, table=table)
+
+
+def parse(data: bytes, *, max_event_size: int = c.DEFAULT_MAX_EVENT_SIZE) -> EventLog:
+    """Parse a TCG event log (format auto-detected). Never raises on malformed input."""
+    data = bytes(data)
+    errors: list[LogError] = []
+    if len(data) == 56 and data[:4] == b"CCEL":
+        return _parse_acpi_table(data)
+    if not data:
+        errors.append(LogError(0, "log", "the log is empty"))
+        return EventLog(data, FORMAT_UNKNOWN, [], iter(()), errors)
+    holder: list[EventLog] = []
+    try:
+        pcr, etype, _digest, body, end = _legacy_event(data, 0, max_event_size)
+    except _Stop as stop:
+        errors.append(stop.error)
+        return EventLog(data, FORMAT_UNKNOWN, [], iter(()), errors)
+    if etype == c.EV_NO_ACTION and not body.startswith(b"Spec ID Event"):
+        errors.append(LogError(32, "specIdEvent", "the first event is EV_NO_ACTION but not a "
+                               "Spec ID event (a StartupLocality or other EV_NO_ACTION event "
+                               "cannot open a log)"))
+        return EventLog(data, FORMAT_UNKNOWN, [], iter(()), errors)
+    if etype != c.EV_NO_ACTION or not body.startswith(c.SPEC_ID_EVENT03):
+        log = EventLog(data, FORMAT_SHA1, ["sha1"],
+                       _sha1_events(data, max_event_size, errors, holder), errors)
+        holder.append(log)
+        return log
+    first = Event(0, 0, pcr, etype, {"sha1": _digest}, body, end)
+    fmt = FORMAT_TCG2 if pcr == 0 else FORMAT_CCEL
+    try:
+        sizes, order = _parse_spec_id(first)
+    except _Stop as stop:
+        errors.append(stop.error)
+        return EventLog(data, fmt, [], iter(()), errors)
+    events = _agile_events(data, end, first, sizes, order, max_event_size, errors, holder)
+    log = EventLog(data, fmt, [sizes[a][0] for a in order], events, errors)
+    holder.append(log)
+    first._decoded = decode_spec_id(body)
+    return log

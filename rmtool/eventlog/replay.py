@@ -1,0 +1,77 @@
+"""Register replay of a parsed event log (TPM PCR / CC measurement-register semantics).
+
+Follows TPM 2.0 Part 1 section 17 (PCR extend: new = H(old || digest)) with the PC Client
+PFP 1.06 rules: EV_NO_ACTION events are not extended (section 10.4.1); PCR 0 starts at
+the StartupLocality value when the log carries a "StartupLocality" EV_NO_ACTION event
+(section 10.4.5.3) and at 4 when the log starts with an EV_EFI_HCRTM_EVENT (TPM 2.0
+Part 1, H-CRTM event sequence); PCRs 17-22 start all-ones (PC Client PTP, DRTM PCRs). CC event logs
+(CCEL) use the same extend on registers keyed by the MR index written in the log, all
+starting at zero (no locality rules). Registers are keyed by the index as written in the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from rmtool.errors import EventLogError
+from rmtool.eventlog import constants as c
+from rmtool.eventlog.constants import HashObject
+
+if TYPE_CHECKING:
+    from rmtool.eventlog.parser import EventLog
+
+_DRTM_PCRS = range(17, 23)
+
+
+def replay(log: EventLog, bank: str) -> dict[int, bytes]:
+    """Final register values of ``bank`` (only registers the log extends or initialises)."""
+    return replay_banks(log, [bank])[bank]
+
+
+def replay_banks(log: EventLog, banks: list[str]) -> dict[str, dict[int, bytes]]:
+    """Replay several banks in one pass over the events."""
+    plan: list[tuple[str, Callable[[bytes], HashObject], int, dict[int, bytes]]] = []
+    for bank in banks:
+        hasher = c.HASH_CONSTRUCTORS.get(bank)
+        size = c.DIGEST_SIZES.get(bank)
+        if hasher is None or size is None:
+            raise EventLogError(f"cannot replay bank {bank!r}: unknown hash algorithm",
+                                field="bank")
+        if bank not in log.algorithms:
+            raise EventLogError(
+                f"the log has no {bank} bank (banks: {', '.join(log.algorithms)})", field="bank")
+        plan.append((bank, hasher, size, {}))
+    out: dict[str, dict[int, bytes]] = {bank: regs for bank, _, _, regs in plan}
+    tpm = log.format in ("tcg2", "sha1")
+    no_action = c.EV_NO_ACTION
+    hcrtm = c.EV_EFI_HCRTM_EVENT
+    for event in log.events:
+        if tpm and event.event_type == hcrtm and event.index == 0:
+            # TPM 2.0 Part 1 "H-CRTM event sequence": PCR 0 restarts at locality 4.
+            for _, _, size, regs in plan:
+                if 0 not in regs:
+                    regs[0] = b"\x00" * (size - 1) + b"\x04"
+        if event.event_type == no_action:
+            if (tpm and event.index == 0 and event.data[:16] == c.STARTUP_LOCALITY_SIGNATURE
+                    and len(event.data) >= 17):
+                for _, _, size, regs in plan:
+                    if 0 not in regs:
+                        regs[0] = b"\x00" * (size - 1) + event.data[16:17]
+            continue
+        digests = event.digests
+        index = event.index
+        for bank, hasher, size, regs in plan:
+            digest = digests.get(bank)
+            if digest is None:
+                continue
+            old = regs.get(index)
+            if old is None:
+                old = (b"\xff" if tpm and index in _DRTM_PCRS else b"\x00") * size
+            regs[index] = hasher(old + digest).digest()
+    return out
+
+
+def replay_all(log: EventLog) -> dict[str, dict[int, bytes]]:
+    """Replay every bank the log declares and this module can hash."""
+    return replay_banks(log, log.banks)
