@@ -62,6 +62,27 @@ def run_rmtool(inputs: Path, algo: str) -> tuple[float, int]:
     return wall, rss
 
 
+def in_process(inputs: Path, algo: str) -> float:
+    """The same measurement inside this process (no interpreter start-up)."""
+    import contextlib
+    import io
+
+    from rmtool.cli.main import run
+
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        run(["measure", "--num-bps", "6", "--num-wps", "6", "-k", str(inputs / "Image-64M.bin"),
+             "-i", str(inputs / "initrd-100M.bin"), "kvmtool", "--realm", "-c", "2", "-m", "1G",
+             "-k", "x", "-i", "y", "--measurement-algo", algo])
+    return time.perf_counter() - t0
+
+
+def interpreter_start() -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    return time.perf_counter() - t0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--inputs", type=Path)
@@ -75,14 +96,18 @@ def main() -> None:
         subprocess.run([sys.executable, str(SHARED / "vectors" / "gen_inputs.py"), str(inputs)],
                        check=True, capture_output=True)
     paths = [inputs / "Image-64M.bin", inputs / "initrd-100M.bin"]
-    print(f"cpus: {os.cpu_count()}  inputs: {sum(p.stat().st_size for p in paths) >> 20} MiB")
+    print(f"cpus: {os.cpu_count()}  inputs: {sum(p.stat().st_size for p in paths) >> 20} MiB  "
+          f"bare interpreter start: "
+          f"{statistics.median(interpreter_start() for _ in range(a.repeat)):.3f} s")
     for algo in ("sha256", "sha512"):
         base = statistics.median(baseline(paths, algo) for _ in range(a.repeat))
         runs = [run_rmtool(inputs, algo) for _ in range(a.repeat)]
         wall = statistics.median(r[0] for r in runs)
         rss = max(r[1] for r in runs)
-        print(f"{algo}: baseline {base:.3f} s  rmtool {wall:.3f} s  ratio {wall / base:.2f}  "
-              f"peak RSS {rss / 1024:.1f} MiB")
+        inproc = statistics.median(in_process(inputs, algo) for _ in range(a.repeat))
+        print(f"{algo}: baseline {base:.3f} s  rmtool process {wall:.3f} s  "
+              f"ratio {wall / base:.2f}  peak RSS {rss / 1024:.1f} MiB  "
+              f"(in-process {inproc:.3f} s, ratio {inproc / base:.2f})")
     if tmp is not None:
         tmp.cleanup()
 

@@ -12,7 +12,7 @@ import hashlib
 import pytest
 
 from rmtool.errors import UsageError
-from rmtool.measure.images import Image, ThreadedGranuleHasher
+from rmtool.measure.images import Image, ParallelGranuleHasher
 from rmtool.measure.rmm.algorithms import SHA256, SHA384, SHA512
 from rmtool.measure.rmm.ops import (
     DataCreate,
@@ -245,8 +245,8 @@ def test_result_does_not_depend_on_threads(jobs: int) -> None:
     blob = hashlib.shake_256(b"threads").digest(3 * 1024 * 1024 + 123)
     params = RealmParams(SHA512, 33, 6, 6)
     ops = [RealmCreate(params), DataCreate(0x80000004, Image.from_bytes("k", blob))]
-    m = Realm(hasher=ThreadedGranuleHasher(jobs)).execute(ops)
-    ref = Realm(hasher=ThreadedGranuleHasher(1)).execute(ops)
+    m = Realm(hasher=ParallelGranuleHasher(jobs)).execute(ops)
+    ref = Realm(hasher=ParallelGranuleHasher(1)).execute(ops)
     assert m.rim == ref.rim
     assert m.trace[-1].descriptors == (4 + len(blob) + 4095) // 4096
 
@@ -258,8 +258,28 @@ def test_file_and_bytes_images_agree(tmp_path: object) -> None:
     path = tmp_path / "blob.bin"
     path.write_bytes(blob)
     params = RealmParams(SHA256, 33, 6, 6)
-    a = Realm(hasher=ThreadedGranuleHasher(2)).execute(
+    a = Realm(hasher=ParallelGranuleHasher(2)).execute(
         [RealmCreate(params), DataCreate(0x80000000, Image.from_file("f", str(path)))])
-    b = Realm(hasher=ThreadedGranuleHasher(1)).execute(
+    b = Realm(hasher=ParallelGranuleHasher(1)).execute(
         [RealmCreate(params), DataCreate(0x80000000, Image.from_bytes("f", blob))])
     assert a.rim == b.rim
+
+
+def test_worker_processes_agree_with_one_thread(tmp_path: object) -> None:
+    """Files >= 16 MiB are hashed by forked worker processes; same RIM as one thread."""
+    import pathlib
+
+    from rmtool.measure.images import PROCESS_THRESHOLD
+
+    assert isinstance(tmp_path, pathlib.Path)
+    path = tmp_path / "big.bin"
+    blob = hashlib.shake_256(b"big").digest(PROCESS_THRESHOLD + 5 * 4096 + 3)
+    path.write_bytes(blob)
+    params = RealmParams(SHA256, 33, 6, 6)
+    for lead in (0, 0x3FC):
+        ops = [RealmCreate(params),
+               DataCreate(0x80000000 + lead, Image.from_file("f", str(path)))]
+        a = Realm(hasher=ParallelGranuleHasher(2)).execute(ops)
+        b = Realm(hasher=ParallelGranuleHasher(1)).execute(ops)
+        assert a.rim == b.rim
+        assert a.trace[-1].descriptors == (lead + len(blob) + 4095) // 4096

@@ -28,7 +28,7 @@ from rmtool.measure.host import (
     check_wps,
     load_config,
 )
-from rmtool.measure.images import ThreadedGranuleHasher
+from rmtool.measure.images import ParallelGranuleHasher
 from rmtool.measure.rmm.profiles import DEFAULT_PROFILE, PROFILES, get_profile
 from rmtool.measure.rmm.realm import Measurements, Realm
 from rmtool.measure.vmm import FRONTENDS
@@ -220,7 +220,7 @@ def measure(verbose: int, output_dtb: str | None, dtb_template: str | None, dtb:
     progress = None
     if sys.stderr.isatty() and _image_bytes(build) > PROGRESS_THRESHOLD:
         progress = _Progress(_image_bytes(build))
-    realm = Realm(inputs.profile, hasher=ThreadedGranuleHasher(jobs, progress))
+    realm = Realm(inputs.profile, hasher=ParallelGranuleHasher(jobs, progress))
     try:
         m = realm.execute(build.operations())
     finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rmtool.measure.images import Progress, ThreadedGranuleHasher
+from rmtool.measure.images import ParallelGranuleHasher, Progress
 from rmtool.measure.rmm.realm import Measurements, Realm
 from rmtool.measure.vmm import frontend
 from rmtool.measure.vmm.common import MeasureInputs, VmmBuild
@@ -35,5 +35,5 @@ def measure_vmm(vmm: str, argv: list[str], inputs: MeasureInputs, *, jobs: int |
                 progress: Progress | None = None) -> MeasureResult:
     """Build the Realm described by ``vmm argv`` and execute its operations."""
     build = build_vmm(vmm, argv, inputs)
-    realm = Realm(inputs.profile, hasher=ThreadedGranuleHasher(jobs, progress))
+    realm = Realm(inputs.profile, hasher=ParallelGranuleHasher(jobs, progress))
     return MeasureResult(build, realm.execute(build.operations()))

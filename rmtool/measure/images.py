@@ -18,12 +18,14 @@ import mmap
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rmtool.errors import ComputeError, os_error_text
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor, Future
 from rmtool.measure.rmm.structures import GRANULE_SIZE
 
 CHUNK_GRANULES = 256  # 1 MiB of content per worker task
@@ -119,13 +121,45 @@ def _hash_chunk(chunk: bytes | memoryview, algo_name: str, lead: int, first_is_s
     return [ctor(mv[o:o + GRANULE_SIZE]).digest() for o in range(0, len(mv), GRANULE_SIZE)]
 
 
-class ThreadedGranuleHasher:
-    """Content hashes computed by ``jobs`` threads, streamed in order.
+PROCESS_THRESHOLD = 16 << 20  # files at least this large are hashed by worker processes
+PROCESS_CHUNK = 4 << 20
 
-    Files are read with ``pread`` in 1 MiB chunks (no mapping, so the resident set
-    stays small); at most ``2 * jobs`` chunks are in flight. The caller consumes the
-    hashes while later chunks are still being hashed, so the sequential descriptor
-    chain overlaps the parallel content hashing.
+
+def _hash_file_range(path: str, start: int, end: int, algo_name: str, lead: int,
+                     first: bool, last: bool) -> bytes:
+    """Worker-process task: the concatenated content hashes of one file range."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.pread(fd, end - start, start)
+    finally:
+        os.close(fd)
+    if len(data) != end - start:
+        raise OSError(f"{path}: file changed while being read")
+    return b"".join(_hash_chunk(data, algo_name, lead, first, last))
+
+
+def _chunk_bounds(size: int, lead: int, chunk: int) -> list[tuple[int, int]]:
+    """Image byte ranges of whole granules; the first range is shortened by ``lead``."""
+    bounds = []
+    start = 0
+    while start < size:
+        end = min(size, start + (chunk - lead if start == 0 else chunk))
+        bounds.append((start, end))
+        start = end
+    return bounds
+
+
+class ParallelGranuleHasher:
+    """Content hashes computed by ``jobs`` workers, streamed in order.
+
+    Images are read with ``pread`` in chunks (no mapping, so the resident set stays
+    small) and at most ``2 * jobs`` chunks are in flight. The caller consumes the hashes
+    while later chunks are still being hashed, so the sequential descriptor chain
+    overlaps the parallel content hashing. Workers are threads (hashlib releases the
+    GIL while it hashes a granule); for large files they are forked processes, because
+    with 4 KiB SHA-256 calls the threads spend more time taking the GIL back than
+    hashing (measured: 2 threads 0.135 s, 2 processes 0.073 s, 1 thread 0.107 s for
+    100 MiB). The result never depends on ``jobs``.
     """
 
     def __init__(self, jobs: int | None = None, progress: Progress | None = None) -> None:
@@ -136,41 +170,37 @@ class ThreadedGranuleHasher:
         size = image.size
         if size == 0:
             return
-        chunk = CHUNK_GRANULES * GRANULE_SIZE
-        # chunk k covers image bytes [start_k, end_k): the first one is shortened by lead
-        bounds = []
-        start = 0
-        first_len = chunk - lead
-        while start < size:
-            end = min(size, start + (first_len if start == 0 else chunk))
-            bounds.append((start, end))
-            start = end
         if image.data is not None:
             data = memoryview(image.data)
 
             def read(a: int, b: int) -> bytes | memoryview:
                 return data[a:b]
-            yield from self._run(bounds, read, algo_name, lead)
+            yield from self._threads(_chunk_bounds(size, lead, CHUNK_GRANULES * GRANULE_SIZE),
+                                     read, algo_name, lead)
             return
         assert image.path is not None
+        path = image.path
+        if self.jobs > 1 and size >= PROCESS_THRESHOLD:
+            yield from self._processes(path, size, algo_name, lead)
+            return
         try:
-            fd = os.open(image.path, os.O_RDONLY)
+            fd = os.open(path, os.O_RDONLY)
         except OSError as exc:
-            raise ComputeError(os_error_text(image.path, exc)) from exc
+            raise ComputeError(os_error_text(path, exc)) from exc
         try:
             def pread(a: int, b: int) -> bytes:
                 got = os.pread(fd, b - a, a)
                 if len(got) != b - a:
-                    raise ComputeError(f"VMM: file {image.path} error: file changed while "
-                                       f"being read")
+                    raise ComputeError(f"VMM: file {path} error: file changed while being read")
                 return got
-            yield from self._run(bounds, pread, algo_name, lead)
+            yield from self._threads(_chunk_bounds(size, lead, CHUNK_GRANULES * GRANULE_SIZE),
+                                     pread, algo_name, lead)
         finally:
             os.close(fd)
 
-    def _run(self, bounds: list[tuple[int, int]],
-             read: Callable[[int, int], bytes | memoryview], algo_name: str,
-             lead: int) -> Iterator[bytes]:
+    def _threads(self, bounds: list[tuple[int, int]],
+                 read: Callable[[int, int], bytes | memoryview], algo_name: str,
+                 lead: int) -> Iterator[bytes]:
         last = len(bounds) - 1
 
         def task(k: int) -> list[bytes]:
@@ -183,14 +213,44 @@ class ThreadedGranuleHasher:
                 if self.progress:
                     self.progress(b - a)
             return
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=self.jobs) as pool:
-            pending: deque[Future[list[bytes]]] = deque()
-            nxt = 0
-            for k in range(len(bounds)):
-                while nxt < len(bounds) and len(pending) < 2 * self.jobs:
-                    pending.append(pool.submit(task, nxt))
-                    nxt += 1
-                yield from pending.popleft().result()
-                if self.progress:
-                    a, b = bounds[k]
-                    self.progress(b - a)
+            yield from self._ordered(pool, [(task, (k,)) for k in range(len(bounds))], bounds,
+                                     lambda r: r)
+
+    def _processes(self, path: str, size: int, algo_name: str, lead: int) -> Iterator[bytes]:
+        bounds = _chunk_bounds(size, lead, PROCESS_CHUNK)
+        last = len(bounds) - 1
+        digest_size = hashlib.new(algo_name).digest_size
+        tasks = [(_hash_file_range, (path, a, b, algo_name, lead, k == 0, k == last))
+                 for k, (a, b) in enumerate(bounds)]
+
+        def split(blob: bytes) -> list[bytes]:
+            return [blob[o:o + digest_size] for o in range(0, len(blob), digest_size)]
+
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = multiprocessing.get_context("fork")
+        try:
+            with ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx) as pool:
+                yield from self._ordered(pool, tasks, bounds, split)
+        except OSError as exc:
+            raise ComputeError(os_error_text(path, exc)) from exc
+
+    def _ordered(self, pool: Executor, tasks: list[tuple[Callable[..., Any], tuple[Any, ...]]],
+                 bounds: list[tuple[int, int]],
+                 unpack: Callable[[Any], list[bytes]]) -> Iterator[bytes]:
+        pending: deque[Future[Any]] = deque()
+        nxt = 0
+        for k in range(len(tasks)):
+            while nxt < len(tasks) and len(pending) < 2 * self.jobs:
+                fn, args = tasks[nxt]
+                pending.append(pool.submit(fn, *args))
+                nxt += 1
+            yield from unpack(pending.popleft().result())
+            if self.progress:
+                a, b = bounds[k]
+                self.progress(b - a)
+

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rmtool.errors import InputFileError, UsageError
-from rmtool.measure.images import GranuleHasher, Image, ThreadedGranuleHasher
+from rmtool.measure.images import GranuleHasher, Image, ParallelGranuleHasher
 from rmtool.measure.kernel import ARM64_MAGIC, MAX_KERNEL_SIZE
 
 SCHEMA_VERSION = 1
@@ -56,7 +56,7 @@ class ImageStore:
 
     def __init__(self, path: str | None = None, jobs: int | None = None) -> None:
         self.path = path or default_store_path()
-        self.fallback: GranuleHasher = ThreadedGranuleHasher(jobs)
+        self.fallback: GranuleHasher = ParallelGranuleHasher(jobs)
         self.hits = 0
         self.misses = 0
         self.warning: str | None = None

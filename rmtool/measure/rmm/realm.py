@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from rmtool.errors import MeasurementError
-from rmtool.measure.images import GranuleHasher, ThreadedGranuleHasher
+from rmtool.measure.images import GranuleHasher, ParallelGranuleHasher
 from rmtool.measure.rmm.algorithms import HashAlgo
 from rmtool.measure.rmm.ops import (
     DataCreate,
@@ -152,7 +152,7 @@ class Realm:
     def __init__(self, profile: RmmProfile | str = "1.0-rel0",
                  hasher: GranuleHasher | None = None) -> None:
         self.profile = get_profile(profile) if isinstance(profile, str) else profile
-        self.hasher = hasher or ThreadedGranuleHasher()
+        self.hasher = hasher or ParallelGranuleHasher()
         self.params: RealmParams | None = None
         self._rim_slot = bytes(64)
         self._rems = [bytes(64) for _ in range(4)]
