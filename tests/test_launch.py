@@ -70,10 +70,10 @@ def test_run_script_measures_as_corim(vmm: str, extra: tuple[str, ...], inputs: 
 
     # the run script: host paths from the config, the measured DTB
     args = _script_lines(script, "--print-args")
-    assert "/root/Image" in args
+    assert "/srv/realm/Image" in args
     dtb_name = {"kvmtool": "kvmtool-gen.dtb", "qemu": "qemu-gen.dtb",
                 "cloud-hv": "cloudhv-gen.dtb"}[vmm]
-    assert f"/root/{dtb_name}" in args
+    assert f"/srv/realm/{dtb_name}" in args
     dtb = (out_dir / dtb_name).read_bytes()
     assert hashlib.sha256(dtb).hexdigest() in script.read_text()
     if "--serial" in extra:
@@ -167,9 +167,9 @@ def test_kvmtool_edk2_disk_boot(inputs: Path, tmp_path: Path,
     assert code == 0, err
     doc = json.loads(out)
     args = doc["vmm_args"]
-    assert args[args.index("-f") + 1] == "/root/QEMU_EFI.fd"
+    assert args[args.index("-f") + 1] == "/srv/realm/QEMU_EFI.fd"
     assert "-k" not in args and "-i" not in args
-    assert args[args.index("-d") + 1] == "/root/disk.img"
+    assert args[args.index("-d") + 1] == "/srv/realm/disk.img"
     assert "-f" in doc["measure_argv"]  # the firmware content is measured
 
 

@@ -79,11 +79,11 @@ firmware = "QEMU_EFI.fd"    # the EDK2 firmware file (instead of edk2_dir)
 output_script_dir = "out"   # OUTPUT_SCRIPT_DIR
 output_dtb_dir = "out"      # OUTPUT_DTB_DIR
 # where the host finds the files when it runs the script
-run_kernel = "/root/Image"
-run_initrd = "/root/initrd.cpio"
-run_firmware = "/root/QEMU_EFI.fd"
-run_dtb_dir = "/root"
-run_disk = "/root/disk.img"
+run_kernel = "/srv/realm/Image"
+run_initrd = "/srv/realm/initrd.cpio"
+run_firmware = "/srv/realm/QEMU_EFI.fd"
+run_dtb_dir = "/srv/realm"
+run_disk = "/srv/realm/disk.img"
 """
 
 
