@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 
 import click
-from tabulate import tabulate
 
 from rmtool.errors import InputFileError
 from rmtool.measure.rmm.profiles import DEFAULT_PROFILE, PROFILES
@@ -40,6 +39,8 @@ def _read_log(path: str) -> bytes:
 
 
 def _text(r: ReplayResult) -> str:
+    from tabulate import tabulate  # only the text format needs it (start-up time)
+
     rows = [(e.number, e.type, e.register, e.description, _short(e.digest),
              e.image or "-", _short(e.value_after)) for e in r.events]
     lines = [tabulate(rows, headers=["#", "event type", "register", "description", "digest",

@@ -113,6 +113,7 @@ class _Facts:
     params: RealmParams | None = None
     initrd: tuple[int, int] | None = None
     log: tuple[int, int] | None = None
+    image_leads: dict[int, int] = field(default_factory=dict)  # measured length -> IPA % 4 KiB
 
 
 def _is_vmm_rim_event(ev: Event) -> bool:
@@ -138,6 +139,8 @@ def _pass1(events: list[Event]) -> _Facts:
                     f.params = cca.read_realm_create(payload)
             elif ev.event_type in IMAGE_EVENT_TYPES:
                 blob = cca.read_blob2(ev.data)
+                if ev.index == 0 and ev.digests and blob.length:
+                    f.image_leads.setdefault(blob.length, blob.base % GRANULE_SIZE)
                 # an INITRD loaded by firmware (REM event) is still in the VMM's DTB
                 if blob.description == "INITRD" and (ev.index == 0 or f.initrd is None):
                     f.initrd = (blob.base, blob.length)
@@ -186,6 +189,7 @@ class _Replayer:
         self.warnings: list[str] = [f"log: {e.message} (field {e.field}, offset {e.offset:#x})"
                                     for e in log.errors]
         self.facts = _pass1(self.events)
+        refs.granule_hints = self.facts.image_leads
         self.algo = _realm_algo(self.facts, log, hash_algo)
         if self.algo.name not in log.algorithms:
             raise ReplayInputError(f"the log's Spec ID does not declare the Realm algorithm "
