@@ -19,7 +19,8 @@ import json
 import click
 from tabulate import tabulate
 
-from rmtool.errors import InputFileError, TokenError, UsageError
+from rmtool.errors import TokenError, UsageError
+from rmtool.files import read_bounded
 from rmtool.measure.rmm.algorithms import ALGORITHMS
 from rmtool.measure.rmm.profiles import DEFAULT_PROFILE, PROFILES
 from rmtool.replay import ImageStore, ReferenceImages, ReplayResult, replay_log
@@ -39,14 +40,7 @@ def _short(value: bytes | None) -> str:
 
 
 def _read_log(path: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_LOG_SIZE + 1)
-    except OSError as exc:
-        raise InputFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    if len(data) > MAX_LOG_SIZE:
-        raise InputFileError(f"{path}: event log larger than {MAX_LOG_SIZE} bytes")
-    return data
+    return read_bounded(path, MAX_LOG_SIZE, "event log")
 
 
 def _replay(realm: RealmClaims, log: str, images: tuple[str, ...], index_map: str,

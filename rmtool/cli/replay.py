@@ -14,7 +14,7 @@ import json
 
 import click
 
-from rmtool.errors import InputFileError
+from rmtool.files import read_bounded
 from rmtool.measure.rmm.profiles import DEFAULT_PROFILE, PROFILES
 from rmtool.replay import ReplayResult, replay_log
 
@@ -28,14 +28,7 @@ def _short(value: str | None, n: int = 16) -> str:
 
 
 def _read_log(path: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_LOG_SIZE + 1)
-    except OSError as exc:
-        raise InputFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    if len(data) > MAX_LOG_SIZE:
-        raise InputFileError(f"{path}: event log larger than {MAX_LOG_SIZE} bytes")
-    return data
+    return read_bounded(path, MAX_LOG_SIZE, "event log")
 
 
 def _text(r: ReplayResult) -> str:
