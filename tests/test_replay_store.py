@@ -129,3 +129,32 @@ def test_prefetched_rows_are_replaced_when_the_file_changes(tmp_path: Path,
     got = list(st.content_hashes(Image.from_file("k", str(path)), "sha256", 0))
     assert got == _granules(b"\2" * len(data), 0)
     st.close()
+
+
+def test_warm_replay_reuses_the_models_own_chain(tmp_path: Path,
+                                                 image: tuple[Path, bytes]) -> None:
+    """The store remembers the RIM the Realm model computed for a DATA_CREATE (ChainMemo);
+    a warm replay returns it, and a changed file (mtime) is measured again."""
+    path, data = image
+    log = _image_log(b"KERNEL", BASE, data)
+    db = str(tmp_path / "store.sqlite3")
+    cold = replay_log(log, [str(path.parent)], store=db)
+    with sqlite3.connect(db) as con:
+        rows = con.execute("SELECT lead, ipa, granules, rim_out FROM chains").fetchall()
+    assert len(rows) == 1
+    lead, ipa, granules, rim_out = rows[0]
+    assert (lead, ipa, granules) == (0x123, BASE - 0x123, 6)
+    assert len(bytes(rim_out)) == 32
+    warm = replay_log(log, [str(path.parent)], store=db)
+    assert warm.rim == cold.rim == _model_rim(data, str(path))
+    # same bytes, new mtime: the memo no longer applies, the result is recomputed (equal)
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    store = ImageStore(db)
+    again = replay_log(log, [str(path.parent)], store=store)
+    assert again.rim == cold.rim and store.misses >= 1
+    store.close()
+    with sqlite3.connect(db) as con:
+        # the stale row was replaced by one for the new mtime
+        assert con.execute("SELECT mtime_ns FROM chains").fetchall() == [
+            (st.st_mtime_ns + 10**9,)]

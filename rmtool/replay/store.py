@@ -98,6 +98,10 @@ class ImageStore:
             CREATE TABLE IF NOT EXISTS granules (
                 path TEXT, variant TEXT, algo TEXT, lead INTEGER, size INTEGER,
                 mtime_ns INTEGER, hashes BLOB, PRIMARY KEY (path, variant, algo, lead));
+            CREATE TABLE IF NOT EXISTS chains (
+                path TEXT, algo TEXT, lead INTEGER, size INTEGER, mtime_ns INTEGER,
+                rim_in BLOB, ipa INTEGER, rim_out BLOB, granules INTEGER,
+                PRIMARY KEY (path, algo, lead, rim_in, ipa));
             INSERT OR IGNORE INTO meta VALUES ('schema', '{SCHEMA_VERSION}');
         """)
         return db
@@ -187,6 +191,31 @@ class ImageStore:
             return [h for (h,) in struct.iter_unpack(f"{n}s", blob)]
         self.misses += 1
         return self._compute_and_store(image, algo_name, lead, key)
+
+    # ------------------------------------------------------------------ chain memo
+    def chain_lookup(self, image: Image, algo_name: str, lead: int, rim_in: bytes,
+                     ipa: int) -> tuple[bytes, int] | None:
+        """ChainMemo: the RIM a DATA_CREATE of this file gave earlier from ``rim_in``."""
+        if image.path is None or image.data is not None:
+            return None
+        key = _stat_key(image.path)
+        row = self.db.execute(
+            "SELECT rim_out, granules FROM chains WHERE path=? AND algo=? AND lead=? AND "
+            "rim_in=? AND ipa=? AND size=? AND mtime_ns=?",
+            (image.path, algo_name, lead, rim_in, ipa, *key)).fetchone()
+        if row is None or row[1] != granule_count(lead, key[0]):
+            return None
+        self.hits += 1
+        return bytes(row[0]), int(row[1])
+
+    def chain_record(self, image: Image, algo_name: str, lead: int, rim_in: bytes, ipa: int,
+                     rim_out: bytes, count: int) -> None:
+        if image.path is None or image.data is not None:
+            return
+        key = _stat_key(image.path)
+        self.db.execute("INSERT OR REPLACE INTO chains VALUES (?,?,?,?,?,?,?,?,?)",
+                        (image.path, algo_name, lead, *key, rim_in, ipa, rim_out, count))
+        self.db.commit()
 
     def _compute_and_store(self, image: Image, algo_name: str, lead: int,
                            key: tuple[int, int]) -> Iterator[bytes]:

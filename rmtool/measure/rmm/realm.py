@@ -16,9 +16,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from rmtool.errors import MeasurementError
-from rmtool.measure.images import GranuleHasher, ParallelGranuleHasher
+from rmtool.measure.images import GranuleHasher, Image, ParallelGranuleHasher
 from rmtool.measure.rmm.algorithms import HashAlgo
 from rmtool.measure.rmm.ops import (
     DataCreate,
@@ -49,6 +50,24 @@ from rmtool.measure.rmm.structures import (
     ripas_descriptor,
     slot,
 )
+
+
+@runtime_checkable
+class ChainMemo(Protocol):
+    """Optional capability of a GranuleHasher backed by a persistent store: remember the
+    RIM that a measured DATA_CREATE of a file produced from a given RIM and IPA.
+
+    The Realm model still computes every chain itself the first time; the memo only
+    returns a value this model computed earlier for the same (algorithm, RIM before,
+    IPA, file identity, alignment), so a warm replay does not redo the descriptor chain.
+    """
+
+    def chain_lookup(self, image: Image, algo_name: str, lead: int, rim_in: bytes,
+                     ipa: int) -> tuple[bytes, int] | None: ...
+
+    def chain_record(self, image: Image, algo_name: str, lead: int, rim_in: bytes, ipa: int,
+                     rim_out: bytes, count: int) -> None: ...
+
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -229,9 +248,19 @@ class Realm:
         if op.measured:
             if op.image is None:
                 raise MeasurementError("measured DATA_CREATE without an image")
-            for content in self.hasher.content_hashes(op.image, algo.name, lead):
-                rim = ctor(pack(DESC_TYPE_DATA, DESC_SIZE, rim, ipa, 1, content)).digest()
-                ipa += GRANULE_SIZE
+            memo = self.hasher if isinstance(self.hasher, ChainMemo) else None
+            hit = memo.chain_lookup(op.image, algo.name, lead, rim, first) if memo else None
+            if hit is not None:
+                rim, granules = hit
+                ipa = first + granules * GRANULE_SIZE
+            else:
+                rim_in = rim
+                for content in self.hasher.content_hashes(op.image, algo.name, lead):
+                    rim = ctor(pack(DESC_TYPE_DATA, DESC_SIZE, rim, ipa, 1, content)).digest()
+                    ipa += GRANULE_SIZE
+                if memo is not None:
+                    memo.chain_record(op.image, algo.name, lead, rim_in, first, rim,
+                                      (ipa - first) // GRANULE_SIZE)
         else:
             zero = bytes(algo.size)
             for _ in range((lead + op.length + GRANULE_SIZE - 1) // GRANULE_SIZE):
