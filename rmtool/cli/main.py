@@ -77,6 +77,12 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "rmtool") -> int:
         return 1
     except BrokenPipeError:
         return 1
+    except Exception as exc:  # a bug: still one line for the user, details on request
+        if os.environ.get("RMTOOL_DEBUG"):
+            raise
+        click.echo(f"ERROR internal error: {type(exc).__name__}: {exc} "
+                   f"(set RMTOOL_DEBUG=1 for a traceback; please report it)", err=True)
+        return 1
     return rv if isinstance(rv, int) else 0
 
 
