@@ -18,9 +18,11 @@ still printed).
 
 from __future__ import annotations
 
+import gc
 import json
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,8 @@ from rmtool.eventlog import Event, EventLog, parse
 from rmtool.eventlog.replay import replay_banks
 
 _FORMATS = ("table", "json", "yaml")
-_BATCH = 2048  # events per json.dumps call
+_BATCH = 2048  # events per string written
+_PARALLEL_MIN_BYTES = 1 << 20  # replay large logs in a second process (2+ CPUs)
 
 
 def _read(path: str) -> bytes:
@@ -84,23 +87,153 @@ def _errors(log: EventLog) -> list[dict[str, Any]]:
     return [{"offset": e.offset, "field": e.field, "message": e.message} for e in log.errors]
 
 
-def _json_chunks(log: EventLog, banks: list[str], bank: str | None) -> Iterator[str]:
-    dumps = json.JSONEncoder(check_circular=False, separators=(",", ":")).encode
+def _make_dumps() -> Callable[[Any], str]:
+    """Compact JSON encoder, identical to ``json.dumps(value, separators=(",", ":"))``.
+
+    The C encoder is built once instead of once per call (``JSONEncoder.encode`` builds it
+    on every call, which dominates for the small per-event ``data`` objects).
+    """
+    encoder = json.JSONEncoder(check_circular=False, separators=(",", ":"))
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - Python built without the _json accelerator
+        return encoder.encode
+    iterencode = make(None, encoder.default, json.encoder.encode_basestring_ascii, None,
+                      ":", ",", False, False, True)
+
+    def dumps(value: Any) -> str:
+        return "".join(iterencode(value, 0))
+
+    return dumps
+
+
+def _events_json(events: list[Event], only: list[str] | None,
+                 dumps: Callable[[Any], str]) -> Iterator[str]:
+    """The ``events`` items of the JSON contract, ``_BATCH`` events per string.
+
+    Writes exactly what ``dumps(event_dict(event, only))`` writes, without building the
+    per-event dicts: the keys and their order are fixed by the contract.
+    """
+    types: dict[int, str] = {}  # event type -> its JSON string
+    digest_formats: dict[tuple[str, ...], str] = {}  # banks -> '"bank":"%s",...'
+    match_texts: dict[tuple[tuple[str, bool], ...], str] = {}  # checks -> JSON object
+
+    hexlify = bytes.hex
+    quote = json.encoder.encode_basestring_ascii
+
+    def data_json(decoded: dict[str, Any]) -> str:
+        if len(decoded) == 1:  # the most common data: {"string": text}
+            text = decoded.get("string")
+            if type(text) is str:
+                return '{"string":' + quote(text) + "}"
+        return dumps(decoded)
+
+    batch: list[str] = []
+    append = batch.append
+    for event in events:
+        digests = event.digests
+        matches = event.digest_matches_data
+        if only is not None:
+            digests = {b: d for b, d in digests.items() if b in only}
+            if matches is not None:
+                matches = {b: m for b, m in matches.items() if b in only} or None
+        banks = tuple(digests)
+        digest_format = digest_formats.get(banks)
+        if digest_format is None:
+            digest_format = digest_formats[banks] = ",".join(
+                [dumps(b).replace("%", "%%") + ':"%s"' for b in banks])
+        if matches is None:
+            match_text = "null"
+        else:
+            checks = tuple(matches.items())
+            match_text = match_texts.get(checks, "")
+            if not match_text:
+                match_text = match_texts[checks] = dumps(matches)
+        etype = event.event_type
+        type_text = types.get(etype)
+        if type_text is None:
+            type_text = types[etype] = dumps(event.type_name)
+        append(f'{{"number":{event.number:d},"offset":{event.offset:d},'
+               f'"index":{event.index:d},"type":{type_text},"type_value":{etype:d},'
+               f'"digests":{{{digest_format % tuple(map(hexlify, digests.values()))}}},'
+               f'"data":{data_json(event.decoded)},"digest_matches_data":{match_text}}}')
+        if len(batch) == _BATCH:
+            yield ",".join(batch)
+            batch.clear()
+    if batch:
+        yield ",".join(batch)
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
+        return os.cpu_count() or 1
+
+
+Registers = dict[str, dict[str, str]]
+
+
+def _replay_in_child(data: bytes, max_event_size: int,
+                     bank: str | None) -> Callable[[], Registers | None] | None:
+    """Replay the registers of a large log in a forked process while this one prints events.
+
+    Returns a function giving the registers (None if the child failed, then the caller
+    replays in-process), or None when forking is not worth it or not possible: small logs,
+    a single usable CPU, platforms without ``fork``. Called before this process parses
+    the log: forking a small heap is cheap, a parsed log would be copied page by page.
+    """
+    if len(data) < _PARALLEL_MIN_BYTES or not hasattr(os, "fork") or _usable_cpus() < 2:
+        return None
+    try:
+        read_fd, write_fd = os.pipe()
+    except OSError:
+        return None
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_fd)
+        os.close(write_fd)
+        return None
+    if pid == 0:  # child: never returns, never runs the parent's exit handlers
+        status = 1
+        try:
+            os.close(read_fd)
+            log = parse(data, max_event_size=max_event_size)
+            registers = _registers(log, _banks(log, bank))
+            with open(write_fd, "wb") as pipe:
+                pipe.write(json.dumps(registers).encode("ascii"))
+            status = 0
+        except BaseException:  # noqa: BLE001,S110 - the parent replays in-process instead
+            pass
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+
+    def result() -> Registers | None:
+        with open(read_fd, "rb") as pipe:
+            text = pipe.read()
+        _, status = os.waitpid(pid, 0)
+        if status != 0 or not text:
+            return None
+        registers: Registers = json.loads(text)
+        return registers
+
+    return result
+
+
+def _json_chunks(log: EventLog, banks: list[str], bank: str | None,
+                 registers: Callable[[], Registers | None] | None = None) -> Iterator[str]:
+    dumps = _make_dumps()
     yield '{"format":' + dumps(log.format) + ',"algorithms":' + dumps(log.algorithms)
     if log.table is not None:
         yield ',"table":' + dumps(log.table)
     yield ',"events":['
-    only = [bank] if bank else None
     sep = ""
-    batch: list[dict[str, Any]] = []
-    for event in log:
-        batch.append(event_dict(event, only))
-        if len(batch) == _BATCH:
-            yield sep + dumps(batch)[1:-1]
-            sep, batch = ",", []
-    if batch:
-        yield sep + dumps(batch)[1:-1]
-    yield '],"registers":' + dumps(_registers(log, banks))
+    for chunk in _events_json(log.events, [bank] if bank else None, dumps):
+        yield sep + chunk
+        sep = ","
+    replayed = registers() if registers is not None else None
+    yield '],"registers":' + dumps(replayed if replayed is not None else _registers(log, banks))
     yield ',"errors":' + dumps(_errors(log)) + ',"padding":' + str(log.padding) + "}\n"
 
 
@@ -170,11 +303,26 @@ def log() -> None:
 def show(file: str, fmt: str, bank: str | None,
          max_event_size: int) -> None:
     """Print the events of FILE, digest checks and the replayed registers."""
-    parsed = parse(_read(file), max_event_size=max_event_size)
-    banks = _banks(parsed, bank)
+    # The parsed log holds no reference cycles; the cyclic collector only costs time
+    # (repeated scans of the ~10 objects per event) on large logs.
+    gc.disable()
+    try:
+        _show(file, fmt, bank, max_event_size)
+    finally:
+        gc.enable()
+
+
+def _show(file: str, fmt: str, bank: str | None, max_event_size: int) -> None:
+    data = _read(file)
     out = sys.stdout
+    registers = None
     if fmt == "json":
-        for chunk in _json_chunks(parsed, banks, bank):
+        out.flush()  # nothing buffered may be written twice by a forked child
+        registers = _replay_in_child(data, max_event_size, bank)
+    parsed = parse(data, max_event_size=max_event_size)
+    banks = _banks(parsed, bank)
+    if fmt == "json":
+        for chunk in _json_chunks(parsed, banks, bank, registers):
             out.write(chunk)
     elif fmt == "yaml":
         import yaml

@@ -14,12 +14,13 @@ Library API::
         event.digests, event.data, event.decoded, event.digest_matches_data
     log.registers("sha256")                      # {index: bytes}
 
-Writers are in :mod:`rmtool.eventlog.build`.
+Writers are in :mod:`rmtool.eventlog.build` (imported on first use).
 """
 
 from __future__ import annotations
 
-from rmtool.eventlog import build
+from typing import TYPE_CHECKING, Any
+
 from rmtool.eventlog.constants import DEFAULT_MAX_EVENT_SIZE, event_type_name
 from rmtool.eventlog.parser import (
     FORMAT_ACPI_CCEL,
@@ -33,6 +34,18 @@ from rmtool.eventlog.parser import (
     parse,
 )
 from rmtool.eventlog.replay import replay, replay_all
+
+if TYPE_CHECKING:
+    from rmtool.eventlog import build
+
+
+def __getattr__(name: str) -> Any:
+    # ``build`` (construct) is imported on first use: parsing a log does not need it.
+    if name == "build":
+        import importlib
+
+        return importlib.import_module("rmtool.eventlog.build")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "DEFAULT_MAX_EVENT_SIZE",

@@ -19,7 +19,7 @@ from typing import Any
 
 from rmtool.eventlog import constants as c
 from rmtool.eventlog.devicepath import device_path_text, guid_text, utf16_text
-from rmtool.eventlog.structs import FAST
+from rmtool.eventlog.layouts import FAST
 
 Decoded = dict[str, Any]
 
@@ -70,7 +70,7 @@ def _text(raw: bytes) -> str | None:
         text = stripped.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    return text if _printable(text) else None
+    return text if text.isprintable() or _printable(text) else None
 
 
 def _utf16(raw: bytes) -> str | None:

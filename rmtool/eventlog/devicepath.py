@@ -17,9 +17,16 @@ _NODE = struct.Struct("<BBH")
 MAX_NODES = 4096
 
 
+_GUID = struct.Struct("<IHH")
+
+
 def guid_text(raw: bytes) -> str:
-    """EFI_GUID (mixed-endian, 16 bytes) in registry format."""
-    return str(uuid.UUID(bytes_le=bytes(raw)))
+    """EFI_GUID (mixed-endian, 16 bytes) in registry format (as ``uuid.UUID(bytes_le=)``)."""
+    raw = bytes(raw)
+    if len(raw) != 16:
+        return str(uuid.UUID(bytes_le=raw))  # raises uuid's ValueError
+    data1, data2, data3 = _GUID.unpack_from(raw)
+    return f"{data1:08x}-{data2:04x}-{data3:04x}-{raw[8:10].hex()}-{raw[10:].hex()}"
 
 
 def utf16_text(raw: bytes) -> str:

@@ -23,14 +23,21 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from rmtool.eventlog import constants as c
-from rmtool.eventlog.decode import Decoded, decode_event, decode_spec_id, digest_candidates
-from rmtool.eventlog.structs import FAST
+from rmtool.eventlog.decode import (
+    DIGEST_OF_DATA,
+    Decoded,
+    decode_event,
+    decode_spec_id,
+    digest_candidates,
+)
+from rmtool.eventlog.layouts import FAST
 
 _HDR2 = FAST["PCREvent2Header"]
 _HDR1 = FAST["PCClientPCREventHeader"]
 _CCEL = FAST["AcpiCcelTable"]
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
+_TYPE_NAMES = c.EVENT_TYPE_NAMES
 
 FORMAT_TCG2 = "tcg2"  # crypto-agile, TCG_PCR_EVENT2 after "Spec ID Event03"
 FORMAT_CCEL = "ccel"  # crypto-agile CC event log: header event carries an MR index
@@ -72,7 +79,7 @@ class Event:
 
     @property
     def type_name(self) -> str:
-        return c.event_type_name(self.event_type)
+        return _TYPE_NAMES.get(self.event_type) or c.event_type_name(self.event_type)
 
     @property
     def decoded(self) -> Decoded:
@@ -87,8 +94,10 @@ class Event:
 
         Applicable where the PFP defines the digest as the hash of the event data
         (separators, actions, EFI variables, GPT, S-CRTM version) and for the boot-loader
-        EV_IPL strings of PCR 8 and 12.
+        EV_IPL strings of PCR 8 and 12. Each candidate is hashed at most once per bank.
         """
+        if self.event_type not in DIGEST_OF_DATA:
+            return None
         candidates = digest_candidates(self.event_type, self.data, self.index)
         if not candidates:
             return None
@@ -98,12 +107,12 @@ class Event:
             ctor = ctors.get(bank)
             if ctor is None:
                 continue
-            match = False
             for blob in candidates:
                 if ctor(blob).digest() == digest:
-                    match = True
+                    out[bank] = True
                     break
-            out[bank] = match
+            else:
+                out[bank] = False
         return out or None
 
     def __repr__(self) -> str:
@@ -127,21 +136,23 @@ class EventLog:
         self._errors = errors
 
     def __iter__(self) -> Iterator[Event]:
-        yield from self._events
-        i = len(self._events)
+        events = self._events
+        i = 0
         while True:
-            if i < len(self._events):
-                yield self._events[i]
+            while i < len(events):
+                yield events[i]
                 i += 1
-                continue
-            if self._source is None:
+            source = self._source
+            if source is None:
                 return
-            try:
-                event = next(self._source)
-            except StopIteration:
+            for event in source:
+                events.append(event)
+                if len(events) != i + 1:  # another iterator read ahead meanwhile
+                    break
+                i += 1
+                yield event
+            else:
                 self._source = None
-                return
-            self._events.append(event)
 
     def _drain(self) -> None:
         if self._source is not None:
@@ -248,11 +259,12 @@ def _agile_events(data: bytes, start: int, first: Event, sizes: dict[int, tuple[
     pos, number = start, 1
     hdr_unpack, u32_unpack, u16_unpack = _HDR2.unpack_from, _U32.unpack_from, _U16.unpack_from
     new_event = Event
+    no_action = c.EV_NO_ACTION
     while pos < n:
         if n - pos >= full_size:
             values = full_unpack(data, pos)
             if (values[2] == num_algs and values[3:-1:2] == full_ids
-                    and values[1] != c.EV_NO_ACTION):
+                    and values[1] != no_action):
                 size = values[-1]
                 p = pos + full_size
                 if size <= max_size and size <= n - p:

@@ -46,28 +46,35 @@ def replay_banks(log: EventLog, banks: list[str]) -> dict[str, dict[int, bytes]]
     tpm = log.format in ("tcg2", "sha1")
     no_action = c.EV_NO_ACTION
     hcrtm = c.EV_EFI_HCRTM_EVENT
+    locality_signature = c.STARTUP_LOCALITY_SIGNATURE
+    # (bank, hash constructor, registers, initial value, initial value of DRTM PCRs)
+    steps = [(bank, hasher, regs, b"\x00" * size, (b"\xff" if tpm else b"\x00") * size)
+             for bank, hasher, size, regs in plan]
+    drtm = _DRTM_PCRS
     for event in log.events:
-        if tpm and event.event_type == hcrtm and event.index == 0:
+        etype = event.event_type
+        if etype == no_action:
+            data = event.data
+            if (tpm and event.index == 0 and data[:16] == locality_signature
+                    and len(data) >= 17):
+                for _, _, size, regs in plan:
+                    if 0 not in regs:
+                        regs[0] = b"\x00" * (size - 1) + data[16:17]
+            continue
+        index = event.index
+        if tpm and etype == hcrtm and index == 0:
             # TPM 2.0 Part 1 "H-CRTM event sequence": PCR 0 restarts at locality 4.
             for _, _, size, regs in plan:
                 if 0 not in regs:
                     regs[0] = b"\x00" * (size - 1) + b"\x04"
-        if event.event_type == no_action:
-            if (tpm and event.index == 0 and event.data[:16] == c.STARTUP_LOCALITY_SIGNATURE
-                    and len(event.data) >= 17):
-                for _, _, size, regs in plan:
-                    if 0 not in regs:
-                        regs[0] = b"\x00" * (size - 1) + event.data[16:17]
-            continue
         digests = event.digests
-        index = event.index
-        for bank, hasher, size, regs in plan:
+        for bank, hasher, regs, zero, ones in steps:
             digest = digests.get(bank)
             if digest is None:
                 continue
             old = regs.get(index)
             if old is None:
-                old = (b"\xff" if tpm and index in _DRTM_PCRS else b"\x00") * size
+                old = ones if index in drtm else zero
             regs[index] = hasher(old + digest).digest()
     return out
 

@@ -7,13 +7,13 @@ tagged events.
 
 The declarations are used to build logs (``rmtool.eventlog.build``) and as the reference
 for the parser. The parser's hot path reads the fixed-size headers with :mod:`struct`
-formats derived from the same layouts (``FAST`` below); the test suite checks with
-hypothesis that both readings agree.
+formats of the same layouts (``FAST``, kept in :mod:`rmtool.eventlog.layouts` so that
+parsing does not import construct); the test suite checks with hypothesis that both
+readings agree (``FAST_REFERENCE``).
 """
 
 from __future__ import annotations
 
-import struct
 from typing import Any, Final
 
 from construct import (
@@ -33,6 +33,8 @@ from construct import (
     Switch,
     this,
 )
+
+from rmtool.eventlog.layouts import FAST as FAST  # re-exported: the fast-path formats
 
 # --- log container -------------------------------------------------------------------
 
@@ -213,24 +215,8 @@ SpdmEventHeader: Final = Struct(
 )
 
 # --- fast path -----------------------------------------------------------------------
-# struct formats with exactly the layouts of the fixed-size construct declarations above.
-FAST: Final[dict[str, struct.Struct]] = {
-    "PCREvent2Header": struct.Struct("<III"),
-    "PCClientPCREventHeader": struct.Struct("<II20sI"),
-    "PlatformFirmwareBlob": struct.Struct("<QQ"),
-    "UefiVariableHeader": struct.Struct("<16sQQ"),
-    "UefiImageLoadHeader": struct.Struct("<QQQQ"),
-    "TaggedEventHeader": struct.Struct("<II"),
-    "AcpiCcelTable": struct.Struct("<4sIBB6s8sI4sIBBHQQ"),
-    "RealmCreateTag": struct.Struct("<QBBBBBB"),
-    "InitRipasTag": struct.Struct("<QQ"),
-    "RecCreateTag": struct.Struct("<QQ8Q"),
-    "SpdmEventHeader": struct.Struct("<16sHHII"),
-    "GptHeader": struct.Struct("<8sIIIIQQQQ16sQIII"),
-    "GptPartitionEntry": struct.Struct("<16s16sQQQ72s"),
-    "SpecIdFixed": struct.Struct("<16sIBBBBI"),
-}
-
+# The struct formats live in rmtool.eventlog.layouts (no construct import on the parser's
+# start-up path); each entry of FAST_REFERENCE is the construct declaration it mirrors.
 # construct declaration matching each fast-path format (checked by the test suite).
 FAST_REFERENCE: Final[dict[str, Any]] = {
     "PCREvent2Header": PCREvent2Header,
