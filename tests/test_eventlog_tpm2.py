@@ -99,7 +99,8 @@ def test_same_events_and_registers_as_tpm2_eventlog(rel: str) -> None:
 
 def test_quirks_are_present_in_the_corpus() -> None:
     """The 5.4 quirks above are exercised (not silently vacuous)."""
-    hits = [rel for rel in log_files("tpm2") if _quirky(parse((corpus_dir() / rel).read_bytes()))]
+    corpus = corpus_dir()  # skips, saying why, when ../shared is absent
+    hits = [rel for rel in log_files("tpm2") if _quirky(parse((corpus / rel).read_bytes()))]
     assert "tpm2/gotpmtools_glinux-alex.bin" in hits
     assert "tpm2/tpm2tss_binary_measurements_hcrtm.bin" in hits
     assert "tpm2/gotpmtools_eventlogwithsp800155.bin" in hits
