@@ -65,6 +65,8 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "rmtool") -> int:
     except RmtoolError as exc:
         if os.environ.get("RMTOOL_DEBUG"):
             raise
+        for warning in getattr(exc, "warnings", ()):  # printed before the error, as parsed
+            click.echo(f"WARN {warning}", err=True)
         click.echo(f"ERROR {exc}", err=True)
         return exc.exit_code
     except click.exceptions.Exit as exc:

@@ -17,7 +17,13 @@ from typing import Any
 
 import click
 
-from rmtool.errors import ConfigError, InvalidArguments, RmtoolError, UsageError
+from rmtool.errors import (
+    ConfigError,
+    InvalidArguments,
+    ParametersError,
+    RmtoolError,
+    os_error_text,
+)
 from rmtool.measure import MeasureResult, build_vmm
 from rmtool.measure.endorsements import comid_json
 from rmtool.measure.host import (
@@ -32,20 +38,107 @@ from rmtool.measure.images import ParallelGranuleHasher
 from rmtool.measure.rmm.profiles import DEFAULT_PROFILE, PROFILES, get_profile
 from rmtool.measure.rmm.realm import Measurements, Realm
 from rmtool.measure.vmm import FRONTENDS
-from rmtool.measure.vmm.common import MeasureInputs, VmmBuild
+from rmtool.measure.vmm.argparse_clap import (
+    STOP_KEY,
+    ClapError,
+    Opt,
+    ValueRejected,
+    parse_bool,
+    parse_u8,
+    parse_u16,
+    scan,
+)
+from rmtool.measure.vmm.common import MeasureInputs, ReferencePanic, VmmBuild
 
 PROGRESS_THRESHOLD = 64 << 20
 BOOL = click.Choice(["true", "false"])
 
 
+def _parse_hash_algo(text: str) -> str:
+    """``RmiHashAlgorithm::from_str`` (the value is then ignored by the reference)."""
+    if text not in ("sha256", "sha512"):
+        raise ValueRejected(f"unknown hash algorithm `{text}`")
+    return text
+
+
+# The reference's global options as clap sees them (src/command_line.rs ``Args`` and
+# src/realm_params.rs ``RealmParams``), plus rmtool's own (validated by click).
+GLOBAL_OPTIONS = (
+    Opt("verbose", ("verbose",), ("v",), takes_value=False, repeat=True),
+    Opt("output_dtb", ("output-dtb",), value_name="file"),
+    Opt("dtb_template", ("dtb-template",), value_name="file"),
+    Opt("no_measurements", ("no-measurements",), takes_value=False),
+    Opt("print_b64", ("print-b64",), takes_value=False),
+    Opt("kernel", ("kernel",), ("k",), value_name="file"),
+    Opt("initrd", ("initrd",), ("i",), value_name="file"),
+    Opt("firmware", ("firmware",), ("f",), value_name="file"),
+    Opt("dtb", ("dtb",), value_name="file"),
+    Opt("config", ("config",), ("c",), repeat=True, value_name="file"),
+    Opt("endorsements_template", ("endorsements-template",), value_name="file"),
+    Opt("endorsements_output", ("endorsements-output",), value_name="file"),
+    Opt("ipa_bits", ("ipa-bits",), value_name="N", parser=parse_u8),
+    Opt("num_bps", ("num-bps",), value_name="N", parser=parse_u8),
+    Opt("num_wps", ("num-wps",), value_name="N", parser=parse_u8),
+    Opt("sve_vl", ("sve-vl",), value_name="N", parser=parse_u16),
+    Opt("pmu_num_ctrs", ("pmu-num-ctrs",), value_name="N", parser=parse_u8),
+    Opt("pmu", ("pmu",), parser=parse_bool),
+    Opt("lpa2", ("lpa2",), parser=parse_bool),
+    Opt("hash_algo", ("hash-algo",), parser=_parse_hash_algo),
+    # rmtool extensions
+    Opt("rmm_version", ("rmm-version",)),
+    Opt("fmt", ("format",)),
+    Opt("trace", ("trace",), takes_value=False),
+    Opt("jobs", ("jobs",)),
+    Opt("corim_output", ("corim-output",)),
+    Opt("emit_log", ("emit-log",)),
+)
+
+
+def clap_check(args: list[str]) -> None:
+    """The reference's clap pass over the whole argv (global options, subcommand and,
+    for kvmtool, its arguments): every clap error comes before any tool error."""
+    if any(a in ("-h", "--help", "-V", "--version") for a in args):
+        return  # help: click's
+    opts = scan(args, GLOBAL_OPTIONS, "", stop_at=lambda word: True)
+    if STOP_KEY not in opts:
+        if args:
+            raise ClapError("error: 'realm-measurements' requires a subcommand but one was "
+                            "not provided")
+        return
+    index = int(opts[STOP_KEY][0])
+    vmm = args[index]
+    if vmm == "help":
+        return
+    if vmm not in FRONTENDS:
+        raise ClapError(f"error: unrecognized subcommand '{vmm}'")
+    if vmm == "kvmtool":
+        from rmtool.measure.vmm import kvmtool
+
+        kvmtool.clap_check(args[index + 1:])
+    elif vmm == "cloud-hv":
+        from rmtool.measure.vmm import cloudhv
+
+        cloudhv.clap_check(args[index + 1:])
+
+
+def _clap_exit(exc: ClapError) -> click.exceptions.Exit:
+    click.echo(exc.message, err=True)
+    return click.exceptions.Exit(exc.exit_code)
+
+
 class _MeasureCommand(click.Command):
-    """Reports unknown global options the way the reference (clap) does."""
+    """Checks the argv the way the reference's clap parser does before click sees it."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
+            clap_check(list(args))
+        except ClapError as exc:
+            raise _clap_exit(exc) from exc
+        try:
             return super().parse_args(ctx, args)
         except click.NoSuchOption as exc:
-            raise UsageError(f"error: unexpected argument '{exc.option_name}' found") from exc
+            raise _clap_exit(ClapError(f"error: unexpected argument '{exc.option_name}' "
+                                       f"found")) from exc
 
 
 class _Progress:
@@ -68,28 +161,41 @@ class _Progress:
 
 
 def _caps_from_globals(configs: tuple[str, ...], o: dict[str, Any]) -> HostCaps:
+    """Reference ``RealmConfig::from_args`` (first thing in every ``build_params``, so
+    its errors read ``Cannot build parameters: ...``): config overlays in order, then
+    the global options *set* (``RealmParams::udpate``), checked in field order."""
     caps = HostCaps()
-    for path in configs:
-        caps = load_config(path, caps)
     try:
+        for path in configs:
+            caps = load_config(path, caps)
         values: dict[str, Any] = {}
         if o["ipa_bits"] is not None:
-            values["ipa_bits"] = o["ipa_bits"]
+            values["ipa_bits"] = parse_u8(o["ipa_bits"])
         if o["num_bps"] is not None:
-            values["num_bps"] = check_bps(o["num_bps"])
+            values["num_bps"] = check_bps(parse_u8(o["num_bps"]))
         if o["num_wps"] is not None:
-            values["num_wps"] = check_wps(o["num_wps"])
-        if o["sve_vl"] is not None:
-            values["sve_vl"] = check_sve_vl(o["sve_vl"])
+            values["num_wps"] = check_wps(parse_u8(o["num_wps"]))
         if o["pmu_num_ctrs"] is not None:
-            values["pmu_num_ctrs"] = check_pmu_ctrs(o["pmu_num_ctrs"])
+            values["pmu_num_ctrs"] = check_pmu_ctrs(parse_u8(o["pmu_num_ctrs"]))
+        if o["sve_vl"] is not None:
+            values["sve_vl"] = check_sve_vl(parse_u16(o["sve_vl"]))
         if o["pmu"] is not None:
-            values["pmu"] = o["pmu"] == "true"
+            values["pmu"] = parse_bool(o["pmu"])
         if o["lpa2"] is not None:
-            values["lpa2"] = o["lpa2"] == "true"
+            values["lpa2"] = parse_bool(o["lpa2"])
     except ConfigError as exc:
-        raise InvalidArguments(exc.message) from exc
+        raise ParametersError(exc.message) from exc
     return caps.set(**values)
+
+
+def _write_dtb(path: str, data: bytes) -> None:
+    """``write_dtb`` inside ``add_dtb`` (context "while generating DTB")."""
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+    except OSError as exc:
+        raise ParametersError("while generating DTB: "
+                              + os_error_text(path, exc).removeprefix("VMM: ")) from exc
 
 
 def _image_bytes(build: VmmBuild) -> int:
@@ -150,14 +256,14 @@ def trace_rows(m: Measurements) -> list[dict[str, Any]]:
               help="Host-capability TOML overlay (repeatable, applied in order).")
 @click.option("--endorsements-template", type=click.Path(), help="CoMID JSON template.")
 @click.option("--endorsements-output", type=click.Path(), help="Write CoMID JSON here.")
-@click.option("--ipa-bits", type=click.IntRange(0, 255), help="Host max IPA bits.")
-@click.option("--num-bps", type=int, help="Host breakpoints (2..64).")
-@click.option("--num-wps", type=int, help="Host watchpoints (2..64).")
-@click.option("--sve-vl", type=int, help="Host max SVE vector length in bits (0 disables).")
-@click.option("--pmu-num-ctrs", type=int, help="Host PMU counters (0..31).")
-@click.option("--pmu", type=BOOL, help="Host PMU (true/false).")
-@click.option("--lpa2", type=BOOL, help="Host LPA2 (true/false).")
-@click.option("--hash-algo", type=click.Choice(["sha256", "sha512"]),
+@click.option("--ipa-bits", type=str, help="Host max IPA bits.")
+@click.option("--num-bps", type=str, help="Host breakpoints (2..64).")
+@click.option("--num-wps", type=str, help="Host watchpoints (2..64).")
+@click.option("--sve-vl", type=str, help="Host max SVE vector length in bits (0 disables).")
+@click.option("--pmu-num-ctrs", type=str, help="Host PMU counters (0..31).")
+@click.option("--pmu", type=str, help="Host PMU (true/false).")
+@click.option("--lpa2", type=str, help="Host LPA2 (true/false).")
+@click.option("--hash-algo", type=str,
               help="Accepted for compatibility and ignored, as by the reference tool.")
 @click.option("--rmm-version", type=click.Choice(list(PROFILES)), default=DEFAULT_PROFILE,
               show_default=True, help="RMM version whose measurement rules apply.")
@@ -175,8 +281,8 @@ def trace_rows(m: Measurements) -> list[dict[str, Any]]:
 def measure(verbose: int, output_dtb: str | None, dtb_template: str | None, dtb: str | None,
             no_measurements: bool, print_b64: bool, kernel: str | None, initrd: str | None,
             firmware: str | None, configs: tuple[str, ...], endorsements_template: str | None,
-            endorsements_output: str | None, ipa_bits: int | None, num_bps: int | None,
-            num_wps: int | None, sve_vl: int | None, pmu_num_ctrs: int | None,
+            endorsements_output: str | None, ipa_bits: str | None, num_bps: str | None,
+            num_wps: str | None, sve_vl: str | None, pmu_num_ctrs: str | None,
             pmu: str | None, lpa2: str | None, hash_algo: str | None, rmm_version: str,
             fmt: str, trace: bool, jobs: int | None, corim_output: str | None,
             emit_log: str | None, vmm: str | None, vmm_args: tuple[str, ...]) -> None:
@@ -184,6 +290,7 @@ def measure(verbose: int, output_dtb: str | None, dtb_template: str | None, dtb:
 
     VMM is one of kvmtool, qemu, cloud-hv; VMM_ARGS are that VMM's own arguments.
     """
+    del hash_algo  # validated by clap_check, then ignored as by the reference tool
     ctx = click.get_current_context()
     if vmm is None:
         click.echo(ctx.get_usage(), err=True)
@@ -192,14 +299,34 @@ def measure(verbose: int, output_dtb: str | None, dtb_template: str | None, dtb:
         click.echo(ctx.get_help())
         return
     if vmm not in FRONTENDS:
-        raise UsageError(f"error: unrecognized subcommand '{vmm}' "
-                         f"(expected one of {', '.join(FRONTENDS)})")
+        raise _clap_exit(ClapError(f"error: unrecognized subcommand '{vmm}'"))
+    try:
+        _measure(output_dtb, dtb_template, dtb, no_measurements, print_b64, kernel, initrd,
+                 firmware, configs, endorsements_template, endorsements_output,
+                 {"ipa_bits": ipa_bits, "num_bps": num_bps, "num_wps": num_wps,
+                  "sve_vl": sve_vl, "pmu_num_ctrs": pmu_num_ctrs, "pmu": pmu, "lpa2": lpa2},
+                 verbose, rmm_version, fmt, trace, jobs, corim_output, emit_log, vmm,
+                 vmm_args)
+    except ClapError as exc:
+        raise _clap_exit(exc) from exc
+    except ReferencePanic as exc:
+        # the reference aborts with a Rust panic here: same text, same exit status
+        click.echo(exc.panic_text(), err=True)
+        raise click.exceptions.Exit(exc.exit_code) from exc
+
+
+def _measure(output_dtb: str | None, dtb_template: str | None, dtb: str | None,
+             no_measurements: bool, print_b64: bool, kernel: str | None, initrd: str | None,
+             firmware: str | None, configs: tuple[str, ...],
+             endorsements_template: str | None, endorsements_output: str | None,
+             host: dict[str, Any], verbose: int, rmm_version: str, fmt: str, trace: bool,
+             jobs: int | None, corim_output: str | None, emit_log: str | None, vmm: str,
+             vmm_args: tuple[str, ...]) -> None:
+    """src/main.rs: check_args, build_params (DTB written at its end), then the
+    measurements unless --no-measurements."""
     if dtb is not None and dtb_template is not None:
         raise InvalidArguments("either --dtb or --dtb-template can be set but not both")
-    del hash_algo  # parsed and ignored, as by the reference tool
-    caps = _caps_from_globals(configs, {
-        "ipa_bits": ipa_bits, "num_bps": num_bps, "num_wps": num_wps, "sve_vl": sve_vl,
-        "pmu_num_ctrs": pmu_num_ctrs, "pmu": pmu, "lpa2": lpa2})
+    caps = _caps_from_globals(configs, host)
     if no_measurements:
         # The reference writes the DTB before it needs these; they do not change the DTB.
         caps = HostCaps(**{**caps.as_dict(), **{k: v for k, v in (
@@ -213,8 +340,9 @@ def measure(verbose: int, output_dtb: str | None, dtb_template: str | None, dtb:
     if verbose:
         click.echo(f"realm parameters: {build.params}", err=True)
     if output_dtb is not None and build.dtb is not None:
-        with open(output_dtb, "wb") as f:
-            f.write(build.dtb)
+        _write_dtb(output_dtb, build.dtb)
+    if build.after_dtb_error is not None:
+        raise build.after_dtb_error
     if no_measurements:
         return
     progress = None

@@ -8,6 +8,7 @@ parameters are finalised, in the reference tool's order and wording.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -16,8 +17,6 @@ from rmtool.errors import ComputeError, ConfigError, os_error_text
 from rmtool.measure.rmm.algorithms import HashAlgo
 from rmtool.measure.rmm.ops import RealmParams
 
-_INT_FIELDS = ("ipa_bits", "num_bps", "num_wps", "sve_vl", "pmu_num_ctrs")
-_BOOL_FIELDS = ("pmu", "lpa2")
 _HASH_VALUES = ("RmiHashSha256", "RmiHashSha512")
 
 
@@ -75,37 +74,98 @@ class HostCaps:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+_FIELD_TYPES = {"ipa_bits": "u8", "num_bps": "u8", "num_wps": "u8", "sve_vl": "u16",
+                "pmu_num_ctrs": "u8", "pmu": "a boolean", "lpa2": "a boolean",
+                "hash_algo": "enum RmiHashAlgorithm"}
+_CHECKS = (("ipa_bits", None), ("num_bps", check_bps), ("num_wps", check_wps),
+           ("pmu_num_ctrs", check_pmu_ctrs), ("sve_vl", check_sve_vl), ("pmu", None),
+           ("lpa2", None))
+
+
+def _position(text: str, key: str, value: bool) -> tuple[int, int]:
+    """1-based line and column of ``key`` (or of its value) in a flat TOML file."""
+    for n, line in enumerate(text.splitlines(), 1):
+        stripped = line.lstrip()
+        if stripped.startswith(key) and stripped[len(key):].lstrip().startswith("="):
+            col = len(line) - len(stripped)
+            if value:
+                rest = stripped[len(key):].lstrip()[1:]
+                col = len(line) - len(rest.lstrip())
+            return n, col + 1
+    return 1, 1
+
+
+def _serde_unexpected(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"boolean `{str(value).lower()}`"
+    if isinstance(value, int):
+        return f"integer `{value}`"
+    if isinstance(value, float):
+        return f"floating point `{value}`"
+    if isinstance(value, str):
+        return f'string "{value}"'
+    if isinstance(value, dict):
+        return "map"
+    if isinstance(value, list):
+        return "sequence"
+    return "value"
+
+
+def _field_error(key: str, value: Any) -> str | None:
+    """serde's message for a value of the wrong type or range, None if it fits."""
+    kind = _FIELD_TYPES[key]
+    if kind in ("u8", "u16"):
+        top = 0xFF if kind == "u8" else 0xFFFF
+        if isinstance(value, int) and not isinstance(value, bool):
+            return None if 0 <= value <= top else \
+                f"invalid value: integer `{value}`, expected {kind}"
+        return f"invalid type: {_serde_unexpected(value)}, expected {kind}"
+    if kind == "a boolean":
+        return None if isinstance(value, bool) else \
+            f"invalid type: {_serde_unexpected(value)}, expected a boolean"
+    if isinstance(value, str):
+        return None if value in _HASH_VALUES else \
+            f"unknown variant `{value}`, expected `RmiHashSha256` or `RmiHashSha512`"
+    return f"invalid type: {_serde_unexpected(value)}, expected {kind}"
+
+
 def load_config(path: str, caps: HostCaps) -> HostCaps:
-    """Apply one TOML overlay file with restrict semantics (unknown keys rejected)."""
+    """Apply one TOML overlay file (reference ``RealmConfig::load_config``): serde
+    decoding with unknown keys rejected, then ``RealmParams::restrict`` which checks
+    each value in field order (ipa_bits, num_bps, num_wps, pmu_num_ctrs, sve_vl, pmu,
+    lpa2). ``hash_algo`` is decoded but ignored. Messages as the reference's."""
     try:
         with open(path, "rb") as f:
-            text = f.read()
+            raw = f.read()
     except OSError as exc:
         raise ConfigError(f"file {path} error: {os_error_text(path, exc).split(': ', 2)[-1]}"
                           ) from exc
+    prefix = f"invalid VM configuration: cannot parse {path}: TOML parse error at"
     try:
-        doc = tomllib.loads(text.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"invalid VM configuration: cannot parse {path}: {exc}") from exc
+        text = raw.decode("utf-8")
+        doc = tomllib.loads(text)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"file {path} error: stream did not contain valid UTF-8") from exc
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+), column (\d+)", str(exc))
+        line, col = (int(m.group(1)), int(m.group(2))) if m else (1, 1)
+        raise ConfigError(f"{prefix} line {line}, column {col}\n{exc}") from exc
     values: dict[str, Any] = {}
     for key, value in doc.items():
-        if key in _INT_FIELDS:
-            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 32:
-                raise ConfigError(f"invalid VM configuration: cannot parse {path}: "
-                                  f"invalid value for {key}: {value!r}")
-            values[key] = value
-        elif key in _BOOL_FIELDS:
-            if not isinstance(value, bool):
-                raise ConfigError(f"invalid VM configuration: cannot parse {path}: "
-                                  f"{key} must be true or false")
-            values[key] = value
-        elif key == "hash_algo":
-            if value not in _HASH_VALUES:
-                raise ConfigError(f"invalid VM configuration: cannot parse {path}: "
-                                  f"unknown variant `{value}`")
-        else:
-            raise ConfigError(f"invalid VM configuration: cannot parse {path}: "
-                              f"unknown field `{key}`")
+        if key not in _FIELD_TYPES:
+            line, col = _position(text, key, value=False)
+            raise ConfigError(
+                f"{prefix} line {line}, column {col}\nunknown field `{key}`, expected one "
+                f"of {', '.join(f'`{k}`' for k in _FIELD_TYPES)}")
+        problem = _field_error(key, value)
+        if problem is not None:
+            line, col = _position(text, key, value=True)
+            raise ConfigError(f"{prefix} line {line}, column {col}\n{problem}")
+        values[key] = value
+    for key, check in _CHECKS:
+        if key in values and check is not None:
+            check(values[key])
+    values.pop("hash_algo", None)
     return caps.restrict(**values)
 
 

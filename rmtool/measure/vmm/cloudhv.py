@@ -18,18 +18,23 @@ Arithmetic that the reference does on u64 in a release build wraps modulo 2^64 h
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import sys
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from rmtool.errors import ComputeError, ParametersError, UsageError
+import click
+
+from rmtool.errors import ComputeError, ParametersError, RmtoolError
 from rmtool.measure.dtb.fdt import NULL, Node, string, strings, to_dtb, u32, u64
 from rmtool.measure.host import finalize
 from rmtool.measure.images import Image
 from rmtool.measure.kernel import load_kernel
 from rmtool.measure.rmm.algorithms import ALGORITHMS, HashAlgo
+from rmtool.measure.rmm.ops import InitRipas, Operation
 from rmtool.measure.rmm.realm import rtt_block_sizes
 from rmtool.measure.rmm.structures import GRANULE_SIZE
+from rmtool.measure.vmm.argparse_clap import ClapError
 from rmtool.measure.vmm.common import (
     KIB,
     MIB,
@@ -102,7 +107,8 @@ class ArgSpec:
     """One cloud-hypervisor option as the reference declares it with clap."""
 
     long: str
-    kind: str = "value"  # "value" | "append" | "flag" | "count"
+    kind: str = "value"  # "value" | "append" | "flag" | "count" | "help"
+    choices: tuple[str, ...] = ()  # rmtool extensions only (clap value parser)
 
     @property
     def display(self) -> str:
@@ -110,6 +116,10 @@ class ArgSpec:
         if self.kind in ("value", "append"):
             return f"--{self.long} <{self.long.replace('-', '_').upper()}>"
         return f"--{self.long}"
+
+    @property
+    def takes_value(self) -> bool:
+        return self.kind in ("value", "append")
 
 
 # §1, in declaration order (* = repeatable)
@@ -125,78 +135,179 @@ ARGS: tuple[ArgSpec, ...] = (
     ArgSpec("log-file"), ArgSpec("api-socket"), ArgSpec("event-monitor"), ArgSpec("restore"),
     ArgSpec("seccomp"), ArgSpec("tpm"), ArgSpec("dtb"),
     # rmtool extensions (not accepted by the reference): upstream cloud-hypervisor behaviour
-    ArgSpec("rmtool-pmu-node"), ArgSpec("rmtool-kernel-entry"), ArgSpec("rmtool-ram-layout"),
+    ArgSpec("rmtool-pmu-node", choices=("always", "auto")),
+    ArgSpec("rmtool-kernel-entry", choices=("reference", "upstream")),
+    ArgSpec("rmtool-ram-layout", choices=("reference", "upstream")),
+    # clap's generated help flag
+    ArgSpec("help", "help"),
 )
 _BY_LONG = {a.long: a for a in ARGS}
 VERBOSE = "v"  # -v, counted
+_SHORTS = {VERBOSE: ArgSpec(VERBOSE, "count"), "h": _BY_LONG["help"]}
+
+HELP_TEXT = """Use the cloud-hypervisor VMM
+
+Usage: realm-measurements cloud-hv [OPTIONS]
+
+Options:
+{options}
+"""
 
 
-def _unexpected(word: str) -> UsageError:
-    return UsageError(f"error: unexpected argument '{word}' found")
+class HelpRequested(Exception):
+    """``-h`` / ``--help`` among the cloud-hv arguments: clap prints the help and exits 0."""
 
 
-def _looks_like_option(word: str) -> bool:
-    return word.startswith("-") and word != "-"
+def help_text() -> str:
+    """The cloud-hv help, laid out as clap does (options in declaration order)."""
+    rows: list[tuple[str, str]] = []
+    for spec in ARGS:
+        if spec.kind == "help":
+            continue
+        if spec.long == "dtb":
+            rows.append(("  -v...", ""))
+        extra = " (rmtool only)" if spec.choices else ""
+        rows.append((f"      {spec.display}", extra.strip()))
+    rows.append(("  -h, --help", "Print help"))
+    width = max(len(left) for left, _ in rows) + 2
+    return HELP_TEXT.format(options="\n".join(
+        f"{left:<{width}}{right}".rstrip() for left, right in rows))
+
+
+def _unexpected(word: str) -> ClapError:
+    return ClapError(f"error: unexpected argument '{word}' found")
+
+
+def _invalid_choice(spec: ArgSpec, value: str) -> ClapError:
+    return ClapError(f"error: invalid value '{value}' for '--{spec.long} <VALUE>' "
+                      f"[possible values: {', '.join(spec.choices)}]")
+
+
+class _ClapScan:
+    """clap 4.5 ``Parser::parse`` for an argument list without positionals.
+
+    An option given without ``=`` leaves its value *pending*: the value is attached
+    by the next word, and the option is only checked (empty value, used twice) when
+    the next option is met or at the end. An unknown argument discards a pending
+    option's error. ``--`` ends option parsing; every later word is unexpected.
+    """
+
+    def __init__(self) -> None:
+        self.out: dict[str, list[str]] = {}
+        self.pending: tuple[ArgSpec, list[str]] | None = None
+
+    def resolve(self) -> None:
+        if self.pending is not None:
+            spec, values = self.pending
+            self.pending = None
+            self.react(spec, values)
+
+    def resolve_quietly(self) -> None:
+        try:
+            self.resolve()
+        except ClapError:
+            pass
+
+    def react(self, spec: ArgSpec, values: list[str]) -> None:
+        self.resolve()
+        if spec.takes_value and not values:
+            raise ClapError(f"error: a value is required for '{spec.display}' but none "
+                             f"was supplied")
+        if spec.kind in ("value", "flag") and spec.long in self.out:
+            raise ClapError(f"error: the argument '{spec.display}' cannot be used "
+                             f"multiple times")
+        if spec.kind == "help":
+            raise HelpRequested()
+        if spec.choices and values[0] not in spec.choices:
+            raise _invalid_choice(spec, values[0])
+        self.out.setdefault(spec.long, []).extend(values or [""])
+
+    def scan(self, argv: Sequence[str]) -> dict[str, list[str]]:
+        awaiting = False  # the last word was an option whose value is still to come
+        trailing = False  # after "--"
+        for word in argv:
+            if not trailing:
+                if word == "--":
+                    trailing = True
+                    continue
+                if word.startswith("--"):
+                    name, eq, inline = word[2:].partition("=")
+                    spec = _BY_LONG.get(name)
+                    awaiting = False
+                    if spec is None:
+                        self.resolve_quietly()
+                        raise _unexpected(f"--{name}")
+                    if spec.takes_value and eq:
+                        self.react(spec, [inline])
+                    elif spec.takes_value:
+                        self.resolve()
+                        self.pending = (spec, [])
+                        awaiting = True
+                    elif eq:
+                        self.resolve_quietly()
+                        raise ClapError(f"error: unexpected value '{inline}' for "
+                                         f"'{spec.display}' found; no more were expected")
+                    else:
+                        self.react(spec, [])
+                    continue
+                if word.startswith("-") and len(word) > 1:
+                    awaiting = False
+                    for ch in word[1:]:
+                        short = _SHORTS.get(ch)
+                        if short is None:
+                            self.resolve_quietly()
+                            raise _unexpected(f"-{ch}")
+                        self.react(short, [])
+                    continue
+                if awaiting and self.pending is not None:
+                    self.pending[1].append(word)
+                    awaiting = False
+                    continue
+            self.resolve_quietly()
+            raise _unexpected(word)
+        self.resolve()
+        return self.out
 
 
 def scan_args(argv: Sequence[str]) -> dict[str, list[str]]:
     """clap-compatible scan: ``--long value``, ``--long=value``, flags, ``-v``/``-vv``.
 
     Returns long name -> values (flags and ``-v`` get one ``""`` per occurrence).
-    Errors use clap's first line (exit 2).
+    Errors use clap's first line (exit 2); ``-h``/``--help`` raise :class:`HelpRequested`.
     """
-    out: dict[str, list[str]] = {}
-    i = 0
-    while i < len(argv):
-        word = argv[i]
-        i += 1
-        if word.startswith("--") and len(word) > 2:
-            name, eq, inline = word[2:].partition("=")
-            spec = _BY_LONG.get(name)
-            if spec is None:
-                raise _unexpected(f"--{name}")
-            if spec.kind in ("flag", "count"):
-                if eq:
-                    raise UsageError(f"error: unexpected value '{inline}' for "
-                                     f"'{spec.display}' found; no more were expected")
-                if spec.long in out:
-                    raise UsageError(f"error: the argument '{spec.display}' cannot be used "
-                                     f"multiple times")
-                out[spec.long] = [""]
-                continue
-            if not eq:
-                if i >= len(argv) or _looks_like_option(argv[i]):
-                    raise UsageError(f"error: a value is required for '{spec.display}' but "
-                                     f"none was supplied")
-                inline = argv[i]
-                i += 1
-            if spec.kind == "value" and spec.long in out:
-                raise UsageError(f"error: the argument '{spec.display}' cannot be used "
-                                 f"multiple times")
-            out.setdefault(spec.long, []).append(inline)
-        elif word.startswith("-") and len(word) > 1 and word != "--":
-            for ch in word[1:]:
-                if ch != VERBOSE:
-                    raise _unexpected(f"-{ch}")
-                out.setdefault(VERBOSE, []).append("")
-        else:
-            raise _unexpected(word)
-    return out
+    return _ClapScan().scan(argv)
+
+
+def clap_check(argv: Sequence[str]) -> None:
+    """The clap pass alone (for the CLI's whole-argv check, which must report clap
+    errors before any tool error such as the --dtb/--dtb-template conflict)."""
+    try:
+        scan_args(argv)
+    except HelpRequested:
+        return
 
 
 # --------------------------------------------------------------------------- values
 
 def rust_parse_uint(text: str, bits: int = 64) -> int:
-    """Rust ``str::parse::<u64|usize>()`` with its error texts."""
+    """Rust ``str::parse::<u64|usize>()`` (``from_str_radix``) with its error texts.
+
+    Digits are read left to right; the first problem wins: a non-digit is
+    ``invalid digit``, a value that no longer fits is ``number too large`` (so a
+    too-long number with a bad character at its end is reported as too large)."""
     if text == "":
         raise ValueError("cannot parse integer from empty string")
     digits = text[1:] if text[0] == "+" else text
-    if digits == "" or not all("0" <= c <= "9" for c in digits):
+    if digits == "":
         raise ValueError("invalid digit found in string")
-    stripped = digits.lstrip("0")
-    if len(stripped) > 20 or int(digits) >= 1 << bits:
-        raise ValueError("number too large to fit in target type")
-    return int(digits)
+    value = 0
+    for ch in digits:
+        if not "0" <= ch <= "9":
+            raise ValueError("invalid digit found in string")
+        value = value * 10 + ord(ch) - 48
+        if value >= 1 << bits:
+            raise ValueError("number too large to fit in target type")
+    return value
 
 
 _SUFFIX_SHIFT = {"B": 0, "K": 10, "M": 20, "G": 30, "T": 40, "P": 50}
@@ -212,15 +323,15 @@ def parse_memory_size(text: str) -> int:
     return (rust_parse_uint(text) << shift) & U64_MASK
 
 
-def split_params(arg: str, option: str) -> list[tuple[str, str]]:
-    """``k=v,k=v`` items; an item without ``=`` is ``malformed <option> param <item>``."""
-    items = []
+def split_params(arg: str, option: str) -> Iterator[tuple[str, str]]:
+    """``k=v,k=v`` items, lazily: the reference handles each item before it looks at
+    the next, so an item without ``=`` (``malformed <option> param <item>``) is only
+    reported once the items before it were applied (warnings, value errors)."""
     for item in arg.split(","):
         name, eq, value = item.partition("=")
         if not eq:
             raise ParametersError(f"malformed {option} param {item}")
-        items.append((name, value))
-    return items
+        yield name, value
 
 
 # --------------------------------------------------------------------------- config
@@ -243,17 +354,21 @@ class ChvConfig:
     warnings: list[str] = field(default_factory=list)
 
 
-def parse_platform(arg: str, cfg: ChvConfig) -> None:
+def parse_platform(arg: str, cfg: ChvConfig,
+                   algos: Collection[str] = ("sha256", "sha512")) -> None:
+    """Reference ``parse_platform``: items in order, unknown keys ignored; the algorithm
+    is checked where it appears (``algos``: the RMM version's algorithms)."""
     for name, value in split_params(arg, "--platform"):
         if name == "personalization_value":
             cfg.rpv = rpv_from_base64(value)
         elif name == "measurement_algo":
-            if value not in ("sha256", "sha512", "sha384"):
+            if value not in algos:
                 raise ParametersError(f"RMM: unknown hash algorithm `{value}`")
             cfg.hash_algo_name = value
 
 
 def parse_cpus(arg: str, cfg: ChvConfig) -> None:
+    """Reference ``parse_cpus``: ``boot=`` is the vCPU count, other keys warn."""
     for name, value in split_params(arg, "--cpu"):
         if name == "boot":
             try:
@@ -265,6 +380,7 @@ def parse_cpus(arg: str, cfg: ChvConfig) -> None:
 
 
 def parse_memory(arg: str, cfg: ChvConfig) -> None:
+    """Reference ``parse_memory``: ``size=`` is the RAM size, other keys warn."""
     for name, value in split_params(arg, "--memory"):
         if name == "size":
             try:
@@ -275,17 +391,13 @@ def parse_memory(arg: str, cfg: ChvConfig) -> None:
             cfg.warnings.append(f"ignored --memory parameter {name}")
 
 
-def _choice(value: str, option: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise UsageError(f"error: invalid value '{value}' for '--{option} <VALUE>' "
-                         f"[possible values: {', '.join(choices)}]")
-    return value
-
-
-def parse_args(argv: Sequence[str]) -> ChvConfig:
-    """§1: order of the reference's checks: --platform, --cpus, --memory, --serial."""
+def parse_args(argv: Sequence[str], algos: Collection[str] = ("sha256", "sha512"),
+               cfg: ChvConfig | None = None) -> ChvConfig:
+    """§1: clap first (every usage error before any value is looked at), then the
+    reference's ``parse_cmdline`` order: --platform, --cpus, --memory, --serial.
+    ``cfg`` (optional) receives the result, so its warnings survive an error."""
     opts = scan_args(argv)
-    cfg = ChvConfig()
+    cfg = ChvConfig() if cfg is None else cfg
 
     def last(name: str) -> str | None:
         values = opts.get(name)
@@ -293,7 +405,7 @@ def parse_args(argv: Sequence[str]) -> ChvConfig:
 
     platform = last("platform")
     if platform is not None:
-        parse_platform(platform, cfg)
+        parse_platform(platform, cfg, algos)
     cpus = last("cpus")
     if cpus is not None:
         parse_cpus(cpus, cfg)
@@ -305,15 +417,9 @@ def parse_args(argv: Sequence[str]) -> ChvConfig:
     cfg.cmdline = last("cmdline")
     cfg.kernel = "kernel" in opts
     cfg.initramfs = "initramfs" in opts
-    pmu = last("rmtool-pmu-node")
-    if pmu is not None:
-        cfg.pmu_node = _choice(pmu, "rmtool-pmu-node", ("always", "auto"))
-    entry = last("rmtool-kernel-entry")
-    if entry is not None:
-        cfg.kernel_entry = _choice(entry, "rmtool-kernel-entry", ("reference", "upstream"))
-    layout = last("rmtool-ram-layout")
-    if layout is not None:
-        cfg.ram_layout = _choice(layout, "rmtool-ram-layout", ("reference", "upstream"))
+    cfg.pmu_node = last("rmtool-pmu-node") or cfg.pmu_node
+    cfg.kernel_entry = last("rmtool-kernel-entry") or cfg.kernel_entry
+    cfg.ram_layout = last("rmtool-ram-layout") or cfg.ram_layout
     if cfg.num_cpus > MAX_CPUS:
         raise ParametersError(f"--cpus: boot={cfg.num_cpus} is more vCPUs than rmtool models "
                               f"({MAX_CPUS})")
@@ -348,18 +454,45 @@ def initrd_start(ram: list[tuple[int, int]], length: int) -> int:
     return (base + size - align_up(length, 4 * KIB)) & U64_MASK
 
 
-def check_ram(ram: list[tuple[int, int]], s2sz: int, measured: bool) -> None:
+def ripas_top(base: int, size: int) -> int:
+    """``RealmConfig::compute_rim``: ``align_up(base + size - 1, GRANULE)``, wrapping u64."""
+    return align_up((base + size - 1) & U64_MASK, GRANULE_SIZE) & U64_MASK
+
+
+def check_ram(ram: list[tuple[int, int]], s2sz: int, measured: bool) -> RmtoolError | None:
     """The reference's INIT_RIPAS range check (``[base, align_up(base + size - 1))`` in
-    wrapping u64, empty -> ``invalid parameter RIPAS(b, t)`` when computing), plus an
-    rmtool bound on the number of RIPAS descriptors a huge RAM would need."""
+    wrapping u64, empty -> ``invalid parameter RIPAS(b, t)``), plus an rmtool bound on
+    the number of RIPAS descriptors a huge RAM would need. Returned, not raised: the
+    reference only meets it when computing (``RealmConfig::compute_rim``), after the
+    DTB was written, and never with ``--no-measurements``."""
     for base, size in ram:
-        top = align_up((base + size - 1) & U64_MASK, GRANULE_SIZE) & U64_MASK
+        top = ripas_top(base, size)
         if top <= base:
-            raise ComputeError(f"invalid parameter RIPAS({base:x}, {top:x})")
+            return ComputeError(f"invalid parameter RIPAS({base:x}, {top:x})")
         if measured and size // rtt_block_sizes(s2sz)[0] > MAX_RIPAS_BLOCKS:
-            raise ParametersError(f"--memory: {size} bytes of RAM need more than "
-                                  f"{MAX_RIPAS_BLOCKS} INIT_RIPAS descriptors with a "
-                                  f"{s2sz}-bit IPA space")
+            return ComputeError(f"--memory: {size} bytes of RAM need more than "
+                                f"{MAX_RIPAS_BLOCKS} INIT_RIPAS descriptors with a "
+                                f"{s2sz}-bit IPA space (rmtool bound)")
+    return None
+
+
+@dataclass
+class ChvBuild(VmmBuild):
+    """A cloud-hv build whose measurement fails the way the reference's does: the
+    error surfaces when the operations are asked for, not while building."""
+
+    deferred: RmtoolError | None = None
+
+    def operations(self) -> list[Operation]:
+        """The shared order, with each INIT_RIPAS top as ``RealmConfig::compute_rim``
+        computes it: ``align_up(base + size - 1)``. That drops the last granule when
+        ``size % 4096 == 1`` (4097 bytes of RAM -> one granule; 1 byte -> the empty
+        range check_ram reports)."""
+        if self.deferred is not None:
+            raise self.deferred
+        tops = {base: ripas_top(base, size) for base, size in self.ram}
+        return [replace(op, top=tops[op.base]) if isinstance(op, InitRipas) else op
+                for op in super().operations()]
 
 
 # --------------------------------------------------------------------------- DTB (§3)
@@ -503,8 +636,25 @@ def _algo(name: str, inputs: MeasureInputs) -> HashAlgo:
 
 
 def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
-    """cloud-hypervisor arguments + global inputs -> Realm build (spec §1-§3)."""
-    cfg = parse_args(argv)
+    """cloud-hypervisor arguments + global inputs -> Realm build (spec §1-§3).
+
+    As the reference (clap, then ``log::warn!`` while parsing): ``-h``/``--help`` prints
+    the cloud-hv help on stdout and exits 0; warnings met before an error are written to
+    stderr before the error propagates (on success they are in ``VmmBuild.warnings``)."""
+    cfg = ChvConfig()
+    try:
+        parse_args(argv, [a.name for a in inputs.profile.hash_algos], cfg)
+        return _build(cfg, inputs)
+    except HelpRequested:
+        sys.stdout.write(help_text())
+        raise click.exceptions.Exit(0) from None
+    except RmtoolError:
+        for warning in cfg.warnings:
+            sys.stderr.write(f"WARN {warning}\n")
+        raise
+
+
+def _build(cfg: ChvConfig, inputs: MeasureInputs) -> ChvBuild:
     algo = _algo(cfg.hash_algo_name, inputs)
     ram = ram_ranges(cfg.mem_size, cfg.ram_layout)
     blobs: dict[int, LoadedBlob] = {}
@@ -566,12 +716,23 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
     dtb = dtb_from_facts(facts)
     add(LoadedBlob("DTB", DTB_BASE, Image.from_bytes("dtb", dtb)), "while generating DTB: ")
 
-    params = finalize(inputs.caps, hash_algo=algo, s2sz=s2sz, rpv=cfg.rpv)
-    check_ram(ram, s2sz, inputs.profile.measures_init_ripas)
-    return VmmBuild(
+    deferred: RmtoolError | None
+    try:
+        params = finalize(inputs.caps, hash_algo=algo, s2sz=s2sz, rpv=cfg.rpv)
+        deferred = check_ram(ram, s2sz, inputs.profile.measures_init_ripas)
+    except ComputeError as exc:
+        # Realm::rim_realm_create fails in compute_measurements, after add_dtb wrote
+        # the DTB: keep the build (placeholder counts) and fail when measuring
+        caps = inputs.caps
+        params = finalize(caps.set(num_wps=caps.num_wps or 2, num_bps=caps.num_bps or 2,
+                                   pmu_num_ctrs=caps.pmu_num_ctrs or 0),
+                          hash_algo=algo, s2sz=s2sz, rpv=cfg.rpv)
+        deferred = exc
+    return ChvBuild(
         vmm=VMM, params=params, ram=ram, blobs=list(blobs.values()), rec_pc=rec_pc,
         rec_gprs=(DTB_BASE, 0, 0, 0, 0, 0, 0, 0), dtb=dtb, dtb_ipa=DTB_BASE,
-        warnings=cfg.warnings, facts=facts)
+        warnings=cfg.warnings, facts=facts, deferred=deferred)
 
 
-__all__ = ["build", "dtb_from_facts", "parse_args", "scan_args", "ChvConfig"]
+__all__ = ["build", "clap_check", "dtb_from_facts", "help_text", "parse_args", "scan_args",
+           "ChvBuild", "ChvConfig", "HelpRequested"]

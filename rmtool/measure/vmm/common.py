@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from rmtool.errors import ParametersError
+from rmtool.errors import ParametersError, RmtoolError
 from rmtool.measure.host import HostCaps
 from rmtool.measure.images import Image
 from rmtool.measure.rmm.ops import (
@@ -71,10 +71,19 @@ class VmmBuild:
     rem_blobs: list[tuple[int, LoadedBlob]] = field(default_factory=list)  # (REM, blob)
     warnings: list[str] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)  # VM VERSION facts, cpus, ...
+    # An error the reference reports only when it computes the measurements (after the
+    # DTB has been written; not with --no-measurements), e.g. "num_wps is not known".
+    compute_error: RmtoolError | None = None
+    # An error the reference reports right after writing --output-dtb (always).
+    after_dtb_error: RmtoolError | None = None
 
     def operations(self) -> list[Operation]:
         """REALM_CREATE, INIT_RIPAS (ascending), DATA_CREATE measured (ascending IPA),
         REC_CREATE, DATA_CREATE unmeasured (log), then REM extensions."""
+        if self.after_dtb_error is not None:
+            raise self.after_dtb_error
+        if self.compute_error is not None:
+            raise self.compute_error
         ops: list[Operation] = [RealmCreate(self.params, origin=f"{self.vmm} parameters")]
         for base, size in sorted(self.ram):
             top = base + (size + GRANULE_SIZE - 1) // GRANULE_SIZE * GRANULE_SIZE
@@ -82,7 +91,8 @@ class VmmBuild:
         seen: dict[int, str] = {}
         for blob in sorted(self.blobs, key=lambda b: b.ipa):
             if blob.ipa in seen:
-                raise ParametersError(f"duplicate blob at {blob.ipa:#x}")
+                raise ParametersError(f"invalid VM configuration: duplicate blob at "
+                                      f"{blob.ipa}")
             seen[blob.ipa] = blob.kind
             ops.append(DataCreate(blob.ipa, blob.image, origin=blob.kind))
         ops.append(RecCreate(self.rec_pc, self.rec_gprs, origin="boot vCPU"))
@@ -95,21 +105,43 @@ class VmmBuild:
         return ops
 
 
-_SIZE_RE = re.compile(r"^(\d+)([BKMGTP]?)$")
-_SHIFT = {"B": 0, "K": 10, "M": 20, "G": 30, "T": 40, "P": 50, "": 20}
+_SUFFIX_SHIFT = {"B": 0, "K": 10, "M": 20, "G": 30, "T": 40, "P": 50}
+U64_MASK = (1 << 64) - 1
 
 
 def parse_size(text: str, option: str = "-m") -> int:
-    """``<n>[B|K|M|G|T|P]``; no suffix = MiB (kvmtool and QEMU default unit)."""
-    m = _SIZE_RE.match(text)
-    if not m:
-        if text and text[-1:].lower() in "bkmgtp" and text[:-1].isdigit():
-            raise ParametersError(f"{option}: invalid size suffix in {text!r}")
+    """Reference ``parse_memory_size``: ``<n>[B|K|M|G|T|P]``, no suffix = MiB.
+
+    Only one upper-case suffix is stripped; the rest is Rust ``u64::from_str`` (an
+    optional ``+``, ASCII digits), so ``512m`` or ``1MB`` are "invalid digit" and ``M``
+    alone is "cannot parse integer from empty string". The multiplication wraps at
+    64 bits like the release build's unchecked ``size * multiplier``.
+    """
+    shift = _SUFFIX_SHIFT.get(text[-1:], 20) if text else 20
+    number = text[:-1] if text[-1:] in _SUFFIX_SHIFT else text
+    if number == "":
+        raise ParametersError(f"{option}: cannot parse integer from empty string")
+    if number == "+" or not re.fullmatch(r"\+?[0-9]+", number):
         raise ParametersError(f"{option}: invalid digit found in string")
-    value = int(m.group(1)) << _SHIFT[m.group(2)]
-    if value >= 1 << 64:
+    value = int(number, 10)
+    if value > U64_MASK:
         raise ParametersError(f"{option}: number too large to fit in target type")
-    return value
+    return (value << shift) & U64_MASK
+
+
+class ReferencePanic(RmtoolError):
+    """Where the reference tool aborts with a Rust panic (exit status 101), e.g.
+    ``todo!("cfi-flash not supported")`` for kvmtool ``-F``."""
+
+    exit_code = 101
+
+    def __init__(self, message: str, location: str = "") -> None:
+        super().__init__(message)
+        self.location = location
+
+    def panic_text(self) -> str:
+        where = f" at {self.location}" if self.location else ""
+        return f"thread 'main' panicked{where}:\n{self.message}"
 
 
 def align_up(value: int, align: int) -> int:

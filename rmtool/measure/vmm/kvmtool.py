@@ -10,14 +10,14 @@ contents come from the global ``-k/-i/-f`` options.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rmtool.errors import (
     ComputeError,
     ConfigError,
-    InputFileError,
+    DtbError,
     ParametersError,
+    RmtoolError,
     os_error_text,
 )
 from rmtool.measure.dtb import fdt
@@ -25,13 +25,17 @@ from rmtool.measure.dtb.fdt import NULL, Node, string, strings, u32, u64
 from rmtool.measure.host import HostCaps, check_pmu_ctrs, check_sve_vl, finalize
 from rmtool.measure.images import Image
 from rmtool.measure.kernel import load_kernel
-from rmtool.measure.rmm.algorithms import SHA256, by_name
-from rmtool.measure.vmm.argparse_clap import Opt, scan
+from rmtool.measure.rmm.algorithms import by_name
+from rmtool.measure.rmm.ops import RealmParams
+from rmtool.measure.rmm.profiles import RmmProfile
+from rmtool.measure.rmm.structures import GRANULE_SIZE
+from rmtool.measure.vmm.argparse_clap import Opt, parse_u8, parse_u16, parse_u64, scan
 from rmtool.measure.vmm.common import (
     LOG_SIZE,
     MIB,
     LoadedBlob,
     MeasureInputs,
+    ReferencePanic,
     VmmBuild,
     align_up,
     parse_size,
@@ -57,53 +61,60 @@ BOOTARGS_PREFIX = " console=hvc0 root=/dev/vda rw "
 PHANDLE_GIC = 1
 PHANDLE_ITS = 2
 
+# clap (derive) definitions of ``KvmtoolArgs`` (reference src/kvmtool.rs): long name,
+# short, value type. Flags are ``SetTrue`` (twice = error), ``Vec`` fields repeat.
 OPTIONS = (
-    Opt("cpus", ("cpus",), ("c",)),
+    Opt("name", ("name",)),
+    Opt("cpus", ("cpus",), ("c",), parser=parse_u64),  # usize
     Opt("mem", ("mem",), ("m",)),
-    Opt("params", ("params",), ("p",)),
-    Opt("kernel", ("kernel",), ("k",)),
-    Opt("initrd", ("initrd",), ("i",)),
-    Opt("firmware", ("firmware",), ("f",)),
-    Opt("firmware_address", ("firmware-address",)),
-    Opt("flash", ("flash",), ("F",)),
-    Opt("measurement_algo", ("measurement-algo",)),
-    Opt("realm_pv", ("realm-pv",)),
-    Opt("pmu", ("pmu",), takes_value=False),
-    Opt("pmu_counters", ("pmu-counters",)),
-    Opt("disable_sve", ("disable-sve",), takes_value=False),
-    Opt("sve_max_vl", ("sve-max-vl",)),
-    Opt("irqchip", ("irqchip",)),
-    Opt("virtio_transport", ("virtio-transport",)),
-    Opt("measurement_log", ("measurement-log",), takes_value=False),
+    Opt("disk", ("disk",), ("d",), repeat=True),
     Opt("balloon", ("balloon",), takes_value=False),
     Opt("rng", ("rng",), takes_value=False),
-    Opt("p9", ("9p",), repeat=True),
-    Opt("vsock", ("vsock",)),
-    Opt("console", ("console",)),
-    Opt("disk", ("disk",), ("d",), repeat=True),
-    Opt("network", ("network",), ("n",), repeat=True),
-    Opt("dtb", ("dtb",)),
-    Opt("realm", ("realm",), takes_value=False),
-    Opt("restricted_mem", ("restricted_mem",), takes_value=False),
-    # accepted and ignored
-    Opt("name", ("name",)),
     Opt("nodefaults", ("nodefaults",), takes_value=False),
+    Opt("p9", ("9p",), repeat=True),
+    Opt("console", ("console",)),
+    Opt("vsock", ("vsock",), parser=parse_u64),  # u64
     Opt("dev", ("dev",)),
     Opt("tty", ("tty",)),
     Opt("hugetlbfs", ("hugetlbfs",)),
+    Opt("virtio_transport", ("virtio-transport",)),
     Opt("loglevel", ("loglevel",)),
+    Opt("kernel", ("kernel",), ("k",)),
+    Opt("initrd", ("initrd",), ("i",)),
+    Opt("params", ("params",), ("p",)),
+    Opt("firmware", ("firmware",), ("f",)),
+    Opt("flash", ("flash",), ("F",)),
+    Opt("network", ("network",), ("n",), repeat=True),
     Opt("no_dhcp", ("no-dhcp",), takes_value=False),
     Opt("vfio_pci", ("vfio-pci",), repeat=True),
     Opt("debug", ("debug",), takes_value=False),
     Opt("debug_single_step", ("debug-single-step",), takes_value=False),
     Opt("debug_ioport", ("debug-ioport",), takes_value=False),
     Opt("debug_mmio", ("debug-mmio",), takes_value=False),
-    Opt("debug_iodelay", ("debug-iodelay",)),
+    Opt("debug_iodelay", ("debug-iodelay",), parser=parse_u64),  # usize
+    Opt("pmu", ("pmu",), takes_value=False),
+    Opt("disable_sve", ("disable-sve",), takes_value=False),
+    Opt("realm", ("realm",), takes_value=False),
+    Opt("measurement_algo", ("measurement-algo",)),
+    Opt("measurement_log", ("measurement-log",), takes_value=False),
+    Opt("realm_pv", ("realm-pv",)),
     Opt("no_pvtime", ("no-pvtime",), takes_value=False),
+    Opt("sve_max_vl", ("sve-max-vl",), parser=parse_u16),  # u16
+    Opt("pmu_counters", ("pmu-counters",), parser=parse_u8),  # u8
     Opt("vcpu_affinity", ("vcpu-affinity",)),
     Opt("disable_mte", ("disable-mte",), takes_value=False),
     Opt("force_pci", ("force-pci",), takes_value=False),
+    Opt("irqchip", ("irqchip",)),
+    Opt("firmware_address", ("firmware-address",), parser=parse_u64),  # u64, decimal
+    Opt("dtb", ("dtb",)),
+    # note the underscore: ``--restricted-mem`` is an unexpected argument
+    Opt("restricted_mem", ("restricted_mem",), takes_value=False),
 )
+
+
+def clap_check(argv: list[str]) -> dict[str, list[str]]:
+    """The clap pass over ``lkvm run`` arguments (exit-2 errors, in argv order)."""
+    return scan(argv, OPTIONS, "kvmtool")
 
 
 @dataclass
@@ -116,6 +127,7 @@ class KvmtoolConfig:
     kernel: bool = False
     initrd: bool = False
     firmware: bool = False
+    flash: bool = False
     firmware_address: int = RAM_BASE
     hash_algo_name: str = "sha256"
     rpv: bytes = bytes(64)
@@ -126,79 +138,66 @@ class KvmtoolConfig:
     caps_restrict: dict[str, object] = field(default_factory=dict)
 
 
-def _int(value: str, what: str) -> int:
-    try:
-        v = int(value, 10)
-    except ValueError:
-        raise ParametersError(f"{what}: invalid digit found in string") from None
-    if v < 0:
-        raise ParametersError(f"{what}: invalid digit found in string")
-    return v
+def parse_mem(text: str | None) -> int:
+    """``-m sz[@addr]`` (reference ``parse_mem``): size first, then alignment, then ``@``."""
+    if text is None:
+        # kvmtool picks a default size based on host memory, but we can't
+        raise ParametersError("default guest RAM size is not known")
+    size_text, at, _ = text.partition("@")
+    ram = parse_size(size_text, "-m")
+    if ram % (2 * MIB):
+        raise ParametersError("RAM size must be aligned on 2MB")
+    if at:
+        raise ParametersError("unsupported RAM base change")
+    return ram
 
 
-def parse_args(argv: list[str]) -> KvmtoolConfig:
-    """§1: the ``lkvm run`` arguments the reference tool accepts."""
+def parse_args(argv: list[str], profile: RmmProfile | None = None) -> KvmtoolConfig:
+    """§1: the ``lkvm run`` arguments, checked in the reference's order
+    (src/kvmtool.rs ``parse_cmdline`` then ``parse_device_cmdline``)."""
     try:
-        return _parse_args(argv)
+        return _parse_args(argv, profile)
     except ConfigError as exc:
         raise ParametersError(exc.message) from exc
 
 
-def _parse_args(argv: list[str]) -> KvmtoolConfig:
-    opts = scan(argv, OPTIONS, "kvmtool")
+def _parse_args(argv: list[str], profile: RmmProfile | None) -> KvmtoolConfig:
+    opts = clap_check(argv)
 
     def last(name: str) -> str | None:
         values = opts.get(name)
         return values[-1] if values else None
 
-    if "flash" in opts:
-        raise ParametersError("cfi-flash not supported")
     cpus_text = last("cpus")
     if cpus_text is None:
         raise ParametersError("number of vCPUs is not known")
-    cpus = _int(cpus_text, "-c")
-    if cpus == 0:
-        raise ParametersError("number of vCPUs must be at least 1")
-    mem_text = last("mem")
-    if mem_text is None:
-        raise ParametersError("default guest RAM size is not known")
-    if "@" in mem_text:
-        raise ParametersError("unsupported RAM base change")
-    ram = parse_size(mem_text, "-m")
-    if ram % (2 * MIB) or ram == 0:
-        raise ParametersError("RAM size must be aligned on 2MB")
-    cfg = KvmtoolConfig(cpus=cpus, ram_size=ram)
+    cfg = KvmtoolConfig(cpus=parse_u64(cpus_text), ram_size=parse_mem(last("mem")))
     cfg.params = last("params")
-    cfg.kernel = "kernel" in opts
-    cfg.initrd = "initrd" in opts
-    cfg.firmware = "firmware" in opts
-    fw_addr = last("firmware_address")
-    if fw_addr is not None:
-        cfg.firmware_address = _int(fw_addr, "--firmware-address")
     algo = last("measurement_algo")
     if algo is not None:
-        if algo not in ("sha256", "sha512", "sha384"):
+        accepted: tuple[str, ...] = ("sha256", "sha512")
+        if profile is not None:  # rmtool: SHA-384 where --rmm-version accepts it
+            accepted += tuple(a.name for a in profile.hash_algos if a.name == "sha384")
+        if algo not in accepted:
             raise ParametersError(f"RMM: unknown hash algorithm `{algo}`")
         cfg.hash_algo_name = algo
-    pv = last("realm_pv")
-    if pv is not None:
-        cfg.rpv = rpv_pad(pv.encode())
     restrict: dict[str, object] = {}
     if "pmu" in opts:
         restrict["pmu"] = True
     ctrs = last("pmu_counters")
     if ctrs is not None:
-        n = _int(ctrs, "--pmu-counters")
-        if n > 255:
-            raise ParametersError("--pmu-counters: number too large to fit in target type")
-        restrict["pmu_num_ctrs"] = check_pmu_ctrs(n)
+        restrict["pmu_num_ctrs"] = check_pmu_ctrs(parse_u8(ctrs))
     if "disable_sve" in opts:
         restrict["sve_vl"] = 0
     else:
         vl = last("sve_max_vl")
         if vl is not None:
-            restrict["sve_vl"] = check_sve_vl(_int(vl, "--sve-max-vl"))
+            restrict["sve_vl"] = check_sve_vl(parse_u16(vl))
     cfg.caps_restrict = restrict
+    pv = last("realm_pv")
+    if pv is not None:
+        cfg.rpv = rpv_pad(pv.encode("utf-8", "surrogateescape"))
+    # parse_device_cmdline: irqchip, transport, then the virtio devices (netdevs last)
     irqchip = last("irqchip")
     if irqchip is not None:
         if irqchip == "gicv3":
@@ -209,20 +208,28 @@ def _parse_args(argv: list[str]) -> KvmtoolConfig:
     if transport not in ("pci", "mmio"):
         raise ParametersError(f"unsupported virtio transport {transport}")
     cfg.mmio = transport == "mmio"
-    cfg.measurement_log = "measurement_log" in opts
     cfg.virtio_devices = _count_virtio(opts, transport)
+    fw_addr = last("firmware_address")
+    if fw_addr is not None:
+        cfg.firmware_address = parse_u64(fw_addr)
+    cfg.measurement_log = "measurement_log" in opts
+    cfg.kernel = "kernel" in opts
+    cfg.initrd = "initrd" in opts
+    cfg.firmware = "firmware" in opts
+    cfg.flash = "flash" in opts
     return cfg
 
 
 def _count_virtio(opts: dict[str, list[str]], transport: str) -> int:
-    """Virtio devices that become virtio-mmio nodes (§1 table)."""
+    """Virtio devices that become virtio-mmio nodes (§1 table, ``parse_netdev``)."""
     count = len(opts.get("balloon", [])) + len(opts.get("rng", []))
-    count += len(opts.get("p9", [])) + len(opts.get("disk", []))
+    count += len(opts.get("p9", []))
     if "vsock" in opts:
         count += 1
     if (opts.get("console") or [""])[-1] == "virtio":
         count += 1
-    netdevs = 1
+    count += len(opts.get("disk", []))
+    netdevs = 1  # one default netdev, unless the user passes mode=none
     for item in opts.get("network", []):
         for kv in item.split(","):
             key, eq, value = kv.partition("=")
@@ -230,8 +237,11 @@ def _count_virtio(opts: dict[str, list[str]], transport: str) -> int:
                 raise ParametersError(f"malformed -n param {kv}")
             if key == "mode":
                 netdevs = 0 if value == "none" else netdevs + 1
-            elif key == "trans" and value != transport:
-                raise ParametersError("unsupported virtio transport mismatch")
+            elif key == "trans":
+                if value not in ("pci", "mmio"):
+                    raise ParametersError(f"invalid transport {value}")
+                if value != transport:
+                    raise ParametersError("unsupported virtio transport mismatch")
     return count + netdevs
 
 
@@ -262,8 +272,9 @@ def layout(ram_size: int, log: bool, initrd_len: int | None) -> Layout:
 
 
 def ipa_bits(ram_size: int) -> int:
-    """§5: max(floor(log2(M + S - 1)), 32) + 1 (the reference's formula)."""
-    return max(int(math.log2(RAM_BASE + ram_size - 1)) if ram_size else 32, 32) + 1
+    """§5: ``max(ilog2(M + S - 1), 32) + 1`` (reference ``parse_cmdline``; exact integer
+    log, no float rounding)."""
+    return max((RAM_BASE + ram_size - 1).bit_length() - 1, 32) + 1
 
 
 # --------------------------------------------------------------------------- DTB
@@ -280,6 +291,10 @@ class DtbFacts:
     pmu: bool
     log: tuple[int, int] | None
     virtio_mmio: int
+    # --dtb-template only: (start, end) written into existing initrd properties. The
+    # reference surgeon always reports an initrd: (0, 0) without -i, (base, base) for an
+    # empty file (src/kvmtool.rs ``initrd()``); None = use ``initrd`` or (0, 0).
+    template_initrd: tuple[int, int] | None = None
 
 
 def bootargs(params: str | None) -> str:
@@ -370,80 +385,127 @@ def generate_tree(f: DtbFacts) -> Node:
 
 
 def pad_dtb(tight: bytes) -> bytes:
+    """``resize_dtb``: zero padding to 64 KiB, or the reference's error."""
     if len(tight) > DTB_SIZE:
-        raise ParametersError(f"generated DTB is too large ({len(tight)} > {DTB_SIZE})")
+        raise ParametersError(f"while generating DTB: generated DTB is too large "
+                              f"({len(tight)} > {DTB_SIZE})")
     return tight + bytes(DTB_SIZE - len(tight))
+
+
+CPU_NODE_FIXED = 84  # BEGIN/END tokens + reg, enable-method, compatible, device_type
+MAX_GENERATED_CPUS = 4096  # above this the DTB size is computed, not generated
 
 
 def generate_dtb(f: DtbFacts) -> bytes:
     """The reference generator's DTB, tight header, zero padded to 64 KiB."""
+    if f.cpus > MAX_GENERATED_CPUS:
+        # Far too large for 64 KiB: compute the size the reference reports without
+        # building millions of nodes (each cpu@<i> node is 84 bytes + its padded name).
+        base = len(fdt.to_dtb(generate_tree(replace(f, cpus=1))))
+        extra = 0
+        for digits in range(1, len(str(f.cpus - 1)) + 1):  # cpu@<i>, i in [1, cpus)
+            lo, hi = max(1, 10 ** (digits - 1)), min(f.cpus, 10 ** digits)
+            if hi > lo:
+                extra += (hi - lo) * (CPU_NODE_FIXED + align_up(4 + digits + 1, 4))
+        raise ParametersError(f"while generating DTB: generated DTB is too large "
+                              f"({base + extra} > {DTB_SIZE})")
     return pad_dtb(fdt.to_dtb(generate_tree(f)))
 
 
-def _read(path: str) -> bytes:
+def _read_dtb(path: str) -> bytes:
+    """``--dtb``: read in ``add_dtb`` (context "while generating DTB")."""
     try:
         with open(path, "rb") as fh:
             return fh.read()
     except OSError as exc:
-        raise InputFileError(os_error_text(path, exc)) from exc
+        raise ParametersError("while generating DTB: "
+                              + os_error_text(path, exc).removeprefix("VMM: ")) from exc
+
+
+def _read_template(path: str) -> bytes:
+    """``--dtb-template``: ``std::fs::read(...)?`` without context: the bare io::Error."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.errno is not None:
+            reason = f"{reason} (os error {exc.errno})"
+        raise ParametersError(reason) from exc
+
+
+def _duplicate(ipa: int) -> ParametersError:
+    """``RealmConfig::add_rim_blob``: the address is printed in decimal."""
+    return ParametersError(f"invalid VM configuration: duplicate blob at {ipa}")
+
+
+def _image_size(image: Image) -> int | None:
+    try:
+        return image.size
+    except RmtoolError:
+        return None
+
+
+def _granule_fill(blob: LoadedBlob) -> LoadedBlob:
+    """An empty image at an unaligned IPA: the reference zero-fills up to the granule
+    boundary and measures that one granule (``rim_data_create``)."""
+    lead = blob.ipa % GRANULE_SIZE
+    if lead and _image_size(blob.image) == 0:
+        return LoadedBlob(blob.kind, blob.ipa,
+                          Image.from_bytes(blob.image.name, bytes(GRANULE_SIZE - lead)))
+    return blob
 
 
 # --------------------------------------------------------------------------- build
 
 def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
+    """src/kvmtool.rs ``build_params``: every step and error in the reference's order."""
     from rmtool.measure.vmm.kvmtool_template import apply_template
 
-    cfg = parse_args(argv)
+    cfg = parse_args(argv, inputs.profile)
     caps: HostCaps = inputs.caps.restrict(ipa_bits=ipa_bits(cfg.ram_size),
                                           **cfg.caps_restrict)
-    algo = by_name(cfg.hash_algo_name) if cfg.hash_algo_name else SHA256
+    algo = by_name(cfg.hash_algo_name)
+    lay = layout(cfg.ram_size, cfg.measurement_log, None)
+    pmu = bool(caps.pmu)
 
-    blobs: list[LoadedBlob] = []
-    kernel_ipa = None
+    blobs: dict[int, LoadedBlob] = {}
+
+    def add(blob: LoadedBlob) -> None:
+        if blob.ipa in blobs:
+            raise _duplicate(blob.ipa)
+        blobs[blob.ipa] = _granule_fill(blob)
+
     if cfg.kernel:
         if inputs.kernel is None:
             raise ParametersError("need kernel image")
         kernel = load_kernel(inputs.kernel)
-        kernel_ipa = RAM_BASE + kernel.text_offset
-        blobs.append(LoadedBlob("KERNEL", kernel_ipa, kernel.image))
-    initrd_image = None
+        add(LoadedBlob("KERNEL", RAM_BASE + kernel.text_offset, kernel.image))
+    initrd: tuple[int, int] | None = None
+    template_initrd = (0, 0)
     if cfg.initrd:
         if inputs.initrd is None:
             raise ParametersError("need initrd image")
-        initrd_image = Image.from_file("initrd", inputs.initrd)
-    fw_image = None
+        image = Image.from_file("initrd", inputs.initrd)
+        try:
+            size = image.size
+        except ComputeError as exc:  # VmmError, not wrapped in RealmError: no "VMM: "
+            raise ParametersError(exc.message.removeprefix("VMM: ")) from exc
+        start = layout(cfg.ram_size, cfg.measurement_log, size).initrd
+        assert start is not None
+        template_initrd = (start, start + size)
+        if size:
+            initrd = template_initrd
+        add(LoadedBlob("INITRD", start, image))
     if cfg.firmware:
         if inputs.firmware is None:
             raise ParametersError("need firmware image")
-        fw_image = Image.from_file("firmware", inputs.firmware)
-
-    initrd_len = None
-    if initrd_image is not None:
-        try:
-            initrd_len = initrd_image.size
-        except ComputeError as exc:
-            raise ParametersError(exc.message) from exc
-    lay = layout(cfg.ram_size, cfg.measurement_log, initrd_len)
-    if initrd_image is not None and lay.initrd is not None:
-        blobs.append(LoadedBlob("INITRD", lay.initrd, initrd_image))
-    if fw_image is not None:
-        blobs.append(LoadedBlob("FIRMWARE", cfg.firmware_address, fw_image))
-
-    params = finalize(caps, hash_algo=algo, rpv=cfg.rpv)
-    inputs.profile.check_algo(algo)
-    facts = DtbFacts(
-        cpus=cfg.cpus, ram_size=cfg.ram_size, bootargs=bootargs(cfg.params),
-        initrd=(lay.initrd, lay.initrd + initrd_len)
-        if lay.initrd is not None and initrd_len is not None else None,
-        its=cfg.its, pmu=params.pmu, log=lay.log,
-        virtio_mmio=cfg.virtio_devices if cfg.mmio else 0)
-    if inputs.dtb is not None:
-        dtb = _read(inputs.dtb)
-    elif inputs.dtb_template is not None:
-        dtb = pad_dtb(apply_template(_read(inputs.dtb_template), facts))
-    else:
-        dtb = generate_dtb(facts)
-    blobs.append(LoadedBlob("DTB", lay.dtb, Image.from_bytes("dtb", dtb)))
+        # opened lazily by the reference: a missing file fails only when measuring
+        add(LoadedBlob("FIRMWARE", cfg.firmware_address,
+                       Image.from_file("firmware", inputs.firmware)))
+    if cfg.flash:
+        raise ReferencePanic("not yet implemented: cfi-flash not supported",
+                             "src/kvmtool.rs:763:9")
 
     if cfg.kernel:
         pc = RAM_BASE
@@ -451,11 +513,56 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
         pc = cfg.firmware_address
     else:
         pc = 0
+
+    compute_error: RmtoolError | None = None
+    try:
+        params = finalize(caps, hash_algo=algo, rpv=cfg.rpv)
+        inputs.profile.check_algo(algo)
+    except ComputeError as exc:
+        # rim_realm_create runs after the DTB is written; keep the error for then
+        compute_error = exc
+        params = RealmParams(hash_algo=algo, s2sz=caps.ipa_bits or 33, num_bps=2, num_wps=2,
+                             sve_vl=0, pmu=False, pmu_num_ctrs=0, lpa2=False, rpv=cfg.rpv)
+    if compute_error is None and cfg.ram_size == 0:
+        compute_error = ComputeError(f"invalid parameter RIPAS({RAM_BASE:x}, {RAM_BASE:x})")
+
+    facts = DtbFacts(
+        cpus=cfg.cpus, ram_size=cfg.ram_size, bootargs=bootargs(cfg.params), initrd=initrd,
+        its=cfg.its, pmu=pmu, log=lay.log,
+        virtio_mmio=cfg.virtio_devices if cfg.mmio else 0, template_initrd=template_initrd)
+    if inputs.dtb_template is not None:
+        template = _read_template(inputs.dtb_template)
+        try:
+            dtb = pad_dtb(apply_template(template, facts))
+        except DtbError as exc:
+            raise ParametersError(f"while generating DTB: DTB: {_surgeon_error(exc)}"
+                                  ) from exc
+    elif inputs.dtb is not None:
+        dtb = _read_dtb(inputs.dtb)
+    else:
+        dtb = generate_dtb(facts)
+    after_dtb_error = None
+    if lay.dtb in blobs:  # detected by add_rim_blob after --output-dtb is written
+        after_dtb_error = ParametersError(f"while generating DTB: realm: invalid VM "
+                                          f"configuration: duplicate blob at {lay.dtb}")
+    else:
+        add(LoadedBlob("DTB", lay.dtb, Image.from_bytes("dtb", dtb)))
+
     return VmmBuild(
-        vmm="kvmtool", params=params, ram=[(RAM_BASE, cfg.ram_size)], blobs=blobs,
+        vmm="kvmtool", params=params, ram=[(RAM_BASE, cfg.ram_size)],
+        blobs=sorted(blobs.values(), key=lambda b: b.ipa),
         rec_pc=pc, rec_gprs=(lay.dtb, 0, 0, 0, 0, 0, 0, 0), dtb=dtb, dtb_ipa=lay.dtb,
-        log_region=lay.log,
+        log_region=lay.log, compute_error=compute_error, after_dtb_error=after_dtb_error,
         facts={"vmm": "kvmtool", "ram_base": RAM_BASE, "ram_size": cfg.ram_size,
                "cpus": cfg.cpus, "bootargs": facts.bootargs, "initrd": facts.initrd,
-               "its": cfg.its, "pmu": params.pmu, "log": lay.log,
+               "its": cfg.its, "pmu": pmu, "log": lay.log,
                "virtio_mmio": facts.virtio_mmio, "dtb_ipa": lay.dtb})
+
+
+def _surgeon_error(exc: DtbError) -> str:
+    """The reference surgeon's wording (src/dtb_surgeon.rs ``DTBError``): the template
+    checks already use it; anything else our reader rejects is mostly a short read
+    there (``I/O``)."""
+    if exc.message.startswith(("parsing: ", "unimplemented: ", "I/O", "FDT writer")):
+        return exc.message
+    return "I/O"

@@ -45,17 +45,19 @@ key                    value
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
-from rmtool.errors import ParametersError
+from rmtool.errors import ComputeError, ParametersError, RmtoolError
 from rmtool.measure.host import finalize
 from rmtool.measure.images import Image
 from rmtool.measure.kernel import load_kernel
 from rmtool.measure.rmm.algorithms import ALGORITHMS
+from rmtool.measure.rmm.ops import Operation
 from rmtool.measure.rmm.realm import rtt_block_sizes
 from rmtool.measure.rmm.structures import GRANULE_SIZE
 from rmtool.measure.vmm.common import LoadedBlob, MeasureInputs, VmmBuild
-from rmtool.measure.vmm.qemu_args import QemuConfig, cpu_map, parse_args
+from rmtool.measure.vmm.qemu_args import QemuConfig, attach_warnings, cpu_map, parse_args
 from rmtool.measure.vmm.qemu_dtb import (
     RAM_BASE,
     QemuDtbFacts,
@@ -120,13 +122,27 @@ def _kernel(path: str) -> tuple[Image, int, int]:
     return k.image, k.text_offset, k.image_size
 
 
-def _ripas_size(size: int) -> int:
-    """RAM length whose granule round-up ends where the reference's RIPAS range ends:
-    ``[base, align_up(base + size - 1))`` (drops a last partial granule, spec
-    rmm-measurement.md §10.5)."""
-    if size == 0:
-        return 0
-    return _align_up(size - 1, GRANULE_SIZE)
+def ripas_top(size: int) -> int:
+    """End of the reference's INIT_RIPAS range for the RAM (``RealmConfig::compute_rim``):
+    ``align_up(base + size - 1, 4 KiB)`` in wrapping u64 arithmetic. It drops a last
+    partial granule (spec rmm-measurement.md §10.5) and is ``<= base`` for ``-m 0``,
+    ``-m 1B`` and any size that wraps past 2^64."""
+    return _align_up((RAM_BASE + size - 1) & U64, GRANULE_SIZE)
+
+
+@dataclass
+class QemuBuild(VmmBuild):
+    """A QEMU :class:`VmmBuild` whose RAM may be an empty INIT_RIPAS range: the reference
+    accepts it when building the parameters (and writes the DTB) and only fails when it
+    measures (``Realm::rim_init_ripas``: ``invalid parameter RIPAS(b, t)``, after the
+    REALM_CREATE checks, before any DATA_CREATE)."""
+
+    measure_error: RmtoolError | None = None
+
+    def operations(self) -> list[Operation]:
+        if self.measure_error is not None:
+            raise self.measure_error
+        return super().operations()
 
 
 def ripas_descriptor_count(base: int, top: int, ipa_bits: int) -> int:
@@ -146,6 +162,14 @@ def ripas_descriptor_count(base: int, top: int, ipa_bits: int) -> int:
 
 def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
     cfg: QemuConfig = parse_args(argv, inputs.caps, inputs.profile)
+    try:
+        return _build(cfg, inputs)
+    except RmtoolError as exc:
+        attach_warnings(exc, cfg.warnings)
+        raise
+
+
+def _build(cfg: QemuConfig, inputs: MeasureInputs) -> VmmBuild:
     topo = cpu_map(cfg.smp)
     if topo.num_cpus > MAX_CPUS:
         raise ParametersError(f"-smp: {topo.num_cpus} vCPUs is more than rmtool supports "
@@ -219,14 +243,19 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
     algo = ALGORITHMS[cfg.hash_algo]
     inputs.profile.check_algo(algo)
     params = finalize(caps, hash_algo=algo, rpv=cfg.rpv)
-    ripas = _ripas_size(size)
-    if inputs.profile.measures_init_ripas:
+    top = ripas_top(size)
+    measure_error: RmtoolError | None = None
+    if top <= RAM_BASE:
+        measure_error = ComputeError(f"invalid parameter RIPAS({RAM_BASE:x}, {top:x})")
+    ripas = max(top - RAM_BASE, 0)
+    if inputs.profile.measures_init_ripas and measure_error is None:
         n = ripas_descriptor_count(RAM_BASE, RAM_BASE + ripas, params.s2sz)
-        if n > MAX_RIPAS_DESCRIPTORS:
-            raise ParametersError(f"-m: {size} bytes of RAM need {n} INIT_RIPAS descriptors at "
-                                  f"s2sz {params.s2sz}; rmtool measures at most "
-                                  f"{MAX_RIPAS_DESCRIPTORS}")
-    return VmmBuild(
+        if n > MAX_RIPAS_DESCRIPTORS:  # an rmtool bound, checked when measuring
+            measure_error = ParametersError(
+                f"-m: {size} bytes of RAM need {n} INIT_RIPAS descriptors at s2sz "
+                f"{params.s2sz}; rmtool measures at most {MAX_RIPAS_DESCRIPTORS}")
+    return QemuBuild(
+        measure_error=measure_error,
         vmm="qemu", params=params, ram=[(RAM_BASE, ripas)], blobs=blobs,
         rec_pc=pc, rec_gprs=(x0, 0, 0, 0, 0, 0, 0, 0), dtb=dtb, dtb_ipa=dtb_ipa,
         log_region=log, rem_blobs=rem_blobs, warnings=cfg.warnings,
