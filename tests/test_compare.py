@@ -241,3 +241,27 @@ def test_references_from_object_adapter() -> None:
     assert [r.values for r in refs] == [{"rim": [b"\x01" * 32], "rem1": [b"\x02" * 32]},
                                         {"rim": [b"\x03" * 32]}]
     assert refs[0].source == "src[0]" and refs[0].hash_algo == "sha-256"
+
+
+@pytest.mark.parametrize("register", [0, 1, 2, 3, 4])
+def test_corim_round_trip_one_bit_change_names_register(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], register: int) -> None:
+    """Issue 8 round trip: the CoRIM written for a token's values passes; the same CoRIM
+    with one bit flipped in one register fails naming that register (0 = RIM)."""
+    from rmtool.verify import corim
+    rems = [bytes([i]) * 32 for i in range(1, 5)]
+    rpv = b"\x09" * 64
+    token = _token(tmp_path, K2_RIM, rems, "t.cbor", rpv=rpv)
+    values = [K2_RIM, *rems]
+    path = tmp_path / "realm.corim"
+    path.write_bytes(corim.build_realm_corim(values[0], values[1:], "sha256", rpv))
+    assert _cli(capsys, "compare", str(token), "--corim", str(path))[0] == 0
+    flipped = bytearray(values[register])
+    flipped[7] ^= 0x10
+    values[register] = bytes(flipped)
+    path.write_bytes(corim.build_realm_corim(values[0], values[1:], "sha256", rpv))
+    code, out, _ = _cli(capsys, "compare", str(token), "--corim", str(path))
+    name = "RIM" if register == 0 else f"REM{register - 1}"
+    assert code == 1 and f"{name} mismatch" in out
+    others = {"RIM", "REM0", "REM1", "REM2", "REM3"} - {name}
+    assert not any(f"{o} mismatch" in out for o in others)
