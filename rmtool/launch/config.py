@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rmtool.errors import ConfigError
+from rmtool.files import read_bounded
 
 # printf "%64s" "I'm a teapot" | base64 -w0  (the reference script's RPV)
 DEFAULT_RPV = ("ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIEknbSBhIHRl"
@@ -109,13 +110,7 @@ def load_config(path: str | None) -> LaunchConfig:
     if path is None:
         return LaunchConfig()
     p = Path(path)
-    try:
-        with open(p, "rb") as f:
-            data = f.read(MAX_CONFIG_SIZE + 1)
-    except OSError as exc:
-        raise ConfigError(f"cannot read launch config {path}: {exc.strerror}") from None
-    if len(data) > MAX_CONFIG_SIZE:
-        raise ConfigError(f"launch config {path} is larger than {MAX_CONFIG_SIZE} bytes")
+    data = read_bounded(str(p), MAX_CONFIG_SIZE, "launch config", ConfigError)
     try:
         doc = tomllib.loads(data.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

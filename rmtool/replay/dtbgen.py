@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rmtool.errors import RmtoolError, UsageError
+from rmtool.files import read_bounded
 from rmtool.replay.cca import VmVersion
 
 DTB_MAGIC = b"\xd0\x0d\xfe\xed"
@@ -70,14 +71,7 @@ def load_templates(items: tuple[str, ...] | list[str]) -> list[tuple[str | None,
 
 
 def _read(path: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_TEMPLATE + 1)
-    except OSError as exc:
-        raise UsageError(f"--dtb-templates {path}: {exc.strerror or exc}") from exc
-    if len(data) > MAX_TEMPLATE:
-        raise UsageError(f"--dtb-templates {path}: larger than {MAX_TEMPLATE} bytes")
-    return data
+    return read_bounded(path, MAX_TEMPLATE, "--dtb-templates", UsageError)
 
 
 def _kvmtool(d: DtbInputs, templates: list[tuple[bytes, str]]) -> Iterator[Regenerated]:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rmtool.errors import InputFileError, UsageError
+from rmtool.files import read_bounded
 from rmtool.measure.images import (
     PROCESS_CHUNK,
     PROCESS_THRESHOLD,
@@ -318,13 +319,7 @@ class Match:
 
 
 def _checksum_lines(path: str) -> Iterator[tuple[int, str, str]]:
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_CHECKSUM_FILE + 1)
-    except OSError as exc:
-        raise InputFileError(f"cannot read --images {path}: {exc.strerror or exc}") from exc
-    if len(raw) > MAX_CHECKSUM_FILE:
-        raise UsageError(f"--images {path}: checksum file larger than {MAX_CHECKSUM_FILE} bytes")
+    raw = read_bounded(path, MAX_CHECKSUM_FILE, "--images checksum file")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
