@@ -94,7 +94,7 @@ def _replay(realm: RealmClaims, log: str, images: tuple[str, ...], index_map: st
               help="With --log: DTB template or NAME<TAB>VERSION<TAB>FILE list (repeatable).")
 @click.option("--rmm-version", type=click.Choice(list(PROFILES)), default=DEFAULT_PROFILE,
               show_default=True, help="With --log: RMM version whose rules the replay uses.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+@click.option("--format", "fmt", type=click.Choice(["table", "text", "json"]), default="table",
               show_default=True)
 @click.pass_context
 def compare(ctx: click.Context, token: str, rim: str | None, rem0: str | None,

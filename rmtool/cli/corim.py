@@ -24,7 +24,7 @@ from rmtool.verify.corim_lint import has_errors, lint
 from rmtool.verify.corim_sign import load_cert_chain, load_signing_key, sign_corim
 from rmtool.verify.corim_submit import AuthConfig, submit_corim
 
-FORMAT_OPTION = click.option("--format", "fmt", type=click.Choice(["table", "json"]),
+FORMAT_OPTION = click.option("--format", "fmt", type=click.Choice(["table", "text", "json"]),
                              default="table", show_default=True, help="Output format.")
 MAX_JSON_INPUT = 4 * 1024 * 1024
 

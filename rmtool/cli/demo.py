@@ -71,7 +71,7 @@ def run_demo(directory: Path) -> list[dict[str, Any]]:
 @click.command("demo")
 @click.option("--dir", "directory", type=click.Path(file_okay=False),
               help="Write the example inputs here (default: a new temporary directory).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+@click.option("--format", "fmt", type=click.Choice(["table", "text", "json"]), default="table",
               show_default=True)
 def demo(directory: str | None, fmt: str) -> None:
     """Measure three example Realms (kvmtool, QEMU, cloud-hypervisor) from generated inputs."""

@@ -138,7 +138,7 @@ def _measurement_lines(plan: LaunchPlan) -> list[str]:
               help="In measurement mode, also write the DTB here.")
 @click.option("--no-gen-dtb", is_flag=True, hidden=True)
 @click.option("--no-rme", is_flag=True, hidden=True)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+@click.option("--format", "fmt", type=click.Choice(["table", "text", "json"]), default="table",
               show_default=True)
 @click.option("-v", "--verbose", is_flag=True, help="Show the kernel parameters and the "
               "equivalent rmtool measure command.")

@@ -32,7 +32,7 @@ from rmtool.errors import EventLogError, InputFileError, UsageError
 from rmtool.eventlog import Event, EventLog, parse
 from rmtool.eventlog.replay import replay_banks
 
-_FORMATS = ("table", "json", "yaml")
+_FORMATS = ("table", "text", "json", "yaml")
 _BATCH = 2048  # events per string written
 _PARALLEL_MIN_BYTES = 1 << 20  # replay large logs in a second process (2+ CPUs)
 

@@ -267,7 +267,7 @@ def trace_rows(m: Measurements) -> list[dict[str, Any]]:
               help="Accepted for compatibility and ignored, as by the reference tool.")
 @click.option("--rmm-version", type=click.Choice(list(PROFILES)), default=DEFAULT_PROFILE,
               show_default=True, help="RMM version whose measurement rules apply.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+@click.option("--format", "fmt", type=click.Choice(["table", "text", "json"]), default="table",
               show_default=True)
 @click.option("--trace", is_flag=True, help="Show the RMM operations and the RIM after each.")
 @click.option("--jobs", type=click.IntRange(1, 256), default=None,

@@ -65,7 +65,7 @@ def _text(r: ReplayResult) -> str:
               show_default=True, help="RMM version whose measurement rules apply.")
 @click.option("--hash-algo", type=click.Choice(["sha256", "sha512", "sha384"]),
               help="Realm algorithm when the log has no REALM_CREATE event.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+@click.option("--format", "fmt", type=click.Choice(["table", "text", "json"]), default="table",
               show_default=True)
 def replay(log: str, images: tuple[str, ...], store: str | None, index_map: str,
            dtb_templates: tuple[str, ...], rmm_version: str, hash_algo: str | None,

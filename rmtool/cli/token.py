@@ -59,7 +59,7 @@ def _table(tok: CcaToken) -> str:
 
 @token.command("show")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+@click.option("--format", "fmt", type=click.Choice(["table", "text", "json"]), default="table",
               show_default=True, help="Output format (json is a stable contract).")
 def show(file: str, fmt: str) -> None:
     """Print the claims of the token in FILE (bytes as lower-case hex)."""
@@ -77,7 +77,7 @@ def show(file: str, fmt: str) -> None:
               help="CPAK: PEM public/private key or JWK (repeatable; any may verify).")
 @click.option("--strict", is_flag=True, help="Treat warnings (e.g. RIM/REM length versus "
               "the realm hash algorithm, no platform key) as failures.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+@click.option("--format", "fmt", type=click.Choice(["table", "text", "json"]), default="table",
               show_default=True)
 @click.pass_context
 def verify(ctx: click.Context, file: str, platform_keys: tuple[str, ...], strict: bool,

@@ -54,7 +54,7 @@ def build_token(measurements: dict[str, Any]) -> bytes:
     return build_cca_token(claims, rak=rak, cpak=test_key(TEST_CPAK_SCALAR))
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Example inputs and test tokens made by rmtool's own code."""
 
