@@ -76,8 +76,11 @@ class LaunchConfig:
 _STR_KEYS = {f.name for f in fields(LaunchConfig)} - {"host_configs", "vsock_id", "source"}
 
 
-def _resolve(base: Path, value: str) -> str:
-    p = Path(value).expanduser()
+def _resolve(base: Path, value: str, key: str) -> str:
+    try:
+        p = Path(value).expanduser()
+    except RuntimeError:  # ~user of an unknown user, or no home directory
+        raise ConfigError(f"{key}: cannot expand the ~ in {value!r}", field=key) from None
     return str(p if p.is_absolute() else (base / p))
 
 
@@ -88,12 +91,12 @@ def parse_config(doc: dict[str, Any], source: str, base: Path) -> LaunchConfig:
         if key in _STR_KEYS:
             if not isinstance(value, str):
                 raise ConfigError(f"{source}: {key} must be a string", field=key)
-            values[key] = _resolve(base, value) if key in _BUILD_PATHS else value
+            values[key] = _resolve(base, value, key) if key in _BUILD_PATHS else value
         elif key == "host_configs":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"{source}: host_configs must be a list of file names",
                                   field=key)
-            values[key] = tuple(_resolve(base, v) for v in value)
+            values[key] = tuple(_resolve(base, v, key) for v in value)
         elif key == "vsock_id":
             if not isinstance(value, int) or isinstance(value, bool) or not 3 <= value < 1 << 32:
                 raise ConfigError(f"{source}: vsock_id must be an integer in 3..2^32-1",

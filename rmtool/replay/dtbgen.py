@@ -26,6 +26,10 @@ from rmtool.replay.cca import VmVersion
 DTB_MAGIC = b"\xd0\x0d\xfe\xed"
 MAX_TEMPLATE = 16 << 20
 MAX_VIRTIO_MMIO = 32
+MAX_CPUS = 65536  # the front-ends' vCPU bound (hostile VM VERSION events)
+# smallest cpu@<i> node any generator writes: BEGIN_NODE + name (8) + reg (16) +
+# enable-method (20) + compatible (24) + device_type (16) + END_NODE
+MIN_CPU_NODE = 92
 REFERENCE_BOOTARGS = "console=hvc0"  # what the reference tool passes to its generators
 
 
@@ -164,6 +168,9 @@ def regenerate(d: DtbInputs, algo_name: str, digest: bytes,
     gen = GENERATORS.get(d.vm.name)
     if gen is None:
         return None, f"no DTB generator for VMM {d.vm.name!r}"
+    if d.vm.num_cpus > MAX_CPUS or d.vm.num_cpus * MIN_CPU_NODE > d.dtb_length:
+        return None, (f"no {d.vm.name} DTB of {d.dtb_length} bytes can describe "
+                      f"{d.vm.num_cpus} vCPUs (limit {MAX_CPUS})")
     key = f"{d.vm.name} {d.vm.version}"
     chosen = [(data, path) for name, data, path in templates if name in (None, key)]
     tried = 0

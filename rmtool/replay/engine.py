@@ -198,7 +198,7 @@ class _Replayer:
         extending = [(ev.index, _is_vmm_rim_event(ev)) for ev in self.events
                      if ev.event_type != c.EV_NO_ACTION]
         self.map = indexmap.choose(index_map, extending, log.format)
-        self.realm = Realm(get_profile(rmm_version), hasher=store)
+        self.realm = Realm(get_profile(rmm_version), hasher=store, enforce_ipa_space=True)
         self.rim_error: str | None = None
         self.rem_errors: dict[int, str] = {}
         self.errors: list[str] = []

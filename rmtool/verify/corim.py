@@ -473,7 +473,7 @@ def _describe_comid(tag: ComidTag) -> dict[str, Any]:
     for k, v in c.items():
         name = COMID_KEYS.get(k, str(k)) if isinstance(k, int) else str(k)
         if k == 1 and is_map(v):
-            out[name] = {"tag-id": _id_text(v.get(0)), "tag-version": v.get(1)}
+            out[name] = {"tag-id": _id_text(v.get(0)), "tag-version": to_jsonable(v.get(1))}
         elif k == 4 and is_map(v):
             triples: dict[str, Any] = {}
             for tk, tv in v.items():

@@ -216,7 +216,9 @@ def _check_digest_measurement(mval: Mapping[Any, Any], what: str, path: str,
     elif len(value) in DIGEST_SIZES and HASH_SIZES[algo] != len(value):
         out.error("realm.digest-alg", f"{what}: {len(value)}-byte value labelled {algo} "
                   f"({HASH_SIZES[algo]} bytes)", path)
-    extra = sorted(k for k in mval if k != 2)
+    # keys of any CBOR type: integers first, in order, then the others by their repr
+    extra = sorted((k for k in mval if k != 2),
+                   key=lambda k: (0, k, "") if isinstance(k, int) else (1, 0, repr(k)))
     if extra:
         out.warn("realm.mval-extra", f"{what}: measurement values other than digests are "
                  f"ignored by the profile (keys {extra})", path)

@@ -169,7 +169,12 @@ class Realm:
     """Executes RMM operations under one RMM version profile."""
 
     def __init__(self, profile: RmmProfile | str = "1.0-rel0",
-                 hasher: GranuleHasher | None = None) -> None:
+                 hasher: GranuleHasher | None = None, *,
+                 enforce_ipa_space: bool = False) -> None:
+        """``enforce_ipa_space``: reject INIT_RIPAS / DATA_CREATE beyond 2^s2sz as the RMM
+        does (replay of untrusted logs). Off for VMM front-ends, which must reproduce the
+        reference tool even for configurations a real RMM would refuse."""
+        self.enforce_ipa_space = enforce_ipa_space
         self.profile = get_profile(profile) if isinstance(profile, str) else profile
         self.hasher = hasher or ParallelGranuleHasher()
         self.params: RealmParams | None = None
@@ -183,6 +188,13 @@ class Realm:
         if self.params is None:
             raise MeasurementError("the Realm does not exist yet: REALM_CREATE must come first")
         return self.params.hash_algo
+
+    def _ipa_bits(self) -> int:
+        """The address bits an operation may reach: the IPA width when the RMM's range
+        checks are enforced, else 63 (descriptors hold 64-bit addresses)."""
+        if self.enforce_ipa_space and self.params is not None:
+            return min(self.params.s2sz, 63)
+        return 63
 
     def _h(self, data: bytes) -> bytes:
         return slot(hashlib.new(self.algo.name, data).digest())
@@ -231,6 +243,12 @@ class Realm:
                          f"RMM {self.profile.name}", 0)
             return
         assert self.params is not None or self.algo
+        bits = self._ipa_bits()
+        if op.top > 1 << bits:
+            # RMI_RTT_INIT_RIPAS rejects a range beyond the IPA space; enforced for replay,
+            # it also bounds the RTT entries walked below (hostile logs)
+            raise MeasurementError(f"INIT_RIPAS range [{op.base:#x}, {op.top:#x}) exceeds the "
+                                   f"{bits}-bit IPA space")
         count = 0
         for base, top in iter_ripas_split(op.base, op.top, self.params.s2sz if self.params else 0):
             self._rim_slot = self._h(ripas_descriptor(self._rim_slot, base, top))
@@ -243,6 +261,10 @@ class Realm:
         first = op.ipa - lead
         ctor = getattr(hashlib, algo.name)
         pack = data_descriptor_packer(algo.size).pack
+        bits = self._ipa_bits()
+        if op.ipa + op.length > 1 << bits:  # the RMM rejects IPAs beyond the space
+            raise MeasurementError(f"DATA_CREATE [{op.ipa:#x}, +{op.length:#x}) exceeds "
+                                   f"the {bits}-bit IPA space")
         rim = self._rim_slot[:algo.size]
         ipa = first
         if op.measured:
@@ -263,7 +285,11 @@ class Realm:
                                       (ipa - first) // GRANULE_SIZE)
         else:
             zero = bytes(algo.size)
-            for _ in range((lead + op.length + GRANULE_SIZE - 1) // GRANULE_SIZE):
+            granules = (lead + op.length + GRANULE_SIZE - 1) // GRANULE_SIZE
+            if granules > MAX_RIPAS_ENTRIES:
+                raise MeasurementError(f"unmeasured DATA_CREATE of {granules} granules: more "
+                                       f"than {MAX_RIPAS_ENTRIES}")
+            for _ in range(granules):
                 rim = ctor(pack(DESC_TYPE_DATA, DESC_SIZE, rim, ipa, 0, zero)).digest()
                 ipa += GRANULE_SIZE
         count = (ipa - first) // GRANULE_SIZE

@@ -624,6 +624,10 @@ def _parse_template(data: bytes) -> tuple[VmFdtWriter, list[Token]]:
     if strings_padding:
         raise _unimplemented(f"strings padding {strings_padding}")
     if off_strings + size_strings < totalsize:
+        if totalsize > MAX_TEMPLATE_SIZE:  # the output is padded to it: bound the allocation
+            raise DtbSurgeryError(f"while generating DTB: DTB: parsing: totalsize {totalsize} "
+                                  f"exceeds the {MAX_TEMPLATE_SIZE}-byte template limit",
+                                  field="totalsize", offset=4)
         w.total_size = totalsize
 
     offsets: dict[bytes, int] = {}
