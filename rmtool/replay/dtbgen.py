@@ -26,7 +26,7 @@ from rmtool.replay.cca import VmVersion
 DTB_MAGIC = b"\xd0\x0d\xfe\xed"
 MAX_TEMPLATE = 16 << 20
 MAX_VIRTIO_MMIO = 32
-MAX_CPUS = 65536  # the front-ends' vCPU bound (hostile VM VERSION events)
+MAX_CPUS = 4096  # KVM arm64 allows 512 vCPUs; bounds regeneration time of hostile logs
 # smallest cpu@<i> node any generator writes: BEGIN_NODE + name (8) + reg (16) +
 # enable-method (20) + compatible (24) + device_type (16) + END_NODE
 MIN_CPU_NODE = 92
