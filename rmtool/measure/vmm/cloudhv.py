@@ -41,6 +41,7 @@ from rmtool.measure.vmm.common import (
     LoadedBlob,
     MeasureInputs,
     VmmBuild,
+    add_cpus_and_psci,
     align_up,
     rpv_from_base64,
 )
@@ -527,17 +528,7 @@ def dtb_tree(facts: dict[str, Any]) -> Node:
         mem = root.child(f"memory@{int(base):x}")
         mem.prop("device_type", string("memory")).prop("reg", u64(int(base), int(size)))
 
-    cpus = root.child("cpus")
-    cpus.prop("#size-cells", u32(0)).prop("#address-cells", u32(1))
-    for i in range(n):
-        cpu = cpus.child(f"cpu@{i}")
-        cpu.prop("reg", u32(i)).prop("enable-method", string("psci"))
-        cpu.prop("compatible", string("arm,armv8")).prop("device_type", string("cpu"))
-
-    psci = root.child("psci")
-    psci.prop("cpu_on", u32(0xC4000003)).prop("cpu_off", u32(0x84000002))
-    psci.prop("method", string("smc"))
-    psci.prop("compatible", strings("arm,psci-1.0", "arm,psci-0.2", "arm,psci"))
+    add_cpus_and_psci(root, n)
 
     gic = facts["gic"]
     dist, redist, its = gic["dist"], gic["redist"], gic["its"]

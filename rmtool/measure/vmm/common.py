@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rmtool.errors import ParametersError, RmtoolError
+from rmtool.measure.dtb.fdt import Node, string, strings, u32
 from rmtool.measure.host import HostCaps
 from rmtool.measure.images import Image
 from rmtool.measure.rmm.ops import (
@@ -188,3 +189,20 @@ def rpv_pad(raw: bytes) -> bytes:
     if len(raw) > 64:
         raise ParametersError("Realm Personalization Value is too large")
     return raw + bytes(64 - len(raw))
+
+
+def add_cpus_and_psci(root: Node, cpus: int) -> None:
+    """The reference generator's ``cpus`` and ``psci`` nodes, identical for all three VMMs
+    (spec/vmm-kvmtool.md §6.2 items 4-5, vmm-qemu.md §5 items 4-5): decimal ``cpu@<i>``
+    units and the SMC conduit a Realm needs."""
+    node = root.child("cpus")
+    node.prop("#size-cells", u32(0)).prop("#address-cells", u32(1))
+    for i in range(cpus):
+        cpu = node.child(f"cpu@{i}")
+        cpu.prop("reg", u32(i)).prop("enable-method", string("psci"))
+        cpu.prop("compatible", string("arm,armv8")).prop("device_type", string("cpu"))
+    psci = root.child("psci")
+    psci.prop("cpu_on", u32(0xC4000003)).prop("cpu_off", u32(0x84000002))
+    psci.prop("method", string("smc"))
+    psci.prop("compatible", strings("arm,psci-1.0", "arm,psci-0.2", "arm,psci"))
+

@@ -37,6 +37,7 @@ from rmtool.measure.vmm.common import (
     MeasureInputs,
     ReferencePanic,
     VmmBuild,
+    add_cpus_and_psci,
     align_up,
     parse_size,
     rpv_pad,
@@ -338,16 +339,7 @@ def generate_tree(f: DtbFacts) -> Node:
         chosen.prop("linux,initrd-end", u64(f.initrd[1]))
     mem = root.child(fdt.unit_name("memory", RAM_BASE))
     mem.prop("device_type", string("memory")).prop("reg", u64(RAM_BASE, f.ram_size))
-    cpus = root.child("cpus")
-    cpus.prop("#size-cells", u32(0)).prop("#address-cells", u32(1))
-    for i in range(f.cpus):
-        cpu = cpus.child(f"cpu@{i}")
-        cpu.prop("reg", u32(i)).prop("enable-method", string("psci"))
-        cpu.prop("compatible", string("arm,armv8")).prop("device_type", string("cpu"))
-    psci = root.child("psci")
-    psci.prop("cpu_on", u32(0xC4000003)).prop("cpu_off", u32(0x84000002))
-    psci.prop("method", string("smc"))
-    psci.prop("compatible", strings("arm,psci-1.0", "arm,psci-0.2", "arm,psci"))
+    add_cpus_and_psci(root, f.cpus)
     _intc(root, f)
     if f.log is not None:
         _reserved_memory(root, f.log)

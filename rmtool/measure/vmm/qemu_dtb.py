@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from rmtool.errors import ParametersError
 from rmtool.measure.dtb.fdt import Node, strings, u32, u64, unit_name
 from rmtool.measure.dtb.fdt import string as dt_string
+from rmtool.measure.vmm.common import add_cpus_and_psci
 
 KIB = 1 << 10
 MIB = 1 << 20
@@ -360,16 +361,7 @@ def generate_tree(f: QemuDtbFacts) -> Node:
         chosen.prop("linux,initrd-end", u64((start + size) & U64))
     mem = root.child(unit_name("memory", RAM_BASE))
     mem.prop("device_type", dt_string("memory")).prop("reg", u64(RAM_BASE, f.ram_size))
-    cpus = root.child("cpus")
-    cpus.prop("#size-cells", u32(0)).prop("#address-cells", u32(1))
-    for i in range(f.cpus):
-        cpu = cpus.child(f"cpu@{i}")
-        cpu.prop("reg", u32(i)).prop("enable-method", dt_string("psci"))
-        cpu.prop("compatible", dt_string("arm,armv8")).prop("device_type", dt_string("cpu"))
-    psci = root.child("psci")
-    psci.prop("cpu_on", u32(0xC4000003)).prop("cpu_off", u32(0x84000002))
-    psci.prop("method", dt_string("smc"))
-    psci.prop("compatible", strings("arm,psci-1.0", "arm,psci-0.2", "arm,psci"))
+    add_cpus_and_psci(root, f.cpus)
     bus = root.child(unit_name("platform-bus", PLATFORM_BUS_BASE))
     bus.prop("interrupt-parent", u32(f.gic_phandle))
     bus.prop("ranges", u32(0, 0, PLATFORM_BUS_BASE, PLATFORM_BUS_SIZE))
