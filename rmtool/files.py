@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 from rmtool.errors import InputFileError, RmtoolError
 
 
@@ -16,3 +20,17 @@ def read_bounded(path: str, limit: int, what: str,
     if len(data) > limit:
         raise error(f"{what} {path} is larger than {limit} bytes")
     return data
+
+
+def load_json_bounded(path: str | Path, limit: int, error: type[RmtoolError]) -> Any:
+    """The parsed JSON document at ``path``; ``error`` if it is too large or not JSON
+    (``InputFileError`` if it cannot be read)."""
+    p = Path(path)
+    try:
+        if p.stat().st_size > limit:
+            raise error(f"{p}: larger than {limit} bytes")
+        return json.loads(p.read_bytes())
+    except OSError as exc:
+        raise InputFileError(f"cannot read {p}: {exc.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{p}: not JSON: {exc}") from None

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rmtool.errors import CorimError, InputFileError, UsageError
+from rmtool.errors import CorimError, UsageError
+from rmtool.files import load_json_bounded
 from rmtool.verify.claims import RealmClaims
 
 CLAIMS = ("rim", "rem0", "rem1", "rem2", "rem3", "rpv")
@@ -321,14 +321,7 @@ def endorsements_from_json(doc: Any, path: str) -> list[ReferenceValues]:
 def load_endorsements(path: str | Path) -> list[ReferenceValues]:
     """CoMID JSON file → reference sets (one per realm measurement entry)."""
     p = Path(path)
-    try:
-        if p.stat().st_size > MAX_JSON:
-            raise CorimError(f"{p}: larger than {MAX_JSON} bytes")
-        doc = json.loads(p.read_bytes())
-    except OSError as exc:
-        raise InputFileError(f"cannot read {p}: {exc.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CorimError(f"{p}: not JSON: {exc}") from None
+    doc = load_json_bounded(p, MAX_JSON, CorimError)
     return endorsements_from_json(doc, p.name)
 
 

@@ -37,7 +37,6 @@ The search in (1) is bounded (``MAX_HASHES``); a larger log is searched from its
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -45,7 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rmtool.errors import InputFileError, UsageError
+from rmtool.errors import UsageError
+from rmtool.files import load_json_bounded
 from rmtool.measure.rmm.ops import DataCreate, InitRipas, RealmCreate, RecCreate, RemExtend
 from rmtool.replay import ReplayResult
 from rmtool.replay.engine import EventRow
@@ -139,14 +139,7 @@ def measure_trace_from_json(doc: Any, source: str) -> MeasureTrace:
 
 def load_measure_trace(path: str | Path) -> MeasureTrace:
     p = Path(path)
-    try:
-        if p.stat().st_size > MAX_TRACE_JSON:
-            raise UsageError(f"{p}: larger than {MAX_TRACE_JSON} bytes")
-        doc = json.loads(p.read_bytes())
-    except OSError as exc:
-        raise InputFileError(f"cannot read {p}: {exc.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{p}: not JSON: {exc}") from None
+    doc = load_json_bounded(p, MAX_TRACE_JSON, UsageError)
     return measure_trace_from_json(doc, f"measure-trace {p.name}")
 
 
