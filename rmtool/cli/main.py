@@ -57,11 +57,13 @@ def cli() -> None:
     """Arm CCA Realm attestation: measure, replay, compare and endorse."""
 
 
-def run(argv: Sequence[str] | None = None, prog_name: str = "rmtool") -> int:
-    """Run the CLI and return its exit status (errors become one stderr line)."""
+def run(argv: Sequence[str] | None = None, prog_name: str = "rmtool",
+        command: click.Command | None = None) -> int:
+    """Run the CLI (or another click ``command``) and return its exit status; errors
+    become one stderr line."""
     try:
-        rv = cli.main(args=list(argv) if argv is not None else None, prog_name=prog_name,
-                      standalone_mode=False)
+        rv = (command or cli).main(args=list(argv) if argv is not None else None,
+                                   prog_name=prog_name, standalone_mode=False)
     except RmtoolError as exc:
         if os.environ.get("RMTOOL_DEBUG"):
             raise

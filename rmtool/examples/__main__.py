@@ -18,7 +18,7 @@ import click
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from rmtool.errors import InputFileError, RmtoolError
+from rmtool.errors import InputFileError
 from rmtool.examples import write_inputs
 
 # fixed private scalars: deterministic TEST keys (RAK and CPAK, P-384)
@@ -87,17 +87,9 @@ def token(measurements: str, out: str, key_out: str | None) -> None:
 
 
 def run() -> int:
-    try:
-        main.main(standalone_mode=False)
-    except RmtoolError as exc:
-        click.echo(f"ERROR {exc}", err=True)
-        return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    return 0
+    from rmtool.cli.main import run as run_cli
+
+    return run_cli(prog_name="python -m rmtool.examples", command=main)
 
 
 if __name__ == "__main__":
