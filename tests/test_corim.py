@@ -315,9 +315,9 @@ def _self_signed(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 def test_sign_verifies_with_pycose_and_has_veraison_header() -> None:
     pytest.importorskip("pycose")
-    from pycose.keys import EC2Key
+    from pycose.keys import EC2Key  # type: ignore[attr-defined]
     from pycose.keys.curves import P256
-    from pycose.messages import Sign1Message
+    from pycose.messages import Sign1Message  # type: ignore[attr-defined]
 
     key = load_signing_key(_jwk_key())
     assert isinstance(key, ec.EllipticCurvePrivateKey)
