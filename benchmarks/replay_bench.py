@@ -42,7 +42,7 @@ from pathlib import Path
 
 import rmtool
 from rmtool.cli.main import run
-from rmtool.measure.rmm.structures import DESC_SIZE, DESC_TYPE_DATA, data_descriptor_packer
+from rmtool.measure.rmm.layouts import DESC_SIZE, DESC_TYPE_DATA, data_descriptor_packer
 from rmtool.replay import ImageStore, replay_log
 
 ROOT = Path(__file__).resolve().parents[1]

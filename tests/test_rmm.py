@@ -14,9 +14,16 @@ import pytest
 from rmtool.errors import UsageError
 from rmtool.measure.images import Image, ParallelGranuleHasher
 from rmtool.measure.rmm.algorithms import SHA256, SHA384, SHA512
+from rmtool.measure.rmm.layouts import (
+    DATA_DESC,
+    data_descriptor,
+    rec_descriptor,
+    ripas_descriptor,
+)
 from rmtool.measure.rmm.ops import (
     DataCreate,
     InitRipas,
+    Operation,
     RealmCreate,
     RealmParams,
     RecCreate,
@@ -25,12 +32,10 @@ from rmtool.measure.rmm.ops import (
 from rmtool.measure.rmm.profiles import get_profile
 from rmtool.measure.rmm.realm import Realm, realm_params_image, rec_params_image, ripas_split
 from rmtool.measure.rmm.structures import (
-    DATA_DESC_FAST,
+    FAST_REFERENCE,
     RmmMeasurementDescriptorData,
     RmmMeasurementDescriptorRipas,
-    data_descriptor,
-    rec_descriptor,
-    ripas_descriptor,
+    field_offset,
 )
 
 GIB = 1 << 30
@@ -107,12 +112,43 @@ def test_data_descriptor_layout_and_fast_path() -> None:
     fast = data_descriptor(rim, 0x80001000, 1, content)
     built = RmmMeasurementDescriptorData.build({"rim": rim, "ipa": 0x80001000, "flags": 1,
                                                 "content": content})
-    assert fast == built and len(fast) == 256 == DATA_DESC_FAST.size
+    assert fast == built and len(fast) == 256 == DATA_DESC.size
     assert fast[0] == 0 and fast[8:16] == (256).to_bytes(8, "little")
     assert fast[0x10:0x50] == rim
     assert fast[0x50:0x58] == (0x80001000).to_bytes(8, "little")
     assert fast[0x58:0x60] == (1).to_bytes(8, "little")
     assert fast[0x60:0xA0] == content and fast[0xA0:] == bytes(96)
+
+
+@pytest.mark.parametrize("name", sorted(FAST_REFERENCE))
+def test_fast_mirror_equals_construct_declaration(name: str) -> None:
+    """layouts.py mirrors structures.py: same size, same field offsets, same bytes."""
+    decl, fast = FAST_REFERENCE[name]
+    assert fast.size == decl.sizeof()
+    named = [sub.name for sub in decl.subcons if sub.name]
+    assert list(fast.offsets) == named
+    for field_name, offset in fast.offsets.items():
+        assert offset == field_offset(decl, field_name), field_name
+    # distinct non-zero values in every field: the two must build the same bytes
+    consts = {sub.name: sub.subcon.value for sub in decl.subcons
+              if sub.name and type(sub.subcon).__name__ == "Const"}
+    values: dict[str, object] = {}
+    args: list[object] = []
+    for k, (field_name, fmt) in enumerate(f for f in fast.fields if f[0]):
+        if field_name in consts:
+            args.append(consts[field_name])
+        elif fmt.endswith("s"):
+            values[field_name] = bytes([k + 1]) * int(fmt[:-1])
+            args.append(values[field_name])
+        elif fmt[0].isdigit():
+            items = [k * 16 + i + 1 for i in range(int(fmt[:-1]))]
+            values[field_name] = items
+            args.extend(items)
+        else:
+            values[field_name] = k + 1
+            args.append(k + 1)
+    built = decl.build(values)
+    assert fast.pack(*args) == built
 
 
 def test_rec_and_ripas_descriptor_layout() -> None:
@@ -163,7 +199,7 @@ def test_unmeasured_data_still_extends_rim() -> None:
 
 def test_rmm_2_0_does_not_measure_init_ripas() -> None:
     params = RealmParams(SHA256, 33, 6, 6)
-    ops = [RealmCreate(params), InitRipas(0x80000000, 0xA0000000)]
+    ops: list[Operation] = [RealmCreate(params), InitRipas(0x80000000, 0xA0000000)]
     assert Realm("2.0").execute(ops).rim.hex() == rim_of(params, "2.0")
     assert Realm("1.0-rel0").execute(ops).rim.hex() != rim_of(params)
     assert Realm("1.1").execute(ops).rim == Realm("1.0-rel0").execute(ops).rim
@@ -244,7 +280,8 @@ def test_rem_against_reference_q6b_value() -> None:
 def test_result_does_not_depend_on_threads(jobs: int) -> None:
     blob = hashlib.shake_256(b"threads").digest(3 * 1024 * 1024 + 123)
     params = RealmParams(SHA512, 33, 6, 6)
-    ops = [RealmCreate(params), DataCreate(0x80000004, Image.from_bytes("k", blob))]
+    ops: list[Operation] = [RealmCreate(params),
+                            DataCreate(0x80000004, Image.from_bytes("k", blob))]
     m = Realm(hasher=ParallelGranuleHasher(jobs)).execute(ops)
     ref = Realm(hasher=ParallelGranuleHasher(1)).execute(ops)
     assert m.rim == ref.rim
@@ -277,7 +314,7 @@ def test_worker_processes_agree_with_one_thread(tmp_path: object) -> None:
     path.write_bytes(blob)
     params = RealmParams(SHA256, 33, 6, 6)
     for lead in (0, 0x3FC):
-        ops = [RealmCreate(params),
+        ops: list[Operation] = [RealmCreate(params),
                DataCreate(0x80000000 + lead, Image.from_file("f", str(path)))]
         a = Realm(hasher=ParallelGranuleHasher(2)).execute(ops)
         b = Realm(hasher=ParallelGranuleHasher(1)).execute(ops)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from rmtool.cli.main import run
+from rmtool.measure import hashcore
 from tests.conftest import VECTORS
 
 
@@ -49,10 +50,16 @@ REFERENCE_REM_DIVERGENCE: dict[tuple[str, int], Callable[[Path, str, str], None]
 }
 
 
+@pytest.mark.parametrize("core", ["native", "python"])
 @pytest.mark.parametrize("row", ROWS, ids=[r["name"] for r in ROWS])
-def test_anchor_vector(row: dict[str, str], vector_inputs: Path,
+def test_anchor_vector(row: dict[str, str], core: str, vector_inputs: Path,
                        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
                        ) -> None:
+    """Every row through both granule-hashing cores (rmtool/measure/hashcore.py)."""
+    if core == "native" and hashcore._native is None:
+        pytest.skip("the native core is not built here")
+    if core == "python":
+        monkeypatch.setattr(hashcore, "_native", None)
     monkeypatch.chdir(vector_inputs)
     argv = json.loads(row["argv"])
     status = run(["measure", *argv])

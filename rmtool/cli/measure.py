@@ -10,7 +10,6 @@ token carries (the reference prints 64-byte slots).
 from __future__ import annotations
 
 import base64
-import json
 import os
 import sys
 from typing import Any
@@ -25,7 +24,7 @@ from rmtool.errors import (
     os_error_text,
 )
 from rmtool.measure import MeasureResult, build_vmm
-from rmtool.measure.endorsements import comid_json
+from rmtool.measure.hashcore import core_name
 from rmtool.measure.host import (
     HostCaps,
     check_bps,
@@ -339,6 +338,8 @@ def _measure(output_dtb: str | None, dtb_template: str | None, dtb: str | None,
         click.echo(f"WARN {w}", err=True)
     if verbose:
         click.echo(f"realm parameters: {build.params}", err=True)
+        click.echo(f"granule hashing: {core_name(build.params.hash_algo.name)} core, "
+                   f"{ParallelGranuleHasher(jobs).jobs} workers", err=True)
     if output_dtb is not None and build.dtb is not None:
         _write_dtb(output_dtb, build.dtb)
     if build.after_dtb_error is not None:
@@ -367,6 +368,8 @@ def _write_side_outputs(result: MeasureResult, endorsements_template: str | None
                         emit_log: str | None) -> None:
     m = result.measurements
     if endorsements_output is not None:
+        from rmtool.measure.endorsements import comid_json
+
         text = comid_json(m, endorsements_template)
         with open(endorsements_output, "w", encoding="utf-8") as f:
             f.write(text)
@@ -389,6 +392,8 @@ def _print(result: MeasureResult, fmt: str, trace: bool, print_b64: bool) -> Non
         doc = measurements_json(m, result.build)
         if trace:
             doc["trace"] = trace_rows(m)
+        import json
+
         click.echo(json.dumps(doc, indent=2))
         return
     if trace:

@@ -9,7 +9,6 @@ parameters are finalised, in the reference tool's order and wording.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -140,6 +139,8 @@ def load_config(path: str, caps: HostCaps) -> HostCaps:
     except OSError as exc:
         raise ConfigError(f"file {path} error: {os_error_text(path, exc).split(': ', 2)[-1]}"
                           ) from exc
+    import tomllib  # only when a -c file is given: keeps it off plain runs' start-up
+
     prefix = f"invalid VM configuration: cannot parse {path}: TOML parse error at"
     try:
         text = raw.decode("utf-8")

@@ -1,10 +1,10 @@
 """Payload images and streamed, parallel granule hashing.
 
 The Realm model never reads image bytes itself: it asks a :class:`GranuleHasher` for
-"the content hashes of this image placed at this IPA". Files are mapped (mmap) and
-hashed 4 KiB granule by granule in worker threads (hashlib releases the GIL for
-buffers this size); the descriptor chain that follows stays sequential, so the result
-never depends on the number of threads.
+"the content hashes of this image placed at this IPA". Files are read in chunks and
+hashed 4 KiB granule by granule in parallel workers (see :mod:`rmtool.measure.hashcore`
+for the two hashing cores); the descriptor chain that follows stays sequential, so the
+result never depends on the number of workers.
 
 Spec: spec/rmm-measurement.md §4 (DATA_CREATE content: the granule as copied by the
 host; an image that starts at an unaligned IPA is preceded by zeros, the last granule is
@@ -16,19 +16,23 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from rmtool.errors import ComputeError, os_error_text
+from rmtool.measure.hashcore import file_granule_hashes, granule_hashes, releases_gil
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
-from rmtool.measure.rmm.structures import GRANULE_SIZE
+from rmtool.measure.rmm.layouts import GRANULE_SIZE
 
 CHUNK_GRANULES = 256  # 1 MiB of content per worker task
+FILE_CHUNK_GRANULES = 1024  # 4 MiB per task when the native core maps files
 Progress = Callable[[int], None]
 
 
@@ -109,19 +113,27 @@ class GranuleHasher(Protocol):
         ...
 
 
+@runtime_checkable
+class BlockHasher(Protocol):
+    """Optional capability: the same hashes, concatenated a chunk at a time (what the
+    native descriptor chain consumes without splitting them into objects)."""
+
+    def content_hash_blocks(self, image: Image, algo_name: str, lead: int) -> Iterator[bytes]:
+        ...
+
+
 def _hash_chunk(chunk: bytes | memoryview, algo_name: str, lead: int, first_is_start: bool,
-                last_is_end: bool) -> list[bytes]:
-    """Hash the granules of ``chunk`` (whole granules, except zero fill at the ends)."""
-    ctor = getattr(hashlib, algo_name)
+                last_is_end: bool) -> bytes:
+    """Concatenated hashes of the granules of ``chunk`` (whole granules, except zero fill
+    at the ends of the image)."""
     if first_is_start and lead:
         chunk = bytes(lead) + bytes(chunk)
     if last_is_end and len(chunk) % GRANULE_SIZE:
         chunk = bytes(chunk) + bytes(GRANULE_SIZE - len(chunk) % GRANULE_SIZE)
-    mv = memoryview(chunk)
-    return [ctor(mv[o:o + GRANULE_SIZE]).digest() for o in range(0, len(mv), GRANULE_SIZE)]
+    return granule_hashes(algo_name, chunk)
 
 
-PROCESS_THRESHOLD = 16 << 20  # files at least this large are hashed by worker processes
+PROCESS_THRESHOLD = 16 << 20  # files this large use worker processes (python core only)
 PROCESS_CHUNK = 4 << 20
 
 
@@ -135,7 +147,7 @@ def _hash_file_range(path: str, start: int, end: int, algo_name: str, lead: int,
         os.close(fd)
     if len(data) != end - start:
         raise OSError(f"{path}: file changed while being read")
-    return b"".join(_hash_chunk(data, algo_name, lead, first, last))
+    return _hash_chunk(data, algo_name, lead, first, last)
 
 
 def _chunk_bounds(size: int, lead: int, chunk: int) -> list[tuple[int, int]]:
@@ -155,11 +167,13 @@ class ParallelGranuleHasher:
     Images are read with ``pread`` in chunks (no mapping, so the resident set stays
     small) and at most ``2 * jobs`` chunks are in flight. The caller consumes the hashes
     while later chunks are still being hashed, so the sequential descriptor chain
-    overlaps the parallel content hashing. Workers are threads (hashlib releases the
-    GIL while it hashes a granule); for large files they are forked processes, because
-    with 4 KiB SHA-256 calls the threads spend more time taking the GIL back than
-    hashing (measured: 2 threads 0.135 s, 2 processes 0.073 s, 1 thread 0.107 s for
-    100 MiB). The result never depends on ``jobs``.
+    overlaps the parallel content hashing. The result never depends on ``jobs``.
+
+    Workers are threads when the native core hashes (it releases the GIL for a whole
+    chunk). With the python core, hashlib takes the GIL back after every 4 KiB granule,
+    so two threads are slower than one (measured: 2 threads 0.135 s, 2 processes
+    0.073 s, 1 thread 0.107 s for 100 MiB of SHA-256); large files then go to forked
+    worker processes instead.
     """
 
     def __init__(self, jobs: int | None = None, progress: Progress | None = None) -> None:
@@ -167,6 +181,12 @@ class ParallelGranuleHasher:
         self.progress = progress
 
     def content_hashes(self, image: Image, algo_name: str, lead: int) -> Iterator[bytes]:
+        size = hashlib.new(algo_name).digest_size
+        for blob in self.content_hash_blocks(image, algo_name, lead):
+            for o in range(0, len(blob), size):
+                yield blob[o:o + size]
+
+    def content_hash_blocks(self, image: Image, algo_name: str, lead: int) -> Iterator[bytes]:
         size = image.size
         if size == 0:
             return
@@ -180,54 +200,114 @@ class ParallelGranuleHasher:
             return
         assert image.path is not None
         path = image.path
-        if self.jobs > 1 and size >= PROCESS_THRESHOLD:
+        if self.jobs > 1 and size >= PROCESS_THRESHOLD and not releases_gil(algo_name):
             yield from self._processes(path, size, algo_name, lead)
             return
         try:
             fd = os.open(path, os.O_RDONLY)
         except OSError as exc:
             raise ComputeError(os_error_text(path, exc)) from exc
+        changed = f"VMM: file {path} error: file changed while being read"
+
+        def pread(a: int, b: int) -> bytes:
+            got = os.pread(fd, b - a, a)
+            if len(got) != b - a:
+                raise ComputeError(changed)
+            return got
+
+        def whole(a: int, b: int) -> bytes:
+            try:
+                return file_granule_hashes(algo_name, fd, a, (b - a) // GRANULE_SIZE)
+            except OSError as exc:
+                raise ComputeError(changed) from exc
+
+        chunk = (FILE_CHUNK_GRANULES if releases_gil(algo_name) else CHUNK_GRANULES)
         try:
-            def pread(a: int, b: int) -> bytes:
-                got = os.pread(fd, b - a, a)
-                if len(got) != b - a:
-                    raise ComputeError(f"VMM: file {path} error: file changed while being read")
-                return got
-            yield from self._threads(_chunk_bounds(size, lead, CHUNK_GRANULES * GRANULE_SIZE),
-                                     pread, algo_name, lead)
+            yield from self._threads(_chunk_bounds(size, lead, chunk * GRANULE_SIZE), pread,
+                                     algo_name, lead, whole)
         finally:
             os.close(fd)
 
     def _threads(self, bounds: list[tuple[int, int]],
                  read: Callable[[int, int], bytes | memoryview], algo_name: str,
-                 lead: int) -> Iterator[bytes]:
+                 lead: int,
+                 whole: Callable[[int, int], bytes] | None = None) -> Iterator[bytes]:
+        """``read(a, b)``: image bytes [a, b); ``whole(a, b)``: the hashes of [a, b) when
+        it is made of whole granules (no zero fill), if the image has a faster way."""
         last = len(bounds) - 1
 
-        def task(k: int) -> list[bytes]:
+        def task(k: int) -> bytes:
             a, b = bounds[k]
+            if whole is not None and not (k == 0 and lead) and (b - a) % GRANULE_SIZE == 0:
+                return whole(a, b)
             return _hash_chunk(read(a, b), algo_name, lead, k == 0, k == last)
 
         if self.jobs == 1 or len(bounds) == 1:
             for k, (a, b) in enumerate(bounds):
-                yield from task(k)
+                yield task(k)
                 if self.progress:
                     self.progress(b - a)
             return
-        from concurrent.futures import ThreadPoolExecutor
+        yield from self._ordered_threads([partial(task, k) for k in range(len(bounds))], bounds)
 
-        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
-            yield from self._ordered(pool, [(task, (k,)) for k in range(len(bounds))], bounds,
-                                     lambda r: r)
+    def _ordered_threads(self, tasks: list[Callable[[], bytes]],
+                         bounds: list[tuple[int, int]]) -> Iterator[bytes]:
+        """Run ``tasks`` on ``jobs`` threads, at most ``2 * jobs`` results ahead of the
+        consumer, and yield the results in order. (Plain threads: concurrent.futures
+        costs more to import than this whole pipeline costs to run on small inputs.)"""
+        window = 2 * self.jobs
+        cond = threading.Condition()
+        results: dict[int, bytes | BaseException] = {}
+        state = {"next": 0, "consumed": 0, "stop": False}
+
+        def worker() -> None:
+            while True:
+                with cond:
+                    while (not state["stop"] and state["next"] < len(tasks)
+                           and state["next"] - state["consumed"] >= window):
+                        cond.wait()
+                    if state["stop"] or state["next"] >= len(tasks):
+                        return
+                    k = state["next"]
+                    state["next"] = k + 1
+                try:
+                    got: bytes | BaseException = tasks[k]()
+                except BaseException as exc:  # handed to the consumer, re-raised there
+                    got = exc
+                with cond:
+                    results[k] = got
+                    cond.notify_all()
+
+        threads = [threading.Thread(target=worker, daemon=True)
+                   for _ in range(min(self.jobs, len(tasks)))]
+        for t in threads:
+            t.start()
+        try:
+            for k in range(len(tasks)):
+                with cond:
+                    while k not in results:
+                        cond.wait()
+                    got = results.pop(k)
+                    state["consumed"] = k + 1
+                    cond.notify_all()
+                if isinstance(got, BaseException):
+                    raise got
+                yield got
+                if self.progress:
+                    a, b = bounds[k]
+                    self.progress(b - a)
+        finally:
+            with cond:
+                state["stop"] = True
+                cond.notify_all()
+            for t in threads:
+                t.join()
 
     def _processes(self, path: str, size: int, algo_name: str, lead: int) -> Iterator[bytes]:
         bounds = _chunk_bounds(size, lead, PROCESS_CHUNK)
         last = len(bounds) - 1
-        digest_size = hashlib.new(algo_name).digest_size
         tasks = [(_hash_file_range, (path, a, b, algo_name, lead, k == 0, k == last))
                  for k, (a, b) in enumerate(bounds)]
-
-        def split(blob: bytes) -> list[bytes]:
-            return [blob[o:o + digest_size] for o in range(0, len(blob), digest_size)]
 
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -235,22 +315,20 @@ class ParallelGranuleHasher:
         ctx = multiprocessing.get_context("fork")
         try:
             with ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx) as pool:
-                yield from self._ordered(pool, tasks, bounds, split)
+                yield from self._ordered(pool, tasks, bounds)
         except OSError as exc:
             raise ComputeError(os_error_text(path, exc)) from exc
 
     def _ordered(self, pool: Executor, tasks: list[tuple[Callable[..., Any], tuple[Any, ...]]],
-                 bounds: list[tuple[int, int]],
-                 unpack: Callable[[Any], list[bytes]]) -> Iterator[bytes]:
-        pending: deque[Future[Any]] = deque()
+                 bounds: list[tuple[int, int]]) -> Iterator[bytes]:
+        pending: deque[Future[bytes]] = deque()
         nxt = 0
         for k in range(len(tasks)):
             while nxt < len(tasks) and len(pending) < 2 * self.jobs:
                 fn, args = tasks[nxt]
                 pending.append(pool.submit(fn, *args))
                 nxt += 1
-            yield from unpack(pending.popleft().result())
+            yield pending.popleft().result()
             if self.progress:
                 a, b = bounds[k]
                 self.progress(b - a)
-

@@ -8,30 +8,20 @@ decompressed bytes.
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from dataclasses import dataclass
-
-from construct import Const, Int32ul, Int64ul, Struct
 
 from rmtool.errors import ParametersError, os_error_text
 from rmtool.measure.images import Image
+from rmtool.measure.rmm.layouts import NamedStruct
 
 ARM64_MAGIC = 0x644D5241
 MAX_KERNEL_SIZE = 1 << 32  # decompression bound (4 GiB)
 
-Arm64ImageHeader = Struct(
-    "code0" / Int32ul,
-    "code1" / Int32ul,
-    "text_offset" / Int64ul,
-    "image_size" / Int64ul,
-    "flags" / Int64ul,
-    "res2" / Int64ul,
-    "res3" / Int64ul,
-    "res4" / Int64ul,
-    "magic" / Const(ARM64_MAGIC, Int32ul),
-    "res5" / Int32ul,
-)
+# The 64-byte arm64 Image header (Linux Documentation/arch/arm64/booting.rst)
+ARM64_IMAGE_HEADER = NamedStruct([
+    ("code0", "I"), ("code1", "I"), ("text_offset", "Q"), ("image_size", "Q"), ("flags", "Q"),
+    ("res2", "Q"), ("res3", "Q"), ("res4", "Q"), ("magic", "I"), ("res5", "I"),
+])
 
 
 @dataclass(frozen=True)
@@ -47,8 +37,8 @@ def _header(data: bytes) -> tuple[int, int] | None:
     hdr = data[:64]
     if int.from_bytes(hdr[56:60], "little") != ARM64_MAGIC:
         return None
-    parsed = Arm64ImageHeader.parse(hdr)
-    return int(parsed.text_offset), int(parsed.image_size)
+    return (ARM64_IMAGE_HEADER.value(hdr, "text_offset"),
+            ARM64_IMAGE_HEADER.value(hdr, "image_size"))
 
 
 def load_kernel(path: str) -> Kernel:
@@ -64,6 +54,9 @@ def load_kernel(path: str) -> Kernel:
         raise ParametersError(f"file {path} error: failed to fill whole buffer")
     if head[:2] != b"\x1f\x8b":
         raise ParametersError(f"file {path} error: invalid gzip header")
+    import gzip  # only for a compressed kernel
+    import zlib
+
     try:
         with gzip.open(path, "rb") as g:
             data = g.read(MAX_KERNEL_SIZE + 1)

@@ -24,6 +24,7 @@ from rmtool.eventlog import Event, EventLog, parse
 from rmtool.eventlog import constants as c
 from rmtool.measure.images import Image
 from rmtool.measure.rmm.algorithms import ALGORITHMS, HashAlgo
+from rmtool.measure.rmm.layouts import GRANULE_SIZE
 from rmtool.measure.rmm.ops import (
     DataCreate,
     InitRipas,
@@ -35,7 +36,6 @@ from rmtool.measure.rmm.ops import (
 )
 from rmtool.measure.rmm.profiles import get_profile
 from rmtool.measure.rmm.realm import Realm
-from rmtool.measure.rmm.structures import GRANULE_SIZE
 from rmtool.replay import cca, dtbgen, indexmap
 from rmtool.replay.store import ImageStore, ReferenceImages
 

@@ -19,8 +19,18 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from rmtool.errors import MeasurementError
-from rmtool.measure.images import GranuleHasher, Image, ParallelGranuleHasher
+from rmtool.measure.hashcore import data_chain
+from rmtool.measure.images import BlockHasher, GranuleHasher, Image, ParallelGranuleHasher
 from rmtool.measure.rmm.algorithms import HashAlgo
+from rmtool.measure.rmm.layouts import (
+    GRANULE_SIZE,
+    data_descriptor_layout,
+    realm_params_bytes,
+    rec_descriptor,
+    rec_params_bytes,
+    ripas_descriptor,
+    slot,
+)
 from rmtool.measure.rmm.ops import (
     DataCreate,
     InitRipas,
@@ -38,17 +48,6 @@ from rmtool.measure.rmm.profiles import (
     FLAG_SVE,
     RmmProfile,
     get_profile,
-)
-from rmtool.measure.rmm.structures import (
-    DESC_SIZE,
-    DESC_TYPE_DATA,
-    GRANULE_SIZE,
-    RmiRealmParamsMeasured,
-    RmiRecParamsMeasured,
-    data_descriptor_packer,
-    rec_descriptor,
-    ripas_descriptor,
-    slot,
 )
 
 
@@ -87,21 +86,21 @@ def realm_params_image(params: RealmParams, profile: RmmProfile) -> bytes:
     flags |= (params.mec_policy & 0b11) << FLAG_MEC_POLICY_SHIFT
     flags &= profile.flag_mask
     minus = 1 if profile.bps_wps_minus_one else 0
-    return bytes(RmiRealmParamsMeasured.build({
-        "flags": flags,
-        "s2sz": params.s2sz,
-        "sve_vl": params.sve_vl // 128 - 1 if params.sve_vl else 0,
-        "num_bps": params.num_bps - minus,
-        "num_wps": params.num_wps - minus,
-        "pmu_num_ctrs": params.pmu_num_ctrs if params.pmu else 0,
-        "hash_algo": params.hash_algo.rmi,
-    }))
+    return realm_params_bytes(
+        flags=flags,
+        s2sz=params.s2sz,
+        sve_vl=params.sve_vl // 128 - 1 if params.sve_vl else 0,
+        num_bps=params.num_bps - minus,
+        num_wps=params.num_wps - minus,
+        pmu_num_ctrs=params.pmu_num_ctrs if params.pmu else 0,
+        hash_algo=params.hash_algo.rmi,
+    )
 
 
 def rec_params_image(op: RecCreate) -> bytes:
     """The 4096-byte RmiRecParams image (§6): flags, pc, x0..x7."""
     gprs = list(op.gprs) + [0] * (8 - len(op.gprs))
-    return bytes(RmiRecParamsMeasured.build({"flags": op.flags, "pc": op.pc, "gprs": gprs}))
+    return rec_params_bytes(op.flags, op.pc, gprs)
 
 
 def rtt_block_sizes(ipa_bits: int) -> list[int]:
@@ -260,7 +259,6 @@ class Realm:
         lead = op.ipa % GRANULE_SIZE
         first = op.ipa - lead
         ctor = getattr(hashlib, algo.name)
-        pack = data_descriptor_packer(algo.size).pack
         bits = self._ipa_bits()
         if op.ipa + op.length > 1 << bits:  # the RMM rejects IPAs beyond the space
             raise MeasurementError(f"DATA_CREATE [{op.ipa:#x}, +{op.length:#x}) exceeds "
@@ -277,20 +275,27 @@ class Realm:
                 ipa = first + granules * GRANULE_SIZE
             else:
                 rim_in = rim
-                for content in self.hasher.content_hashes(op.image, algo.name, lead):
-                    rim = ctor(pack(DESC_TYPE_DATA, DESC_SIZE, rim, ipa, 1, content)).digest()
-                    ipa += GRANULE_SIZE
+                layout = data_descriptor_layout(algo.size, 1)
+                if isinstance(self.hasher, BlockHasher):
+                    for blob in self.hasher.content_hash_blocks(op.image, algo.name, lead):
+                        rim = data_chain(algo.name, layout, rim, ipa, blob)
+                        ipa += len(blob) // algo.size * GRANULE_SIZE
+                else:
+                    for content in self.hasher.content_hashes(op.image, algo.name, lead):
+                        rim = ctor(layout.pack(rim, ipa, content)).digest()
+                        ipa += GRANULE_SIZE
                 if memo is not None:
                     memo.chain_record(op.image, algo.name, lead, rim_in, first, rim,
                                       (ipa - first) // GRANULE_SIZE)
         else:
             zero = bytes(algo.size)
+            unmeasured = data_descriptor_layout(algo.size, 0)
             granules = (lead + op.length + GRANULE_SIZE - 1) // GRANULE_SIZE
             if granules > MAX_RIPAS_ENTRIES:
                 raise MeasurementError(f"unmeasured DATA_CREATE of {granules} granules: more "
                                        f"than {MAX_RIPAS_ENTRIES}")
             for _ in range(granules):
-                rim = ctor(pack(DESC_TYPE_DATA, DESC_SIZE, rim, ipa, 0, zero)).digest()
+                rim = ctor(unmeasured.pack(rim, ipa, zero)).digest()
                 ipa += GRANULE_SIZE
         count = (ipa - first) // GRANULE_SIZE
         self._rim_slot = slot(rim)

@@ -4,24 +4,24 @@ Spec: DEN0137 1.0-rel0 B3.x / B4.3.9 (RmiRealmParams), B4.3.12 (RmiRecParams),
 A7.1.1 measurement descriptors; summarised in spec/rmm-measurement.md §3-§6.
 
 The construct declarations are the single description of each layout (used to
-build, parse and document). The hot per-granule path uses a ``struct.Struct`` with
-the same layout; ``tests/test_rmm_layouts.py`` proves the two are identical.
+build, parse and document). The run-time path uses the construct-free mirrors in
+:mod:`rmtool.measure.rmm.layouts` (``FAST_REFERENCE`` below pairs them);
+``tests/test_rmm.py`` proves each pair identical, bytes and field offsets.
 """
 
 from __future__ import annotations
 
-import struct
-
 from construct import Bytes, Const, Int8ul, Int64ul, Padding, Struct
 
-GRANULE_SIZE = 0x1000
-SLOT_SIZE = 64  # RmmRealmMeasurement: hash + zero padding
-DESC_SIZE = 0x100
-PARAMS_SIZE = 0x1000
-
-DESC_TYPE_DATA = 0x00
-DESC_TYPE_REC = 0x01
-DESC_TYPE_RIPAS = 0x02
+from rmtool.measure.rmm import layouts
+from rmtool.measure.rmm.layouts import (
+    DESC_SIZE,
+    DESC_TYPE_DATA,
+    DESC_TYPE_REC,
+    DESC_TYPE_RIPAS,
+    PARAMS_SIZE,
+    SLOT_SIZE,
+)
 
 # RmiRealmParams as the RMM copies it into its zero-filled measured image (§3.1).
 # Only these fields are measured; everything from 0x31 to 0xFFF is zero.
@@ -79,35 +79,21 @@ RmmMeasurementDescriptorRipas = Struct(
     Padding(DESC_SIZE - 0x60),
 )
 
-# Fast path for the per-granule DATA descriptor; same bytes as RmmMeasurementDescriptorData.
-DATA_DESC_FAST = struct.Struct("<B7xQ64sQQ64s96x")
-assert DATA_DESC_FAST.size == DESC_SIZE
+# declaration -> its construct-free mirror in layouts.py
+FAST_REFERENCE: dict[str, tuple[Struct, layouts.NamedStruct]] = {
+    "RmiRealmParamsMeasured": (RmiRealmParamsMeasured, layouts.REALM_PARAMS),
+    "RmiRecParamsMeasured": (RmiRecParamsMeasured, layouts.REC_PARAMS),
+    "RmmMeasurementDescriptorData": (RmmMeasurementDescriptorData, layouts.DATA_DESC),
+    "RmmMeasurementDescriptorRec": (RmmMeasurementDescriptorRec, layouts.REC_DESC),
+    "RmmMeasurementDescriptorRipas": (RmmMeasurementDescriptorRipas, layouts.RIPAS_DESC),
+}
 
 
-def data_descriptor_packer(hash_size: int) -> struct.Struct:
-    """DATA descriptor packer taking hash-size ``rim`` and ``content`` (zero padding implied);
-    same bytes as ``DATA_DESC_FAST`` with 64-byte zero-padded slots."""
-    pad = SLOT_SIZE - hash_size
-    return struct.Struct(f"<B7xQ{hash_size}s{pad}xQQ{hash_size}s{pad}x96x")
-
-
-def slot(value: bytes) -> bytes:
-    """Zero-extend a hash to the 64-byte measurement slot."""
-    return value + b"\0" * (SLOT_SIZE - len(value))
-
-
-def data_descriptor(rim_slot: bytes, ipa: int, flags: int, content_slot: bytes) -> bytes:
-    return DATA_DESC_FAST.pack(DESC_TYPE_DATA, DESC_SIZE, rim_slot, ipa, flags, content_slot)
-
-
-def rec_descriptor(rim_slot: bytes, content_slot: bytes) -> bytes:
-    return bytes(RmmMeasurementDescriptorRec.build({"rim": rim_slot, "content": content_slot}))
-
-
-# Fast path for RIPAS descriptors (one per RTT entry); same bytes as the construct layout.
-RIPAS_DESC_FAST = struct.Struct("<B7xQ64sQQ160x")
-assert RIPAS_DESC_FAST.size == DESC_SIZE
-
-
-def ripas_descriptor(rim_slot: bytes, base: int, top: int) -> bytes:
-    return RIPAS_DESC_FAST.pack(DESC_TYPE_RIPAS, DESC_SIZE, rim_slot, base, top)
+def field_offset(layout: Struct, name: str) -> int:
+    """Byte offset of field ``name`` in a fixed-size construct ``Struct``."""
+    offset = 0
+    for sub in layout.subcons:
+        if sub.name == name:
+            return offset
+        offset += sub.sizeof()
+    raise KeyError(name)

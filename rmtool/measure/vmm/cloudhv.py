@@ -31,9 +31,9 @@ from rmtool.measure.host import finalize
 from rmtool.measure.images import Image
 from rmtool.measure.kernel import load_kernel
 from rmtool.measure.rmm.algorithms import ALGORITHMS, HashAlgo
+from rmtool.measure.rmm.layouts import GRANULE_SIZE
 from rmtool.measure.rmm.ops import InitRipas, Operation
 from rmtool.measure.rmm.realm import rtt_block_sizes
-from rmtool.measure.rmm.structures import GRANULE_SIZE
 from rmtool.measure.vmm.argparse_clap import ClapError
 from rmtool.measure.vmm.common import (
     KIB,

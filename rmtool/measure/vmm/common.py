@@ -17,6 +17,7 @@ from rmtool.errors import ParametersError, RmtoolError
 from rmtool.measure.dtb.fdt import Node, string, strings, u32
 from rmtool.measure.host import HostCaps
 from rmtool.measure.images import Image
+from rmtool.measure.rmm.layouts import GRANULE_SIZE
 from rmtool.measure.rmm.ops import (
     DataCreate,
     InitRipas,
@@ -27,7 +28,6 @@ from rmtool.measure.rmm.ops import (
     RemExtend,
 )
 from rmtool.measure.rmm.profiles import RmmProfile
-from rmtool.measure.rmm.structures import GRANULE_SIZE
 
 KIB = 1 << 10
 MIB = 1 << 20

@@ -26,9 +26,9 @@ from rmtool.measure.host import HostCaps, check_pmu_ctrs, check_sve_vl, finalize
 from rmtool.measure.images import Image
 from rmtool.measure.kernel import load_kernel
 from rmtool.measure.rmm.algorithms import by_name
+from rmtool.measure.rmm.layouts import GRANULE_SIZE
 from rmtool.measure.rmm.ops import RealmParams
 from rmtool.measure.rmm.profiles import RmmProfile
-from rmtool.measure.rmm.structures import GRANULE_SIZE
 from rmtool.measure.vmm.argparse_clap import Opt, parse_u8, parse_u16, parse_u64, scan
 from rmtool.measure.vmm.common import (
     LOG_SIZE,

@@ -53,9 +53,9 @@ from rmtool.measure.host import finalize
 from rmtool.measure.images import Image
 from rmtool.measure.kernel import load_kernel
 from rmtool.measure.rmm.algorithms import ALGORITHMS
+from rmtool.measure.rmm.layouts import GRANULE_SIZE
 from rmtool.measure.rmm.ops import Operation
 from rmtool.measure.rmm.realm import rtt_block_sizes
-from rmtool.measure.rmm.structures import GRANULE_SIZE
 from rmtool.measure.vmm.common import LoadedBlob, MeasureInputs, VmmBuild
 from rmtool.measure.vmm.qemu_args import QemuConfig, attach_warnings, cpu_map, parse_args
 from rmtool.measure.vmm.qemu_dtb import (
