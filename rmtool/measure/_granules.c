@@ -96,6 +96,17 @@ digest(EVP_MD_CTX *ctx, const EVP_MD *md, const unsigned char *p, size_t n, unsi
     return EVP_DigestFinal_ex(ctx, out, NULL) ? 0 : -1;
 }
 
+/* H(granule) of count consecutive granules at in, written to out; 0 on success. */
+static int
+hash_granules(EVP_MD_CTX *ctx, const EVP_MD *md, const unsigned char *in, size_t count,
+              unsigned char *out, size_t dsize)
+{
+    for (size_t i = 0; i < count; i++)
+        if (digest(ctx, md, in + i * GRANULE, GRANULE, out + i * dsize) != 0)
+            return -1;
+    return 0;
+}
+
 static PyObject *
 granule_hashes(PyObject *self, PyObject *args)
 {
@@ -125,8 +136,7 @@ granule_hashes(PyObject *self, PyObject *args)
         failed = 1;
     } else {
         Py_BEGIN_ALLOW_THREADS
-        for (size_t i = 0; i < count && !failed; i++)
-            failed = digest(ctx, md, in + i * GRANULE, GRANULE, out + i * dsize) != 0;
+        failed = hash_granules(ctx, md, in, count, out, dsize) != 0;
         Py_END_ALLOW_THREADS
         EVP_MD_CTX_free(ctx);
     }
@@ -241,14 +251,12 @@ hash_mapped(EVP_MD_CTX *ctx, const EVP_MD *md, const unsigned char *p, size_t co
             unsigned char *out, size_t dsize)
 {
     sigjmp_buf jump;
-    volatile int status = 0;
     if (sigsetjmp(jump, 1) != 0) {
         sigbus_jump = NULL;
         return -2;
     }
     sigbus_jump = &jump;
-    for (size_t i = 0; i < count && status == 0; i++)
-        status = digest(ctx, md, p + i * GRANULE, GRANULE, out + i * dsize) != 0 ? -1 : 0;
+    int status = hash_granules(ctx, md, p, count, out, dsize);
     sigbus_jump = NULL;
     return status;
 }
