@@ -199,3 +199,19 @@ def test_realm_result_is_the_same_for_both_cores(tmp_path: Path, monkeypatch: py
     by_hand = Realm(hasher=ParallelGranuleHasher(1)).execute(
         [RealmCreate(params), DataCreate(0x80000000 + lead, Image.from_bytes("k", blob))])
     assert by_hand.rim == results[0]
+
+
+def test_data_addresses_wrap_at_64_bits(core: str) -> None:
+    """VMM front-ends measure what the reference's release build computes: a blob placed
+    just below 2**64 continues at IPA 0 (src/realm.rs ``aligned_addr + off`` wraps)."""
+    blob = hashlib.shake_256(b"wrap").digest(3 * 4096)
+    params = RealmParams(SHA256, 33, 6, 6)
+    ipa = (1 << 64) - 4096
+    m = Realm(hasher=ParallelGranuleHasher(1)).execute(
+        [RealmCreate(params), DataCreate(ipa, Image.from_bytes("fw", blob))])
+    rim = Realm().execute([RealmCreate(params)]).rim
+    for k, at in enumerate((ipa, 0, 4096)):
+        content = hashlib.sha256(blob[k * 4096:(k + 1) * 4096]).digest()
+        rim = hashlib.sha256(data_descriptor(slot(rim), at, 1, slot(content))).digest()
+    assert m.rim == rim
+    assert m.trace[-1].descriptors == 3

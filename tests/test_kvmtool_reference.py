@@ -23,6 +23,7 @@ from rmtool.measure.vmm.kvmtool import (
     generate_dtb,
     generate_tree,
     ipa_bits,
+    layout,
 )
 
 HOST6 = ["--num-wps", "6", "--num-bps", "6"]
@@ -288,3 +289,196 @@ def test_huge_cpu_count_is_bounded() -> None:
         generate_dtb(facts)
     with pytest.raises(ParametersError, match="too large"):
         generate_dtb(DtbFacts(**{**facts.__dict__, "cpus": 10 ** 12}))
+
+
+# ------------------------------------------------------------- audit: build_params / realm.rs
+
+def test_firmware_pc_wins_over_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    # build_params sets pc = mem_base for -k, then pc = firmware_base for -f: with both
+    # (firmware moved off the kernel by --firmware-address) the REC starts in the firmware
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "FW").write_bytes(b"FW CONTENT")
+    (tmp_path / "KERNEL").write_bytes(bytes(56) + b"ARM\x64" + bytes(4))
+    argv = [*HOST6, "-k", "KERNEL", "-f", "FW", "kvmtool", "-c", "1", "-m", "512M", "-k", "x",
+            "-f", "y", "--firmware-address", str(0x90000000)]
+    status, out, _ = measure(["--trace", *argv], capsys)
+    assert status == 0 and "pc=0x90000000 x0=0x8fe00000" in out
+    status, out, _ = measure(argv, capsys)
+    assert status == 0
+    assert rim(out) == "202e9bf5125f71fac3177ea3be4416c6625090c7c7a711706ba22d5f4689351c"
+
+
+def test_wrapping_ram_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # parse_memory_size wraps size * MiB; parse_cmdline's M + S - 1, build_params'
+    # dtb/log/initrd placement and compute_rim's align_up(base + size - 1) all wrap in u64
+    huge = (1 << 64) - (2 << 20)  # -m 18446744073709551614 (MiB)
+    assert parse_size("18446744073709551614") == huge
+    assert ipa_bits(huge) == 33  # last IPA 0x7fdfffff
+    assert first_err([*HOST6, "kvmtool", "-c", "1", "-m", "18446744073709551614"], capsys) == (
+        1, "ERROR Failed to compute measurements: invalid parameter RIPAS(80000000, 7fe00000)")
+    # M + S wraps to 0x40000000: log below it, DTB and initrd below the log
+    lay = layout((1 << 64) - (1 << 30), True, 1024)
+    assert (lay.log, lay.dtb, lay.initrd) == ((0x3FFF0000, 0x10000), 0x3FE00000, 0x3FDFFBFC)
+    # M + S wraps to 2 MiB: the DTB lands at 0 and the initrd wraps below it
+    lay = layout((1 << 64) - (1 << 31) + (2 << 20), False, 1024)
+    assert (lay.dtb, lay.initrd) == (0, (1 << 64) - 0x404)
+    initrd = tmp_path / "initrd"
+    initrd.write_bytes(bytes(1024))
+    out_dtb = tmp_path / "o.dtb"
+    status, _, _ = measure(["--no-measurements", "--output-dtb", str(out_dtb), "-i", str(initrd),
+                            *HOST6, "kvmtool", "-c", "1", "-m", "17592186042370", "-i", "x"],
+                           capsys)
+    assert status == 0
+    chosen = parse_dtb(out_dtb.read_bytes()).root.find_child("chosen")
+    assert chosen is not None
+    start = chosen.find_property("linux,initrd-start")
+    assert start is not None and start.value == ((1 << 64) - 0x404).to_bytes(8, "big")
+
+
+@pytest.mark.parametrize("argv, line", [
+    # translation_block_sizes: u8 level arithmetic, assert!(num_levels <= 4)
+    (["--ipa-bits", "0", *BASE], "thread 'main' panicked at src/realm.rs:192:5:"),
+    (["--ipa-bits", "53", *HOST6, "kvmtool", "-c", "1", "-m", "8191P"],
+     "thread 'main' panicked at src/realm.rs:192:5:"),
+    ([*HOST6, "kvmtool", "-c", "1", "-m", "8191P"],  # s2sz 63 from the RAM size
+     "thread 'main' panicked at src/realm.rs:192:5:"),
+    # s2sz 12..16: no block size left -> rim_init_ripas "block sizes is not known"
+    (["--ipa-bits", "12", *BASE], "ERROR Failed to compute measurements: block sizes is not "
+                                  "known"),
+    (["--ipa-bits", "16", *BASE], "ERROR Failed to compute measurements: block sizes is not "
+                                  "known"),
+    # find_block_size: assert!(start < 1u64 << 63) once the RIPAS walk reaches 2**63
+    (["--ipa-bits", "52", *HOST6, "kvmtool", "-c", "1", "-m", "16383P"],
+     "thread 'main' panicked at src/realm.rs:155:9:"),
+    # rim_realm_create reports unknown capabilities before translation_block_sizes
+    (["--ipa-bits", "0", "kvmtool", "-c", "1", "-m", "512M"],
+     "ERROR Failed to compute measurements: num_wps is not known"),
+])
+def test_reference_realm_model_limits(argv: list[str], line: str,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = measure(argv, capsys)
+    assert err.splitlines()[0] == line
+    assert status == (101 if line.startswith("thread") else 1)
+
+
+def test_ipa_bits_17_uses_4k_entries(capsys: pytest.CaptureFixture[str]) -> None:
+    # translation_block_sizes(17): one level, 4 KiB RIPAS entries only
+    status, out, _ = measure(["--ipa-bits", "17", *BASE], capsys)
+    assert status == 0
+    assert rim(out) == "444f4c56cdb4ffee8d9ca3d3387f27fe960e14ed0a8e2d9645e4ae12e4597dc9"
+
+
+@pytest.mark.parametrize("argv, line", [
+    # clap: an option's value is only parsed when the next known argument reacts; an
+    # unknown argument discards that pending error (parser.rs NoMatchingArg)
+    ([*HOST6, "kvmtool", "-c", "x", "--bogus"], "error: unexpected argument '--bogus' found"),
+    ([*HOST6, "kvmtool", "-c", "1", "-c", "2", "foo"], "error: unexpected argument 'foo' found"),
+    ([*HOST6, "kvmtool", "-c", "x", "--", "y"], "error: unexpected argument 'y' found"),
+    ([*HOST6, "kvmtool", "-c", "x", "-m", "512M"],
+     "error: invalid value 'x' for '--cpus <CPUS>': invalid digit found in string"),
+    # the last global option is resolved after the subcommand's arguments
+    (["--ipa-bits", "300", "kvmtool", "-c", "x", "-m", "512M"],
+     "error: invalid value 'x' for '--cpus <CPUS>': invalid digit found in string"),
+    (["--num-wps", "2", "--num-wps", "6", "kvmtool", "--bogus"],
+     "error: unexpected argument '--bogus' found"),
+    # the help flag reacts after the pending option
+    ([*HOST6, "kvmtool", "-c", "x", "-h"],
+     "error: invalid value 'x' for '--cpus <CPUS>': invalid digit found in string"),
+])
+def test_clap_pending_value(argv: list[str], line: str,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert first_err(argv, capsys) == (2, line)
+
+
+def test_kvmtool_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    # clap's generated -h/--help on the kvmtool subcommand: help on stdout, exit 0, even
+    # with a bad global value still pending
+    for argv in (["kvmtool", "-h"], ["--ipa-bits", "300", "kvmtool", "-c", "1", "--help"]):
+        status, out, err = measure(argv, capsys)
+        assert status == 0 and err == ""
+        assert out.startswith("Use the kvmtool VMM\n\nUsage: realm-measurements kvmtool "
+                              "[OPTIONS]\n\nOptions:\n")
+        lines = out.splitlines()
+        # every option padded to the help column: 2 + (longest spec + 4) + 2 = 45
+        assert "  -c, --cpus <CPUS>" + " " * 26 in lines
+        assert "      --virtio-transport <VIRTIO_TRANSPORT>  " in lines
+        assert lines[-1] == "  -h, --help" + " " * 33 + "Print help"
+
+
+def test_template_name_offset_last_use_wins() -> None:
+    # update_dtb collects string_offsets in a BTreeMap (insert: the last use of a name
+    # wins) and vm-fdt's intern_string then gives every "reg" that offset
+    import struct
+
+    from rmtool.measure.vmm.kvmtool_template import apply_template
+
+    def node(name: str, *props: bytes) -> bytes:
+        raw = name.encode() + b"\0"
+        return struct.pack(">I", 1) + raw + bytes(-len(raw) % 4) + b"".join(props) + \
+            struct.pack(">I", 2)
+
+    def prop(nameoff: int, value: bytes) -> bytes:
+        return struct.pack(">III", 3, len(value), nameoff) + value
+
+    body = node("", node("memory@80000000", prop(0, bytes(16))),
+                node("foo", prop(4, b"\0\0\0\1"))) + struct.pack(">I", 9)
+    strings_block = b"reg\0reg\0"
+    off_struct = 40 + 16
+    total = off_struct + len(body) + len(strings_block)
+    template = struct.pack(">10I", 0xD00DFEED, total, off_struct, off_struct + len(body), 40,
+                           17, 16, 0, len(strings_block), len(body)) + bytes(16) + body + \
+        strings_block
+    facts = DtbFacts(cpus=1, ram_size=512 << 20, bootargs=bootargs(None), initrd=None,
+                     its=True, pmu=False, log=None, virtio_mmio=0)
+    out = apply_template(template, facts)
+    parsed = parse_dtb(out)
+    assert parsed.strings_block == strings_block
+    assert out[off_struct:].count(struct.pack(">II", 16, 4)) == 1  # memory reg -> offset 4
+    assert struct.pack(">II", 16, 0) not in out[off_struct:]
+    mem = parsed.root.find_child("memory@80000000")
+    assert mem is not None and mem.properties[0].value == (0x80000000).to_bytes(8, "big") + \
+        (512 << 20).to_bytes(8, "big")
+
+
+@pytest.mark.parametrize("patch, line", [
+    # vm-fdt FdtReserveEntry::new: an entry of size 0 (not the terminator)
+    ({40: (0x1000, 0)}, "FDT writer"),
+    # check_overlapping after sorting by address
+    ({40: (0x2000, 0x2000), 56: (0x1000, 0x1001), 72: (0, 0)}, "FDT writer"),
+])
+def test_template_reservation_checks(patch: dict[int, tuple[int, int]], line: str,
+                                     tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                     ) -> None:
+    import struct
+
+    tight = bytearray(generate_dtb(DtbFacts(cpus=1, ram_size=512 << 20,
+                                            bootargs=bootargs(None), initrd=None, its=True,
+                                            pmu=False, log=None, virtio_mmio=0)))
+    extra = 16 * (len(patch) - 1)  # more reservation entries: move the blocks down
+    off_struct, off_strings = struct.unpack_from(">II", tight, 8)
+    body = bytes(tight[off_struct:])
+    template = bytearray(tight[:40]) + bytes(16 + extra) + body
+    struct.pack_into(">II", template, 8, off_struct + extra, off_strings + extra)
+    for at, (address, size) in patch.items():
+        struct.pack_into(">QQ", template, at, address, size)
+    path = tmp_path / "t.dtb"
+    path.write_bytes(bytes(template))
+    assert first_err(["--dtb-template", str(path), *BASE], capsys) == (
+        1, f"ERROR Cannot build parameters: while generating DTB: DTB: {line}")
+
+
+def test_template_block_before_rsvmap_end_wraps() -> None:
+    # update_dtb: off_dt_struct - (off_mem_rsvmap + rsvmap_size) in usize
+    import struct
+
+    from rmtool.errors import DtbError
+    from rmtool.measure.vmm.kvmtool_template import apply_template
+
+    facts = DtbFacts(cpus=1, ram_size=512 << 20, bootargs=bootargs(None), initrd=None,
+                     its=True, pmu=False, log=None, virtio_mmio=0)
+    template = bytearray(generate_dtb(facts))
+    struct.pack_into(">I", template, 8, 0x30)  # off_dt_struct inside the reservation map
+    with pytest.raises(DtbError) as info:
+        apply_template(bytes(template), facts)
+    assert info.value.message == f"unimplemented: struct padding {(1 << 64) - 8}"

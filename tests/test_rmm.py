@@ -11,7 +11,7 @@ import hashlib
 
 import pytest
 
-from rmtool.errors import UsageError
+from rmtool.errors import MeasurementError, UsageError
 from rmtool.measure.images import Image, ParallelGranuleHasher
 from rmtool.measure.rmm.algorithms import SHA256, SHA384, SHA512
 from rmtool.measure.rmm.layouts import (
@@ -320,3 +320,20 @@ def test_worker_processes_agree_with_one_thread(tmp_path: object) -> None:
         b = Realm(hasher=ParallelGranuleHasher(1)).execute(ops)
         assert a.rim == b.rim
         assert a.trace[-1].descriptors == (lead + len(blob) + 4095) // 4096
+
+
+def test_rtt_entry_bounds_differ_for_replay_and_measure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replay (hostile logs) keeps the tight bound; a VMM command line may need more RTT
+    entries (the reference measures -m 4T under a 33-bit cap: 2M entries)."""
+    import rmtool.measure.rmm.realm as realm_module
+
+    monkeypatch.setattr(realm_module, "MAX_RIPAS_ENTRIES", 4)
+    monkeypatch.setattr(realm_module, "MAX_MEASURE_RTT_ENTRIES", 64)
+    params = RealmParams(SHA256, 33, 6, 6)
+    ops: list[Operation] = [RealmCreate(params), InitRipas(0x80000000, 0x80000000 + 10 * 4096)]
+    m = Realm().execute(ops)
+    assert m.trace[-1].descriptors == 10
+    with pytest.raises(MeasurementError, match="more than 4 RTT entries"):
+        Realm(enforce_ipa_space=True).execute(ops)
+    with pytest.raises(MeasurementError, match="more than 64 RTT entries"):
+        Realm().execute([RealmCreate(params), InitRipas(0x80000000, 0x80000000 + 65 * 4096)])

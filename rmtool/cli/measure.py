@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -40,6 +41,7 @@ from rmtool.measure.vmm import FRONTENDS
 from rmtool.measure.vmm.argparse_clap import (
     STOP_KEY,
     ClapError,
+    HelpRequested,
     Opt,
     ValueRejected,
     parse_bool,
@@ -93,12 +95,23 @@ GLOBAL_OPTIONS = (
 )
 
 
+# clap's generated flags of the top-level command (they react like any flag: a pending
+# option before them is checked first)
+_CLAP_GLOBALS = (*GLOBAL_OPTIONS,
+                 Opt("help", ("help",), ("h",), takes_value=False),
+                 Opt("help", ("version",), ("V",), takes_value=False))
+
+
 def clap_check(args: list[str]) -> None:
     """The reference's clap pass over the whole argv (global options, subcommand and,
-    for kvmtool, its arguments): every clap error comes before any tool error."""
-    if any(a in ("-h", "--help", "-V", "--version") for a in args):
-        return  # help: click's
-    opts = scan(args, GLOBAL_OPTIONS, "", stop_at=lambda word: True)
+    for kvmtool, its arguments): every clap error comes before any tool error. The last
+    global option, if its value is the next word, is only checked after the subcommand's
+    arguments (clap resolves it at the end of ``get_matches_with``)."""
+    deferred: list[Callable[[], None]] = []
+    try:
+        opts = scan(args, _CLAP_GLOBALS, "", stop_at=lambda word: True, deferred=deferred)
+    except HelpRequested:
+        return  # help / version: click's
     if STOP_KEY not in opts:
         if args:
             raise ClapError("error: 'realm-measurements' requires a subcommand but one was "
@@ -113,11 +126,22 @@ def clap_check(args: list[str]) -> None:
     if vmm == "kvmtool":
         from rmtool.measure.vmm import kvmtool
 
-        kvmtool.clap_check(args[index + 1:])
+        try:
+            kvmtool.clap_check(args[index + 1:])
+        except HelpRequested:
+            # clap prints the subcommand's help and exits 0 before anything else
+            click.echo(kvmtool.help_text(), nl=False)
+            raise click.exceptions.Exit(0) from None
     elif vmm == "cloud-hv":
         from rmtool.measure.vmm import cloudhv
 
-        cloudhv.clap_check(args[index + 1:])
+        try:
+            cloudhv.scan_args(args[index + 1:])
+        except cloudhv.HelpRequested:
+            click.echo(cloudhv.help_text(), nl=False)
+            raise click.exceptions.Exit(0) from None
+    for check in deferred:
+        check()
 
 
 def _clap_exit(exc: ClapError) -> click.exceptions.Exit:

@@ -25,7 +25,7 @@ import hashlib
 import os
 from types import ModuleType
 
-from rmtool.measure.rmm.layouts import GRANULE_SIZE, DataDescriptorLayout
+from rmtool.measure.rmm.layouts import GRANULE_SIZE, U64_MASK, DataDescriptorLayout
 
 
 def _load_native() -> ModuleType | None:
@@ -85,7 +85,7 @@ def file_granule_hashes(algo_name: str, fd: int, offset: int, count: int) -> byt
 def data_chain(algo_name: str, layout: DataDescriptorLayout, rim: bytes, ipa: int,
                contents: bytes) -> bytes:
     """Extend ``rim`` (hash-size) by one DATA descriptor per hash in ``contents``;
-    granule k is at ``ipa + k * 4096``. Returns the final RIM (hash-size)."""
+    granule k is at ``ipa + k * 4096`` modulo 2**64. Returns the final RIM (hash-size)."""
     size = layout.hash_size
     if len(rim) != size or len(contents) % size:
         raise ValueError(f"rim or contents not a multiple of the {size}-byte hash")
@@ -97,5 +97,5 @@ def data_chain(algo_name: str, layout: DataDescriptorLayout, rim: bytes, ipa: in
     pack = layout.pack
     for o in range(0, len(contents), size):
         rim = ctor(pack(rim, ipa, contents[o:o + size])).digest()
-        ipa += GRANULE_SIZE
+        ipa = (ipa + GRANULE_SIZE) & U64_MASK  # a 64-bit field: wraps like the C core
     return rim

@@ -214,7 +214,8 @@ class Fdt:
     root: Node
     header: Header
     strings_block: bytes
-    # property name -> offset used in the template (first occurrence)
+    # property name -> offset used in the template; the last use wins, as in the
+    # reference surgeon's BTreeMap (src/dtb_surgeon.rs ``string_offsets.insert``)
     name_offsets: dict[str, int]
     totalsize: int
 
@@ -254,7 +255,7 @@ def parse_dtb(data: bytes, *, max_size: int = 64 << 20) -> Fdt:
         if end < 0:
             raise DtbError("unterminated property name", field="nameoff", offset=at)
         name = strings_block[nameoff:end].decode("utf-8", "replace")
-        name_offsets.setdefault(name, nameoff)
+        name_offsets[name] = nameoff
         return name
 
     end_struct = off_struct + size_struct

@@ -24,6 +24,7 @@ PARAMS_SIZE = 0x1000
 DESC_TYPE_DATA = 0x00
 DESC_TYPE_REC = 0x01
 DESC_TYPE_RIPAS = 0x02
+U64_MASK = (1 << 64) - 1  # addresses are u64 fields and wrap (the reference's release build)
 
 
 class NamedStruct:

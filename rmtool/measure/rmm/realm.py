@@ -24,6 +24,7 @@ from rmtool.measure.images import BlockHasher, GranuleHasher, Image, ParallelGra
 from rmtool.measure.rmm.algorithms import HashAlgo
 from rmtool.measure.rmm.layouts import (
     GRANULE_SIZE,
+    U64_MASK,
     data_descriptor_layout,
     realm_params_bytes,
     rec_descriptor,
@@ -111,7 +112,10 @@ def rtt_block_sizes(ipa_bits: int) -> list[int]:
     return [sizes[lvl] for lvl in range(max(0, start_level), 4)]
 
 
-MAX_RIPAS_ENTRIES = 1 << 20  # bound for hostile or absurd RAM sizes
+MAX_RIPAS_ENTRIES = 1 << 20  # bound for hostile logs (replay) and unmeasured data
+# VMM front-ends: a user's own (absurd) command line, e.g. -m 4T under a 33-bit IPA cap,
+# still measures as the reference does (2M entries, a few seconds); past this, refuse
+MAX_MEASURE_RTT_ENTRIES = 1 << 24
 
 
 def ripas_split(base: int, top: int, ipa_bits: int) -> list[tuple[int, int]]:
@@ -119,7 +123,8 @@ def ripas_split(base: int, top: int, ipa_bits: int) -> list[tuple[int, int]]:
     return list(iter_ripas_split(base, top, ipa_bits))
 
 
-def iter_ripas_split(base: int, top: int, ipa_bits: int) -> Iterator[tuple[int, int]]:
+def iter_ripas_split(base: int, top: int, ipa_bits: int,
+                     limit: int = MAX_RIPAS_ENTRIES) -> Iterator[tuple[int, int]]:
     if base % GRANULE_SIZE or top % GRANULE_SIZE:
         raise MeasurementError(f"INIT_RIPAS range [{base:#x}, {top:#x}) is not granule aligned")
     sizes = rtt_block_sizes(ipa_bits)
@@ -127,9 +132,9 @@ def iter_ripas_split(base: int, top: int, ipa_bits: int) -> Iterator[tuple[int, 
     count = 0
     while cur < top:
         count += 1
-        if count > MAX_RIPAS_ENTRIES:
+        if count > limit:
             raise MeasurementError(f"INIT_RIPAS range [{base:#x}, {top:#x}) needs more than "
-                                   f"{MAX_RIPAS_ENTRIES} RTT entries")
+                                   f"{limit} RTT entries")
         for s in sizes:
             if cur % s == 0 and cur + s <= top:
                 yield cur, cur + s
@@ -189,8 +194,8 @@ class Realm:
         return self.params.hash_algo
 
     def _ipa_bits(self) -> int:
-        """The address bits an operation may reach: the IPA width when the RMM's range
-        checks are enforced, else 63 (descriptors hold 64-bit addresses)."""
+        """The address bits an INIT_RIPAS may reach: the IPA width when the RMM's range
+        checks are enforced, else 63 (the reference's RTT walk asserts below 2**63)."""
         if self.enforce_ipa_space and self.params is not None:
             return min(self.params.s2sz, 63)
         return 63
@@ -249,44 +254,50 @@ class Realm:
             raise MeasurementError(f"INIT_RIPAS range [{op.base:#x}, {op.top:#x}) exceeds the "
                                    f"{bits}-bit IPA space")
         count = 0
-        for base, top in iter_ripas_split(op.base, op.top, self.params.s2sz if self.params else 0):
+        limit = MAX_RIPAS_ENTRIES if self.enforce_ipa_space else MAX_MEASURE_RTT_ENTRIES
+        for base, top in iter_ripas_split(op.base, op.top,
+                                          self.params.s2sz if self.params else 0, limit):
             self._rim_slot = self._h(ripas_descriptor(self._rim_slot, base, top))
             count += 1
         self._record(op, "INIT_RIPAS", f"[{op.base:#x}, {op.top:#x})", count)
 
     def data_create(self, op: DataCreate) -> None:
+        """One DATA descriptor per granule. With the RMM's range checks enforced (replay),
+        the range must lie in the IPA space; otherwise (VMM front-ends) addresses are
+        64-bit and wrap, as the reference tool's release build computes them."""
         algo = self.algo
         lead = op.ipa % GRANULE_SIZE
-        first = op.ipa - lead
+        first = (op.ipa - lead) & U64_MASK
         ctor = getattr(hashlib, algo.name)
-        bits = self._ipa_bits()
-        if op.ipa + op.length > 1 << bits:  # the RMM rejects IPAs beyond the space
-            raise MeasurementError(f"DATA_CREATE [{op.ipa:#x}, +{op.length:#x}) exceeds "
-                                   f"the {bits}-bit IPA space")
+        if self.enforce_ipa_space:
+            bits = self._ipa_bits()
+            if op.ipa + op.length > 1 << bits:  # the RMM rejects IPAs beyond the space
+                raise MeasurementError(f"DATA_CREATE [{op.ipa:#x}, +{op.length:#x}) exceeds "
+                                       f"the {bits}-bit IPA space")
         rim = self._rim_slot[:algo.size]
-        ipa = first
+        count = 0
         if op.measured:
             if op.image is None:
                 raise MeasurementError("measured DATA_CREATE without an image")
             memo = self.hasher if isinstance(self.hasher, ChainMemo) else None
             hit = memo.chain_lookup(op.image, algo.name, lead, rim, first) if memo else None
             if hit is not None:
-                rim, granules = hit
-                ipa = first + granules * GRANULE_SIZE
+                rim, count = hit
             else:
                 rim_in = rim
                 layout = data_descriptor_layout(algo.size, 1)
                 if isinstance(self.hasher, BlockHasher):
                     for blob in self.hasher.content_hash_blocks(op.image, algo.name, lead):
+                        ipa = (first + count * GRANULE_SIZE) & U64_MASK
                         rim = data_chain(algo.name, layout, rim, ipa, blob)
-                        ipa += len(blob) // algo.size * GRANULE_SIZE
+                        count += len(blob) // algo.size
                 else:
                     for content in self.hasher.content_hashes(op.image, algo.name, lead):
+                        ipa = (first + count * GRANULE_SIZE) & U64_MASK
                         rim = ctor(layout.pack(rim, ipa, content)).digest()
-                        ipa += GRANULE_SIZE
+                        count += 1
                 if memo is not None:
-                    memo.chain_record(op.image, algo.name, lead, rim_in, first, rim,
-                                      (ipa - first) // GRANULE_SIZE)
+                    memo.chain_record(op.image, algo.name, lead, rim_in, first, rim, count)
         else:
             zero = bytes(algo.size)
             unmeasured = data_descriptor_layout(algo.size, 0)
@@ -294,10 +305,10 @@ class Realm:
             if granules > MAX_RIPAS_ENTRIES:
                 raise MeasurementError(f"unmeasured DATA_CREATE of {granules} granules: more "
                                        f"than {MAX_RIPAS_ENTRIES}")
-            for _ in range(granules):
+            for count in range(granules):
+                ipa = (first + count * GRANULE_SIZE) & U64_MASK
                 rim = ctor(unmeasured.pack(rim, ipa, zero)).digest()
-                ipa += GRANULE_SIZE
-        count = (ipa - first) // GRANULE_SIZE
+            count = granules
         self._rim_slot = slot(rim)
         what = op.image.name if op.image is not None else "unmeasured"
         self._record(op, "DATA_CREATE" if op.measured else "DATA_CREATE_UNMEASURED",

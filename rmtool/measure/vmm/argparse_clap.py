@@ -172,16 +172,47 @@ def _record(out: dict[str, list[str]], opt: Opt, value: str, vmm: str) -> None:
     out.setdefault(opt.dest, []).append(value)
 
 
+class HelpRequested(Exception):
+    """clap's generated ``-h``/``--help`` flag was met (after the pending option was
+    resolved): clap prints the help on stdout and exits 0."""
+
+
 def scan(argv: Sequence[str], options: Sequence[Opt], vmm: str,
-         stop_at: Callable[[str], bool] | None = None) -> dict[str, list[str]]:
+         stop_at: Callable[[str], bool] | None = None,
+         deferred: list[Callable[[], None]] | None = None) -> dict[str, list[str]]:
     """Return dest -> list of raw values (flags get ``""`` per occurrence).
 
     ``stop_at(word)``: a positional word at which scanning stops (a subcommand);
     its index is stored under :data:`STOP_KEY` as a one-element list.
+
+    An option whose value is the next word stays *pending* (clap ``ParseState::Opt``):
+    it is only checked (value present, used twice, value parser) when the next known
+    option or flag reacts, or at the end. An unknown argument or a stray word after it
+    discards the pending option's error (clap ``let _ = self.resolve_pending``). At a
+    subcommand the pending option is checked only after the subcommand's own arguments
+    (clap ``get_matches_with``): its check is appended to ``deferred`` for the caller.
+    An option with ``dest == "help"`` raises :class:`HelpRequested` when it reacts.
     """
     by_long = {name: o for o in options for name in o.longs}
     by_short = {name: o for o in options for name in o.shorts}
     out: dict[str, list[str]] = {}
+    pending: list[tuple[Opt, str | None]] = []
+
+    def resolve() -> None:
+        if not pending:
+            return
+        opt, value = pending.pop()
+        if value is None:
+            raise ClapError(f"error: a value is required for '{opt.display()}' but none "
+                            f"was supplied")
+        _record(out, opt, value, vmm)
+
+    def react(opt: Opt, value: str) -> None:
+        resolve()
+        if opt.dest == "help":
+            raise HelpRequested()
+        _record(out, opt, value, vmm)
+
     args = list(argv)
     i = 0
     trailing = False
@@ -191,6 +222,8 @@ def scan(argv: Sequence[str], options: Sequence[Opt], vmm: str,
         if trailing or not _is_option_word(word):
             if not trailing and stop_at is not None and stop_at(word):
                 out[STOP_KEY] = [str(i - 1)]
+                if deferred is not None:
+                    deferred.append(resolve)
                 return out
             raise unexpected(word, vmm)
         if word == "--":
@@ -202,7 +235,7 @@ def scan(argv: Sequence[str], options: Sequence[Opt], vmm: str,
                 flag = by_short.get(word[1])
                 if flag is None or flag.takes_value:
                     break
-                _record(out, flag, "", vmm)
+                react(flag, "")
                 word = "-" + word[2:]
         opt, shown, inline = _lookup(word, by_long, by_short)
         if opt is None:
@@ -210,21 +243,17 @@ def scan(argv: Sequence[str], options: Sequence[Opt], vmm: str,
         if not opt.takes_value and inline is not None:
             raise ClapError(f"error: unexpected value '{inline}' for '{opt.display()}' "
                             f"found; no more were expected")
-        if opt.takes_value and inline is None:
+        if not opt.takes_value:
+            react(opt, "")
+        elif inline is not None:
+            react(opt, inline)
+        else:
+            resolve()
             nxt = args[i] if i < len(args) else None
-            if nxt is not None and _is_option_word(nxt) and nxt != "--":
-                other, other_shown, other_inline = _lookup(nxt, by_long, by_short)
-                if other is None:
-                    raise unexpected(other_shown, vmm)
-                if not other.takes_value and other_inline is not None and \
-                        nxt.startswith("--"):
-                    raise ClapError(f"error: unexpected value '{other_inline}' for "
-                                    f"'{other.display()}' found; no more were expected")
-                nxt = None
-            if nxt is None or nxt == "--":
-                raise ClapError(f"error: a value is required for '{opt.display()}' but none "
-                                f"was supplied")
-            inline = nxt
-            i += 1
-        _record(out, opt, inline if opt.takes_value and inline is not None else "", vmm)
+            if nxt is not None and not _is_option_word(nxt):
+                pending.append((opt, nxt))
+                i += 1
+            else:
+                pending.append((opt, None))
+    resolve()
     return out

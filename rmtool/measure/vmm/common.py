@@ -17,7 +17,7 @@ from rmtool.errors import ParametersError, RmtoolError
 from rmtool.measure.dtb.fdt import Node, string, strings, u32
 from rmtool.measure.host import HostCaps
 from rmtool.measure.images import Image
-from rmtool.measure.rmm.layouts import GRANULE_SIZE
+from rmtool.measure.rmm.layouts import GRANULE_SIZE, U64_MASK
 from rmtool.measure.rmm.ops import (
     DataCreate,
     InitRipas,
@@ -107,7 +107,6 @@ class VmmBuild:
 
 
 _SUFFIX_SHIFT = {"B": 0, "K": 10, "M": 20, "G": 30, "T": 40, "P": 50}
-U64_MASK = (1 << 64) - 1
 
 
 def parse_size(text: str, option: str = "-m") -> int:

@@ -26,10 +26,17 @@ from rmtool.measure.host import HostCaps, check_pmu_ctrs, check_sve_vl, finalize
 from rmtool.measure.images import Image
 from rmtool.measure.kernel import load_kernel
 from rmtool.measure.rmm.algorithms import by_name
-from rmtool.measure.rmm.layouts import GRANULE_SIZE
+from rmtool.measure.rmm.layouts import GRANULE_SIZE, U64_MASK
 from rmtool.measure.rmm.ops import RealmParams
 from rmtool.measure.rmm.profiles import RmmProfile
-from rmtool.measure.vmm.argparse_clap import Opt, parse_u8, parse_u16, parse_u64, scan
+from rmtool.measure.vmm.argparse_clap import (
+    HelpRequested,
+    Opt,
+    parse_u8,
+    parse_u16,
+    parse_u64,
+    scan,
+)
 from rmtool.measure.vmm.common import (
     LOG_SIZE,
     MIB,
@@ -110,11 +117,35 @@ OPTIONS = (
     Opt("dtb", ("dtb",)),
     # note the underscore: ``--restricted-mem`` is an unexpected argument
     Opt("restricted_mem", ("restricted_mem",), takes_value=False),
+    # clap's generated help flag
+    Opt("help", ("help",), ("h",), takes_value=False),
 )
+
+HELP_TEXT = """Use the kvmtool VMM
+
+Usage: realm-measurements kvmtool [OPTIONS]
+
+Options:
+{options}
+"""
+
+
+def help_text() -> str:
+    """``kvmtool -h``: clap's help for ``KvmtoolArgs`` (no per-option help texts; the
+    about line is the ``VmmType::Kvmtool`` doc comment), options in declaration order.
+    clap pads every option to the help column (``align_to_about``) even without a help
+    text and only trims the end of the whole text."""
+    rows = [(f"  {f'-{o.shorts[0]}, ' if o.shorts else '    '}{o.display()}", "")
+            for o in OPTIONS if o.dest != "help"]
+    rows.append(("  -h, --help", "Print help"))
+    width = max(len(left) for left, _ in rows) + 2
+    return HELP_TEXT.format(options="\n".join(f"{left:<{width}}{right}"
+                                               for left, right in rows))
 
 
 def clap_check(argv: list[str]) -> dict[str, list[str]]:
-    """The clap pass over ``lkvm run`` arguments (exit-2 errors, in argv order)."""
+    """The clap pass over ``lkvm run`` arguments (exit-2 errors, in argv order;
+    :class:`HelpRequested` for ``-h``/``--help``)."""
     return scan(argv, OPTIONS, "kvmtool")
 
 
@@ -257,25 +288,64 @@ class Layout:
     initrd: int | None
 
 
+def _align_up_u64(value: int, align: int) -> int:
+    """Reference ``utils::align_up`` on u64: ``(n + align - 1) & !(align - 1)``, wrapping."""
+    return ((value + align - 1) & U64_MASK) & ~(align - 1)
+
+
 def layout(ram_size: int, log: bool, initrd_len: int | None) -> Layout:
-    top = min(RAM_BASE + ram_size, RAM_BASE + 256 * MIB)
+    """``build_params`` placement in wrapping u64 arithmetic (release build): a RAM size
+    near 2**64 wraps ``M + S`` below the 256 MiB limit, and an initrd larger than the
+    space below the DTB wraps to the top of the address space instead of failing."""
+    top = min((RAM_BASE + ram_size) & U64_MASK, RAM_BASE + 256 * MIB)
     log_region = None
     if log:
-        log_region = (top - LOG_SIZE, LOG_SIZE)
-        top -= LOG_SIZE
-    dtb = align_up(top - (2 * MIB + LOG_SIZE), 2 * MIB)
+        log_region = ((top - LOG_SIZE) & U64_MASK, LOG_SIZE)
+        top = (top - LOG_SIZE) & U64_MASK
+    dtb = _align_up_u64((top - (2 * MIB + DTB_SIZE)) & U64_MASK, 2 * MIB)
     initrd = None
     if initrd_len is not None:
-        initrd = align_up(dtb - (initrd_len + 4), 4) if dtb >= initrd_len + 4 else None
-        if initrd is None:
-            raise ParametersError("initrd does not fit below the DTB")
+        initrd = _align_up_u64((dtb - (initrd_len + 4)) & U64_MASK, 4)
     return Layout(dtb=dtb, log=log_region, initrd=initrd)
 
 
 def ipa_bits(ram_size: int) -> int:
     """§5: ``max(ilog2(M + S - 1), 32) + 1`` (reference ``parse_cmdline``; exact integer
-    log, no float rounding)."""
-    return max((RAM_BASE + ram_size - 1).bit_length() - 1, 32) + 1
+    log, no float rounding; ``M + S - 1`` wraps at 64 bits)."""
+    return max(((RAM_BASE + ram_size - 1) & U64_MASK).bit_length() - 1, 32) + 1
+
+
+def ripas_top(ram_size: int) -> int:
+    """``RealmConfig::compute_rim``: ``align_up(base + size - 1, GRANULE)``, wrapping."""
+    return _align_up_u64((RAM_BASE + ram_size - 1) & U64_MASK, GRANULE_SIZE)
+
+
+def reference_realm_error(s2sz: int, ram_size: int, rtt_walk: bool = True
+                          ) -> RmtoolError | None:
+    """What the reference's Realm model (src/realm.rs, release build) meets for this IPA
+    width and RAM before any DATA_CREATE, in its order:
+
+    * ``rim_realm_create`` -> ``translation_block_sizes``: u8 arithmetic leaves more than
+      four levels for s2sz < 12 or > 52 and ``assert!(num_levels <= 4)`` panics;
+    * ``rim_init_ripas``: an empty wrapped range is ``invalid parameter RIPAS(b, t)``;
+      s2sz 12..16 leaves no block size (``block sizes is not known``);
+    * ``find_block_size`` asserts ``start < 1 << 63`` once the walk reaches 2**63.
+
+    ``rtt_walk`` False (an RMM version that does not measure INIT_RIPAS): only the empty
+    range check applies.
+    """
+    if rtt_walk and not 12 <= s2sz <= 52:
+        return ReferencePanic("assertion failed: num_levels <= 4", "src/realm.rs:192:5")
+    top = ripas_top(ram_size)
+    if top <= RAM_BASE:
+        return ComputeError(f"invalid parameter RIPAS({RAM_BASE:x}, {top:x})")
+    if not rtt_walk:
+        return None
+    if s2sz <= 16:
+        return ComputeError("block sizes is not known")
+    if top > 1 << 63:
+        return ReferencePanic("assertion failed: start < 1u64 << 63", "src/realm.rs:155:9")
+    return None
 
 
 # --------------------------------------------------------------------------- DTB
@@ -454,7 +524,13 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
     """src/kvmtool.rs ``build_params``: every step and error in the reference's order."""
     from rmtool.measure.vmm.kvmtool_template import apply_template
 
-    cfg = parse_args(argv, inputs.profile)
+    try:
+        cfg = parse_args(argv, inputs.profile)
+    except HelpRequested:
+        import click
+
+        click.echo(help_text(), nl=False)
+        raise click.exceptions.Exit(0) from None
     caps: HostCaps = inputs.caps.restrict(ipa_bits=ipa_bits(cfg.ram_size),
                                           **cfg.caps_restrict)
     algo = by_name(cfg.hash_algo_name)
@@ -472,7 +548,7 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
         if inputs.kernel is None:
             raise ParametersError("need kernel image")
         kernel = load_kernel(inputs.kernel)
-        add(LoadedBlob("KERNEL", RAM_BASE + kernel.text_offset, kernel.image))
+        add(LoadedBlob("KERNEL", (RAM_BASE + kernel.text_offset) & U64_MASK, kernel.image))
     initrd: tuple[int, int] | None = None
     template_initrd = (0, 0)
     if cfg.initrd:
@@ -485,7 +561,7 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
             raise ParametersError(exc.message.removeprefix("VMM: ")) from exc
         start = layout(cfg.ram_size, cfg.measurement_log, size).initrd
         assert start is not None
-        template_initrd = (start, start + size)
+        template_initrd = (start, (start + size) & U64_MASK)
         if size:
             initrd = template_initrd
         add(LoadedBlob("INITRD", start, image))
@@ -499,10 +575,11 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
         raise ReferencePanic("not yet implemented: cfi-flash not supported",
                              "src/kvmtool.rs:763:9")
 
-    if cfg.kernel:
-        pc = RAM_BASE
-    elif cfg.firmware:
+    # build_params sets pc for -k, then again for -f: the firmware address wins
+    if cfg.firmware:
         pc = cfg.firmware_address
+    elif cfg.kernel:
+        pc = RAM_BASE
     else:
         pc = 0
 
@@ -515,8 +592,9 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
         compute_error = exc
         params = RealmParams(hash_algo=algo, s2sz=caps.ipa_bits or 33, num_bps=2, num_wps=2,
                              sve_vl=0, pmu=False, pmu_num_ctrs=0, lpa2=False, rpv=cfg.rpv)
-    if compute_error is None and cfg.ram_size == 0:
-        compute_error = ComputeError(f"invalid parameter RIPAS({RAM_BASE:x}, {RAM_BASE:x})")
+    if compute_error is None:
+        compute_error = reference_realm_error(params.s2sz, cfg.ram_size,
+                                              inputs.profile.measures_init_ripas)
 
     facts = DtbFacts(
         cpus=cfg.cpus, ram_size=cfg.ram_size, bootargs=bootargs(cfg.params), initrd=initrd,
@@ -555,6 +633,7 @@ def _surgeon_error(exc: DtbError) -> str:
     """The reference surgeon's wording (src/dtb_surgeon.rs ``DTBError``): the template
     checks already use it; anything else our reader rejects is mostly a short read
     there (``I/O``)."""
-    if exc.message.startswith(("parsing: ", "unimplemented: ", "I/O", "FDT writer")):
+    if exc.message.startswith(("parsing: ", "unimplemented: ", "I/O", "FDT writer",
+                               "offset is out of bounds")):
         return exc.message
     return "I/O"

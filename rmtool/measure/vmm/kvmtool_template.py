@@ -99,9 +99,9 @@ def _check_layout(template: bytes) -> tuple[int, int]:
         raise DtbError("I/O", field="header", offset=0)
     (_magic, total, off_struct, off_strings, off_rsv, _v, _lc, _b, size_strings,
      size_struct) = struct.unpack_from(">10I", template, 0)
-    if off_rsv < fdt.HEADER_SIZE or off_rsv % 8:
-        raise DtbError("FDT writer", field="off_mem_rsvmap", offset=16)
-    entries = 0
+    if off_rsv > len(template):  # input.get(off_mem_rsvmap..) is None
+        raise DtbError("offset is out of bounds", field="off_mem_rsvmap", offset=16)
+    entries: list[tuple[int, int]] = []
     pos = off_rsv
     while True:
         if pos + 16 > len(template):
@@ -110,12 +110,21 @@ def _check_layout(template: bytes) -> tuple[int, int]:
         pos += 16
         if address == 0 and size == 0:
             break
-        entries += 1
-    struct_padding = off_struct - pos
+        if size == 0 or address + size >= 1 << 64:  # vm-fdt FdtReserveEntry::new
+            raise DtbError("FDT writer", field="mem_rsvmap", offset=pos - 16)
+        entries.append((address, size))
+    # FdtWriter::new_with_mem_reserv_padding: 8-byte alignment, then no overlap
+    if off_rsv < fdt.HEADER_SIZE or off_rsv % 8:
+        raise DtbError("FDT writer", field="off_mem_rsvmap", offset=16)
+    entries.sort()
+    if any(a + n > b for (a, n), (b, _) in zip(entries, entries[1:], strict=False)):
+        raise DtbError("FDT writer", field="mem_rsvmap", offset=off_rsv)
+    # usize differences: a block placed too early wraps (release build)
+    struct_padding = (off_struct - pos) % (1 << 64)
     if struct_padding:
         raise DtbError(f"unimplemented: struct padding {struct_padding}",
                        field="off_dt_struct", offset=8)
-    strings_padding = off_strings - (off_struct + size_struct)
+    strings_padding = (off_strings - (off_struct + size_struct)) % (1 << 64)
     if strings_padding:
         raise DtbError(f"unimplemented: strings padding {strings_padding}",
                        field="off_dt_strings", offset=12)
