@@ -215,3 +215,21 @@ def test_data_addresses_wrap_at_64_bits(core: str) -> None:
         rim = hashlib.sha256(data_descriptor(slot(rim), at, 1, slot(content))).digest()
     assert m.rim == rim
     assert m.trace[-1].descriptors == 3
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, 4096, 4097, 4 << 20, (4 << 20) + 4096 - 7,
+                                  (8 << 20) + 5])
+@pytest.mark.parametrize("lead", [0, 7, 4095])
+def test_file_chunking_edges(core: str, tmp_path: Path, size: int, lead: int) -> None:
+    """Content hashes of a file placed ``lead`` bytes into its first granule, at the chunk
+    boundaries of both readers, against hashlib over the zero-filled granules."""
+    data = hashlib.shake_256(f"{size}".encode()).digest(size)
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    padded = bytes(lead) + data
+    padded += bytes(-len(padded) % 4096)  # an empty image at lead > 0: one zero granule
+    expected = [hashlib.sha384(padded[o:o + 4096]).digest() for o in range(0, len(padded), 4096)]
+    for jobs in (1, 2):
+        got = list(ParallelGranuleHasher(jobs).content_hashes(
+            Image.from_file("f", str(path)), "sha384", lead))
+        assert got == expected, jobs

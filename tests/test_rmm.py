@@ -337,3 +337,17 @@ def test_rtt_entry_bounds_differ_for_replay_and_measure(monkeypatch: pytest.Monk
         Realm(enforce_ipa_space=True).execute(ops)
     with pytest.raises(MeasurementError, match="more than 64 RTT entries"):
         Realm().execute([RealmCreate(params), InitRipas(0x80000000, 0x80000000 + 65 * 4096)])
+
+
+def test_empty_image_at_unaligned_ipa_measures_its_zero_granule() -> None:
+    """src/realm.rs rim_data_create: the zero fill before the content is aligned up to a
+    granule, so an empty blob at an unaligned address is one zero granule; at an aligned
+    address it is nothing."""
+    params = RealmParams(SHA256, 33, 6, 6)
+    base = Realm().execute([RealmCreate(params)]).rim
+    m = Realm().execute([RealmCreate(params), DataCreate(0x80000007, Image.from_bytes("e", b""))])
+    desc = data_descriptor(base + bytes(32), 0x80000000, 1,
+                           hashlib.sha256(bytes(4096)).digest() + bytes(32))
+    assert m.rim == hashlib.sha256(desc).digest() and m.trace[-1].descriptors == 1
+    m = Realm().execute([RealmCreate(params), DataCreate(0x80000000, Image.from_bytes("e", b""))])
+    assert m.rim == base and m.trace[-1].descriptors == 0

@@ -102,8 +102,10 @@ class Image:
 
 
 def granule_count(lead: int, size: int) -> int:
-    """Granules covered by ``size`` bytes starting ``lead`` bytes into a granule."""
-    return (lead + size + GRANULE_SIZE - 1) // GRANULE_SIZE if size else 0
+    """Granules covered by ``size`` bytes starting ``lead`` bytes into a granule. An empty
+    image at an unaligned IPA still covers the zero-filled granule it starts in (the
+    reference's ``rim_data_create`` aligns the zero fill up to a granule)."""
+    return (lead + size + GRANULE_SIZE - 1) // GRANULE_SIZE
 
 
 class GranuleHasher(Protocol):
@@ -189,6 +191,8 @@ class ParallelGranuleHasher:
     def content_hash_blocks(self, image: Image, algo_name: str, lead: int) -> Iterator[bytes]:
         size = image.size
         if size == 0:
+            if lead:  # see granule_count
+                yield granule_hashes(algo_name, bytes(GRANULE_SIZE))
             return
         if image.data is not None:
             data = memoryview(image.data)
