@@ -501,23 +501,6 @@ def _duplicate(ipa: int) -> ParametersError:
     return ParametersError(f"invalid VM configuration: duplicate blob at {ipa}")
 
 
-def _image_size(image: Image) -> int | None:
-    try:
-        return image.size
-    except RmtoolError:
-        return None
-
-
-def _granule_fill(blob: LoadedBlob) -> LoadedBlob:
-    """An empty image at an unaligned IPA: the reference zero-fills up to the granule
-    boundary and measures that one granule (``rim_data_create``)."""
-    lead = blob.ipa % GRANULE_SIZE
-    if lead and _image_size(blob.image) == 0:
-        return LoadedBlob(blob.kind, blob.ipa,
-                          Image.from_bytes(blob.image.name, bytes(GRANULE_SIZE - lead)))
-    return blob
-
-
 # --------------------------------------------------------------------------- build
 
 def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
@@ -542,7 +525,7 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
     def add(blob: LoadedBlob) -> None:
         if blob.ipa in blobs:
             raise _duplicate(blob.ipa)
-        blobs[blob.ipa] = _granule_fill(blob)
+        blobs[blob.ipa] = blob
 
     if cfg.kernel:
         if inputs.kernel is None:
