@@ -17,8 +17,10 @@ from rmtool.measure.rmm.algorithms import SHA256, SHA384, SHA512
 from rmtool.measure.rmm.layouts import (
     DATA_DESC,
     data_descriptor,
+    data_descriptor_layout,
     rec_descriptor,
     ripas_descriptor,
+    ripas_descriptor_packer,
 )
 from rmtool.measure.rmm.ops import (
     DataCreate,
@@ -351,3 +353,13 @@ def test_empty_image_at_unaligned_ipa_measures_its_zero_granule() -> None:
     assert m.rim == hashlib.sha256(desc).digest() and m.trace[-1].descriptors == 1
     m = Realm().execute([RealmCreate(params), DataCreate(0x80000000, Image.from_bytes("e", b""))])
     assert m.rim == base and m.trace[-1].descriptors == 0
+
+
+@pytest.mark.parametrize("size", [32, 48, 64])
+def test_hash_size_packers_equal_the_slot_layouts(size: int) -> None:
+    rim = bytes(range(size))
+    content = bytes(range(100, 100 + size))
+    assert ripas_descriptor_packer(size).pack(2, 256, rim, 0x80000000, 0x80200000) == \
+        ripas_descriptor(rim + bytes(64 - size), 0x80000000, 0x80200000)
+    assert data_descriptor_layout(size, 1).pack(rim, 0x80001000, content) == \
+        data_descriptor(rim + bytes(64 - size), 0x80001000, 1, content + bytes(64 - size))

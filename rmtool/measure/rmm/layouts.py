@@ -107,6 +107,12 @@ def ripas_descriptor(rim_slot: bytes, base: int, top: int) -> bytes:
     return RIPAS_DESC.pack(DESC_TYPE_RIPAS, DESC_SIZE, rim_slot, base, top)
 
 
+def ripas_descriptor_packer(hash_size: int) -> struct.Struct:
+    """RIPAS descriptor packer taking a hash-size ``rim``; the same bytes as
+    ``RIPAS_DESC`` with a 64-byte zero-padded slot."""
+    return struct.Struct(f"<B7xQ{hash_size}s{SLOT_SIZE - hash_size}xQQ160x")
+
+
 def data_descriptor_packer(hash_size: int) -> struct.Struct:
     """DATA descriptor packer taking hash-size ``rim`` and ``content`` (zero padding
     implied); the same bytes as ``DATA_DESC`` with 64-byte zero-padded slots."""

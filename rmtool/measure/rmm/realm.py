@@ -23,13 +23,15 @@ from rmtool.measure.hashcore import data_chain
 from rmtool.measure.images import BlockHasher, GranuleHasher, Image, ParallelGranuleHasher
 from rmtool.measure.rmm.algorithms import HashAlgo
 from rmtool.measure.rmm.layouts import (
+    DESC_SIZE,
+    DESC_TYPE_RIPAS,
     GRANULE_SIZE,
     U64_MASK,
     data_descriptor_layout,
     realm_params_bytes,
     rec_descriptor,
     rec_params_bytes,
-    ripas_descriptor,
+    ripas_descriptor_packer,
     slot,
 )
 from rmtool.measure.rmm.ops import (
@@ -255,10 +257,15 @@ class Realm:
                                    f"{bits}-bit IPA space")
         count = 0
         limit = MAX_RIPAS_ENTRIES if self.enforce_ipa_space else MAX_MEASURE_RTT_ENTRIES
+        algo = self.algo
+        ctor = getattr(hashlib, algo.name)
+        pack = ripas_descriptor_packer(algo.size).pack
+        rim = self._rim_slot[:algo.size]
         for base, top in iter_ripas_split(op.base, op.top,
                                           self.params.s2sz if self.params else 0, limit):
-            self._rim_slot = self._h(ripas_descriptor(self._rim_slot, base, top))
+            rim = ctor(pack(DESC_TYPE_RIPAS, DESC_SIZE, rim, base, top)).digest()
             count += 1
+        self._rim_slot = slot(rim)
         self._record(op, "INIT_RIPAS", f"[{op.base:#x}, {op.top:#x})", count)
 
     def data_create(self, op: DataCreate) -> None:
