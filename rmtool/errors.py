@@ -9,10 +9,17 @@ as a traceback.
 from __future__ import annotations
 
 
-class RmtoolError(Exception):
-    """Base class: a problem the user can understand and act on."""
+#: The exit-code contract of every command (docs/cli.md): 0 ok / pass / match,
+#: 1 a check ran and failed (mismatch, bad signature), 2 unusable input or usage.
+EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 
-    exit_code: int = 1
+
+class RmtoolError(Exception):
+    """Base class: a problem the user can understand and act on. An error means the
+    input could not be used (exit 2); a check that ran and failed is a verdict, not an
+    error (``CheckFailed``, exit 1)."""
+
+    exit_code: int = EXIT_UNUSABLE
 
     def __init__(self, message: str, *, field: str | None = None,
                  offset: int | None = None) -> None:
@@ -30,6 +37,12 @@ class RmtoolError(Exception):
         if where:
             return f"{self.message} ({', '.join(where)})"
         return self.message
+
+
+class CheckFailed(RmtoolError):
+    """A check ran on usable input and failed (exit 1)."""
+
+    exit_code = EXIT_FAILED
 
 
 class UsageError(RmtoolError):

@@ -410,14 +410,14 @@ def test_cli_bank_yaml_table_and_errors() -> None:
 
     assert run(["log", "show", "--bank", "sm3_256", path]) == 2
     assert run(["log", "show", str(corpus_dir())]) == 2  # a directory: click usage error
-    assert run(["log", "show", str(corpus_dir() / "missing.bin")]) == 1  # InputFileError
+    assert run(["log", "show", str(corpus_dir() / "missing.bin")]) == 2  # InputFileError: unusable input
 
 
 def test_cli_main_exit_status_and_one_error_line(capsys: pytest.CaptureFixture[str]) -> None:
     from rmtool.cli.main import run
 
     bogus = str(corpus_dir() / "negative" / "keylime_binary_bios_measurements-bogus.bin")
-    assert run(["log", "show", "--format", "json", bogus]) == 1
+    assert run(["log", "show", "--format", "json", bogus]) == 2  # malformed log: unusable input
     captured = capsys.readouterr()
     assert json.loads(captured.out)["errors"][0] == {
         "offset": 28, "field": "eventDataSize",

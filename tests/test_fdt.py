@@ -107,5 +107,5 @@ def test_dtb_show_and_diff_cli(tmp_path: object, capsys: pytest.CaptureFixture[s
     assert run(["dtb", "diff", str(a), str(a)]) == 0
     bad = tmp_path / "bad.dtb"
     bad.write_bytes(b"\xd0\x0d\xfe\xed" + b"\xff" * 40)
-    assert run(["dtb", "show", str(bad)]) == 1
+    assert run(["dtb", "show", str(bad)]) == 2  # malformed DTB: unusable input
     assert capsys.readouterr().err.startswith("ERROR totalsize")

@@ -177,6 +177,6 @@ def test_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     bad = tmp_path / "bad.toml"
     bad.write_text('kernel = "Image"\nkernal = "typo"\n')
     code, _, err = _rmtool(capsys, "launch", "--config", str(bad))
-    assert code == 1 and "unknown key 'kernal'" in err
+    assert code == 2 and "unknown key 'kernal'" in err
     code, _, err = _rmtool(capsys, "launch", "--vmm", "qemu")
     assert code == 2 and "no kernel given" in err

@@ -28,7 +28,7 @@ ZERO32 = "0" * 64
 
 
 def measure(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    status = run(["measure", *argv])
+    status = run(["measure", *argv], reference_exits=True)  # realm-measurements: status 1 on ERROR
     out, err = capsys.readouterr()
     return status, out, err
 
@@ -358,5 +358,11 @@ def test_console_scripts_as_a_user_types_them() -> None:
     assert proc.returncode == 0 and f"RIM: {K1}" in proc.stdout
     proc = subprocess.run([sys.executable, "-m", "rmtool.cli.main", "measure", "kvmtool"],
                           capture_output=True, text=True)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr  # rmtool: unusable input
+    assert proc.stderr.strip() == "ERROR Cannot build parameters: number of vCPUs is not known"
+    proc = subprocess.run([sys.executable, "-c",
+                           "import sys; from rmtool.cli.main import realm_measurements_main;"
+                           "sys.argv=['realm-measurements', 'kvmtool'];"
+                           "realm_measurements_main()"], capture_output=True, text=True)
+    assert proc.returncode == 1  # the reference tool's status for an ERROR line
     assert proc.stderr.strip() == "ERROR Cannot build parameters: number of vCPUs is not known"

@@ -38,7 +38,7 @@ def build(argv: list[str], *, caps: HostCaps = QHOST, **paths: Any) -> VmmBuild:
 def cli(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        rc = run(["measure", *argv])
+        rc = run(["measure", *argv], reference_exits=True)  # realm-measurements: status 1 on ERROR
     return rc, out.getvalue(), err.getvalue()
 
 

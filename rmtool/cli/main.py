@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import click
 
 from rmtool import __version__
-from rmtool.errors import RmtoolError
+from rmtool.errors import RmtoolError, UsageError
 
 # (module, attribute) of every top-level command, in help order.
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -58,9 +58,11 @@ def cli() -> None:
 
 
 def run(argv: Sequence[str] | None = None, prog_name: str = "rmtool",
-        command: click.Command | None = None) -> int:
+        command: click.Command | None = None, *, reference_exits: bool = False) -> int:
     """Run the CLI (or another click ``command``) and return its exit status; errors
-    become one stderr line."""
+    become one stderr line. rmtool's contract is 0 ok, 1 failed check, 2 unusable input
+    (``rmtool.errors``); ``reference_exits`` keeps the reference tool's status 1 for its
+    ``ERROR`` lines instead (``realm-measurements``, docs/cli.md)."""
     try:
         rv = (command or cli).main(args=list(argv) if argv is not None else None,
                                    prog_name=prog_name, standalone_mode=False)
@@ -70,6 +72,8 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "rmtool",
         for warning in getattr(exc, "warnings", ()):  # printed before the error, as parsed
             click.echo(f"WARN {warning}", err=True)
         click.echo(f"ERROR {exc}", err=True)
+        if reference_exits and not isinstance(exc, UsageError):
+            return 1  # anyhow's error exit; clap's usage errors stay 2
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
@@ -96,7 +100,8 @@ def main() -> None:
 
 def realm_measurements_main() -> None:
     """``realm-measurements``: the reference tool's argv, i.e. ``rmtool measure ...``."""
-    sys.exit(run(["measure", *sys.argv[1:]], prog_name="realm-measurements"))
+    sys.exit(run(["measure", *sys.argv[1:]], prog_name="realm-measurements",
+                 reference_exits=True))
 
 
 if __name__ == "__main__":
