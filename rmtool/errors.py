@@ -8,7 +8,6 @@ as a traceback.
 
 from __future__ import annotations
 
-
 #: The exit-code contract of every command (docs/cli.md): 0 ok / pass / match,
 #: 1 a check ran and failed (mismatch, bad signature), 2 unusable input or usage.
 EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2

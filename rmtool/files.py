@@ -139,15 +139,16 @@ def _atomic_output(path: str, text: bool, mode: int) -> Iterator[IO[Any]]:
         raise InputFileError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as raw:
-            f: IO[Any] = io.TextIOWrapper(raw, encoding="utf-8", newline="") if text else raw
-            yield f
-            f.flush()
+            wrapper = io.TextIOWrapper(raw, encoding="utf-8", newline="") if text else None
+            yield wrapper if wrapper is not None else raw
+            if wrapper is not None:
+                wrapper.flush()
+                wrapper.detach()
+            raw.flush()
             os.fsync(raw.fileno())
             umask = os.umask(0)
             os.umask(umask)
             os.fchmod(raw.fileno(), mode & ~umask)
-            if text:
-                f.detach()  # type: ignore[union-attr]
         os.replace(tmp, path)
     except OSError as exc:
         _unlink_quietly(tmp)

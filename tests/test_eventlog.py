@@ -410,7 +410,7 @@ def test_cli_bank_yaml_table_and_errors() -> None:
 
     assert run(["log", "show", "--bank", "sm3_256", path]) == 2
     assert run(["log", "show", str(corpus_dir())]) == 2  # a directory: click usage error
-    assert run(["log", "show", str(corpus_dir() / "missing.bin")]) == 2  # InputFileError: unusable input
+    assert run(["log", "show", str(corpus_dir() / "missing.bin")]) == 2  # unusable input
 
 
 def test_cli_main_exit_status_and_one_error_line(capsys: pytest.CaptureFixture[str]) -> None:
