@@ -17,16 +17,19 @@ import click
 from tabulate import tabulate
 
 from rmtool.errors import CorimError, InputFileError, UsageError
+from rmtool.files import LIMITS, read_bounded
 from rmtool.verify import comid_json
 from rmtool.verify import corim as corim_lib
 from rmtool.verify.corim_cbor import MAX_CORIM_SIZE
 from rmtool.verify.corim_lint import has_errors, lint
 from rmtool.verify.corim_sign import load_cert_chain, load_signing_key, sign_corim
-from rmtool.verify.corim_submit import AuthConfig, submit_corim
+from rmtool.verify.corim_submit import AuthConfig, Deadline, submit_corim
 
 FORMAT_OPTION = click.option("--format", "fmt", type=click.Choice(["table", "text", "json"]),
                              default="table", show_default=True, help="Output format.")
 MAX_JSON_INPUT = 4 * 1024 * 1024
+PASSWORD_ENV = "RMTOOL_PROVISIONING_PASSWORD"
+CLIENT_SECRET_ENV = "RMTOOL_PROVISIONING_CLIENT_SECRET"
 
 
 def _read(path: str, what: str, limit: int = MAX_CORIM_SIZE) -> bytes:
@@ -272,25 +275,39 @@ def lint_cmd(ctx: click.Context, file: str, cddl_dir: str | None, fmt: str) -> N
 @click.option("--auth", "auth_method", type=click.Choice(["none", "basic", "oauth2"]),
               default="none", show_default=True)
 @click.option("--username", help="basic: user name.")
-@click.option("--password", envvar="RMTOOL_PROVISIONING_PASSWORD", help="basic: password.")
+@click.option("--password", envvar=PASSWORD_ENV,
+              help=f"basic: password (visible in ps; prefer --password-file or "
+                   f"${PASSWORD_ENV}).")
+@click.option("--password-file", type=click.Path(dir_okay=False),
+              help="basic: read the password from this file (first line).")
 @click.option("--client-id", help="oauth2: client id.")
-@click.option("--client-secret", envvar="RMTOOL_PROVISIONING_CLIENT_SECRET",
-              help="oauth2: client secret.")
+@click.option("--client-secret", envvar=CLIENT_SECRET_ENV,
+              help=f"oauth2: client secret (visible in ps; prefer --client-secret-file or "
+                   f"${CLIENT_SECRET_ENV}).")
+@click.option("--client-secret-file", type=click.Path(dir_okay=False),
+              help="oauth2: read the client secret from this file (first line).")
 @click.option("--token-url", help="oauth2: token endpoint.")
 @click.option("--scope", "scopes", multiple=True, help="oauth2: scope (repeatable).")
 @click.option("--ca-cert", type=click.Path(dir_okay=False), help="CA bundle for TLS.")
 @click.option("--insecure", is_flag=True, help="Do not verify the TLS certificate.")
-@click.option("--timeout", type=float, default=30.0, show_default=True)
+@click.option("--timeout", type=float, default=30.0, show_default=True,
+              help="Total seconds for the whole submission (connect, token, submit, every "
+                   "read); a later answer is a failure.")
 @click.option("--no-lint", is_flag=True, help="Submit even if the profile lint finds errors.")
 @FORMAT_OPTION
 @click.pass_context
 def submit(ctx: click.Context, file: str, api_server: str, media_type: str | None,
            auth_method: str, username: str | None, password: str | None,
-           client_id: str | None, client_secret: str | None, token_url: str | None,
-           scopes: tuple[str, ...], ca_cert: str | None, insecure: bool, timeout: float,
-           no_lint: bool, fmt: str) -> None:
-    """POST FILE to a Veraison provisioning service."""
-    data = _read(file, "file")
+           password_file: str | None, client_id: str | None, client_secret: str | None,
+           client_secret_file: str | None, token_url: str | None, scopes: tuple[str, ...],
+           ca_cert: str | None, insecure: bool, timeout: float, no_lint: bool,
+           fmt: str) -> None:
+    """POST FILE to a Veraison provisioning service (exit 0 accepted, 1 refused / network
+    failure / no answer within --timeout, 2 bad arguments or unreadable FILE)."""
+    deadline = Deadline(timeout)
+    password = _secret(ctx, "password", password, password_file)
+    client_secret = _secret(ctx, "client_secret", client_secret, client_secret_file)
+    data = read_bounded(file, LIMITS["corim"], "CoRIM")
     mt = media_type or corim_lib.media_type_for(data)
     if not no_lint:
         errors = [f for f in lint(data, use_env=False) if f.severity == "error"]
@@ -304,7 +321,7 @@ def submit(ctx: click.Context, file: str, api_server: str, media_type: str | Non
                       client_id=client_id, client_secret=client_secret,
                       token_url=token_url, scopes=list(scopes))
     verify: bool | str = False if insecure else (ca_cert or True)
-    result = submit_corim(data, api_server, mt, auth=auth, verify=verify, timeout=timeout)
+    result = submit_corim(data, api_server, mt, auth=auth, verify=verify, deadline=deadline)
     if fmt == "json":
         click.echo(json.dumps(result.to_json(), indent=2))
     elif result.ok:
@@ -323,3 +340,30 @@ def submit(ctx: click.Context, file: str, api_server: str, media_type: str | Non
                        + (f": {result.detail}" if result.detail else "")
                        + (f" (status {result.status})" if result.status else ""), err=True)
     ctx.exit(1)
+
+
+def _secret(ctx: click.Context, name: str, value: str | None, path: str | None) -> str | None:
+    """A password / client secret from its file, its environment variable or the command
+    line (in that order of preference; a value on the command line is visible in ps)."""
+    option = "--" + name.replace("_", "-")
+    source = ctx.get_parameter_source(name)
+    if path is not None:
+        if value is not None and source == click.core.ParameterSource.COMMANDLINE:
+            raise UsageError(f"give either {option} or {option}-file, not both",
+                             field=name.replace("_", "-"))
+        raw = read_bounded(path, LIMITS["key"], f"{option[2:]} file")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputFileError(f"{option[2:]} file {path} is not UTF-8 text",
+                                 field=name.replace("_", "-")) from None
+        lines = text.splitlines()
+        if not lines or not lines[0]:
+            raise InputFileError(f"{option[2:]} file {path} is empty",
+                                 field=name.replace("_", "-"))
+        return lines[0]
+    if value is not None and source == click.core.ParameterSource.COMMANDLINE:
+        env = PASSWORD_ENV if name == "password" else CLIENT_SECRET_ENV
+        click.echo(f"WARN {option} on the command line is visible to other users (ps); "
+                   f"use {option}-file or ${env}", err=True)
+    return value
