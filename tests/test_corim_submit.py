@@ -597,3 +597,68 @@ def test_unreadable_corim_exits_2(tmp_path: Path) -> None:
         code, out, err = invoke_env(["corim", "submit", str(path), "--api-server",
                                      "http://127.0.0.1:9/"])
         assert code == 2 and out == "" and f"CoRIM {path}" in err and message in err
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+def test_tls_with_pinned_ca_and_deadline(corim_file: Path, tmp_path: Path) -> None:
+    """The deadline-bounded transport still does TLS: a server certificate from --ca-cert
+    is accepted, an unknown one is a failed submission (exit 1), --insecure skips the
+    check; and a TLS server that never completes the handshake is bounded by --timeout."""
+    import ssl
+
+    cert_file, key_file = _self_signed(tmp_path)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert_file, key_file)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)  # accepts TCP, never says a TLS word
+    try:
+        url = f"https://localhost:{httpd.server_address[1]}/ok/submit"
+        base = ["corim", "submit", str(corim_file), "--api-server", url, "--timeout", "10"]
+        code, out, err = invoke_env(base + ["--ca-cert", str(cert_file)])
+        assert (code, err) == (0, "") and "success" in out
+        code, out, err = invoke_env(base + ["--ca-cert", str(tmp_path / "missing.pem")])
+        assert code == 2 and "cannot read CA bundle" in err
+        code, out, err = invoke_env(base)
+        assert code == 1 and out == "" and "CERTIFICATE_VERIFY_FAILED" in err
+        code, out, err = invoke_env(base + ["--insecure"])
+        assert code == 0 and "success" in out
+        start = time.monotonic()
+        code, out, err = invoke_env(["corim", "submit", str(corim_file), "--api-server",
+                                     f"https://localhost:{silent.getsockname()[1]}/",
+                                     "--insecure", "--timeout", "1"])
+        assert code == 1 and "no complete response within 1 s" in err
+        assert time.monotonic() - start < 3
+    finally:
+        silent.close()
+        httpd.shutdown()
+        httpd.server_close()
