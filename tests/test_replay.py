@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -235,10 +236,15 @@ def test_qemu_vm_version_layout(store: str) -> None:
 
 # -- image store ------------------------------------------------------------------------------
 
-def test_store_caches_and_invalidates(tmp_path: Path) -> None:
+def test_store_caches_and_invalidates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     f = tmp_path / "blob"
     f.write_bytes(b"\1" * 10000)
     from rmtool.measure.images import Image
+    from rmtool.replay import store as store_module
+
+    # read long after the file was written (a fresh file is "racily clean": never trusted)
+    monkeypatch.setattr(store_module, "_clock_ns",
+                        lambda: time.time_ns() + 10 * store_module.RACY_MARGIN_NS)
 
     st = ImageStore(str(tmp_path / "db"))
     first = list(st.content_hashes(Image.from_file("b", str(f)), "sha256", 0))

@@ -11,6 +11,7 @@ import builtins
 import hashlib
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,15 @@ from rmtool.replay.cca import read_realm_create
 from tests.test_replay import _image_log
 
 BASE = 0x80000123  # unaligned: lead 0x123
+
+
+@pytest.fixture(autouse=True)
+def settled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The images were written long before they are read: a file changed within
+    RACY_MARGIN_NS of a read is "racily clean" and never trusted from the store
+    (test_store_poisoning.py tests that rule)."""
+    monkeypatch.setattr(store_module, "_clock_ns",
+                        lambda: time.time_ns() + 10 * store_module.RACY_MARGIN_NS)
 
 
 def _granules(data: bytes, lead: int) -> list[bytes]:
@@ -63,8 +73,8 @@ def test_cold_pass_caches_lead_granules_and_warm_reads_no_image(
     expected = _model_rim(data, str(path))
     assert cold.rim == expected, cold.rim_error
     with sqlite3.connect(db) as con:
-        rows = con.execute("SELECT lead, hashes FROM granules WHERE path=?",
-                           (str(path),)).fetchall()
+        rows = con.execute("SELECT lead, hashes FROM file_granules WHERE path=?",
+                           (os.path.realpath(path),)).fetchall()
     assert [(lead, bytes(h)) for lead, h in rows] == [(0x123, b"".join(_granules(data, 0x123)))]
 
     real_open, real_os_open = builtins.open, os.open
@@ -91,11 +101,11 @@ def test_cold_pass_only_hashes_granules_of_logged_sizes(tmp_path: Path,
     db = str(tmp_path / "store.sqlite3")
     replay_log(_image_log(b"KERNEL", BASE, data), [str(path.parent)], store=db)
     with sqlite3.connect(db) as con:
-        granule_paths = {p for (p,) in con.execute("SELECT path FROM granules")}
+        granule_paths = {p for (p,) in con.execute("SELECT path FROM file_granules")}
         digest_paths = {p for (p,) in con.execute(
-            "SELECT path FROM digests WHERE variant='raw'")}
-    assert granule_paths == {str(path)}
-    assert digest_paths == {str(path), str(path.parent / "other.bin")}
+            "SELECT path FROM file_digests WHERE variant='raw'")}
+    assert granule_paths == {os.path.realpath(path)}
+    assert digest_paths == {os.path.realpath(path), os.path.realpath(path.parent / "other.bin")}
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
@@ -140,7 +150,7 @@ def test_warm_replay_reuses_the_models_own_chain(tmp_path: Path,
     db = str(tmp_path / "store.sqlite3")
     cold = replay_log(log, [str(path.parent)], store=db)
     with sqlite3.connect(db) as con:
-        rows = con.execute("SELECT lead, ipa, granules, rim_out FROM chains").fetchall()
+        rows = con.execute("SELECT lead, ipa, granules, rim_out FROM file_chains").fetchall()
     assert len(rows) == 1
     lead, ipa, granules, rim_out = rows[0]
     assert (lead, ipa, granules) == (0x123, BASE - 0x123, 6)
@@ -156,5 +166,5 @@ def test_warm_replay_reuses_the_models_own_chain(tmp_path: Path,
     store.close()
     with sqlite3.connect(db) as con:
         # the stale row was replaced by one for the new mtime
-        assert con.execute("SELECT mtime_ns FROM chains").fetchall() == [
+        assert con.execute("SELECT mtime_ns FROM file_chains").fetchall() == [
             (st.st_mtime_ns + 10**9,)]
