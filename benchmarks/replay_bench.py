@@ -6,8 +6,11 @@ Without ``--inputs`` the deterministic inputs are generated with the vector gene
 (``../shared/vectors/gen_inputs.py``) into a temporary directory. The log is written by
 ``rmtool measure --emit-log`` (kvmtool, 1 GiB, the two images), then replayed with an
 empty SQLite store (cold: whole-file digests and granule hashes computed) and again with
-the same store (warm: read from SQLite; the images are not read). The images stay in
-the page cache throughout: "cold" means an empty store, not an empty page cache.
+the same store (warm: read from SQLite; the images are not read, only stat'ed: one
+``realpath`` and one ``stat`` per file for its key). The images stay in the page cache
+throughout: "cold" means an empty store, not an empty page cache. Freshly generated
+inputs are left to age past the store's racy-clean margin first (a file changed within
+``RACY_MARGIN_NS`` of its read is never trusted from the store, see docs/architecture.md).
 Each figure is the best of ``--repeat`` runs (a shared machine is noisy).
 
 Two measurements, side by side:
@@ -44,6 +47,7 @@ import rmtool
 from rmtool.cli.main import run
 from rmtool.measure.rmm.layouts import DESC_SIZE, DESC_TYPE_DATA, data_descriptor_packer
 from rmtool.replay import ImageStore, replay_log
+from rmtool.replay.store import RACY_MARGIN_NS
 
 ROOT = Path(__file__).resolve().parents[1]
 GEN = ROOT.parent / "shared" / "vectors" / "gen_inputs.py"
@@ -57,6 +61,14 @@ def _inputs(given: str | None, tmp: Path) -> Path:
     out = tmp / "inputs"
     subprocess.run([sys.executable, str(GEN), str(out)], check=True, capture_output=True)
     return out
+
+
+def _settle(paths: list[Path]) -> None:
+    """Wait until ``paths`` are older than the racy-clean margin (trusted from the store)."""
+    newest = max(max(p.stat().st_mtime_ns, p.stat().st_ctime_ns) for p in paths)
+    wait = newest + RACY_MARGIN_NS - time.time_ns()
+    if wait > 0:
+        time.sleep(wait / 1e9 + 0.01)
 
 
 def _emit_log(images: Path, log: Path) -> str:
@@ -109,6 +121,7 @@ def main() -> int:
         images.mkdir()
         for name in (KERNEL, INITRD):
             (images / name).symlink_to((inputs / name).resolve())
+        _settle([inputs / KERNEL, inputs / INITRD])
         log = tmp / "log.bin"
         measured = _emit_log(images, log)
         data = log.read_bytes()
