@@ -245,3 +245,208 @@ def test_ulimit_fsize_leaves_no_partial_file(tmp_path: Path, old: bytes | None) 
     else:
         assert out.read_bytes() == old
     assert sorted(p.name for p in tmp_path.iterdir()) == ([] if old is None else ["big.dtb"])
+
+
+# ------------------------------------------------------------------ the CLI's outputs
+
+HOST = ("-c", "qemu-max-8.2.conf", "-c", "kvm.conf", "-k", "Image", "-i", "initrd.cpio")
+KVMTOOL = ("kvmtool", "--realm", "-c", "2", "-m", "512M", "-k", "Image", "-i",
+           "initrd.cpio", "--measurement-log", "-p", "console=hvc0")
+
+
+@pytest.fixture(scope="module")
+def example_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from rmtool.examples import write_inputs
+
+    d = tmp_path_factory.mktemp("examples")
+    write_inputs(d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def measurements_json(example_dir: Path) -> Path:
+    proc = _rmtool_under_fsize(None, ["measure", *HOST, "--format", "json", *KVMTOOL],
+                               example_dir)
+    assert proc.returncode == 0, proc.stderr
+    path = example_dir / "m.json"
+    path.write_text(proc.stdout)
+    return path
+
+
+_CLI_CHILD = textwrap.dedent("""\
+    import resource, sys
+    limit = int(sys.argv[1])
+    if limit:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    from rmtool.cli.main import run
+    sys.exit(run(sys.argv[2:]))
+    """)
+
+
+def _rmtool_under_fsize(limit: int | None, argv: list[str],
+                        cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``ulimit -f`` as RLIMIT_FSIZE in bytes (None: no limit) for one rmtool run."""
+    return subprocess.run([sys.executable, "-c", _CLI_CHILD, str(limit or 0), *argv],
+                          cwd=cwd, capture_output=True, text=True, timeout=300, check=False,
+                          env={**os.environ, "PYTHONPATH": str(ROOT),
+                               "PYTHONDONTWRITEBYTECODE": "1"})
+
+
+def test_measure_output_dtb_symlink_is_replaced(example_dir: Path, tmp_path: Path) -> None:
+    victim = _victim(tmp_path)
+    out = tmp_path / "realm.dtb"
+    out.symlink_to(victim)
+    proc = _rmtool_under_fsize(None, ["measure", *HOST, "--output-dtb", str(out), *KVMTOOL],
+                               example_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert not out.is_symlink()
+    blob = out.read_bytes()
+    assert blob[:4] == b"\xd0\x0d\xfe\xed" and len(blob) == 65536  # kvmtool's 64 KiB DTB
+    assert victim.read_bytes() == VICTIM
+    assert stat.S_IMODE(victim.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("old", [None, b"previous DTB"], ids=["new", "existing"])
+def test_measure_output_dtb_under_ulimit(example_dir: Path, tmp_path: Path,
+                                         old: bytes | None) -> None:
+    """``ulimit -f 8`` and a 64 KiB DTB: the old code left an 8 KiB file starting with the
+    FDT magic; now the command fails (the reference's DTB write error) and nothing is
+    left at the target, not even a temporary file."""
+    out = tmp_path / "big.dtb"
+    if old is not None:
+        out.write_bytes(old)
+    proc = _rmtool_under_fsize(8192, ["measure", *HOST, "--output-dtb", str(out), *KVMTOOL],
+                               example_dir)
+    assert proc.returncode == 2
+    assert proc.stderr == (f"ERROR Cannot build parameters: while generating DTB: file {out} "
+                           "error: File too large (os error 27)\n")
+    assert proc.stdout == ""  # the DTB is written before measuring (reference order)
+    if old is None:
+        assert not out.exists()
+    else:
+        assert out.read_bytes() == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ([] if old is None else ["big.dtb"])
+
+
+@pytest.mark.parametrize("option", ["--emit-log", "--corim-output", "--endorsements-output"])
+def test_measure_side_output_under_ulimit(example_dir: Path, tmp_path: Path,
+                                          option: str) -> None:
+    """The emitted log (663 bytes here), CoRIM (485) and CoMID JSON are smaller than
+    8 KiB, so the limit is 256 bytes: the write fails part-way all the same."""
+    out = tmp_path / "side.out"
+    proc = _rmtool_under_fsize(256, ["measure", *HOST, option, str(out), *KVMTOOL],
+                               example_dir)
+    assert proc.returncode == 2
+    assert proc.stderr == f"ERROR cannot write {out}: File too large\n"
+    assert list(tmp_path.iterdir()) == []
+    # without the limit the same output is larger than 256 bytes
+    proc = _rmtool_under_fsize(None, ["measure", *HOST, option, str(out), *KVMTOOL],
+                               example_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert out.stat().st_size > 256
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["side.out"]
+
+
+def test_realm_measurements_keeps_reference_status_for_write_errors(
+        example_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "missing-dir" / "x.dtb"
+    proc = subprocess.run([sys.executable, "-c",
+                           "import sys; from rmtool.cli.main import run; "
+                           "sys.exit(run(['measure', *sys.argv[1:]], reference_exits=True))",
+                           *HOST, "--output-dtb", str(out), *KVMTOOL],
+                          cwd=example_dir, capture_output=True, text=True, timeout=300,
+                          check=False, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 1
+    assert proc.stderr == (f"ERROR Cannot build parameters: while generating DTB: file {out} "
+                           "error: No such file or directory (os error 2)\n")
+
+
+@pytest.mark.parametrize("old", [None, b"previous CoRIM"], ids=["new", "existing"])
+def test_corim_create_under_ulimit(example_dir: Path, measurements_json: Path,
+                                   tmp_path: Path, old: bytes | None) -> None:
+    out = tmp_path / "m.corim"
+    if old is not None:
+        out.write_bytes(old)
+    argv = ["corim", "create", str(measurements_json), "-o", str(out)]
+    proc = _rmtool_under_fsize(256, argv, example_dir)
+    assert proc.returncode == 2
+    assert proc.stderr == f"ERROR cannot write {out}: File too large (field output)\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ([] if old is None else ["m.corim"])
+    if old is not None:
+        assert out.read_bytes() == old
+    proc = _rmtool_under_fsize(None, argv, example_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_bytes()[:3] == b"\xd9\x01\xf5"  # CBOR tag 501 (unsigned CoRIM)
+    assert out.stat().st_size > 256
+
+
+def test_corim_create_symlink_is_replaced(measurements_json: Path, tmp_path: Path) -> None:
+    from rmtool.cli.main import run
+
+    victim = _victim(tmp_path)
+    out = tmp_path / "m.corim"
+    out.symlink_to(victim)
+    assert run(["corim", "create", str(measurements_json), "-o", str(out),
+                "--format", "json"]) == 0
+    assert not out.is_symlink() and out.read_bytes()[:3] == b"\xd9\x01\xf5"
+    assert victim.read_bytes() == VICTIM
+
+
+def test_examples_inputs_and_token_do_not_follow_symlinks(example_dir: Path,
+                                                          measurements_json: Path,
+                                                          tmp_path: Path) -> None:
+    victim = _victim(tmp_path)
+    d = tmp_path / "ex"
+    d.mkdir()
+    (d / "Image").symlink_to(victim)
+    (d / "token.cbor").symlink_to(victim)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for argv in (["inputs", str(d)],
+                 ["token", "--measurements", str(measurements_json), "--out",
+                  str(d / "token.cbor"), "--key-out", str(d / "cpak.pem")]):
+        proc = subprocess.run([sys.executable, "-m", "rmtool.examples", *argv], env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert proc.returncode == 0, proc.stderr
+    assert victim.read_bytes() == VICTIM
+    assert (d / "Image").read_bytes()[56:60] == b"ARM\x64"
+    assert (d / "token.cbor").read_bytes()[:2] == b"\xd9\x01"  # CBOR tag 399 (CCA token)
+    assert (d / "cpak.pem").read_text().startswith("-----BEGIN PUBLIC KEY-----\n")
+    assert not any(p.is_symlink() for p in d.iterdir())
+
+
+_WRITERS = {"write_bytes", "write_text", "chmod", "fchmod", "lchmod", "symlink_to",
+            "mkstemp", "NamedTemporaryFile"}
+# Writes that are not output files: the JSON replay child's pipe (rmtool/cli/log.py).
+_ALLOWED = {("rmtool/cli/log.py", "open(write_fd, 'wb')")}
+
+
+def test_every_output_goes_through_rmtool_files() -> None:
+    """No module writes a file itself: ``open`` for writing, ``write_bytes``/``write_text``,
+    ``chmod``, ``os.open`` with ``O_CREAT``/``O_WRONLY``/``O_RDWR`` appear only in
+    rmtool/files.py (and the allow-list above)."""
+    import ast
+
+    found = []
+    for path in sorted((ROOT / "rmtool").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel == "rmtool/files.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else (
+                func.id if isinstance(func, ast.Name) else "")
+            text = ast.unparse(node)
+            bad = name in _WRITERS
+            if name in ("open", "fdopen"):
+                modes = list(node.args[1:2]) + [k.value for k in node.keywords
+                                                       if k.arg == "mode"]
+                if isinstance(func, ast.Attribute) and ast.unparse(func.value) == "os":
+                    bad = any(flag in text for flag in ("O_CREAT", "O_WRONLY", "O_RDWR"))
+                else:
+                    bad = any(not (isinstance(m, ast.Constant) and isinstance(m.value, str)
+                                   and not set(m.value) & set("wax+")) for m in modes)
+            if bad and (rel, text) not in _ALLOWED:
+                found.append(f"{rel}:{node.lineno}: {text}")
+    assert found == []
