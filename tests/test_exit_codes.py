@@ -370,3 +370,20 @@ def test_table_covers_every_command() -> None:
         if command not in NO_INPUT_FILE:
             need |= {"missing", "directory"}
         assert need <= have, (command, need - have)
+
+
+def test_docs_state_the_contract() -> None:
+    """docs/cli.md carries the generator's exit-status section verbatim (so regenerating
+    it changes nothing there), and names exactly the commands with a verdict."""
+    import importlib.util
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("gen_cli_md", root / "docs" / "gen_cli_md.py")
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    section = "\n".join(gen.EXIT_STATUS)
+    assert section in (root / "docs" / "cli.md").read_text(encoding="utf-8")
+    line = next(x for x in gen.EXIT_STATUS if x.startswith("Commands with a verdict"))
+    assert set(re.findall(r"`([a-z ]+)`", line)) == VERDICTS
