@@ -7,22 +7,26 @@ than the cap of its kind. A FIFO is opened non-blocking so that naming one canno
 rmtool, and ``/dev/zero`` is refused before a byte is read.
 
 Every output goes through ``write_atomic`` / ``atomic_output``: a temporary file created
-exclusively (``O_EXCL``, mode 0600) in the target's directory is written, flushed and
-fsynced, then renamed over the target. The rename replaces a symlink planted at the target
-instead of writing through it, and a failure (disk full, ``ulimit -f``) leaves the previous
-target untouched and no temporary file behind.
+exclusively (``O_CREAT | O_EXCL``, random name, the output's mode less the umask) in the
+target's directory is written, flushed and fsynced, then renamed over the target (rename(2),
+POSIX: atomic within a file system), and the directory is fsynced. The rename replaces a
+symlink planted at the target (dangling or not) instead of writing through it, and a hard
+link at the target keeps the old content; a failure (disk full, ``ulimit -f``: Python
+ignores SIGXFSZ, so the write fails with EFBIG) leaves the previous target untouched and no
+temporary file behind. A target that is a directory, device, FIFO or socket (or a symlink to
+one: ``/dev/null``, ``/dev/stdout``) is refused before anything is written.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
+import errno
 import json
 import os
+import secrets
 import stat
 import sys
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, Literal, overload
 
@@ -113,51 +117,101 @@ def load_json_bounded(path: str | Path, limit: int, error: type[RmtoolError]) ->
         raise error(f"{path}: JSON nested too deeply") from None
 
 
+def _target_error(path: str) -> OSError | None:
+    """Why ``path`` cannot be an output, before anything is written: it is (or a symlink
+    there points at) a directory, a device, a FIFO or a socket. A symlink to a regular
+    file, or a dangling one, is fine: the rename replaces the link itself."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None  # absent, dangling symlink, or a problem the write itself will report
+    if stat.S_ISREG(st.st_mode):
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        return IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    # /dev/null, /dev/stdout, a FIFO: renaming over it would replace the device node (as
+    # root) or fail on the directory's permissions; say what is wrong instead.
+    return OSError(None, f"it is {_kind_of(st.st_mode)}; rmtool writes outputs only as "
+                         f"regular files", path)
+
+
+def _create_temp(path: str, mode: int) -> tuple[int, str]:
+    """An exclusively created (``O_EXCL``: never an existing file or symlink) file beside
+    ``path``, with permissions ``mode`` less the umask, as ``open`` would create it."""
+    directory, name = os.path.split(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for _ in range(100):
+        # the name is short whatever the target's length (NAME_MAX is 255 bytes)
+        tmp = os.path.join(directory, f".{name[:32]}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, flags, mode & 0o777), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", path)
+
+
+def _default_error(path: str, exc: OSError) -> RmtoolError:
+    return InputFileError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+#: Turns the ``OSError`` of a failed write of ``path`` into the error rmtool reports.
+WriteError = Callable[[str, OSError], RmtoolError]
+
+
 @overload
 def atomic_output(path: str | os.PathLike[str], *, text: Literal[False] = ...,
-                  mode: int = ...) -> contextlib.AbstractContextManager[IO[bytes]]: ...
+                  mode: int = ..., error: WriteError = ...
+                  ) -> contextlib.AbstractContextManager[IO[bytes]]: ...
 @overload
 def atomic_output(path: str | os.PathLike[str], *, text: Literal[True],
-                  mode: int = ...) -> contextlib.AbstractContextManager[IO[str]]: ...
-def atomic_output(path: str | os.PathLike[str], *, text: bool = False,
-                  mode: int = 0o644) -> contextlib.AbstractContextManager[IO[Any]]:
-    """A file to write ``path`` through: it appears at ``path`` (permissions ``mode``,
-    less the umask) only if the ``with`` block completes; see the module docstring."""
-    return _atomic_output(os.fspath(path), text, mode)
+                  mode: int = ..., error: WriteError = ...
+                  ) -> contextlib.AbstractContextManager[IO[str]]: ...
+def atomic_output(path: str | os.PathLike[str], *, text: bool = False, mode: int = 0o644,
+                  error: WriteError = _default_error
+                  ) -> contextlib.AbstractContextManager[IO[Any]]:
+    """A file to write ``path`` through (text: UTF-8, newlines as written). ``path``
+    appears, with permissions ``mode`` less the umask (not those of the file it
+    replaces), only if the ``with`` block completes; otherwise it is left as it was and
+    no temporary file remains. A failed write raises ``error(path, oserror)``
+    (``InputFileError`` "cannot write PATH: REASON" by default); other exceptions of
+    the block pass through. See the module docstring."""
+    return _atomic_output(os.fspath(path), text, mode, error)
 
 
 @contextlib.contextmanager
-def _atomic_output(path: str, text: bool, mode: int) -> Iterator[IO[Any]]:
-    target = Path(path)
-    if target.is_dir() and not target.is_symlink():
-        raise InputFileError(f"cannot write {path}: it is a directory")
-    directory = target.parent
+def _atomic_output(path: str, text: bool, mode: int, error: WriteError) -> Iterator[IO[Any]]:
+    problem = _target_error(path)
+    if problem is not None:
+        raise error(path, problem)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                   dir=directory)
+        fd, tmp = _create_temp(path, mode)
     except OSError as exc:
-        raise InputFileError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise error(path, exc) from None
     try:
-        with os.fdopen(fd, "wb") as raw:
-            wrapper = io.TextIOWrapper(raw, encoding="utf-8", newline="") if text else None
-            yield wrapper if wrapper is not None else raw
-            if wrapper is not None:
-                wrapper.flush()
-                wrapper.detach()
-            raw.flush()
-            os.fsync(raw.fileno())
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(raw.fileno(), mode & ~umask)
-        os.replace(tmp, path)
-    except OSError as exc:
-        _unlink_quietly(tmp)
-        raise InputFileError(f"cannot write {path}: {exc.strerror or exc}") from None
+        f: IO[Any] = (os.fdopen(fd, "w", encoding="utf-8", newline="") if text
+                      else os.fdopen(fd, "wb"))
     except BaseException:
+        os.close(fd)
         _unlink_quietly(tmp)
         raise
-    with contextlib.suppress(OSError):
-        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        yield f
+        f.flush()
+        os.fsync(f.fileno())
+        f.close()
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError, ValueError):
+            f.close()  # closes the descriptor even when its final flush fails
+        _unlink_quietly(tmp)
+        # an OSError of this file (write, flush, fsync, rename: EFBIG under ulimit -f,
+        # ENOSPC, EIO) is reported for ``path``; one of another file the block touched
+        # passes through as it is
+        if isinstance(exc, OSError) and exc.filename in (None, tmp, path):
+            raise error(path, exc) from None
+        raise
+    with contextlib.suppress(OSError):  # the rename itself is durable once this returns
+        dfd = os.open(os.path.dirname(path) or ".", os.O_RDONLY | os.O_DIRECTORY)
         try:
             os.fsync(dfd)
         finally:
@@ -169,9 +223,10 @@ def _unlink_quietly(path: str) -> None:
         os.unlink(path)
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes | str, *,
-                 mode: int = 0o644) -> None:
-    """Write ``data`` (bytes, or text as UTF-8) to ``path`` atomically (``atomic_output``)."""
+def write_atomic(path: str | os.PathLike[str], data: bytes | str, *, mode: int = 0o644,
+                 error: WriteError = _default_error) -> None:
+    """Write ``data`` (bytes, or text as UTF-8) to ``path`` atomically (``atomic_output``):
+    the whole of ``data`` at ``path``, or ``path`` unchanged and ``error`` raised."""
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    with atomic_output(path, mode=mode) as f:
+    with atomic_output(path, mode=mode, error=error) as f:
         f.write(payload)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -180,3 +182,58 @@ def test_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert code == 2 and "unknown key 'kernal'" in err
     code, _, err = _rmtool(capsys, "launch", "--vmm", "qemu")
     assert code == 2 and "no kernel given" in err
+
+
+VICTIM = b"#!/bin/sh\n# someone else's file: launch must never write it\n"
+
+
+def _plant(link: Path, victim: Path) -> None:
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(victim)
+
+
+@pytest.mark.parametrize("planted", ["run-qemu.sh.tmp", "run-qemu.sh", "qemu-gen.dtb"])
+def test_symlink_planted_in_output_dir_is_not_followed(planted: str, inputs: Path,
+                                                       tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    """The attack: a symlink at the fixed temporary name (old code: opened it with "w"
+    and chmod 0755 through it) or at the script / DTB itself points at another file."""
+    victim = tmp_path / "victim"
+    victim.write_bytes(VICTIM)
+    victim.chmod(0o600)
+    out_dir = tmp_path / "out"
+    _plant(out_dir / planted, victim)
+    old = os.umask(0o022)
+    try:
+        code, out, err = _rmtool(capsys, "launch", "--config", str(inputs / "launch.toml"),
+                                 "--vmm", "qemu", "--output-dir", str(out_dir))
+    finally:
+        os.umask(old)
+    assert code == 0, err
+    assert victim.read_bytes() == VICTIM
+    assert stat.S_IMODE(victim.stat().st_mode) == 0o600
+    script = out_dir / "run-qemu.sh"
+    assert not script.is_symlink()
+    assert stat.S_IMODE(script.stat().st_mode) == 0o755
+    assert script.read_text().startswith("#!/usr/bin/env bash\n")
+    dtb = out_dir / "qemu-gen.dtb"
+    assert not dtb.is_symlink() and dtb.read_bytes()[:4] == b"\xd0\x0d\xfe\xed"
+    leftovers = sorted(p.name for p in out_dir.iterdir())
+    assert leftovers == sorted({"qemu-gen.dtb", "run-qemu.sh", planted})
+
+
+def test_no_output_when_a_later_one_fails(inputs: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """--output-dtb and --endorsements-output are built, then the CoRIM template is not
+    JSON: nothing is written (outputs are written only once all of them are built)."""
+    bad = tmp_path / "corim-template.json"
+    bad.write_text("{not json")
+    dtb, comid, corim = (tmp_path / n for n in ("r.dtb", "r.json", "r.corim"))
+    code, _, err = _rmtool(capsys, "launch", "--config", str(inputs / "launch.toml"),
+                           "--vmm", "kvmtool", "--output-dtb", str(dtb),
+                           "--endorsements-output", str(comid), "--corim-output", str(corim),
+                           "--corim-template", str(bad))
+    assert code == 2, err
+    assert err.startswith(f"ERROR {bad}: not JSON: ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corim-template.json"]

@@ -17,7 +17,7 @@ import click
 from tabulate import tabulate
 
 from rmtool.errors import CorimError, InputFileError, UsageError
-from rmtool.files import LIMITS, read_bounded
+from rmtool.files import LIMITS, read_bounded, write_atomic
 from rmtool.verify import comid_json
 from rmtool.verify import corim as corim_lib
 from rmtool.verify.corim_cbor import MAX_CORIM_SIZE
@@ -41,6 +41,10 @@ def _read(path: str, what: str, limit: int = MAX_CORIM_SIZE) -> bytes:
     except OSError as exc:
         raise InputFileError(f"cannot read {what} {p}: {exc.strerror or exc}",
                              field=what) from None
+
+
+def _output_error(path: str, exc: OSError) -> InputFileError:
+    return InputFileError(f"cannot write {path}: {exc.strerror or exc}", field="output")
 
 
 def _read_json(path: str, what: str) -> Any:
@@ -175,11 +179,7 @@ def create(measurements: str | None, rim: str | None, rem0: str | None, rem1: st
         meta_map = (comid_json.meta_from_json(_read_json(meta, "meta")) if meta
                     else {0: {0: signer_name}})
         data = sign_corim(data, signing_key, meta=meta_map, cert_chain=chain)
-    try:
-        Path(output).write_bytes(data)
-    except OSError as exc:
-        raise InputFileError(f"cannot write {output}: {exc.strerror or exc}",
-                             field="output") from None
+    write_atomic(output, data, error=_output_error)  # never through a symlink, never partial
     info = {"output": output, "bytes": len(data), "signed": bool(key),
             "media_type": corim_lib.media_type_for(data), "hash_algo": algo,
             "rim": corim_lib.load_reference_values(output).rim.hex()  # type: ignore[union-attr]

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from rmtool.errors import InputFileError, UsageError
+from rmtool.files import LIMITS, load_json_bounded, write_atomic
 from rmtool.launch import (
     LaunchOptions,
     LaunchPlan,
@@ -38,27 +39,20 @@ _REFUSED = {
 }
 
 
-def _write(path: str, data: bytes | str) -> None:
+def _write(path: str, data: bytes | str, mode: int = 0o644) -> None:
+    """Write one output atomically (never through a symlink; rmtool.files), creating its
+    directory first."""
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(data, str):
-            Path(path).write_text(data, encoding="utf-8")
-        else:
-            Path(path).write_bytes(data)
     except OSError as exc:
-        raise InputFileError(f"cannot write {path}: {exc.strerror}") from None
+        raise InputFileError(f"cannot write {path}: {exc.strerror or exc}") from None
+    write_atomic(path, data, mode=mode)
 
 
 def _read_json(path: str | None) -> Any:
     if path is None:
         return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except OSError as exc:
-        raise InputFileError(f"cannot read {path}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise InputFileError(f"invalid JSON in {path}: {exc}") from None
+    return load_json_bounded(path, LIMITS["json"], InputFileError)
 
 
 def _switches(o: LaunchOptions) -> str:
@@ -201,32 +195,33 @@ def launch(ctx: click.Context, config_file: str | None, vmm: str | None, vmm_kvm
     if verbose:
         click.echo(f"kernel parameters: {plan.kernel_params}", err=True)
         click.echo(f"measured as: {plan.measure_command()}", err=True)
-    written: dict[str, str] = {}
     m = plan.measurements
     assert m is not None
+    # Every output is built first and written only then: a failure (bad template, ...)
+    # leaves none of them half-made.
+    outputs: list[tuple[str, str, bytes | str, int]] = []  # kind, path, content, mode
     if measure_mode:
         if output_dtb:
-            _write(output_dtb, plan.build.dtb or b"")
-            written["dtb"] = output_dtb
+            outputs.append(("dtb", output_dtb, plan.build.dtb or b"", 0o644))
         if endorsements_output:
-            _write(endorsements_output, comid_json(m, endorsements_template))
-            written["endorsements"] = endorsements_output
+            outputs.append(("endorsements", endorsements_output,
+                            comid_json(m, endorsements_template), 0o644))
         if corim_output:
             from rmtool.verify.corim import build_realm_corim
 
             data = build_realm_corim(m.rim, list(m.rems), m.hash_algo.name, m.rpv,
                                      template=_read_json(corim_template),
                                      comid_template=_read_json(comid_template))
-            _write(corim_output, data)
-            written["corim"] = corim_output
+            outputs.append(("corim", corim_output, data, 0o644))
     else:
-        _write(plan.dtb_path, plan.build.dtb or b"")
-        written["dtb"] = plan.dtb_path
-        Path(plan.script_path).parent.mkdir(parents=True, exist_ok=True)
-        from rmtool.launch.script import write_script
-
-        write_script(plan.script_path, script_text(plan, _switches(opts)))
-        written["script"] = plan.script_path
+        outputs.append(("dtb", plan.dtb_path, plan.build.dtb or b"", 0o644))
+        # the run script: mode 0755 (less the umask), written after the DTB it names
+        outputs.append(("script", plan.script_path, script_text(plan, _switches(opts)),
+                        0o755))
+    written: dict[str, str] = {}
+    for kind, path, content, mode in outputs:
+        _write(path, content, mode)
+        written[kind] = path
     if fmt == "json":
         click.echo(json.dumps({
             "vmm": plan.vmm, "rim": m.rim.hex(), "rems": [r.hex() for r in m.rems],

@@ -24,6 +24,7 @@ from rmtool.errors import (
     RmtoolError,
     os_error_text,
 )
+from rmtool.files import write_atomic
 from rmtool.measure import MeasureResult, build_vmm
 from rmtool.measure.hashcore import core_name
 from rmtool.measure.host import (
@@ -211,14 +212,17 @@ def _caps_from_globals(configs: tuple[str, ...], o: dict[str, Any]) -> HostCaps:
     return caps.set(**values)
 
 
+def _dtb_write_error(path: str, exc: OSError) -> RmtoolError:
+    """The reference's ``write_dtb`` error inside ``add_dtb`` (context "while generating
+    DTB"): ``file PATH error: REASON (os error N)``."""
+    return ParametersError("while generating DTB: "
+                           + os_error_text(path, exc).removeprefix("VMM: "))
+
+
 def _write_dtb(path: str, data: bytes) -> None:
-    """``write_dtb`` inside ``add_dtb`` (context "while generating DTB")."""
-    try:
-        with open(path, "wb") as f:
-            f.write(data)
-    except OSError as exc:
-        raise ParametersError("while generating DTB: "
-                              + os_error_text(path, exc).removeprefix("VMM: ")) from exc
+    """``write_dtb`` inside ``add_dtb``, atomically: the whole DTB or the old file (a
+    truncated DTB still looks like one), never through a symlink (rmtool.files)."""
+    write_atomic(path, data, error=_dtb_write_error)
 
 
 def _image_bytes(build: VmmBuild) -> int:
@@ -390,24 +394,25 @@ def _measure(output_dtb: str | None, dtb_template: str | None, dtb: str | None,
 def _write_side_outputs(result: MeasureResult, endorsements_template: str | None,
                         endorsements_output: str | None, corim_output: str | None,
                         emit_log: str | None) -> None:
+    """Build every side output, then write each atomically (rmtool.files): a failure
+    while building one leaves none written, a failed write leaves its target unchanged."""
     m = result.measurements
+    outputs: list[tuple[str, bytes | str]] = []
     if endorsements_output is not None:
         from rmtool.measure.endorsements import comid_json
 
-        text = comid_json(m, endorsements_template)
-        with open(endorsements_output, "w", encoding="utf-8") as f:
-            f.write(text)
+        outputs.append((endorsements_output, comid_json(m, endorsements_template)))
     if corim_output is not None:
         from rmtool.verify.corim import build_realm_corim
 
-        data = build_realm_corim(m.rim, list(m.rems), m.hash_algo.name, m.rpv)
-        with open(corim_output, "wb") as f:
-            f.write(data)
+        outputs.append((corim_output,
+                        build_realm_corim(m.rim, list(m.rems), m.hash_algo.name, m.rpv)))
     if emit_log is not None:
         from rmtool.replay.emit import emit_log as write_log
 
-        with open(emit_log, "wb") as f:
-            f.write(write_log(result.build, m))
+        outputs.append((emit_log, write_log(result.build, m)))
+    for path, content in outputs:
+        write_atomic(path, content)
 
 
 def _print(result: MeasureResult, fmt: str, trace: bool, print_b64: bool) -> None:

@@ -17,6 +17,8 @@ import hashlib
 import struct
 from pathlib import Path
 
+from rmtool.errors import InputFileError
+from rmtool.files import write_atomic
 from rmtool.launch.hosts import HOST_PROFILES, toml_text
 
 ARM64_MAGIC = 0x644D5241
@@ -93,7 +95,10 @@ def write_inputs(directory: str | Path, *, changed_initrd: bool = False) -> dict
     ``changed_initrd=True`` also writes ``initrd-changed.cpio`` (one word differs), the
     "one changed component" of the debugging story."""
     d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputFileError(f"cannot create directory {d}: {exc.strerror or exc}") from None
     files: dict[str, bytes | str] = {
         "Image": arm64_image(), "initrd.cpio": initrd(), "QEMU_EFI.fd": firmware(),
         "launch.toml": LAUNCH_TOML,
@@ -105,10 +110,7 @@ def write_inputs(directory: str | Path, *, changed_initrd: bool = False) -> dict
     out: dict[str, Path] = {}
     for name, content in files.items():
         p = d / name
-        if isinstance(content, str):
-            p.write_text(content, encoding="utf-8")
-        else:
-            p.write_bytes(content)
+        write_atomic(p, content)  # never through a symlink planted in DIRECTORY
         out[name] = p
     return out
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from rmtool.errors import InputFileError
 from rmtool.examples import write_inputs
+from rmtool.files import LIMITS, read_bounded, write_atomic
 
 # fixed private scalars: deterministic TEST keys (RAK and CPAK, P-384)
 TEST_RAK_SCALAR = int.from_bytes(b"rmtool example realm attestation key (test only)", "big")
@@ -32,14 +32,13 @@ def test_key(scalar: int) -> ec.EllipticCurvePrivateKey:
 
 
 def _measurements(path: str) -> dict[str, Any]:
+    data = read_bounded(path, LIMITS["json"], "measurements")
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        doc = json.loads(data)
         return {"rim": bytes.fromhex(doc["rim"]), "rems": [bytes.fromhex(r) for r in doc["rems"]],
                 "hash_algo": _TOKEN_ALGO[doc["hash_algo"]],
                 "rpv": bytes.fromhex(doc["personalization_value"])}
-    except OSError as exc:
-        raise InputFileError(f"cannot read {path}: {exc.strerror}") from None
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise InputFileError(f"{path} is not `rmtool measure --format json` output: "
                              f"{exc}") from None
 
@@ -77,12 +76,12 @@ def inputs(directory: str, changed_initrd: bool) -> None:
 def token(measurements: str, out: str, key_out: str | None) -> None:
     """Build a CCA token signed with a fixed TEST key, carrying these measurements."""
     data = build_token(_measurements(measurements))
-    Path(out).write_bytes(data)
+    pem = test_key(TEST_CPAK_SCALAR).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    write_atomic(out, data)
     click.echo(f"wrote token: {out} ({len(data)} bytes, signed with the rmtool TEST keys)")
     if key_out:
-        pem = test_key(TEST_CPAK_SCALAR).public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        Path(key_out).write_bytes(pem)
+        write_atomic(key_out, pem)
         click.echo(f"wrote platform public key: {key_out}")
 
 

@@ -8,10 +8,10 @@ measurement, so anyone can check the script against the reference values.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rmtool.files import write_atomic
 from rmtool.launch.argv import RUNTIME_DEFAULTS, shell_word
 
 
@@ -93,9 +93,7 @@ def render(spec: ScriptSpec) -> str:
 
 
 def write_script(path: str, text: str) -> None:
-    """Write the script with mode 0755 (replacing any previous one)."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(tmp, 0o755)
-    os.replace(tmp, path)
+    """Write the script with mode 0755 less the umask, atomically, replacing any previous
+    one (or a symlink planted there) and never writing through a symlink
+    (:func:`rmtool.files.write_atomic`)."""
+    write_atomic(path, text, mode=0o755)
