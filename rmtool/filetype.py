@@ -26,7 +26,7 @@ are specified:
 * arm64 Linux Image: "ARM\\x64" at byte 56 of the header (Linux
   Documentation/arch/arm64/booting.rst); PE/COFF "MZ"; ELF "\\x7fELF"; gzip 1f 8b
   (RFC 1952); PNG's 8-byte signature (RFC 2083 section 3.1); PEM "-----BEGIN " (RFC 7468).
-* JSON, TOML and other text: a heuristic on the first bytes (weak: used only to explain a
+* JSON, YAML, TOML and other text: a heuristic on the first bytes (weak: used only to explain a
   parse that failed, never to refuse a file before parsing).
 
 ``sniff(data)`` names the type; ``hint_for(expected, data, path)`` gives the one-line
@@ -103,12 +103,18 @@ def _head_text(d: bytes) -> str | None:
 
 
 _JSON_START = re.compile(r'\s*(\{\s*["}]|\[\s*[\[{"\]0-9tfn-])')
+_YAML_LINE = re.compile(r'^(---\s*$|[A-Za-z0-9_."-]+:(\s|$))', re.M)
 _TOML_LINE = re.compile(r'^\s*(\[[A-Za-z0-9_."\' -]+\]|[A-Za-z0-9_."-]+\s*=)', re.M)
 
 
 def _is_json(d: bytes) -> bool:
     text = _head_text(d)
     return text is not None and _JSON_START.match(text) is not None
+
+
+def _is_yaml(d: bytes) -> bool:
+    text = _head_text(d)
+    return text is not None and _YAML_LINE.search(text) is not None
 
 
 def _is_toml(d: bytes) -> bool:
@@ -136,6 +142,7 @@ TYPES: tuple[FileType, ...] = (
     FileType("pem", "a PEM key or certificate", None, True,
              lambda d: d.lstrip()[:11] == b"-----BEGIN "),
     FileType("json", "a JSON document", None, False, _is_json),
+    FileType("yaml", "a YAML document", None, False, _is_yaml),
     FileType("toml", "a TOML configuration", None, False, _is_toml),
     FileType("text", "a text file", None, False, lambda d: _head_text(d) is not None),
 )
