@@ -18,6 +18,7 @@ from tabulate import tabulate
 
 from rmtool.errors import CorimError, InputFileError, UsageError
 from rmtool.files import LIMITS, read_bounded, write_atomic
+from rmtool.filetype import check_kind
 from rmtool.verify import comid_json
 from rmtool.verify import corim as corim_lib
 from rmtool.verify.corim_cbor import MAX_CORIM_SIZE
@@ -33,14 +34,14 @@ CLIENT_SECRET_ENV = "RMTOOL_PROVISIONING_CLIENT_SECRET"
 
 
 def _read(path: str, what: str, limit: int = MAX_CORIM_SIZE) -> bytes:
-    p = Path(path)
-    try:
-        if p.stat().st_size > limit:
-            raise InputFileError(f"{what} {p} is larger than {limit} bytes", field=what)
-        return p.read_bytes()
-    except OSError as exc:
-        raise InputFileError(f"cannot read {what} {p}: {exc.strerror or exc}",
-                             field=what) from None
+    """A regular file of at most ``limit`` bytes (``rmtool.files.read_bounded``); for the
+    CoRIM itself (``what`` "file"), a file of another known kind is named with the
+    command that reads it (``rmtool.filetype.check_kind``)."""
+    data = read_bounded(path, min(limit, LIMITS["key"]) if what == "key" else limit,
+                        "CoRIM" if what == "file" else what)
+    if what == "file":
+        check_kind(data, "corim", path)
+    return data
 
 
 def _output_error(path: str, exc: OSError) -> InputFileError:

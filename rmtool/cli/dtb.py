@@ -6,15 +6,17 @@ import hashlib
 
 import click
 
-from rmtool.errors import InputFileError, os_error_text
+from rmtool.errors import InputFileError
+from rmtool.files import LIMITS, read_bounded
+from rmtool.filetype import check_kind
 
 
 def _read(path: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read(64 << 20)
-    except OSError as exc:
-        raise InputFileError(os_error_text(path, exc).replace("VMM: ", "")) from exc
+    """A regular file of at most ``LIMITS["dtb"]`` bytes; a file of another known kind (a
+    token, an event log...) is named with the command that reads it."""
+    data = read_bounded(path, LIMITS["dtb"], "DTB", InputFileError)
+    check_kind(data, "dtb", path)
+    return data
 
 
 @click.group("dtb")

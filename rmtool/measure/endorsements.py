@@ -57,12 +57,16 @@ def _pick_template(doc: Any, source: str) -> dict[str, Any]:
 def comid_json(m: Measurements, template: str | None = None) -> str:
     """Pretty-printed (2-space) CoMID JSON, no trailing newline."""
     if template is not None:
+        from rmtool.files import LIMITS, read_bounded
+
+        raw = read_bounded(template, LIMITS["json"], "endorsements template")
         try:
-            with open(template, encoding="utf-8") as f:
-                doc = json.load(f)
-        except OSError as exc:
-            raise InputFileError(f"cannot read endorsements template {template}: "
-                                 f"{exc.strerror}") from exc
+            doc = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise InputFileError(f"invalid endorsements template {template}: {exc}") from exc
+        except RecursionError:
+            raise InputFileError(f"invalid endorsements template {template}: JSON nested "
+                                 "too deeply") from None
         except json.JSONDecodeError as exc:
             raise InputFileError(f"invalid endorsements template {template}: {exc}") from exc
         base = _pick_template(doc, template)

@@ -9,6 +9,12 @@ result never depends on the number of workers.
 Spec: spec/rmm-measurement.md §4 (DATA_CREATE content: the granule as copied by the
 host; an image that starts at an unaligned IPA is preceded by zeros, the last granule is
 zero padded).
+
+Every image file is opened through :func:`open_input` (and small inputs such as DTB files
+and host configurations read through :func:`read_input`): only a regular file is read, so
+``/dev/zero`` named as a kernel fails at once instead of being hashed forever, and a FIFO
+(opened non-blocking) cannot hang the measurement. Their errors are ``OSError`` so that
+each front-end reports them in the reference tool's ``file F error: ...`` words.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
+import stat
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -25,6 +32,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from rmtool.errors import ComputeError, os_error_text
+from rmtool.files import _kind_of
 from rmtool.measure.hashcore import file_granule_hashes, granule_hashes, releases_gil
 
 if TYPE_CHECKING:
@@ -34,6 +42,43 @@ from rmtool.measure.rmm.layouts import GRANULE_SIZE
 CHUNK_GRANULES = 256  # 1 MiB of content per worker task
 FILE_CHUNK_GRANULES = 1024  # 4 MiB per task when the native core maps files
 Progress = Callable[[int], None]
+
+
+class NotRegularFile(OSError):
+    """A device, FIFO, socket or directory named as a measurement input (no errno: the
+    message is the whole reason, ``file F error: kernel is a FIFO, not a regular file``)."""
+
+
+class InputTooLarge(OSError):
+    """A small input (DTB, configuration) larger than its cap."""
+
+
+def open_input(path: str, what: str) -> int:
+    """A read-only descriptor of the regular file ``path`` (``what`` names it in the
+    error); ``OSError`` (``NotRegularFile`` for anything but a regular file) otherwise.
+    Opened non-blocking, so that a FIFO is refused rather than waited on."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(f"{what} is {_kind_of(mode)}, not a regular file")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_input(path: str, limit: int, what: str) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` (``InputTooLarge``
+    beyond); at most ``limit + 1`` bytes are read."""
+    with os.fdopen(open_input(path, what), "rb") as f:
+        if os.fstat(f.fileno()).st_size > limit:
+            raise InputTooLarge(f"{what} is larger than {limit} bytes")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise InputTooLarge(f"{what} is larger than {limit} bytes")
+    return data
 
 
 @dataclass
@@ -60,7 +105,11 @@ class Image:
         if self._size is None:
             assert self.path is not None
             try:
-                self._size = os.stat(self.path).st_size
+                st = os.stat(self.path)
+                if not stat.S_ISREG(st.st_mode):  # /dev/zero has size 0: never measure it
+                    raise NotRegularFile(f"{self.name} is {_kind_of(st.st_mode)}, "
+                                         "not a regular file")
+                self._size = st.st_size
             except OSError as exc:
                 raise ComputeError(os_error_text(self.path, exc)) from exc
         return self._size
@@ -73,7 +122,7 @@ class Image:
             return
         assert self.path is not None
         try:
-            f = open(self.path, "rb")
+            f = os.fdopen(open_input(self.path, self.name), "rb")
         except OSError as exc:
             raise ComputeError(os_error_text(self.path, exc)) from exc
         with f:
@@ -142,7 +191,7 @@ PROCESS_CHUNK = 4 << 20
 def _hash_file_range(path: str, start: int, end: int, algo_name: str, lead: int,
                      first: bool, last: bool) -> bytes:
     """Worker-process task: the concatenated content hashes of one file range."""
-    fd = os.open(path, os.O_RDONLY)
+    fd = open_input(path, "image")
     try:
         data = os.pread(fd, end - start, start)
     finally:
@@ -209,7 +258,7 @@ class ParallelGranuleHasher:
             yield from self._processes(path, size, algo_name, lead)
             return
         try:
-            fd = os.open(path, os.O_RDONLY)
+            fd = open_input(path, image.name)
         except OSError as exc:
             raise ComputeError(os_error_text(path, exc)) from exc
         changed = f"VMM: file {path} error: file changed while being read"

@@ -4,14 +4,18 @@ The 64-byte header (Documentation/arch/arm64/booting.rst): code0, code1, text_of
 (@8), image_size (@16), flags, res2-4, magic "ARM\\x64" (@56), res5. A file without the
 magic is gunzipped and the header re-read; the measured content is then the
 decompressed bytes.
+
+The file is opened with :func:`rmtool.measure.images.open_input`: a device or FIFO given as
+the kernel is refused (``file F error: kernel is a character device, not a regular file``).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from rmtool.errors import ParametersError, os_error_text
-from rmtool.measure.images import Image
+from rmtool.measure.images import Image, open_input
 from rmtool.measure.rmm.layouts import NamedStruct
 
 ARM64_MAGIC = 0x644D5241
@@ -43,7 +47,7 @@ def _header(data: bytes) -> tuple[int, int] | None:
 
 def load_kernel(path: str) -> Kernel:
     try:
-        with open(path, "rb") as f:
+        with os.fdopen(open_input(path, "kernel"), "rb") as f:
             head = f.read(64)
     except OSError as exc:
         raise ParametersError(os_error_text(path, exc).removeprefix("VMM: ")) from exc
@@ -58,7 +62,8 @@ def load_kernel(path: str) -> Kernel:
     import zlib
 
     try:
-        with gzip.open(path, "rb") as g:
+        with os.fdopen(open_input(path, "kernel"), "rb") as raw, \
+                gzip.GzipFile(fileobj=raw, mode="rb") as g:
             data = g.read(MAX_KERNEL_SIZE + 1)
     except (OSError, EOFError, zlib.error) as exc:
         raise ParametersError(f"file {path} error: corrupt or truncated gzip stream "

@@ -259,15 +259,15 @@ def reference_values_from_bytes(data: bytes, name: str = "input"
 
 
 def read_input(path: str | Path) -> bytes:
-    p = Path(path)
-    try:
-        size = p.stat().st_size
-        if size > MAX_CORIM_SIZE:
-            raise InputFileError(f"{p} is {size} bytes, more than {MAX_CORIM_SIZE}",
-                                 field="file")
-        return p.read_bytes()
-    except OSError as exc:
-        raise InputFileError(f"cannot read {p}: {exc.strerror or exc}", field="file") from None
+    """A CoRIM / CoMID / CoMID JSON file: a regular file of at most ``MAX_CORIM_SIZE`` bytes
+    (``rmtool.files.read_bounded``); a file of another known kind (a token, an event log...)
+    is named, with the command that reads it (``rmtool.filetype.check_kind``)."""
+    from rmtool.files import read_bounded
+    from rmtool.filetype import check_kind
+
+    data = read_bounded(path, MAX_CORIM_SIZE, "CoRIM", InputFileError)
+    check_kind(data, "corim", str(path))
+    return data
 
 
 def load_all_reference_values(path: str | Path) -> list[RealmReferenceValues]:

@@ -237,14 +237,11 @@ def load_key_bytes(data: bytes, name: str) -> PublicKey | PrivateKey:
 
 
 def load_key(path: str | Path) -> PublicKey | PrivateKey:
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read key {p}: {exc.strerror}") from None
-    if len(data) > 64 * 1024:
-        raise UsageError(f"key file {p} is too large")
-    return load_key_bytes(data, str(p))
+    """A key file: a regular file of at most 64 KiB (``rmtool.files.read_bounded``)."""
+    from rmtool.files import LIMITS, read_bounded
+
+    data = read_bounded(path, LIMITS["key"], "key", UsageError)
+    return load_key_bytes(data, str(path))
 
 
 def public_of(key: PublicKey | PrivateKey) -> PublicKey:

@@ -178,18 +178,15 @@ def decode_token(data: bytes) -> CcaToken:
 
 
 def read_token(path: str) -> CcaToken:
-    """Read and decode a token file (size bounded before reading)."""
-    from pathlib import Path
+    """Read and decode a token file: a regular file of at most ``cborutil.MAX_MESSAGE``
+    bytes (``rmtool.files.read_bounded``); a file of another known kind (an event log, a
+    CoRIM, a DTB...) is named, with the command that reads it (``rmtool.filetype``)."""
+    from rmtool.files import read_bounded
+    from rmtool.filetype import hinted
 
-    p = Path(path)
-    try:
-        size = p.stat().st_size
-        if size > cborutil.MAX_MESSAGE:
-            raise TokenError(f"{p}: {size} bytes exceeds the {cborutil.MAX_MESSAGE}-byte limit")
-        data = p.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read token {p}: {exc.strerror}") from None
-    return decode_token(data)
+    data = read_bounded(path, cborutil.MAX_MESSAGE, "token", UsageError)
+    with hinted("token", data, path):
+        return decode_token(data)
 
 
 # ---------------------------------------------------------------- building

@@ -18,6 +18,7 @@ Arithmetic that the reference does on u64 in a release build wraps modulo 2^64 h
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -26,9 +27,10 @@ from typing import Any
 import click
 
 from rmtool.errors import ComputeError, ParametersError, RmtoolError
+from rmtool.files import _kind_of
 from rmtool.measure.dtb.fdt import NULL, Node, string, strings, to_dtb, u32, u64
 from rmtool.measure.host import finalize
-from rmtool.measure.images import Image
+from rmtool.measure.images import Image, NotRegularFile
 from rmtool.measure.kernel import load_kernel
 from rmtool.measure.rmm.algorithms import ALGORITHMS, HashAlgo
 from rmtool.measure.rmm.layouts import GRANULE_SIZE
@@ -611,7 +613,10 @@ def _kernel(path: str) -> tuple[Image, int, int]:
 
 def _file_size(path: str) -> int:
     try:
-        return os.stat(path).st_size
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):  # /dev/zero has size 0, a FIFO would block
+            raise NotRegularFile(f"initrd is {_kind_of(st.st_mode)}, not a regular file")
+        return st.st_size
     except OSError as exc:
         reason = exc.strerror or str(exc)
         if exc.errno is not None:

@@ -20,10 +20,11 @@ from rmtool.errors import (
     RmtoolError,
     os_error_text,
 )
+from rmtool.files import LIMITS
 from rmtool.measure.dtb import fdt
 from rmtool.measure.dtb.fdt import NULL, Node, string, strings, u32, u64
 from rmtool.measure.host import HostCaps, check_pmu_ctrs, check_sve_vl, finalize
-from rmtool.measure.images import Image
+from rmtool.measure.images import Image, read_input
 from rmtool.measure.kernel import load_kernel
 from rmtool.measure.rmm.algorithms import by_name
 from rmtool.measure.rmm.layouts import GRANULE_SIZE, U64_MASK
@@ -477,8 +478,7 @@ def generate_dtb(f: DtbFacts) -> bytes:
 def _read_dtb(path: str) -> bytes:
     """``--dtb``: read in ``add_dtb`` (context "while generating DTB")."""
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
+        return read_input(path, LIMITS["dtb"], "DTB")
     except OSError as exc:
         raise ParametersError("while generating DTB: "
                               + os_error_text(path, exc).removeprefix("VMM: ")) from exc
@@ -487,8 +487,7 @@ def _read_dtb(path: str) -> bytes:
 def _read_template(path: str) -> bytes:
     """``--dtb-template``: ``std::fs::read(...)?`` without context: the bare io::Error."""
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
+        return read_input(path, LIMITS["dtb"], "DTB template")
     except OSError as exc:
         reason = exc.strerror or str(exc)
         if exc.errno is not None:

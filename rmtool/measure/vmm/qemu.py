@@ -50,7 +50,7 @@ from typing import Any
 
 from rmtool.errors import ComputeError, ParametersError, RmtoolError
 from rmtool.measure.host import finalize
-from rmtool.measure.images import Image
+from rmtool.measure.images import Image, open_input, read_input
 from rmtool.measure.kernel import load_kernel
 from rmtool.measure.rmm.algorithms import ALGORITHMS
 from rmtool.measure.rmm.layouts import GRANULE_SIZE
@@ -92,25 +92,26 @@ def _file_error(path: str, exc: OSError) -> str:
 
 def _file_size(path: str) -> int:
     try:
-        with open(path, "rb") as f:
-            return os.fstat(f.fileno()).st_size
+        fd = open_input(path, "initrd")
     except OSError as exc:
         raise ParametersError(_file_error(path, exc)) from exc
+    try:
+        return os.fstat(fd).st_size
+    finally:
+        os.close(fd)
 
 
 def _read_bounded(path: str, context: str | None) -> bytes:
     """Read a DTB file; ``context`` prefixes the reference's error chain."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_DTB_FILE + 1)
+        return read_input(path, MAX_DTB_FILE, "DTB" if context else "DTB template")
     except OSError as exc:
         if context is None:  # the reference reads the template with std::fs::read
             reason = exc.strerror or str(exc)
-            raise ParametersError(f"{reason} (os error {exc.errno})") from exc
+            if exc.errno is not None:
+                reason = f"{reason} (os error {exc.errno})"
+            raise ParametersError(reason) from exc
         raise ParametersError(f"{context}: {_file_error(path, exc)}") from exc
-    if len(data) > MAX_DTB_FILE:
-        raise ParametersError(f"file {path} error: larger than {MAX_DTB_FILE} bytes")
-    return data
 
 
 def _kernel(path: str) -> tuple[Image, int, int]:
