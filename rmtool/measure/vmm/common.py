@@ -282,9 +282,12 @@ def near_miss(word: str, targets: Iterable[str], exempt: Iterable[str] = ()) -> 
         if len(b) <= 2:
             continue
         limit = 1 if len(b) <= 4 else 2
-        d = edit_distance(wl, b)
         if len(b) >= 5 and len(wl) >= 3 and b.startswith(wl):
-            d = min(d, limit)
+            d = limit
+        elif abs(len(wl) - len(b)) > limit:  # farther anyway; bounds hostile long words
+            continue
+        else:
+            d = edit_distance(wl, b)
         if d <= limit and (best is None or d < best[0]):
             best = (d, t)
     return None if best is None else best[1]
