@@ -373,6 +373,7 @@ def _measure(output_dtb: str | None, dtb_template: str | None, dtb: str | None,
     if build.after_dtb_error is not None:
         raise build.after_dtb_error
     if no_measurements:
+        _print_result_warnings(build)
         return
     progress = None
     if sys.stderr.isatty() and _image_bytes(build) > PROGRESS_THRESHOLD:
@@ -386,9 +387,16 @@ def _measure(output_dtb: str | None, dtb_template: str | None, dtb: str | None,
     result = MeasureResult(build, m)
     _write_side_outputs(result, endorsements_template, endorsements_output, corim_output,
                         emit_log)
-    if endorsements_output is not None:
-        return
-    _print(result, fmt, trace, print_b64)
+    if endorsements_output is None:
+        _print(result, fmt, trace, print_b64)
+    _print_result_warnings(build)
+
+
+def _print_result_warnings(build: VmmBuild) -> None:
+    """What the measurements mean (kvmtool without ``--realm``): after the results, so
+    that an error keeps the reference's first stderr line."""
+    for w in build.result_warnings:
+        click.echo(f"WARN {w}", err=True)
 
 
 def _write_side_outputs(result: MeasureResult, endorsements_template: str | None,

@@ -11,6 +11,11 @@ is the reference's; docs/vmm-cloud-hypervisor.md lists where upstream cloud-hype
 differs, and the ``--rmtool-*`` options (not in the reference) select upstream
 behaviour where it changes the measurement.
 
+Unknown options are already clap errors (as in the reference). Deliberate differences:
+a global ``-k``/``-i`` without ``--kernel``/``--initramfs``, and any global ``-f`` (no
+cloud-hv option loads a measured firmware), are errors instead of being ignored, and
+``--firmware`` (accepted, not measured) is warned about after the results.
+
 Arithmetic that the reference does on u64 in a release build wraps modulo 2^64 here too
 (initrd below the RAM base, huge sizes), so odd configurations still match.
 """
@@ -40,11 +45,13 @@ from rmtool.measure.vmm.argparse_clap import ClapError
 from rmtool.measure.vmm.common import (
     KIB,
     MIB,
+    ImageUse,
     LoadedBlob,
     MeasureInputs,
     VmmBuild,
     add_cpus_and_psci,
     align_up,
+    check_images_loaded,
     rpv_from_base64,
 )
 
@@ -349,6 +356,7 @@ class ChvConfig:
     cmdline: str | None = None
     kernel: bool = False
     initramfs: bool = False
+    firmware: bool = False  # --firmware: accepted, not measured
     hash_algo_name: str = DEFAULT_ALGO
     rpv: bytes = bytes(64)
     pmu_node: str = "always"  # --rmtool-pmu-node always|auto
@@ -420,6 +428,7 @@ def parse_args(argv: Sequence[str], algos: Collection[str] = ("sha256", "sha512"
     cfg.cmdline = last("cmdline")
     cfg.kernel = "kernel" in opts
     cfg.initramfs = "initramfs" in opts
+    cfg.firmware = "firmware" in opts
     cfg.pmu_node = last("rmtool-pmu-node") or cfg.pmu_node
     cfg.kernel_entry = last("rmtool-kernel-entry") or cfg.kernel_entry
     cfg.ram_layout = last("rmtool-ram-layout") or cfg.ram_layout
@@ -640,7 +649,12 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
     cfg = ChvConfig()
     try:
         parse_args(argv, [a.name for a in inputs.profile.hash_algos], cfg)
-        return _build(cfg, inputs)
+        result = _build(cfg, inputs)
+        if result.deferred is None:  # the reference's own error comes first
+            check_images_loaded(VMM, images_used(cfg, inputs))
+        if cfg.firmware:
+            result.result_warnings.append(FIRMWARE_NOT_MEASURED)
+        return result
     except HelpRequested:
         sys.stdout.write(help_text())
         raise click.exceptions.Exit(0) from None
@@ -648,6 +662,22 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
         for warning in cfg.warnings:
             sys.stderr.write(f"WARN {warning}\n")
         raise
+
+
+FIRMWARE_NOT_MEASURED = ("--firmware is not measured (as by the reference tool): if "
+                         "cloud-hypervisor loads it into the Realm, the Realm's RIM differs "
+                         "from this one")
+
+
+def images_used(cfg: ChvConfig, inputs: MeasureInputs) -> list[ImageUse]:
+    """The global images and the cloud-hypervisor options that load them. No option
+    loads a measured firmware: the reference accepts ``--firmware`` and ignores it."""
+    return [
+        ImageUse("-k", inputs.kernel, "kernel", cfg.kernel, "--kernel"),
+        ImageUse("-i", inputs.initrd, "initrd", cfg.initramfs, "--initramfs"),
+        ImageUse("-f", inputs.firmware, "measured firmware", False,
+                 "--firmware is accepted and not measured"),
+    ]
 
 
 def _build(cfg: ChvConfig, inputs: MeasureInputs) -> ChvBuild:

@@ -4,12 +4,19 @@ A front-end turns ``[VMM args]`` plus the global inputs into a :class:`VmmBuild`
 Realm parameters, the RMM operation stream (in the reference tool's order, see
 spec/index.md "End-to-end RIM"), the DTB bytes it generated, and the facts a log
 writer or replay needs. It never hashes anything itself.
+
+Two checks every front-end shares, deliberate differences from the reference tool
+(docs/vmm-qemu.md "Mistakes rmtool refuses"): :func:`near_miss` finds the option an
+unknown word was probably meant to be (so that ``-kernal`` is an error, not an ignored
+parameter and a Realm without a kernel), and :func:`check_images_loaded` refuses a global
+``-k``/``-i``/``-f`` image that the VMM command line never loads.
 """
 
 from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +78,9 @@ class VmmBuild:
     log_region: tuple[int, int] | None = None  # (base, size), unmeasured DATA_CREATE
     rem_blobs: list[tuple[int, LoadedBlob]] = field(default_factory=list)  # (REM, blob)
     warnings: list[str] = field(default_factory=list)
+    # Warnings about what the measurements mean, printed once they are computed (after
+    # the results), so that an error keeps the reference's first stderr line.
+    result_warnings: list[str] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)  # VM VERSION facts, cpus, ...
     # An error the reference reports only when it computes the measurements (after the
     # DTB has been written; not with --no-measurements), e.g. "num_wps is not known".
@@ -205,3 +215,104 @@ def add_cpus_and_psci(root: Node, cpus: int) -> None:
     psci.prop("method", string("smc"))
     psci.prop("compatible", strings("arm,psci-1.0", "arm,psci-0.2", "arm,psci"))
 
+
+
+# --------------------------------------------------------------------------- mistakes
+
+def edit_distance(a: str, b: str) -> int:
+    """Damerau-Levenshtein distance, optimal string alignment variant: insertions,
+    deletions, substitutions and transpositions of adjacent characters cost 1."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[len(b)]
+
+
+def _body(option: str) -> str:
+    """An option word without its leading dashes, ``_`` read as ``-``."""
+    return option.lstrip("-").replace("_", "-")
+
+
+def near_miss(word: str, targets: Iterable[str], exempt: Iterable[str] = ()) -> str | None:
+    """The option of ``targets`` that the unknown option ``word`` probably misspells.
+
+    ``word`` and each target are compared without their leading dashes, ``_`` read as
+    ``-``. ``word`` is a near miss of target ``t`` (body ``b``, ``w`` the word's body):
+
+    * ``w == b`` ignoring case (``--kernel``, ``-Kernel``, ``--m``): for any target;
+    * otherwise only when ``b`` has 3 or more characters and ``w`` is not an ``exempt``
+      option (real options of the VMM that do not change the measurement, compared
+      without dashes and with case: ``-qmp`` is one edit from ``-smp``):
+
+      - ``len(b)`` 3-4 (``-smp``, ``-cpu``, ``-dtb``, ``-bios``): edit distance 1
+        (``-s``, ``-d``, ``-rtc``, ``-usb``, ``-boot``, ``-smbios`` are 2 away);
+      - ``len(b)`` >= 5 (``-kernel``, ``-initrd``, ...): edit distance <= 2, or ``w``
+        (3 characters or more) is a prefix of ``b`` (``-mach``);
+
+      the distance is :func:`edit_distance` on the lower-cased bodies.
+
+    One- and two-character options (``-m``, ``-M``) are only matched by the first rule:
+    any edit of them is another real option (``-S``, ``-d``, ``-mon``). The first
+    target wins ties, so list targets by preference (exact case before its variants).
+    Words that do not start with ``-`` are never near misses (they may be values).
+    """
+    if not word.startswith("-") or word.lstrip("-") == "":
+        return None
+    w = _body(word)
+    wl = w.lower()
+    targets = list(targets)
+    for t in targets:  # a dash, case or underscore variant of a target
+        if w == _body(t) and word != t:
+            return t
+    for t in targets:
+        if wl == _body(t).lower() and word != t:
+            return t
+    if w in {_body(e) for e in exempt}:
+        return None
+    best: tuple[int, str] | None = None
+    for t in targets:
+        b = _body(t).lower()
+        if len(b) <= 2:
+            continue
+        limit = 1 if len(b) <= 4 else 2
+        if len(b) >= 5 and len(wl) >= 3 and b.startswith(wl):
+            d = limit
+        elif abs(len(wl) - len(b)) > limit:  # farther anyway; bounds hostile long words
+            continue
+        else:
+            d = edit_distance(wl, b)
+        if d <= limit and (best is None or d < best[0]):
+            best = (d, t)
+    return None if best is None else best[1]
+
+
+@dataclass(frozen=True)
+class ImageUse:
+    """A global image option and whether the VMM command line loads that image."""
+
+    option: str  # the global option: -k, -i, -f
+    path: str | None  # its value (None: not given)
+    what: str  # kernel, initrd, firmware
+    loaded: bool  # the VMM command line loads it
+    vmm_option: str  # how the VMM command line loads it (for the message)
+
+
+def check_images_loaded(vmm: str, uses: Iterable[ImageUse]) -> None:
+    """Refuse a global image that the VMM command line never loads.
+
+    The reference tool takes the *content* of a kernel, initrd or firmware from the
+    global ``-k``/``-i``/``-f`` and whether the Realm loads it from the VMM's own
+    option, and silently ignores a global image that no VMM option loads: it then
+    measures a Realm without that image. rmtool refuses instead (a deliberate
+    difference, docs/vmm-qemu.md)."""
+    for use in uses:
+        if use.path is not None and not use.loaded:
+            raise ParametersError(f"{use.option} {use.path} was given but the {vmm} command "
+                                  f"line loads no {use.what} ({use.vmm_option})")

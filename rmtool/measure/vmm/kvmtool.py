@@ -5,7 +5,10 @@ map, §3 image placement, §4 kernel Image, §5 RMM operations and REC registers
 generated DTB (vm-fdt byte conventions), §7 ``--dtb`` / ``--dtb-template``.
 
 Files are never taken from kvmtool's own ``-k/-i/-f``: they only say "present"; the
-contents come from the global ``-k/-i/-f`` options.
+contents come from the global ``-k/-i/-f`` options. A global image that kvmtool's options
+do not load is an error (the reference ignores it; docs/vmm-kvmtool.md), and a command
+line without ``--realm`` is measured as the reference does but warned about: kvmtool then
+starts a normal VM, which reports no Realm measurements at all.
 """
 
 from __future__ import annotations
@@ -41,12 +44,14 @@ from rmtool.measure.vmm.argparse_clap import (
 from rmtool.measure.vmm.common import (
     LOG_SIZE,
     MIB,
+    ImageUse,
     LoadedBlob,
     MeasureInputs,
     ReferencePanic,
     VmmBuild,
     add_cpus_and_psci,
     align_up,
+    check_images_loaded,
     parse_size,
     rpv_pad,
 )
@@ -168,6 +173,7 @@ class KvmtoolConfig:
     mmio: bool = False
     virtio_devices: int = 0
     measurement_log: bool = False
+    realm: bool = False
     caps_restrict: dict[str, object] = field(default_factory=dict)
 
 
@@ -250,6 +256,7 @@ def _parse_args(argv: list[str], profile: RmmProfile | None) -> KvmtoolConfig:
     cfg.initrd = "initrd" in opts
     cfg.firmware = "firmware" in opts
     cfg.flash = "flash" in opts
+    cfg.realm = "realm" in opts
     return cfg
 
 
@@ -502,6 +509,10 @@ def _duplicate(ipa: int) -> ParametersError:
 
 # --------------------------------------------------------------------------- build
 
+NOT_A_REALM = ("kvmtool without --realm: this is not a Realm; the measurements describe "
+               "nothing a Realm will report")
+
+
 def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
     """src/kvmtool.rs ``build_params``: every step and error in the reference's order."""
     from rmtool.measure.vmm.kvmtool_template import apply_template
@@ -600,8 +611,15 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
     else:
         add(LoadedBlob("DTB", lay.dtb, Image.from_bytes("dtb", dtb)))
 
+    if compute_error is None and after_dtb_error is None:  # the reference's errors first
+        check_images_loaded("kvmtool", [
+            ImageUse("-k", inputs.kernel, "kernel", cfg.kernel, "-k/--kernel"),
+            ImageUse("-i", inputs.initrd, "initrd", cfg.initrd, "-i/--initrd"),
+            ImageUse("-f", inputs.firmware, "firmware", cfg.firmware, "-f/--firmware")])
+    result_warnings = [] if cfg.realm else [NOT_A_REALM]
     return VmmBuild(
         vmm="kvmtool", params=params, ram=[(RAM_BASE, cfg.ram_size)],
+        result_warnings=result_warnings,
         blobs=sorted(blobs.values(), key=lambda b: b.ipa),
         rec_pc=pc, rec_gprs=(lay.dtb, 0, 0, 0, 0, 0, 0, 0), dtb=dtb, dtb_ipa=lay.dtb,
         log_region=lay.log, compute_error=compute_error, after_dtb_error=after_dtb_error,

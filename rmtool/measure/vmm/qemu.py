@@ -14,6 +14,10 @@ are not in the RIM. The reference then extends REM0 with the kernel, then the in
 firmware extends them (and with what) depends on the firmware (spec index, open
 question 5).
 
+A global ``-k``/``-i``/``-f`` that the command line does not load (no ``-kernel``,
+``-initrd`` with ``-kernel``, ``-bios``) is an error here (the reference ignores it and
+measures a Realm without that image; docs/vmm-qemu.md "Mistakes rmtool refuses").
+
 ``VmmBuild.facts`` (for an event-log writer and for replay regenerating the DTB):
 
 =====================  =====================================================================
@@ -56,7 +60,13 @@ from rmtool.measure.rmm.algorithms import ALGORITHMS
 from rmtool.measure.rmm.layouts import GRANULE_SIZE
 from rmtool.measure.rmm.ops import Operation
 from rmtool.measure.rmm.realm import rtt_block_sizes
-from rmtool.measure.vmm.common import LoadedBlob, MeasureInputs, VmmBuild
+from rmtool.measure.vmm.common import (
+    ImageUse,
+    LoadedBlob,
+    MeasureInputs,
+    VmmBuild,
+    check_images_loaded,
+)
 from rmtool.measure.vmm.qemu_args import QemuConfig, attach_warnings, cpu_map, parse_args
 from rmtool.measure.vmm.qemu_dtb import (
     RAM_BASE,
@@ -164,13 +174,27 @@ def ripas_descriptor_count(base: int, top: int, ipa_bits: int) -> int:
 def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
     cfg: QemuConfig = parse_args(argv, inputs.caps, inputs.profile)
     try:
-        return _build(cfg, inputs)
+        result = _build(cfg, inputs)
+        if result.measure_error is None:  # the reference's own error comes first
+            check_images_loaded("qemu", images_used(cfg, inputs))
+        return result
     except RmtoolError as exc:
         attach_warnings(exc, cfg.warnings)
         raise
 
 
-def _build(cfg: QemuConfig, inputs: MeasureInputs) -> VmmBuild:
+def images_used(cfg: QemuConfig, inputs: MeasureInputs) -> list[ImageUse]:
+    """The global images and the QEMU options that load them (``-initrd`` only counts
+    with ``-kernel``: the reference ignores it otherwise, and QEMU refuses it)."""
+    return [
+        ImageUse("-k", inputs.kernel, "kernel", cfg.kernel, "-kernel"),
+        ImageUse("-i", inputs.initrd, "initrd", cfg.initrd and cfg.kernel,
+                 "-initrd with -kernel"),
+        ImageUse("-f", inputs.firmware, "firmware", cfg.bios, "-bios"),
+    ]
+
+
+def _build(cfg: QemuConfig, inputs: MeasureInputs) -> QemuBuild:
     topo = cpu_map(cfg.smp)
     if topo.num_cpus > MAX_CPUS:
         raise ParametersError(f"-smp: {topo.num_cpus} vCPUs is more than rmtool supports "

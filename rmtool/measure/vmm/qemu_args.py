@@ -12,6 +12,13 @@ Integers follow Rust's ``str::parse`` (an optional ``+``, ASCII digits, the mess
 ``base64`` crate 0.22 STANDARD engine (canonical padding, no trailing bits) and its
 error texts. Every error is a :class:`ParametersError` worded as the reference prints it
 after ``Cannot build parameters:``.
+
+One deliberate difference (docs/vmm-qemu.md "Mistakes rmtool refuses"): the reference
+ignores every unknown option with a warning; rmtool keeps that for options that cannot
+change the measurement, but an unknown option that is a near miss of one that does
+(:data:`MEASURED_OPTIONS`, ``-kernal``, ``--kernel``, ``-smpp``; rule in
+:func:`rmtool.measure.vmm.common.near_miss`) is an error
+``unknown QEMU option -kernal (did you mean -kernel?)``.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from dataclasses import dataclass, field
 from rmtool.errors import ParametersError, UsageError
 from rmtool.measure.host import HostCaps
 from rmtool.measure.rmm.profiles import RmmProfile
+from rmtool.measure.vmm.common import near_miss
 
 KIB = 1 << 10
 MIB = 1 << 20
@@ -36,6 +44,36 @@ SILENT_DEVICES = ("virtconsole", "virtio-blk-pci", "virtio-serial-pci", "virtio-
                   "virtio-9p-pci", "virtio-fs-pci")
 VALUE_OPTIONS_SILENT = ("-drive", "-fsdev", "-chardev", "-netdev", "-mon")
 FLAG_OPTIONS_SILENT = ("-enable-kvm", "-nographic", "-nodefaults")
+
+# Options whose presence or value changes the measurement (or, for -dtb, the DTB QEMU
+# loads): an unknown option that nearly spells one of them is an error, not a warning.
+MEASURED_OPTIONS = ("-kernel", "-initrd", "-bios", "-append", "-dtb", "-m", "-M",
+                    "-machine", "-smp", "-object", "-cpu")
+
+# QEMU system-emulator options (qemu-options.hx) that the reference does not know and
+# that do not change the measurement: still "Parameter X ignored", never a near miss
+# even when a short edit away from a measured option (``-qmp`` / ``-smp``).
+QEMU_OTHER_OPTIONS = (
+    "-h", "-help", "-version", "-accel", "-numa", "-add-fd", "-set", "-global", "-boot",
+    "-mem-path", "-mem-prealloc", "-k", "-audio", "-audiodev", "-soundhw", "-name", "-uuid",
+    "-fda", "-fdb", "-hda", "-hdb", "-hdc", "-hdd", "-cdrom", "-blockdev", "-mtdblock",
+    "-sd", "-pflash", "-snapshot", "-virtfs", "-iscsi", "-usb", "-usbdevice", "-display",
+    "-curses", "-alt-grab", "-ctrl-grab", "-no-quit", "-sdl", "-spice", "-portrait",
+    "-rotate", "-vga", "-full-screen", "-g", "-vnc", "-win2k-hack", "-no-fd-bootchk",
+    "-no-acpi", "-no-hpet", "-acpitable", "-smbios", "-shim", "-compat", "-fw_cfg",
+    "-serial", "-parallel", "-monitor", "-qmp", "-qmp-pretty", "-debugcon", "-pidfile",
+    "-singlestep", "-one-insn-per-tb", "-S", "-overcommit", "-gdb", "-s", "-d", "-D",
+    "-dfilter", "-seed", "-L", "-xen-id", "-xen-attach", "-xen-domid-restrict",
+    "-no-reboot", "-no-shutdown", "-action", "-loadvm", "-daemonize", "-option-rom",
+    "-rtc", "-icount", "-watchdog", "-watchdog-action", "-echr", "-incoming",
+    "-only-migratable", "-chroot", "-runas", "-prom-env", "-semihosting",
+    "-semihosting-config", "-old-param", "-sandbox", "-readconfig", "-no-user-config",
+    "-nodefconfig", "-trace", "-plugin", "-async-teardown", "-run-with", "-msg",
+    "-dump-vmstate", "-enable-sync-profile", "-perfmap", "-jitdump", "-nic", "-net",
+    "-tpmdev", "-preconfig", "-qtest", "-qtest-log", "-bt", "-no-kvm", "-realtime",
+    "-tb-size", "-device", "-drive", "-fsdev", "-chardev", "-netdev", "-mon",
+    "-enable-kvm", "-nographic", "-nodefaults", "-list-machines", "-mem-merge",
+)
 
 
 # --------------------------------------------------------------------------- scalars
@@ -494,4 +532,7 @@ def _parse_all(queue: deque[str], cfg: QemuConfig, profile: RmmProfile) -> None:
             _pop(queue, arg)
             cfg.bios = True
         else:
+            meant = near_miss(arg, MEASURED_OPTIONS, QEMU_OTHER_OPTIONS)
+            if meant is not None:
+                raise ParametersError(f"unknown QEMU option {arg} (did you mean {meant}?)")
             cfg.warnings.append(f"Parameter {arg} ignored")
