@@ -23,7 +23,6 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import click
@@ -31,6 +30,7 @@ import click
 from rmtool.errors import EventLogError, InputFileError, UsageError
 from rmtool.eventlog import Event, EventLog, parse
 from rmtool.eventlog.replay import replay_banks
+from rmtool.files import LIMITS, read_bounded
 
 _FORMATS = ("table", "text", "json", "yaml")
 _BATCH = 2048  # events per string written
@@ -38,15 +38,9 @@ _PARALLEL_MIN_BYTES = 1 << 20  # replay large logs in a second process (2+ CPUs)
 
 
 def _read(path: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputFileError(f"event log {path} does not exist", field="FILE") from None
-    except IsADirectoryError:
-        raise InputFileError(f"event log {path} is a directory", field="FILE") from None
-    except OSError as exc:
-        raise InputFileError(f"cannot read event log {path}: {exc.strerror}",
-                             field="FILE") from None
+    """The bytes of the event log at ``path``: a regular file of at most
+    ``LIMITS["event log"]`` bytes (``InputFileError``, exit 2, otherwise)."""
+    return read_bounded(path, LIMITS["event log"], "event log", InputFileError)
 
 
 def _banks(log: EventLog, bank: str | None) -> list[str]:
