@@ -157,20 +157,29 @@ class EventLog:
             else:
                 self._source = None
 
-    def stream(self, errors: list[LogError] | None = None) -> Iterator[Event]:
+    def stream(self, errors: list[LogError] | None = None,
+               padding: list[int] | None = None) -> Iterator[Event]:
         """The events framed afresh and not kept: memory bounded by what the caller keeps.
 
-        Yields exactly the events of ``events`` (equal fields, same order); framing
-        errors are appended to ``errors`` when given. A log already parsed to its end is
-        served from memory.
+        Yields exactly the events of ``events`` (equal fields, same order); at the end the
+        framing errors are in ``errors`` and the padding byte count is appended to
+        ``padding`` (when given). A log already parsed to its end is served from memory.
         """
         if self._source is None or self._restart is None:
             events = self.events  # parsed to the end already (or nothing to frame)
             if errors is not None:
                 errors.extend(self._errors)
+            if padding is not None:
+                padding.append(self._padding)
             return iter(events)
+        return self._stream(self._restart, [] if errors is None else errors, padding)
+
+    def _stream(self, restart: Callable[[list[LogError], list[EventLog]], Iterator[Event]],
+                errors: list[LogError], padding: list[int] | None) -> Iterator[Event]:
         sink = EventLog(self.raw, self.format, self.algorithms, iter(()), [])
-        return self._restart(errors if errors is not None else [], [sink])
+        yield from restart(errors, [sink])
+        if padding is not None:
+            padding.append(sink._padding)
 
     def _drain(self) -> None:
         if self._source is not None:
