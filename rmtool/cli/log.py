@@ -22,31 +22,26 @@ import gc
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import click
 
 from rmtool.errors import EventLogError, InputFileError, UsageError
-from rmtool.eventlog import Event, EventLog, parse
+from rmtool.eventlog import Event, EventLog, LogError, parse
 from rmtool.eventlog.replay import replay_banks
+from rmtool.files import LIMITS, read_bounded
 
 _FORMATS = ("table", "text", "json", "yaml")
 _BATCH = 2048  # events per string written
+_TABLE_ROWS = 50_000  # event rows of the text table (json lists every event)
 _PARALLEL_MIN_BYTES = 1 << 20  # replay large logs in a second process (2+ CPUs)
 
 
 def _read(path: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputFileError(f"event log {path} does not exist", field="FILE") from None
-    except IsADirectoryError:
-        raise InputFileError(f"event log {path} is a directory", field="FILE") from None
-    except OSError as exc:
-        raise InputFileError(f"cannot read event log {path}: {exc.strerror}",
-                             field="FILE") from None
+    """The bytes of the event log at ``path``: a regular file of at most
+    ``LIMITS["event log"]`` bytes (``InputFileError``, exit 2, otherwise)."""
+    return read_bounded(path, LIMITS["event log"], "event log", InputFileError)
 
 
 def _banks(log: EventLog, bank: str | None) -> list[str]:
@@ -83,8 +78,9 @@ def _registers(log: EventLog, banks: list[str]) -> dict[str, dict[str, str]]:
     return {b: {str(i): v.hex() for i, v in sorted(replayed[b].items())} for b in banks}
 
 
-def _errors(log: EventLog) -> list[dict[str, Any]]:
-    return [{"offset": e.offset, "field": e.field, "message": e.message} for e in log.errors]
+def _errors(log: EventLog, errors: list[LogError] | None = None) -> list[dict[str, Any]]:
+    found = log.errors if errors is None else errors
+    return [{"offset": e.offset, "field": e.field, "message": e.message} for e in found]
 
 
 def _make_dumps() -> Callable[[Any], str]:
@@ -106,7 +102,7 @@ def _make_dumps() -> Callable[[Any], str]:
     return dumps
 
 
-def _events_json(events: list[Event], only: list[str] | None,
+def _events_json(events: Iterable[Event], only: list[str] | None,
                  dumps: Callable[[Any], str]) -> Iterator[str]:
     """The ``events`` items of the JSON contract, ``_BATCH`` events per string.
 
@@ -222,19 +218,24 @@ def _replay_in_child(data: bytes, max_event_size: int,
 
 
 def _json_chunks(log: EventLog, banks: list[str], bank: str | None,
-                 registers: Callable[[], Registers | None] | None = None) -> Iterator[str]:
+                 registers: Callable[[], Registers | None] | None = None,
+                 errors: list[LogError] | None = None) -> Iterator[str]:
+    """The JSON document in pieces; the events are streamed (``EventLog.stream``), not
+    kept. ``errors`` (when given) receives the framing errors."""
+    found: list[LogError] = [] if errors is None else errors
+    padding: list[int] = []
     dumps = _make_dumps()
     yield '{"format":' + dumps(log.format) + ',"algorithms":' + dumps(log.algorithms)
     if log.table is not None:
         yield ',"table":' + dumps(log.table)
     yield ',"events":['
     sep = ""
-    for chunk in _events_json(log.events, [bank] if bank else None, dumps):
+    for chunk in _events_json(log.stream(found, padding), [bank] if bank else None, dumps):
         yield sep + chunk
         sep = ","
     replayed = registers() if registers is not None else None
     yield '],"registers":' + dumps(replayed if replayed is not None else _registers(log, banks))
-    yield ',"errors":' + dumps(_errors(log)) + ',"padding":' + str(log.padding) + "}\n"
+    yield ',"errors":' + dumps(_errors(log, found)) + ',"padding":' + str(padding[0]) + "}\n"
 
 
 def _document(log: EventLog, banks: list[str], bank: str | None) -> dict[str, Any]:
@@ -259,7 +260,9 @@ def _match_text(event: Event, bank: str) -> str:
     return "yes" if matches[bank] else "NO"
 
 
-def _table(log: EventLog, banks: list[str]) -> str:
+def _table(log: EventLog, banks: list[str], errors: list[LogError] | None = None) -> str:
+    """The text report; at most ``_TABLE_ROWS`` event rows (the events are streamed, the
+    registers cover all of them). ``errors`` (when given) receives the framing errors."""
     from tabulate import tabulate
 
     lines = [f"format: {log.format}", f"algorithms: {', '.join(log.algorithms) or '-'}"]
@@ -267,8 +270,14 @@ def _table(log: EventLog, banks: list[str]) -> str:
         lines.append(tabulate(sorted(log.table.items()), headers=["field", "value"]))
         return "\n".join(lines)
     shown = banks[0] if banks else None
-    rows = []
-    for event in log:
+    rows: list[list[Any]] = []
+    found: list[LogError] = [] if errors is None else errors
+    padding: list[int] = []
+    more = 0
+    for event in log.stream(found, padding):
+        if len(rows) == _TABLE_ROWS:
+            more += 1
+            continue
         digest = event.digests.get(shown, b"") if shown else b""
         rows.append([event.number, event.index, event.type_name,
                      digest.hex()[:16] + ("..." if len(digest) > 8 else ""),
@@ -276,14 +285,17 @@ def _table(log: EventLog, banks: list[str]) -> str:
                      _summary(event.decoded)])
     lines.append(tabulate(rows, headers=["#", "index", "type", f"{shown or ''} digest",
                                          "matches data", "data"]))
+    if more:
+        lines.append(f"... {more} more events not listed (the table shows the first "
+                     f"{_TABLE_ROWS}; --format json lists every event)")
     replayed = replay_banks(log, banks)
     for bank in banks:
         regs = sorted(replayed[bank].items())
         lines.append("")
         lines.append(tabulate([[i, v.hex()] for i, v in regs], headers=["index", bank]))
-    if log.padding:
-        lines.append(f"\npadding: {log.padding} bytes after the last event")
-    for err in log.errors:
+    if padding[0]:
+        lines.append(f"\npadding: {padding[0]} bytes after the last event")
+    for err in found:
         lines.append(f"\nerror at offset {err.offset:#x} (field {err.field}): {err.message}")
     return "\n".join(lines)
 
@@ -321,19 +333,21 @@ def _show(file: str, fmt: str, bank: str | None, max_event_size: int) -> None:
         registers = _replay_in_child(data, max_event_size, bank)
     parsed = parse(data, max_event_size=max_event_size)
     banks = _banks(parsed, bank)
+    errors: list[LogError] = []
     if fmt == "json":
-        for chunk in _json_chunks(parsed, banks, bank, registers):
+        for chunk in _json_chunks(parsed, banks, bank, registers, errors):
             out.write(chunk)
     elif fmt == "yaml":
         import yaml
 
         out.write(yaml.safe_dump(_document(parsed, banks, bank), sort_keys=False))
+        errors = parsed.errors
     else:
-        out.write(_table(parsed, banks) + "\n")
+        out.write(_table(parsed, banks, errors) + "\n")
     out.flush()
-    if parsed.errors:
+    if errors:
         # Raised rather than ctx.exit(1): the CLI boundary prints it as one ERROR line
         # and exits 1 (parsing stops at the first framing error, so there is one).
-        first = parsed.errors[0]
+        first = errors[0]
         raise EventLogError(f"malformed event log {file}: {first.message}",
                             field=first.field, offset=first.offset)

@@ -14,11 +14,12 @@ import json
 
 import click
 
-from rmtool.files import read_bounded
+from rmtool.errors import InputFileError
+from rmtool.files import LIMITS, read_bounded
 from rmtool.measure.rmm.profiles import DEFAULT_PROFILE, PROFILES
-from rmtool.replay import ReplayResult, replay_log
+from rmtool.replay import NotARealmLog, ReplayResult, replay_log
 
-MAX_LOG_SIZE = 64 << 20
+MAX_LOG_SIZE = LIMITS["event log"]
 
 
 def _short(value: str | None, n: int = 16) -> str:
@@ -28,7 +29,7 @@ def _short(value: str | None, n: int = 16) -> str:
 
 
 def _read_log(path: str) -> bytes:
-    return read_bounded(path, MAX_LOG_SIZE, "event log")
+    return read_bounded(path, MAX_LOG_SIZE, "event log", InputFileError)
 
 
 def _text(r: ReplayResult) -> str:
@@ -72,9 +73,14 @@ def replay(log: str, images: tuple[str, ...], store: str | None, index_map: str,
            fmt: str) -> None:
     """Rebuild a Realm's RIM and REMs from its event LOG, event by event."""
     ctx = click.get_current_context()
-    result = replay_log(_read_log(log), list(images), index_map=index_map, store=store,
-                        dtb_templates=list(dtb_templates), rmm_version=rmm_version,
-                        hash_algo=hash_algo)
+    try:
+        result = replay_log(_read_log(log), list(images), index_map=index_map, store=store,
+                            dtb_templates=list(dtb_templates), rmm_version=rmm_version,
+                            hash_algo=hash_algo)
+    except NotARealmLog as exc:  # nothing on stdout: no REM of a log that is not a Realm's
+        click.echo(f"ERROR {log}: {exc}", err=True)
+        click.echo(f"hint: {exc.hint}", err=True)
+        ctx.exit(exc.exit_code)
     if fmt == "json":
         click.echo(json.dumps(result.as_json(), indent=2))
     else:

@@ -169,3 +169,30 @@ def efi_variable(guid: str, name: str, value: bytes) -> bytes:
         "VariableDataLength": len(value), "UnicodeName": name.encode("utf-16-le"),
         "VariableData": value,
     }))
+
+
+# --- synthetic logs (tests, benchmarks) -------------------------------------------------
+
+#: Bytes of the smallest REM-extending event of a one-algorithm (SHA-256) log:
+#: TCG_PCR_EVENT2 header (12) + one digest (2 + 32) + eventSize (4) + empty data.
+MINIMAL_EVENT_SIZE = 50
+
+
+def minimal_rem_log(count: int, *, vmm: str = "QEMU") -> bytes:
+    """A CCA Realm log whose body is ``count`` minimal REM extends.
+
+    Spec ID declaring SHA-256 only, a "VM VERSION" event and a REALM_CREATE tag (the VMM's
+    RIM events, facts section 2), then ``count`` EV_EFI_ACTION events with empty data
+    extending MR indices 1, 2, 3, 4 in turn (REM0..REM3 under the MR map), each with the
+    SHA-256 digest of its (empty) data: 50 bytes per event. Deterministic.
+    """
+    head = b"".join([
+        spec_id_event(["sha256"]),
+        event2(0, c.EV_NO_ACTION, [(0, bytes(32))], vm_version(vmm, "9.1.50", 1 << 30, 1)),
+        event2(0, c.EV_EVENT_TAG, [], realm_create(s2sz=40, hash_algo=0, struct_padding=2)),
+    ])
+    empty = c.HASHES["sha256"](b"")
+    cycle = b"".join(event2(index, c.EV_EFI_ACTION, [("sha256", empty)], b"")
+                     for index in (1, 2, 3, 4))
+    whole, rest = divmod(count, 4)
+    return head + cycle * whole + cycle[: rest * MINIMAL_EVENT_SIZE]

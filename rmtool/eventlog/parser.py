@@ -19,7 +19,7 @@ On the first framing error parsing stops: the events before it stay available an
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 from rmtool.eventlog import constants as c
@@ -125,8 +125,11 @@ class EventLog:
 
     def __init__(self, data: bytes, fmt: str, algorithms: list[str],
                  events: Iterator[Event], errors: list[LogError],
-                 table: dict[str, Any] | None = None) -> None:
+                 table: dict[str, Any] | None = None,
+                 restart: Callable[[list[LogError], list[EventLog]], Iterator[Event]]
+                 | None = None) -> None:
         self.raw = data
+        self._restart = restart  # frames the events again (``stream``)
         self.format = fmt
         self.algorithms = algorithms
         self.table = table  # fields of the ACPI CCEL table (format acpi-ccel-table)
@@ -153,6 +156,30 @@ class EventLog:
                 yield event
             else:
                 self._source = None
+
+    def stream(self, errors: list[LogError] | None = None,
+               padding: list[int] | None = None) -> Iterator[Event]:
+        """The events framed afresh and not kept: memory bounded by what the caller keeps.
+
+        Yields exactly the events of ``events`` (equal fields, same order); at the end the
+        framing errors are in ``errors`` and the padding byte count is appended to
+        ``padding`` (when given). A log already parsed to its end is served from memory.
+        """
+        if self._source is None or self._restart is None:
+            events = self.events  # parsed to the end already (or nothing to frame)
+            if errors is not None:
+                errors.extend(self._errors)
+            if padding is not None:
+                padding.append(self._padding)
+            return iter(events)
+        return self._stream(self._restart, [] if errors is None else errors, padding)
+
+    def _stream(self, restart: Callable[[list[LogError], list[EventLog]], Iterator[Event]],
+                errors: list[LogError], padding: list[int] | None) -> Iterator[Event]:
+        sink = EventLog(self.raw, self.format, self.algorithms, iter(()), [])
+        yield from restart(errors, [sink])
+        if padding is not None:
+            padding.append(sink._padding)
 
     def _drain(self) -> None:
         if self._source is not None:
@@ -256,6 +283,7 @@ def _agile_events(data: bytes, start: int, first: Event, sizes: dict[int, tuple[
     full_unpack, full_size = full.unpack_from, full.size
     full_ids = tuple(order)
     full_names = [sizes[a][0] for a in order]
+    single = full_names[0] if num_algs == 1 else None
     pos, number = start, 1
     hdr_unpack, u32_unpack, u16_unpack = _HDR2.unpack_from, _U32.unpack_from, _U16.unpack_from
     new_event = Event
@@ -269,6 +297,7 @@ def _agile_events(data: bytes, start: int, first: Event, sizes: dict[int, tuple[
                 p = pos + full_size
                 if size <= max_size and size <= n - p:
                     yield new_event(number, pos, values[0], values[1],
+                                    {single: values[4]} if single is not None else
                                     dict(zip(full_names, values[4:-1:2], strict=True)),
                                     data[p: p + size], full_size + size)
                     number += 1
@@ -400,8 +429,11 @@ def parse(data: bytes, *, max_event_size: int = c.DEFAULT_MAX_EVENT_SIZE) -> Eve
                                "cannot open a log)"))
         return EventLog(data, FORMAT_UNKNOWN, [], iter(()), errors)
     if etype != c.EV_NO_ACTION or not body.startswith(c.SPEC_ID_EVENT03):
-        log = EventLog(data, FORMAT_SHA1, ["sha1"],
-                       _sha1_events(data, max_event_size, errors, holder), errors)
+        def sha1_restart(errs: list[LogError], sink: list[EventLog]) -> Iterator[Event]:
+            return _sha1_events(data, max_event_size, errs, sink)
+
+        log = EventLog(data, FORMAT_SHA1, ["sha1"], sha1_restart(errors, holder), errors,
+                       restart=sha1_restart)
         holder.append(log)
         return log
     first = Event(0, 0, pcr, etype, {"sha1": _digest}, body, end)
@@ -411,8 +443,11 @@ def parse(data: bytes, *, max_event_size: int = c.DEFAULT_MAX_EVENT_SIZE) -> Eve
     except _Stop as stop:
         errors.append(stop.error)
         return EventLog(data, fmt, [], iter(()), errors)
-    events = _agile_events(data, end, first, sizes, order, max_event_size, errors, holder)
-    log = EventLog(data, fmt, [sizes[a][0] for a in order], events, errors)
+    def agile_restart(errs: list[LogError], sink: list[EventLog]) -> Iterator[Event]:
+        return _agile_events(data, end, first, sizes, order, max_event_size, errs, sink)
+
+    log = EventLog(data, fmt, [sizes[a][0] for a in order], agile_restart(errors, holder),
+                   errors, restart=agile_restart)
     holder.append(log)
     first._decoded = decode_spec_id(body)
     return log

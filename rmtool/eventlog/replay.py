@@ -51,7 +51,7 @@ def replay_banks(log: EventLog, banks: list[str]) -> dict[str, dict[int, bytes]]
     steps = [(bank, hasher, regs, b"\x00" * size, (b"\xff" if tpm else b"\x00") * size)
              for bank, hasher, size, regs in plan]
     drtm = _DRTM_PCRS
-    for event in log.events:
+    for event in log.stream():  # not kept: memory bounded on large logs
         etype = event.event_type
         if etype == no_action:
             data = event.data

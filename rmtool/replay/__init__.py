@@ -27,13 +27,21 @@ which event a token's REM stops being explained), ``unknown_digests``, ``operati
 (the ops fed to the Realm model, ``origin`` = ``"event N (WHAT)"``), ``vm_version``
 (with the detected layout), ``warnings``. ``result.as_json()`` is the CLI's JSON
 contract; ``result.ok`` is True when every register was computed.
-Raises :class:`ReplayInputError` (exit 2) for input that cannot be replayed at all.
+Raises :class:`ReplayInputError` (exit 2) for input that cannot be replayed at all, and
+its subclass :class:`NotARealmLog` (with a ``hint``) for a log that is not an Arm CCA
+Realm's (a TPM or other CC event log; see :class:`rmtool.replay.cca.RealmLogCheck`).
 """
 
 from __future__ import annotations
 
-from rmtool.replay.engine import EventRow, ReplayInputError, ReplayResult, replay_log
+from rmtool.replay.engine import (
+    EventRow,
+    NotARealmLog,
+    ReplayInputError,
+    ReplayResult,
+    replay_log,
+)
 from rmtool.replay.store import ImageStore, ReferenceImages
 
-__all__ = ["EventRow", "ImageStore", "ReferenceImages", "ReplayInputError", "ReplayResult",
-           "replay_log"]
+__all__ = ["EventRow", "ImageStore", "NotARealmLog", "ReferenceImages", "ReplayInputError",
+           "ReplayResult", "replay_log"]

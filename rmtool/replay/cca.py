@@ -195,3 +195,119 @@ def write_blob2(description: str, base: int, length: int) -> bytes:
     """No trailing NUL, as QEMU writes it."""
     raw = description.encode("ascii")
     return bytes([len(raw)]) + raw + _BLOB_TAIL.pack(base, length)
+
+
+# --- is this an Arm CCA Realm log? ------------------------------------------------------
+
+EV_NO_ACTION, EV_EVENT_TAG, EV_POST_CODE2 = 0x3, 0x6, 0x13
+EV_EFI_PLATFORM_FIRMWARE_BLOB2 = 0x8000000A
+#: Event types only a TPM platform's firmware logs (PC Client PFP 1.06 sections 10.4.5,
+#: 10.4.1): the S-CRTM version / contents and the H-CRTM event.
+TPM_ONLY_TYPES = {0x7: "EV_S_CRTM_CONTENTS", 0x8: "EV_S_CRTM_VERSION",
+                  0x80000010: "EV_EFI_HCRTM_EVENT"}
+STARTUP_LOCALITY_SIGNATURE = b"StartupLocality\0"
+#: The Realm algorithms EDK2's Arm CCA CC event log declares (facts section 7).
+CCEL_REALM_BANKS = ("sha256", "sha512")
+_MAX_INDICES = 64  # distinct indices remembered for the message
+
+
+def _ranges(values: list[int]) -> str:
+    """``0-7, 9, 14`` for [0..7, 9, 14]."""
+    spans: list[list[int]] = []
+    for v in sorted(values):
+        if spans and spans[-1][1] == v - 1:
+            spans[-1][1] = v
+        else:
+            spans.append([v, v])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
+
+
+class RealmLogCheck:
+    """Evidence, event by event, that a log is (or is not) an Arm CCA Realm log.
+
+    A Realm log (facts sections 1-3, 7) is either the VMM's RIM log — it carries a
+    "VM VERSION" EV_NO_ACTION event, a REALM_CREATE / INIT_RIPAS / REC_CREATE tagged event
+    on index 0, or an image event (UEFI_PLATFORM_FIRMWARE_BLOB2 "KERNEL", "INITRD",
+    "DTB", ...) on index 0 — possibly followed by firmware REM events; or a firmware CC
+    event log (UEFI CCEL, MR index in the header event) whose Spec ID declares the
+    Realm algorithm, SHA-256 or SHA-512 (EDK2's Arm CCA log). Anything else — a TPM log
+    whose firmware measures the CRTM into PCR 0 and extends PCRs 0-7 and up, a CC event
+    log of another platform (Intel TDX logs declare SHA-384) — is not: replaying it would
+    print REM values that no Realm reports.
+    """
+
+    def __init__(self, log_format: str, banks: list[str],
+                 platform_class: int | None) -> None:
+        self.log_format = log_format
+        self.banks = banks
+        self.platform_class = platform_class
+        self.realm: list[str] = []  # what makes it a Realm log
+        self.tpm: list[str] = []  # what makes it a TPM log
+        self.indices: set[int] = set()
+        self.firmware_on_zero = False
+
+    def observe(self, index: int, event_type: int, data: bytes) -> bool:
+        """Take one event into account; True if it is one of the VMM's RIM events."""
+        if event_type == EV_NO_ACTION:
+            if data[:16] == VM_VERSION_SIGNATURE and not self.realm:
+                self.realm.append("a VM VERSION event")
+            elif data[:16] == STARTUP_LOCALITY_SIGNATURE and "StartupLocality" not in self.tpm:
+                self.tpm.append("StartupLocality")
+            return False
+        if len(self.indices) < _MAX_INDICES:
+            self.indices.add(index)
+        name = TPM_ONLY_TYPES.get(event_type)
+        if name is not None and name not in self.tpm:
+            self.tpm.append(name)
+        if index != 0:
+            return False
+        if self.is_rim_event(event_type, data):
+            if not self.realm:
+                self.realm.append("a CCA RIM event on index 0")
+            return True
+        self.firmware_on_zero = True
+        return False
+
+    @staticmethod
+    def is_rim_event(event_type: int, data: bytes) -> bool:
+        """One of the VMM's RIM events (facts section 2.2-2.3), by type and payload."""
+        if event_type == EV_EVENT_TAG:
+            return len(data) >= 4 and int.from_bytes(data[:4], "little") in TAG_NAMES
+        if event_type in (EV_POST_CODE2, EV_EFI_PLATFORM_FIRMWARE_BLOB2):
+            try:
+                return read_blob2(data).description in IMAGE_KINDS
+            except CcaEventError:
+                return False
+        return False
+
+    def problem(self) -> tuple[str, str] | None:
+        """None for a Realm log; else (why it is not one, a one-line hint)."""
+        if self.realm:
+            return None
+        if self.log_format == "ccel":
+            if len(self.banks) == 1 and self.banks[0] in CCEL_REALM_BANKS:
+                return None
+            why = (f"a CC event log whose Spec ID declares {', '.join(self.banks) or 'nothing'}"
+                   f" (an Arm CCA log declares one of {', '.join(CCEL_REALM_BANKS)}) and no "
+                   "CCA VM VERSION / REALM_CREATE / RIM image event")
+            return why, ("this looks like the CC event log of another platform (e.g. Intel "
+                         "TDX); use rmtool log show")
+        reasons = ["no CCA VM VERSION / REALM_CREATE / RIM image event"]
+        if self.platform_class is not None:
+            kind = {0: "PC Client", 1: "server"}.get(self.platform_class, "unknown")
+            reasons.append(f"the Spec ID event names platform class {self.platform_class} "
+                           f"({kind})")
+        tpm_like = bool(self.tpm) or self.firmware_on_zero or any(
+            i > 4 for i in self.indices)
+        if self.indices:
+            which = "index" if len(self.indices) == 1 else "indices"
+            reasons.append(f"events extend {which} {_ranges(list(self.indices))}"
+                           + (" as a TPM log (PCR numbers)" if tpm_like else ""))
+        if self.firmware_on_zero:
+            reasons.append("firmware events extend index 0 (a Realm's RIM is written by "
+                           "the VMM's RIM events only)")
+        if self.tpm:
+            reasons.append(f"TPM-only events: {', '.join(self.tpm)}")
+        hint = ("this looks like a TPM event log; use rmtool log show" if tpm_like
+                else "use rmtool log show to list its events")
+        return "; ".join(reasons), hint

@@ -15,12 +15,15 @@ stops the RIM at that event; REM events keep being replayed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+import hashlib
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from rmtool.errors import EventLogError, RmtoolError
-from rmtool.eventlog import Event, EventLog, parse
+from rmtool.eventlog import Event, EventLog, LogError, parse
 from rmtool.eventlog import constants as c
 from rmtool.measure.images import Image
 from rmtool.measure.rmm.algorithms import ALGORITHMS, HashAlgo
@@ -40,6 +43,13 @@ from rmtool.replay import cca, dtbgen, indexmap
 from rmtool.replay.store import ImageStore, ReferenceImages
 
 IMAGE_EVENT_TYPES = (c.EV_POST_CODE2, c.EV_EFI_PLATFORM_FIRMWARE_BLOB2)
+#: Events listed in ``ReplayResult.events`` / ``operations`` (and traced by the Realm
+#: model): a real Realm log has tens to thousands; the registers always cover every event.
+MAX_ROWS = 50_000
+#: Distinct unknown digests listed, and warnings / errors kept (each list says how many
+#: more there were).
+MAX_UNKNOWN = 10_000
+MAX_MESSAGES = 1_000
 
 
 class ReplayInputError(EventLogError):
@@ -48,7 +58,34 @@ class ReplayInputError(EventLogError):
     exit_code = 2
 
 
-@dataclass
+class NotARealmLog(ReplayInputError):
+    """The log is a TCG event log, but not an Arm CCA Realm's: ``hint`` says what to use."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class _Capped(list[str]):
+    """A list of messages that keeps the first ``limit`` and counts the others."""
+
+    def __init__(self, limit: int = MAX_MESSAGES) -> None:
+        super().__init__()
+        self.limit = limit
+        self.dropped = 0
+
+    def add(self, message: str) -> None:
+        if len(self) < self.limit:
+            self.append(message)
+        else:
+            self.dropped += 1
+
+    def closed(self, what: str) -> list[str]:
+        extra = [f"... and {self.dropped} more {what} not listed"] if self.dropped else []
+        return [*self, *extra]
+
+
+@dataclass(slots=True)
 class EventRow:
     """One event of the log and what replay made of it."""
 
@@ -114,22 +151,31 @@ class _Facts:
     initrd: tuple[int, int] | None = None
     log: tuple[int, int] | None = None
     image_leads: dict[int, int] = field(default_factory=dict)  # measured length -> IPA % 4 KiB
+    count: int = 0  # events in the log
+    errors: list[LogError] = field(default_factory=list)  # framing errors
 
 
 def _is_vmm_rim_event(ev: Event) -> bool:
-    if ev.event_type == c.EV_EVENT_TAG:
-        return len(ev.data) >= 4 and int.from_bytes(ev.data[:4], "little") in cca.TAG_NAMES
-    if ev.event_type in IMAGE_EVENT_TYPES:
-        try:
-            return cca.read_blob2(ev.data).description in cca.IMAGE_KINDS
-        except cca.CcaEventError:
-            return False
-    return False
+    return cca.RealmLogCheck.is_rim_event(ev.event_type, ev.data)
 
 
-def _pass1(events: list[Event]) -> _Facts:
-    f = _Facts()
+def _pass1(events: Iterable[Event], f: _Facts, check: cca.RealmLogCheck
+           ) -> Iterator[tuple[int, bool]]:
+    """Pass 1 over the streamed events: fills ``f`` and ``check``; yields (index, is a
+    VMM RIM event) of every extending event for the index-map choice."""
+    no_action = c.EV_NO_ACTION
+    observe = check.observe
     for ev in events:
+        f.count += 1
+        etype = ev.event_type
+        if ev.number == 0 and etype == no_action:  # the Spec ID event (decoded by parse)
+            platform = ev.decoded.get("platform_class")
+            check.platform_class = platform if isinstance(platform, int) else None
+        rim_event = observe(ev.index, etype, ev.data)
+        if etype != no_action:
+            yield ev.index, rim_event
+        if etype != no_action and etype != c.EV_EVENT_TAG and etype not in IMAGE_EVENT_TYPES:
+            continue
         try:
             if ev.event_type == c.EV_NO_ACTION and ev.data[:16] == cca.VM_VERSION_SIGNATURE:
                 f.vm = cca.read_vm_version(ev.data)
@@ -148,7 +194,22 @@ def _pass1(events: list[Event]) -> _Facts:
                     f.log = (blob.base, blob.length)
         except RmtoolError:
             pass  # reported in pass 2
-    return f
+
+
+def _survey(log: EventLog, index_map: str) -> tuple[_Facts, indexmap.IndexMapChoice]:
+    """Pass 1 (one streamed pass): facts, framing errors, Realm-log evidence, index map.
+    Raises :class:`NotARealmLog` for a log that is not an Arm CCA Realm's."""
+    facts = _Facts()
+    check = cca.RealmLogCheck(log.format, log.algorithms, None)
+    extending = _pass1(log.stream(facts.errors), facts, check)
+    choice = indexmap.choose(index_map, extending, log.format)
+    deque(extending, maxlen=0)  # a requested map reads nothing: finish the pass
+    if facts.count == 0:
+        raise ReplayInputError("the log has no events", offset=0)
+    problem = check.problem()
+    if problem is not None:
+        raise NotARealmLog(f"not an Arm CCA Realm event log: {problem[0]}", problem[1])
+    return facts, choice
 
 
 def _realm_algo(facts: _Facts, log: EventLog, override: str | None) -> HashAlgo:
@@ -178,31 +239,55 @@ def _short_desc(ev: Event) -> str:
     return ""
 
 
+class _ReplayRealm(Realm):
+    """The Realm model whose trace stops growing once ``recording`` is off (events past
+    ``MAX_ROWS``): the registers are still computed by the model for every operation."""
+
+    recording = True
+
+    def _record(self, op: Operation, kind: str, detail: str, descriptors: int) -> None:
+        if self.recording:
+            super()._record(op, kind, detail, descriptors)
+
+    def extend_untraced(self, rem: int, data: bytes) -> None:
+        """``rem_extend(RemExtend(rem, data))`` without an operation object or trace entry
+        (the caller checks 0 <= rem <= 3 and len(data) <= 64): REM = H(REM || data)."""
+        algo = self.algo
+        rems = self._rems
+        size = algo.size
+        ctor = getattr(hashlib, algo.name)
+        pad = bytes(64 - size)
+        value = rems[rem][:size]
+        rems[rem] = ctor(value + data).digest() + pad  # slot(): zero-filled to 64 bytes
+
+
 class _Replayer:
-    def __init__(self, log: EventLog, refs: ReferenceImages, store: ImageStore,
-                 index_map: str, templates: list[tuple[str | None, bytes, str]],
+    def __init__(self, log: EventLog, survey: tuple[_Facts, indexmap.IndexMapChoice],
+                 refs: ReferenceImages, store: ImageStore,
+                 templates: list[tuple[str | None, bytes, str]],
                  rmm_version: str, hash_algo: str | None) -> None:
         self.log = log
         self.refs = refs
         self.templates = templates
-        self.events = log.events
-        self.warnings: list[str] = [f"log: {e.message} (field {e.field}, offset {e.offset:#x})"
-                                    for e in log.errors]
-        self.facts = _pass1(self.events)
+        self.facts, self.map = survey
+        self.warnings = _Capped()
+        for e in self.facts.errors:
+            self.warnings.add(f"log: {e.message} (field {e.field}, offset {e.offset:#x})")
         refs.granule_hints = self.facts.image_leads
         self.algo = _realm_algo(self.facts, log, hash_algo)
         if self.algo.name not in log.algorithms:
             raise ReplayInputError(f"the log's Spec ID does not declare the Realm algorithm "
                                    f"{self.algo.name} (it declares "
                                    f"{', '.join(log.algorithms)})", field="digestSizes")
-        extending = [(ev.index, _is_vmm_rim_event(ev)) for ev in self.events
-                     if ev.event_type != c.EV_NO_ACTION]
-        self.map = indexmap.choose(index_map, extending, log.format)
-        self.realm = Realm(get_profile(rmm_version), hasher=store, enforce_ipa_space=True)
+        self.realm = _ReplayRealm(get_profile(rmm_version), hasher=store,
+                                  enforce_ipa_space=True)
         self.rim_error: str | None = None
         self.rem_errors: dict[int, str] = {}
-        self.errors: list[str] = []
+        self.errors = _Capped()
         self.unknown: list[str] = []
+        self.unknown_seen: set[bytes] = set()
+        self.unknown_dropped = False
+        self.keep = True  # rows, operations and the trace are kept (first MAX_ROWS events)
         self.ops: list[Operation] = []
         self.rows: list[EventRow] = []
         self.created = False
@@ -219,14 +304,15 @@ class _Replayer:
 
     def _apply(self, op: Operation) -> None:
         self.realm.apply(op)
-        self.ops.append(op)
+        if self.keep:
+            self.ops.append(op)
 
     def _fail_rim(self, row: EventRow, message: str) -> None:
         text = f"event {row.number} ({row.description or row.type}): {message}"
         if self.rim_error is None:
             self.rim_error = text
         else:
-            self.warnings.append(text)
+            self.warnings.add(text)
         row.note = message
 
     def _ensure_realm(self) -> None:
@@ -243,8 +329,42 @@ class _Replayer:
 
     # ----------------------------------------------------------------- events
     def run(self) -> None:
-        for ev in self.events:
-            self.rows.append(self._event(ev))
+        rows = self.rows
+        event = self._event
+        stream = self.log.stream()
+        for ev in stream:
+            rows.append(event(ev))
+            if len(rows) == MAX_ROWS:
+                break
+        else:
+            return
+        # Past MAX_ROWS: nothing per event is kept (rows, operations, trace). A REM extend
+        # of a created Realm with its Realm-algorithm digest takes this lean path (same
+        # registers, same unknown digests); every other event takes the full one.
+        self.keep = False
+        realm = self.realm
+        realm.recording = False
+        extend = realm.extend_untraced
+        map_name, rim, no_action = self.map.name, indexmap.RIM, c.EV_NO_ACTION
+        register_for = indexmap.register_for
+        rem_errors = self.rem_errors
+        algo = self.algo.name
+        known = self.refs.index(algo)
+        unknown = self.unknown_seen
+        add_unknown = self._add_unknown
+        for ev in stream:
+            if ev.event_type != no_action and self.created:
+                reg = register_for(map_name, ev.index)
+                if reg is not None and reg != rim and reg not in rem_errors:
+                    digest = ev.digests.get(algo)
+                    if digest is not None and len(digest) <= 64:
+                        if digest not in known and digest not in unknown:
+                            add_unknown(digest)
+                        extend(reg, digest)
+                        continue
+            event(ev)
+        self.warnings.add(f"the log has {self.facts.count} events: only the first {MAX_ROWS} "
+                          "are listed (rows, operations); the RIM and REMs cover all of them")
 
     def _event(self, ev: Event) -> EventRow:
         digest = _digest_for(ev, self.algo)
@@ -260,12 +380,14 @@ class _Replayer:
             if reg is None:
                 row.description = _short_desc(ev)
                 msg = f"index {ev.index} names no register under the {self.map.name} map"
-                self.errors.append(f"event {ev.number}: {msg}")
+                self.errors.add(f"event {ev.number}: {msg}")
                 row.note = msg
             elif reg == indexmap.RIM:
                 self._rim_event(ev, row, digest)
             else:
                 self._rem_event(ev, row, reg, digest)
+        if not self.keep:
+            return row
         rim, rems = self._values()
         row.rim_after, row.rems_after = rim, rems
         if row.register == "RIM":
@@ -286,7 +408,7 @@ class _Replayer:
             except RmtoolError as exc:
                 row.description = "VM VERSION"
                 row.note = str(exc)
-                self.warnings.append(f"event {ev.number}: {exc}")
+                self.warnings.add(f"event {ev.number}: {exc}")
         else:
             row.description = _short_desc(ev)
 
@@ -384,8 +506,15 @@ class _Replayer:
         return Image.from_bytes("regenerated DTB", found.data), how
 
     def _add_unknown(self, digest: bytes) -> None:
-        if digest.hex() not in self.unknown:
+        if digest in self.unknown_seen:
+            return
+        if len(self.unknown) < MAX_UNKNOWN:
+            self.unknown_seen.add(digest)
             self.unknown.append(digest.hex())
+        elif not self.unknown_dropped:
+            self.unknown_dropped = True
+            self.warnings.add(f"more than {MAX_UNKNOWN} distinct unknown digests: only the "
+                              f"first {MAX_UNKNOWN} are listed")
 
     # -- REM
     def _rem_event(self, ev: Event, row: EventRow, reg: int, digest: bytes | None) -> None:
@@ -397,7 +526,7 @@ class _Replayer:
             msg = (f"event {ev.number} extends REM{reg} without a {self.algo.name} digest "
                    "(the Realm algorithm)")
             self.rem_errors[reg] = msg
-            self.errors.append(msg)
+            self.errors.add(msg)
             row.note = msg
             return
         match = self.refs.find(self.algo.name, digest)
@@ -416,7 +545,7 @@ class _Replayer:
             if self.rim_error is None:
                 self.rim_error = "the log has no REALM_CREATE event"
             else:
-                self.warnings.append("the log has no REALM_CREATE event")
+                self.warnings.add("the log has no REALM_CREATE event")
         rim: bytes | None = None
         rems: list[bytes | None] = [None] * 4
         if self.created:
@@ -429,8 +558,10 @@ class _Replayer:
         return ReplayResult(
             rim=rim, rems=rems, hash_algo=self.algo, index_map=self.map.name,
             index_map_reason=self.map.reason, events=self.rows, unknown_digests=self.unknown,
-            rim_error=self.rim_error, errors=self.errors + self.refs.problems,
-            warnings=self.warnings, vm_version=self.facts.vm, log_format=self.log.format,
+            rim_error=self.rim_error,
+            errors=self.errors.closed("errors") + self.refs.problems,
+            warnings=self.warnings.closed("warnings"), vm_version=self.facts.vm,
+            log_format=self.log.format,
             operations=self.ops, rmm_version=self.realm.profile.name)
 
 
@@ -443,18 +574,29 @@ def replay_log(data: bytes, images: Sequence[str], *, index_map: str = "auto",
         raise ReplayInputError(f"unknown index map {index_map!r} (auto, pcr, mr)",
                                field="index_map")
     log = parse(data)
+    if log.format == "sha1":
+        raise NotARealmLog("not an Arm CCA Realm event log: a legacy SHA-1 format "
+                           "(TCG_PCClientPCREvent) log, as TPM 1.2 firmware writes",
+                           "this looks like a TPM event log; use rmtool log show")
     if log.format not in ("tcg2", "ccel"):
         first = log.errors[0].message if log.errors else f"format {log.format}"
         raise ReplayInputError(f"not a crypto-agile TCG event log ({first})", offset=0)
-    if not log.events:
-        raise ReplayInputError("the log has no events", offset=0)
+    survey = _survey(log, index_map)
     own_store = not isinstance(store, ImageStore)
     st = store if isinstance(store, ImageStore) else ImageStore(store)
     try:
         refs = ReferenceImages(list(images), st)
         templates = dtbgen.load_templates(list(dtb_templates))
-        rp = _Replayer(log, refs, st, index_map, templates, rmm_version, hash_algo)
-        rp.run()
+        rp = _Replayer(log, survey, refs, st, templates, rmm_version, hash_algo)
+        # the per-event records hold no reference cycles: the cyclic collector would only
+        # rescan them, again and again, on large logs
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            rp.run()
+        finally:
+            if collecting:
+                gc.enable()
         result = rp.result()
         if st.warning:
             result.warnings.append(st.warning)
