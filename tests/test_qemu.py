@@ -397,6 +397,29 @@ def test_q9_q10_kernel_initrd(payloads: dict[str, Any]) -> None:
     assert measure(b).rim.hex() == Q10
 
 
+@pytest.mark.parametrize(("tail", "rim", "unused"), [
+    (["-bios", "firmware"], Q6, ["-k", "-i"]),
+    (["-bios", "firmware", "-kernel", "Image"], Q6, ["-i"]),
+    (["-bios", "firmware", "-kernel", "Image", "-append", "root=/dev/vda2"], Q7, ["-i"]),
+    (["-kernel", "Image"], Q8, ["-i", "-f"]),
+    (["-kernel", "Image", "-initrd", "initrd"], Q9, ["-f"]),
+    (["-kernel", "Image", "-initrd", "initrd", "-append", "root=/dev/vda2"], Q10, ["-f"]),
+])
+def test_q6_q10_exact_reference_argv(payloads: dict[str, Any], tail: list[str], rim: str,
+                                     unused: list[str]) -> None:
+    """The anchor vectors' own argv passes -f FW -k KERNEL -i INITRD whatever the line
+    loads: realm-measurements (reference_mode) gives the vector's RIM and names each
+    unused image in a warning; rmtool measure refuses the first unused image."""
+    b = build([*COMMON_Q6, *tail], reference_mode=True, **payloads)
+    assert measure(b).rim.hex() == rim
+    assert [w.split()[0] for w in b.result_warnings] == unused
+    assert all(w.endswith("it is not measured") for w in b.result_warnings)
+    with pytest.raises(ParametersError, match=f"^Cannot build parameters: {unused[0]} .* was "
+                       "given but the qemu "
+                       "command line loads no "):
+        build([*COMMON_Q6, *tail], **payloads)
+
+
 def test_initrd_ignored_without_kernel(payloads: dict[str, Any]) -> None:
     """The reference ignores ``-initrd`` without ``-kernel`` (QEMU refuses it); with a
     global ``-i`` the initrd would silently not be measured: an error (new contract)."""

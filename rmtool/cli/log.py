@@ -31,6 +31,7 @@ from rmtool.errors import EventLogError, InputFileError, UsageError
 from rmtool.eventlog import Event, EventLog, LogError, parse
 from rmtool.eventlog.replay import replay_banks
 from rmtool.files import LIMITS, read_bounded
+from rmtool.filetype import check_kind
 
 _FORMATS = ("table", "text", "json", "yaml")
 _BATCH = 2048  # events per string written
@@ -41,7 +42,9 @@ _PARALLEL_MIN_BYTES = 1 << 20  # replay large logs in a second process (2+ CPUs)
 def _read(path: str) -> bytes:
     """The bytes of the event log at ``path``: a regular file of at most
     ``LIMITS["event log"]`` bytes (``InputFileError``, exit 2, otherwise)."""
-    return read_bounded(path, LIMITS["event log"], "event log", InputFileError)
+    data = read_bounded(path, LIMITS["event log"], "event log", InputFileError)
+    check_kind(data, "event log", path)
+    return data
 
 
 def _banks(log: EventLog, bank: str | None) -> list[str]:

@@ -33,6 +33,10 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 )
 
 
+#: ``ctx.obj`` of a ``realm-measurements`` run (see ``run``).
+REFERENCE_MODE = "realm-measurements"
+
+
 class LazyGroup(click.Group):
     """Imports a sub-command's module only when that command runs (fast start-up)."""
 
@@ -61,11 +65,13 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "rmtool",
         command: click.Command | None = None, *, reference_exits: bool = False) -> int:
     """Run the CLI (or another click ``command``) and return its exit status; errors
     become one stderr line. rmtool's contract is 0 ok, 1 failed check, 2 unusable input
-    (``rmtool.errors``); ``reference_exits`` keeps the reference tool's status 1 for its
-    ``ERROR`` lines instead (``realm-measurements``, docs/cli.md)."""
+    (``rmtool.errors``). ``reference_exits`` is ``realm-measurements``: the reference
+    tool's status 1 for its ``ERROR`` lines, and its leniencies where ``rmtool measure``
+    refuses (the click context's ``obj`` is ``REFERENCE_MODE``; docs/cli.md)."""
     try:
         rv = (command or cli).main(args=list(argv) if argv is not None else None,
-                                   prog_name=prog_name, standalone_mode=False)
+                                   prog_name=prog_name, standalone_mode=False,
+                                   obj=REFERENCE_MODE if reference_exits else None)
     except RmtoolError as exc:
         if os.environ.get("RMTOOL_DEBUG"):
             raise

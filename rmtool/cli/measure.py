@@ -360,7 +360,8 @@ def _measure(output_dtb: str | None, dtb_template: str | None, dtb: str | None,
             ("num_bps", 2), ("num_wps", 2), ("pmu_num_ctrs", 0), ("ipa_bits", 52))
             if getattr(caps, k) is None}})
     inputs = MeasureInputs(caps=caps, profile=get_profile(rmm_version), kernel=kernel,
-                           initrd=initrd, firmware=firmware, dtb=dtb, dtb_template=dtb_template)
+                           initrd=initrd, firmware=firmware, dtb=dtb, dtb_template=dtb_template,
+                           reference_mode=_as_realm_measurements())
     build = build_vmm(vmm, list(vmm_args), inputs)
     for w in build.warnings:
         click.echo(f"WARN {w}", err=True)
@@ -397,6 +398,14 @@ def _print_result_warnings(build: VmmBuild) -> None:
     that an error keeps the reference's first stderr line."""
     for w in build.result_warnings:
         click.echo(f"WARN {w}", err=True)
+
+
+def _as_realm_measurements() -> bool:
+    """Whether this run is ``realm-measurements`` (``rmtool.cli.main.run``), the drop-in
+    entry point that keeps the reference's leniencies."""
+    from rmtool.cli.main import REFERENCE_MODE
+
+    return bool(click.get_current_context().find_root().obj == REFERENCE_MODE)
 
 
 def _write_side_outputs(result: MeasureResult, endorsements_template: str | None,

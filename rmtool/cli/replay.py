@@ -16,6 +16,7 @@ import click
 
 from rmtool.errors import InputFileError
 from rmtool.files import LIMITS, read_bounded
+from rmtool.filetype import check_kind
 from rmtool.measure.rmm.profiles import DEFAULT_PROFILE, PROFILES
 from rmtool.replay import NotARealmLog, ReplayResult, replay_log
 
@@ -29,7 +30,9 @@ def _short(value: str | None, n: int = 16) -> str:
 
 
 def _read_log(path: str) -> bytes:
-    return read_bounded(path, MAX_LOG_SIZE, "event log", InputFileError)
+    data = read_bounded(path, MAX_LOG_SIZE, "event log", InputFileError)
+    check_kind(data, "event log", path)
+    return data
 
 
 def _text(r: ReplayResult) -> str:

@@ -651,7 +651,8 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
         parse_args(argv, [a.name for a in inputs.profile.hash_algos], cfg)
         result = _build(cfg, inputs)
         if result.deferred is None:  # the reference's own error comes first
-            check_images_loaded(VMM, images_used(cfg, inputs))
+            result.result_warnings.extend(
+                check_images_loaded(VMM, images_used(cfg, inputs), inputs))
         if cfg.firmware:
             result.result_warnings.append(FIRMWARE_NOT_MEASURED)
         return result

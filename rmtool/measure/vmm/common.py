@@ -53,6 +53,9 @@ class MeasureInputs:
     firmware: str | None = None
     dtb: str | None = None
     dtb_template: str | None = None
+    #: ``realm-measurements``: the reference tool's leniency where rmtool refuses
+    #: (a global image that no VMM option loads is a warning, not an error).
+    reference_mode: bool = False
 
 
 @dataclass(frozen=True)
@@ -304,15 +307,23 @@ class ImageUse:
     vmm_option: str  # how the VMM command line loads it (for the message)
 
 
-def check_images_loaded(vmm: str, uses: Iterable[ImageUse]) -> None:
+def check_images_loaded(vmm: str, uses: Iterable[ImageUse], inputs: MeasureInputs
+                        ) -> list[str]:
     """Refuse a global image that the VMM command line never loads.
 
     The reference tool takes the *content* of a kernel, initrd or firmware from the
     global ``-k``/``-i``/``-f`` and whether the Realm loads it from the VMM's own
     option, and silently ignores a global image that no VMM option loads: it then
-    measures a Realm without that image. rmtool refuses instead (a deliberate
-    difference, docs/vmm-qemu.md)."""
+    measures a Realm without that image. ``rmtool measure`` refuses instead (a
+    deliberate difference, docs/vmm-qemu.md); ``realm-measurements``
+    (``inputs.reference_mode``) keeps the reference's behaviour for scripts such as
+    its gen-run-vmm.sh, which always pass all three, and gets the returned warnings."""
+    warnings = []
     for use in uses:
         if use.path is not None and not use.loaded:
-            raise ParametersError(f"{use.option} {use.path} was given but the {vmm} command "
-                                  f"line loads no {use.what} ({use.vmm_option})")
+            text = (f"{use.option} {use.path} was given but the {vmm} command line loads "
+                    f"no {use.what} ({use.vmm_option})")
+            if not inputs.reference_mode:
+                raise ParametersError(text)
+            warnings.append(f"{text}: it is not measured")
+    return warnings

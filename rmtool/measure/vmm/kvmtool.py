@@ -611,12 +611,13 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
     else:
         add(LoadedBlob("DTB", lay.dtb, Image.from_bytes("dtb", dtb)))
 
+    result_warnings = [] if cfg.realm else [NOT_A_REALM]
     if compute_error is None and after_dtb_error is None:  # the reference's errors first
-        check_images_loaded("kvmtool", [
+        result_warnings += check_images_loaded("kvmtool", [
             ImageUse("-k", inputs.kernel, "kernel", cfg.kernel, "-k/--kernel"),
             ImageUse("-i", inputs.initrd, "initrd", cfg.initrd, "-i/--initrd"),
-            ImageUse("-f", inputs.firmware, "firmware", cfg.firmware, "-f/--firmware")])
-    result_warnings = [] if cfg.realm else [NOT_A_REALM]
+            ImageUse("-f", inputs.firmware, "firmware", cfg.firmware, "-f/--firmware")],
+            inputs)
     return VmmBuild(
         vmm="kvmtool", params=params, ram=[(RAM_BASE, cfg.ram_size)],
         result_warnings=result_warnings,

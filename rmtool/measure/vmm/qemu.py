@@ -176,7 +176,8 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
     try:
         result = _build(cfg, inputs)
         if result.measure_error is None:  # the reference's own error comes first
-            check_images_loaded("qemu", images_used(cfg, inputs))
+            result.result_warnings.extend(
+                check_images_loaded("qemu", images_used(cfg, inputs), inputs))
         return result
     except RmtoolError as exc:
         attach_warnings(exc, cfg.warnings)
