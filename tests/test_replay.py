@@ -20,6 +20,7 @@ import pytest
 
 from rmtool.cli.main import run
 from rmtool.replay import ImageStore, replay_log
+from rmtool.replay.engine import ReplayInputError
 from tests.conftest import CORPUS
 
 ZERO32 = bytes(32)
@@ -279,10 +280,13 @@ def test_malformed_payloads_are_named(store: str) -> None:
     assert r.rim_error is not None and "unknown tag 9" in r.rim_error
 
 
-def test_truncated_log_keeps_events(store: str) -> None:
+def test_truncated_log_is_unusable(store: str) -> None:
+    """A RIM replayed from part of a log is no RIM (issue 13: earned verdicts); it used to
+    be returned with a warning."""
     log = spec_id((0x000B, 32)) + realm_create() + b"\1\0\0\0\7\0\0\0"
-    r = replay_log(log, [], store=store)
-    assert r.rim is not None and r.warnings
+    with pytest.raises(ReplayInputError, match="^the log is malformed: ") as exc:
+        replay_log(log, [], store=store)
+    assert exc.value.exit_code == 2 and exc.value.offset == len(log) - 8
 
 
 def test_bad_checksum_file_exit_2(tmp_path: Path, store: str) -> None:

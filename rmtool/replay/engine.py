@@ -271,8 +271,12 @@ class _Replayer:
         self.templates = templates
         self.facts, self.map = survey
         self.warnings = _Capped()
-        for e in self.facts.errors:
-            self.warnings.add(f"log: {e.message} (field {e.field}, offset {e.offset:#x})")
+        if self.facts.errors:  # a RIM from part of a log is no RIM: unusable input
+            e = self.facts.errors[0]
+            more = len(self.facts.errors) - 1
+            raise ReplayInputError(f"the log is malformed: {e.message}"
+                                   + (f" (and {more} more problems)" if more else ""),
+                                   field=e.field, offset=e.offset)
         refs.granule_hints = self.facts.image_leads
         self.algo = _realm_algo(self.facts, log, hash_algo)
         if self.algo.name not in log.algorithms:
