@@ -48,6 +48,7 @@ from rmtool.verify.corim_cbor import (
     id_type,
     is_map,
     is_tag,
+    loads as corim_loads,
     profile_encoding,
     profile_text,
     tagged_bytes_value,
@@ -504,8 +505,8 @@ def describe(data: bytes) -> dict[str, Any]:
         meta = dec.protected.get(8)
         if isinstance(meta, bytes):
             try:
-                prot["corim-meta"] = to_jsonable(cbor2.loads(meta))
-            except (cbor2.CBORDecodeError, ValueError):
+                prot["corim-meta"] = to_jsonable(corim_loads(meta, "corim-meta"))
+            except CorimError:
                 prot["corim-meta"] = meta.hex()
         alg = dec.protected.get(1)
         if isinstance(alg, int):

@@ -6,6 +6,8 @@ reads the older encodings still found in the wild: an untagged corim-map, a CoMI
 content is a map instead of a byte string, a profile given as an array or plain text, and a
 bare (untagged) concise-mid-tag.  Everything here is pure: bytes in, plain Python out; every
 problem is a :class:`rmtool.errors.CorimError` naming the field (and offset when known).
+Every CBOR item is first pre-scanned by :func:`rmtool.verify.cborutil.scan` (bounds, and
+no map naming a key twice, RFC 8949 §5.6).
 """
 
 from __future__ import annotations
@@ -19,11 +21,17 @@ from typing import Any, TypeGuard
 import cbor2
 
 from rmtool.errors import CorimError
+from rmtool.verify import cborutil
 
 # Bounds for hostile input.
 MAX_CORIM_SIZE = 16 * 1024 * 1024
 MAX_TAGS = 1024
 MAX_NESTING = 64
+# The token pre-scan (rmtool.verify.cborutil.scan) with CoRIM-sized bounds: it rejects
+# duplicate map keys at any depth and bounds every length before cbor2 decodes anything.
+# Indefinite lengths are valid CBOR and CoRIM does not forbid them, so they are allowed.
+SCAN_LIMITS = cborutil.Limits(max_message=MAX_CORIM_SIZE, max_depth=MAX_NESTING,
+                              max_items=1 << 22, allow_indefinite=True)
 
 # CBOR tags (draft-ietf-rats-corim, cbor-tags.txt; RFC 9052; RFC 8949).
 TAG_COSE_SIGN1 = 18
@@ -92,6 +100,7 @@ def loads(data: bytes, what: str) -> Any:
         raise CorimError(f"{what} is {len(data)} bytes, more than {MAX_CORIM_SIZE}", field=what)
     if not data:
         raise CorimError(f"{what} is empty", field=what, offset=0)
+    cborutil.scan(bytes(data), what, limits=SCAN_LIMITS, error=CorimError)
     try:
         return thaw(cbor2.loads(data))
     except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError,
