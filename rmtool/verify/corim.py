@@ -48,11 +48,13 @@ from rmtool.verify.corim_cbor import (
     id_type,
     is_map,
     is_tag,
-    loads as corim_loads,
     profile_encoding,
     profile_text,
     tagged_bytes_value,
     to_jsonable,
+)
+from rmtool.verify.corim_cbor import (
+    loads as corim_loads,
 )
 from rmtool.verify.corim_lint import LintFinding, lint
 from rmtool.verify.corim_sign import sign_corim

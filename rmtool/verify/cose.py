@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from rmtool.errors import TokenError, UsageError
+from rmtool.files import LIMITS, read_bounded
 from rmtool.verify import cborutil
 
 COSE_SIGN1_TAG = 18
@@ -237,14 +238,8 @@ def load_key_bytes(data: bytes, name: str) -> PublicKey | PrivateKey:
 
 
 def load_key(path: str | Path) -> PublicKey | PrivateKey:
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read key {p}: {exc.strerror}") from None
-    if len(data) > 64 * 1024:
-        raise UsageError(f"key file {p} is too large")
-    return load_key_bytes(data, str(p))
+    """A key file (regular file, at most 64 KiB) as :func:`load_key_bytes` reads it."""
+    return load_key_bytes(read_bounded(path, LIMITS["key"], "key", UsageError), str(path))
 
 
 def public_of(key: PublicKey | PrivateKey) -> PublicKey:
