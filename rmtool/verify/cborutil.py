@@ -76,6 +76,14 @@ def _key_identity(raw: bytes) -> Any:
     if major in (0, 1) and info < 28:
         arg = info if info < 24 else int.from_bytes(raw[1:], "big")
         return arg if major == 0 else -1 - arg
+    if major in (2, 3) and info < 28:  # definite-length string: its content is the key
+        content = raw[1 if info < 24 else 1 + (1 << (info - 24)):]
+        if major == 2:
+            return content
+        try:
+            return content.decode("utf-8")
+        except UnicodeDecodeError:
+            return ("raw", raw)
     try:
         return _freeze(cbor2.loads(raw))
     except Exception:  # undecodable here: cbor2 reports it when the whole item is decoded
