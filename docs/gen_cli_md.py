@@ -62,8 +62,8 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
       "rmtool token show token.cbor",
       "rmtool token verify token.cbor --platform-key cpak.pem"]),
     ("rmtool compare", "Which realm claim differs from which reference value.",
-     ["rmtool compare token.cbor --corim realm.corim",
-      "rmtool compare token.cbor --rim 00"]),
+     ["rmtool compare token.cbor --platform-key cpak.pem --corim realm.corim",
+      "rmtool compare token.cbor --platform-key cpak.pem --rim 00"]),
     ("rmtool completion", "Shell completion (bash, zsh, fish); see the end of this page.",
      ["rmtool completion bash"]),
 ]

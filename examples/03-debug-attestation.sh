@@ -4,7 +4,8 @@
 # The Realm owner provisioned reference values for a Realm; the Realm that actually
 # started had one changed component (its initrd). Its attestation token (built and
 # signed here with a TEST key made by rmtool's example code) no longer matches.
-# `rmtool compare` says which claim differs; replaying the Realm's event log against
+# `rmtool compare` verifies the token (with the platform key, the trust anchor) and says
+# which claim differs; replaying the Realm's event log against
 # the reference images says which component.
 set -euo pipefail
 
@@ -39,7 +40,7 @@ rmtool token verify token.cbor --platform-key platform-key.pem
 
 echo
 echo "== 4. compare the token with the reference values: which claim differs"
-if rmtool compare token.cbor --corim reference.corim; then
+if rmtool compare token.cbor --platform-key platform-key.pem --corim reference.corim; then
     echo "unexpected: the token matches" >&2
     exit 1
 fi
@@ -55,7 +56,8 @@ echo
 echo "== 6. or in one command: compare with the started Realm's log replayed against the"
 echo "      reference images, and with the reference trace: the explanations name the event"
 echo "      and the operation (INITRD) that differ"
-if rmtool compare token.cbor --corim reference.corim --log started.log --images reference \
+if rmtool compare token.cbor --platform-key platform-key.pem --corim reference.corim \
+        --log started.log --images reference \
         --measure-trace reference-trace.json; then
     echo "unexpected: the token matches" >&2
     exit 1

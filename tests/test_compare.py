@@ -31,6 +31,9 @@ pytestmark = pytest.mark.skipif(not TOKENS.is_dir(), reason="shared token corpus
 # firmware -c 1 -m 512M`, FW = b"FW CONTENT" -> SHA-256 RIM, REMs zero.
 K2_RIM = bytes.fromhex("cf37146fce0ad50e1be1a04580c1024e5449b430b0dd96b6ef5c9a2b73767bf5")
 TF_TOKEN = "ccatoken_tf-rmm-original-fvp.cbor"  # real FVP token, RIM 7a56c95c...
+# The published test CPAK (PROVENANCE.md): it signs the tokens built here and the tf-m ones.
+PK = ("--platform-key", str(KEYS / "tfmtools_cca_platform.pem"))
+IAK256 = ("--platform-key", str(KEYS / "services_ec.p256.jwk"))  # Veraison's services tokens
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -66,20 +69,36 @@ def _realm(name: str) -> Any:
 
 
 def test_own_rim_matches_other_rim_names_rim(capsys: pytest.CaptureFixture[str]) -> None:
-    realm = _realm(TF_TOKEN)
-    token = str(TOKENS / TF_TOKEN)
-    code, out, _ = _cli(capsys, "compare", token, "--rim", realm.rim.hex())
-    assert code == 0 and "result: MATCH" in out
-    other = bytes(32).hex()
-    code, out, _ = _cli(capsys, "compare", token, "--rim", other)
-    assert code == 1
+    name = "tfmtools_cca_token_2022.cbor"  # same layout as the FVP token, CPAK-signed
+    realm = _realm(name)
+    token = str(TOKENS / name)
+    code, out, _ = _cli(capsys, "compare", token, *PK, "--rim", realm.rim.hex())
+    assert code == 0 and out.splitlines()[-1] == "verdict: MATCH"
+    assert realm.rim == bytes(32)  # this sample token's RIM is zero
+    other = "ff" * 32
+    code, out, _ = _cli(capsys, "compare", token, *PK, "--rim", other)
+    assert code == 1 and out.splitlines()[-1] == "verdict: MISMATCH"
     assert f"RIM mismatch: token {realm.rim.hex()}, command line expects {other}" in out
+
+
+def test_fvp_token_own_rim_is_not_a_match(capsys: pytest.CaptureFixture[str]) -> None:
+    """The FVP token's platform signature verifies with no published key and its platform
+    challenge is not the RAK's hash (PROVENANCE.md): its own RIM must not make a MATCH."""
+    realm = _realm(TF_TOKEN)
+    keys = [a for k in ("tfmtools_cca_platform.pem", "services_ec.p256.jwk")
+            for a in ("--platform-key", str(KEYS / k))]
+    code, out, _ = _cli(capsys, "compare", str(TOKENS / TF_TOKEN), *keys, "--rim",
+                        realm.rim.hex(), "--format", "json")
+    doc = json.loads(out)
+    assert code == 1 and doc["result"] == "fail" and doc["claims_result"] == "match"
+    checks = {c["check"]: c["status"] for c in doc["verification"]["checks"]}
+    assert checks["platform.signature"] == checks["binding"] == "fail"
 
 
 def test_each_hex_option(capsys: pytest.CaptureFixture[str]) -> None:
     realm = _realm("tfmtools_cca_example_token.cbor")
     token = str(TOKENS / "tfmtools_cca_example_token.cbor")
-    args = ["--rim", realm.rim.hex(), "--rpv", realm.personalization_value.hex()]
+    args = [*PK, "--rim", realm.rim.hex(), "--rpv", realm.personalization_value.hex()]
     for i, rem in enumerate(realm.rems):
         args += [f"--rem{i}", rem.hex()]
     code, out, _ = _cli(capsys, "compare", token, *args, "--format", "json")
@@ -87,7 +106,7 @@ def test_each_hex_option(capsys: pytest.CaptureFixture[str]) -> None:
     doc = json.loads(out)
     assert doc["result"] == "match"
     assert [c["status"] for c in doc["claims"]] == ["match"] * 6
-    bad = ["--rem2", "ff" * 32]
+    bad = [*PK, "--rem2", "ff" * 32]
     code, out, _ = _cli(capsys, "compare", token, *bad, "--format", "json")
     doc = json.loads(out)
     assert code == 1
@@ -103,7 +122,8 @@ def test_slot_padding_and_short_rpv() -> None:
     assert ref is not None
     assert not any(realm.personalization_value[8:])  # this token's RPV is zero padded
     report = cmp.compare(realm, [ref])
-    assert report.ok
+    assert report.claims_ok
+    assert not report.ok and report.verdict == "fail"  # nobody verified this token
     assert "zero padding" in report.results[0].note
     ok, note = cmp.equal_at_token_size(b"\x01" * 64, b"\x01" * 32)
     assert not ok and "length differs" in note
@@ -124,7 +144,7 @@ def test_no_reference_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None
 
 def test_veraison_comid_matches_its_token(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _cli(capsys, "compare", str(TOKENS / "services_e2e_cca-evidence.cbor"),
-                        "--endorsements", str(COMID), "--format", "json")
+                        *IAK256, "--endorsements", str(COMID), "--format", "json")
     assert code == 0
     doc = json.loads(out)
     assert [c["status"] for c in doc["claims"]] == ["match"] * 6
@@ -180,12 +200,12 @@ def test_e2e_measure_endorsements_then_compare(tmp_path: Path,
     assert refs[0].values["rim"] == [K2_RIM]  # rmtool's RIM equals the reference vector
     zero = [bytes(32)] * 4
     good = _token(tmp_path, K2_RIM, zero, "good.cbor")
-    code, out, _ = _cli(capsys, "compare", str(good), "--endorsements", str(comid))
+    code, out, _ = _cli(capsys, "compare", str(good), *PK, "--endorsements", str(comid))
     assert code == 0, out
     # one REM changed by the guest: compare names REM1 only
     rems = [bytes(32), b"\x5a" * 32, bytes(32), bytes(32)]
     changed = _token(tmp_path, K2_RIM, rems, "rem1.cbor")
-    code, out, _ = _cli(capsys, "compare", str(changed), "--endorsements", str(comid),
+    code, out, _ = _cli(capsys, "compare", str(changed), *PK, "--endorsements", str(comid),
                         "--format", "json")
     doc = json.loads(out)
     assert code == 1
@@ -194,7 +214,7 @@ def test_e2e_measure_endorsements_then_compare(tmp_path: Path,
     # a realm built from another configuration: RIM named
     other = _token(tmp_path, bytes.fromhex("998dfdf6401d69f73ed88ac53d62d5ea2cfac6320b887ce4"
                                            "599aa8671791d4d0"), zero, "k1.cbor")
-    code, out, _ = _cli(capsys, "compare", str(other), "--endorsements", str(comid))
+    code, out, _ = _cli(capsys, "compare", str(other), *PK, "--endorsements", str(comid))
     assert code == 1 and "RIM mismatch: token 998dfdf6" in out
     # reference-tool style 64-byte slots in base64 compare at the token's 32 bytes
     doc64 = json.loads(comid.read_text())
@@ -203,7 +223,7 @@ def test_e2e_measure_endorsements_then_compare(tmp_path: Path,
     regs["rim"]["value"] = ["sha-256;" + base64.b64encode(K2_RIM + bytes(32)).decode()]
     slot = tmp_path / "slot.json"
     slot.write_text(json.dumps(doc64))
-    code, out, _ = _cli(capsys, "compare", str(good), "--endorsements", str(slot))
+    code, out, _ = _cli(capsys, "compare", str(good), *PK, "--endorsements", str(slot))
     assert code == 0 and "zero padding" in out
 
 
@@ -214,10 +234,10 @@ def test_e2e_corim_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     token = _token(tmp_path, K2_RIM, rems, "c.cbor", rpv=rpv)
     path = tmp_path / "realm.corim"
     path.write_bytes(corim.build_realm_corim(K2_RIM, rems, "sha-256", rpv))
-    code, out, err = _cli(capsys, "compare", str(token), "--corim", str(path))
+    code, out, err = _cli(capsys, "compare", str(token), *PK, "--corim", str(path))
     assert code == 0, out + err
     path.write_bytes(corim.build_realm_corim(K2_RIM, [bytes(32)] * 4, "sha-256", rpv))
-    code, out, _ = _cli(capsys, "compare", str(token), "--corim", str(path))
+    code, out, _ = _cli(capsys, "compare", str(token), *PK, "--corim", str(path))
     assert code == 1 and "REM2 mismatch" in out
 
 
@@ -225,8 +245,8 @@ def test_sha512_token_against_hex(tmp_path: Path, capsys: pytest.CaptureFixture[
     rim = bytes.fromhex("cf409055d866eea6c8d5e7862b540ff1cac9b11f125d088587d5ae97a0e3341667cf8fb3"
                         "983e7377bca5c01d037bd97081ebf3b4dcb648442149749f4d65eeb0")  # vector Q1
     token = _token(tmp_path, rim, [bytes(64)] * 4, "q1.cbor", hash_algo="sha-512")
-    assert _cli(capsys, "compare", str(token), "--rim", rim.hex())[0] == 0
-    code, out, _ = _cli(capsys, "compare", str(token), "--rim", rim[:32].hex())
+    assert _cli(capsys, "compare", str(token), *PK, "--rim", rim.hex())[0] == 0
+    code, out, _ = _cli(capsys, "compare", str(token), *PK, "--rim", rim[:32].hex())
     assert code == 1 and "length differs" in out
 
 
@@ -255,12 +275,12 @@ def test_corim_round_trip_one_bit_change_names_register(
     values = [K2_RIM, *rems]
     path = tmp_path / "realm.corim"
     path.write_bytes(corim.build_realm_corim(values[0], values[1:], "sha256", rpv))
-    assert _cli(capsys, "compare", str(token), "--corim", str(path))[0] == 0
+    assert _cli(capsys, "compare", str(token), *PK, "--corim", str(path))[0] == 0
     flipped = bytearray(values[register])
     flipped[7] ^= 0x10
     values[register] = bytes(flipped)
     path.write_bytes(corim.build_realm_corim(values[0], values[1:], "sha256", rpv))
-    code, out, _ = _cli(capsys, "compare", str(token), "--corim", str(path))
+    code, out, _ = _cli(capsys, "compare", str(token), *PK, "--corim", str(path))
     name = "RIM" if register == 0 else f"REM{register - 1}"
     assert code == 1 and f"{name} mismatch" in out
     others = {"RIM", "REM0", "REM1", "REM2", "REM3"} - {name}

@@ -29,6 +29,7 @@ from rmtool.verify import cose
 from rmtool.verify.token import build_cca_token, make_realm_claims
 
 KEYS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "tokens" / "keys"
+PK = ("--platform-key", str(KEYS / "tfmtools_cca_platform.pem"))  # the CPAK that signs token()
 pytestmark = pytest.mark.skipif(not KEYS.is_dir(), reason="shared token keys not present")
 
 HOST = ["--num-wps", "6", "--num-bps", "6", "--ipa-bits", "52", "--pmu-num-ctrs", "6"]
@@ -140,7 +141,7 @@ def token(s: Setup, rems: list[bytes], rim: bytes | None = None) -> Path:
 def compare(s: Setup, tok: Path, log: Path, *extra: str) -> tuple[int, dict[str, Any]]:
     """`rmtool compare TOKEN --log LOG --images DIR ... --format json`: (status, JSON)."""
     s.capsys.readouterr()
-    status = run(["compare", str(tok), "--log", str(log), "--images", str(s.images),
+    status = run(["compare", str(tok), *PK, "--log", str(log), "--images", str(s.images),
                   "--store", s.store, "--format", "json", *extra])
     out = s.capsys.readouterr()
     assert status in (0, 1), out.err
@@ -376,8 +377,8 @@ def test_table_output_and_usage(setup: Setup, capsys: pytest.CaptureFixture[str]
     rems[3] = extend(rems[3], H(b"x"))
     tok = token(s, rems)
     capsys.readouterr()
-    status = run(["compare", str(tok), "--log", str(boot_log(s)), "--images", str(s.images),
-                  "--store", s.store])
+    status = run(["compare", str(tok), *PK, "--log", str(boot_log(s)), "--images",
+                  str(s.images), "--store", s.store])
     out = capsys.readouterr().out
     assert status == 1
     assert "explanations:\n- REM3: the log records no extension of REM3" in out
@@ -402,8 +403,8 @@ def test_measure_trace_alone_is_a_rim_reference(setup: Setup) -> None:
     s = setup
     tok = token(s, realm_rems(boot_digests(s)))
     s.capsys.readouterr()
-    assert run(["compare", str(tok), "--measure-trace", str(s.trace_a)]) == 0
-    assert run(["compare", str(tok), "--measure-trace", str(s.trace_b)]) == 1
+    assert run(["compare", str(tok), *PK, "--measure-trace", str(s.trace_a)]) == 0
+    assert run(["compare", str(tok), *PK, "--measure-trace", str(s.trace_b)]) == 1
     out = s.capsys.readouterr().out
     assert "RIM mismatch: token " in out and "measure-trace trace-b.json expects" in out
 

@@ -19,11 +19,17 @@ import json
 import click
 from tabulate import tabulate
 
+from rmtool.cli.options import (
+    TokenVerificationSettings,
+    token_verification_options,
+    verification_lines,
+)
 from rmtool.errors import TokenError, UsageError
 from rmtool.files import read_bounded
 from rmtool.measure.rmm.algorithms import ALGORITHMS
 from rmtool.measure.rmm.profiles import DEFAULT_PROFILE, PROFILES
 from rmtool.replay import ImageStore, ReferenceImages, ReplayResult, replay_log
+from rmtool.verify import checks as K
 from rmtool.verify import compare as cmp
 from rmtool.verify import explain as exp
 from rmtool.verify.claims import RealmClaims
@@ -94,6 +100,7 @@ def _replay(realm: RealmClaims, log: str, images: tuple[str, ...], index_map: st
               help="With --log: DTB template or NAME<TAB>VERSION<TAB>FILE list (repeatable).")
 @click.option("--rmm-version", type=click.Choice(list(PROFILES)), default=DEFAULT_PROFILE,
               show_default=True, help="With --log: RMM version whose rules the replay uses.")
+@token_verification_options
 @click.option("--format", "fmt", type=click.Choice(["table", "text", "json"]), default="table",
               show_default=True)
 @click.pass_context
@@ -101,7 +108,8 @@ def compare(ctx: click.Context, token: str, rim: str | None, rem0: str | None,
             rem1: str | None, rem2: str | None, rem3: str | None, rpv: str | None,
             endorsements: str | None, corim_file: str | None, measure_trace: str | None,
             log: str | None, images: tuple[str, ...], index_map: str, store: str | None,
-            dtb_templates: tuple[str, ...], rmm_version: str, fmt: str) -> None:
+            dtb_templates: tuple[str, ...], rmm_version: str,
+            verification: TokenVerificationSettings, fmt: str) -> None:
     """Compare the realm measurements in TOKEN with reference values.
 
     References: --rim/--rem0..3/--rpv, --endorsements, --corim, --measure-trace and
@@ -111,14 +119,21 @@ def compare(ctx: click.Context, token: str, rim: str | None, rem0: str | None,
     extra or reordered event that explains it); a REM the log explains but a reference
     does not names the first event whose digest is not a reference image; a RIM
     mismatch is diffed operation by operation against --measure-trace and names the
-    first operation that differs. Exit 0 when every given reference matches, 1
-    otherwise, 2 for unusable input.
+    first operation that differs.
+
+    The token is verified first, with the options of `rmtool token verify`
+    (--platform-key, --skip-platform-signature, --challenge, --strict): the verdict is
+    MATCH (exit 0) only when every given reference matches AND the token verifies; a
+    waived check is named as UNVERIFIED. A token that fails verification is FAIL (exit 1)
+    whatever its claims; MISMATCH is exit 1; unusable input is exit 2.
     """
     if not log and (images or dtb_templates):
         raise UsageError("--images and --dtb-templates need --log")
+    policy = verification.policy()
     tok = read_token(token)
     if tok.realm is None:
         raise TokenError(f"{token} has no realm token to compare", field="realm")
+    checked = K.verify(tok, policy)
     realm = tok.realm.claims
     refs: list[cmp.ReferenceValues] = []
     given = cmp.from_hex(rim, (rem0, rem1, rem2, rem3), rpv)
@@ -143,11 +158,16 @@ def compare(ctx: click.Context, token: str, rim: str | None, rem0: str | None,
         raise UsageError("no reference values given (use --rim/--rem0..3/--rpv, "
                          "--endorsements, --corim, --measure-trace or --log)")
     report = cmp.compare(realm, refs)
+    report.verification = checked
     report.explanations = exp.explain(realm, report, result, trace, candidates,
                                       images_given=bool(images))
     if fmt == "json":
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
+        click.echo("token verification:")
+        click.echo("\n".join(verification_lines(checked)))
+        click.echo(f"verification: {checked.summary()}")
+        click.echo("")
         rows = [(cmp.LABELS[r.claim], r.source, _short(r.expected), _short(r.actual), r.status)
                 for r in report.results]
         click.echo(tabulate(rows, headers=["claim", "source", "expected", "actual", "status"]))
@@ -160,6 +180,7 @@ def compare(ctx: click.Context, token: str, rim: str | None, rem0: str | None,
             click.echo("explanations:")
         for e in report.explanations:
             click.echo(f"- {e.message}")
-        click.echo(f"result: {'MATCH' if report.ok else 'MISMATCH'}")
+        click.echo(f"claims: {'MATCH' if report.claims_ok else 'MISMATCH'}")
+        click.echo(f"verdict: {report.verdict_text()}")
     if not report.ok:
         ctx.exit(1)

@@ -1,8 +1,10 @@
 """``rmtool token show|verify``: decode and verify CCA attestation tokens (issue 7).
 
 ``show`` prints the platform and realm claims (table, or the JSON contract of
-``CcaToken.to_json``); ``verify`` runs the named checks of ``rmtool.verify.checks``.
-Exit codes: 0 all pass, 1 any check fails, 2 unusable input (malformed token or key).
+``CcaToken.to_json``); ``verify`` runs the named checks of ``rmtool.verify.checks`` under
+the shared options of ``rmtool.cli.options``. Exit codes: 0 all pass (waived checks are
+named as UNVERIFIED), 1 any check fails (a missing trust anchor is a failure), 2 unusable
+input (malformed token or key).
 """
 
 from __future__ import annotations
@@ -13,8 +15,12 @@ from typing import Any
 import click
 from tabulate import tabulate
 
+from rmtool.cli.options import (
+    TokenVerificationSettings,
+    token_verification_options,
+    verification_lines,
+)
 from rmtool.verify import checks as K
-from rmtool.verify import cose
 from rmtool.verify.token import CcaToken, read_token
 
 
@@ -72,27 +78,26 @@ def show(file: str, fmt: str) -> None:
 
 @token.command("verify")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--platform-key", "platform_keys", multiple=True,
-              type=click.Path(dir_okay=False),
-              help="CPAK: PEM public/private key or JWK (repeatable; any may verify).")
-@click.option("--strict", is_flag=True, help="Treat warnings (e.g. RIM/REM length versus "
-              "the realm hash algorithm, no platform key) as failures.")
+@token_verification_options
 @click.option("--format", "fmt", type=click.Choice(["table", "text", "json"]), default="table",
               show_default=True)
 @click.pass_context
-def verify(ctx: click.Context, file: str, platform_keys: tuple[str, ...], strict: bool,
+def verify(ctx: click.Context, file: str, verification: TokenVerificationSettings,
            fmt: str) -> None:
-    """Verify signatures, binding and claim syntax of the token in FILE."""
-    keys = [cose.load_key(p) for p in platform_keys]
+    """Verify signatures, binding and claim syntax of the token in FILE.
+
+    PASS (exit 0) only when every check passes: both signatures (the platform one with a
+    --platform-key CPAK), the binding of the platform token to the RAK, --challenge when
+    given, and the claim checks. A waived check (--skip-platform-signature) is shown as
+    UNVERIFIED next to the verdict. A token without a platform token never passes.
+    """
+    policy = verification.policy()
     tok = read_token(file)
-    results = K.verify_token(tok, keys, strict=strict)
-    status = K.exit_status(results)
+    result = K.verify(tok, policy)
     if fmt == "json":
-        click.echo(json.dumps({"result": "fail" if status else "pass",
-                               "checks": [c.to_json() for c in results]}, indent=2))
+        click.echo(json.dumps(result.to_json(), indent=2))
     else:
-        click.echo(tabulate([(c.name, c.status, c.reason) for c in results],
-                            headers=["check", "status", "reason"]))
-        click.echo(f"result: {'FAIL' if status else 'PASS'}")
-    if status:
-        ctx.exit(status)
+        click.echo("\n".join(verification_lines(result)))
+        click.echo(f"result: {result.summary()}")
+    if not result.ok:
+        ctx.exit(1)

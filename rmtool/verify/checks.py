@@ -1,29 +1,41 @@
 """Named verification checks for a decoded CCA token (RFC 9052 §4.4; draft-ffm-rats-cca-token §4-5).
 
-Each check returns pass / fail / warn with a reason:
+Each check returns pass / fail / warn / waived with a reason:
 
 * ``platform.signature`` / ``realm.signature`` — COSE_Sign1 with the given CPAK(s) and with
   the RAK claim; ``alg`` absent or unsupported, and key curve vs ``alg`` mismatches, fail;
+  no CPAK given fails (missing trust anchor) unless the check is waived by name;
 * ``binding`` — platform challenge == H(RAK claim bytes as encoded), H named by claim
   44240 (as Veraison does; TF-M's verifier always uses SHA-256);
+* ``realm.challenge`` — with an expected challenge, realm claim 10 equals it byte for
+  byte (Veraison's nonce check);
 * ``platform.claims`` / ``realm.claims`` — presence, types and sizes;
 * ``profiles`` — profile values and their pairing, RAK encoding per profile;
 * ``realm.measurement_size`` — RIM/REM length versus claim 44236 (warn, fail if strict).
 
-``strict`` turns every warning into a failure.
+The three trust checks (both signatures and the binding) are always present: a token
+without its platform or realm token fails them instead of skipping them. A token passes
+(:class:`Verification`) only when no check fails; a waived check is listed as
+``unverified``. ``strict`` turns every warning into a failure.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from rmtool.errors import TokenError
+from rmtool.errors import TokenError, UsageError
 from rmtool.verify import claims as C
 from rmtool.verify import cose
 from rmtool.verify.token import CcaToken
 
-PASS, FAIL, WARN = "pass", "fail", "warn"
+PASS, FAIL, WARN, WAIVED = "pass", "fail", "warn", "waived"
+
+#: Checks a user may waive, and the option that waives each (named in the output).
+WAIVERS: dict[str, str] = {"platform.signature": "--skip-platform-signature"}
+NO_PLATFORM = "the token has no platform token: nothing endorses the realm token's RAK"
+NO_REALM = "the token has no realm token"
 
 
 @dataclass(frozen=True)
@@ -51,15 +63,19 @@ def _alg(sign1: cose.Sign1, what: str) -> tuple[cose.Algorithm | None, str]:
 
 
 def check_platform_signature(token: CcaToken,
-                             keys: Sequence[cose.PublicKey | cose.PrivateKey]) -> Check:
+                             keys: Sequence[cose.PublicKey | cose.PrivateKey],
+                             waived: bool = False) -> Check:
     name = "platform.signature"
-    assert token.platform is not None
+    if token.platform is None:
+        return Check(name, FAIL, NO_PLATFORM)
     sign1 = token.platform.sign1
     alg, why = _alg(sign1, "platform")
+    if waived:
+        return Check(name, WAIVED, f"{why}; not checked: waived by {WAIVERS[name]}")
     if not keys:
-        if alg is None:
-            return Check(name, FAIL, f"{why}; no --platform-key given")
-        return Check(name, WARN, f"{alg.name}; not checked: no --platform-key given")
+        return Check(name, FAIL, f"{why}; not checked: no trust anchor given (give the CPAK "
+                     f"with --platform-key CPAK.pem, or waive this check with "
+                     f"{WAIVERS[name]})")
     if alg is None:
         # Say whether any key would verify under its own curve's algorithm anyway.
         any_ok = any(cose.check_signature(sign1, k, cose.algorithm_for_key(k))[0] for k in keys)
@@ -77,7 +93,8 @@ def check_platform_signature(token: CcaToken,
 
 def check_realm_signature(token: CcaToken) -> Check:
     name = "realm.signature"
-    assert token.realm is not None
+    if token.realm is None:
+        return Check(name, FAIL, NO_REALM)
     sign1 = token.realm.sign1
     rak = token.realm.claims.public_key
     alg, why = _alg(sign1, "realm")
@@ -95,7 +112,8 @@ def check_realm_signature(token: CcaToken) -> Check:
 
 def check_binding(token: CcaToken) -> Check:
     name = "binding"
-    assert token.platform is not None and token.realm is not None
+    if token.platform is None or token.realm is None:
+        return Check(name, FAIL, NO_PLATFORM if token.platform is None else NO_REALM)
     realm, plat = token.realm.claims, token.platform.claims
     algo = realm.public_key_hash_algo
     if realm.public_key is None or plat.challenge is None:
@@ -110,6 +128,21 @@ def check_binding(token: CcaToken) -> Check:
     extra = f" (it equals {other[0]}(RAK), not the claimed {algo})" if other else ""
     return Check(name, FAIL, f"platform challenge {plat.challenge.hex()[:16]}... != "
                  f"{algo}(RAK) {digest.hex()[:16]}...{extra}")
+
+
+def check_challenge(token: CcaToken, expected: bytes) -> Check:
+    """Realm challenge claim (10) equals the verifier's nonce, byte for byte."""
+    name = "realm.challenge"
+    if token.realm is None:
+        return Check(name, FAIL, f"{NO_REALM}; expected challenge {expected.hex()}")
+    actual = token.realm.claims.challenge
+    if actual is None:
+        return Check(name, FAIL, f"realm token has no challenge claim (10); expected "
+                     f"{expected.hex()}")
+    if actual != expected:
+        return Check(name, FAIL, f"realm challenge {actual.hex()} != expected "
+                     f"{expected.hex()}")
+    return Check(name, PASS, "realm challenge equals the expected challenge")
 
 
 def _size(value: bytes | None, label: str, sizes: tuple[int, ...], out: list[str]) -> None:
@@ -225,27 +258,91 @@ def _verdict(name: str, fails: list[str], warns: list[str], ok: str = "well-form
     return Check(name, PASS, ok)
 
 
-def verify_token(token: CcaToken, platform_keys: Sequence[cose.PublicKey | cose.PrivateKey] = (),
-                 *, strict: bool = False) -> list[Check]:
-    """All applicable checks, in a stable order; ``strict`` makes warnings failures."""
-    out: list[Check] = []
-    if token.platform is not None:
-        out.append(check_platform_signature(token, platform_keys))
-    if token.realm is not None:
-        out.append(check_realm_signature(token))
-    if token.platform is not None and token.realm is not None:
-        out.append(check_binding(token))
+@dataclass(frozen=True)
+class VerifyPolicy:
+    """What a verdict on a token depends on: trust anchors, waivers, nonce, strictness."""
+
+    platform_keys: tuple[cose.PublicKey | cose.PrivateKey, ...] = ()
+    strict: bool = False
+    waive: frozenset[str] = frozenset()  # check names from WAIVERS
+    challenge: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The checks of one token and the verdict they earn."""
+
+    checks: tuple[Check, ...]
+
+    @property
+    def failed(self) -> list[Check]:
+        return [c for c in self.checks if c.status == FAIL]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and not self.failed
+
+    @property
+    def unverified(self) -> list[str]:
+        return [c.name for c in self.checks if c.status == WAIVED]
+
+    @property
+    def result(self) -> str:
+        return PASS if self.ok else FAIL
+
+    def unverified_text(self) -> str:
+        """``platform.signature waived by --skip-platform-signature`` (empty if none)."""
+        return "; ".join(f"{n} waived by {WAIVERS.get(n, 'the caller')}"
+                         for n in self.unverified)
+
+    def failure_text(self) -> str:
+        """``platform.signature: reason; binding: reason`` for the failed checks."""
+        return "; ".join(f"{c.name}: {c.reason}" for c in self.failed)
+
+    def summary(self) -> str:
+        """``PASS``, ``PASS (UNVERIFIED: ...)`` or ``FAIL (failed: names)``."""
+        if not self.ok:
+            names = ", ".join(dict.fromkeys(c.name for c in self.failed))
+            return f"FAIL (failed: {names})" if names else "FAIL (no check ran)"
+        waived = self.unverified_text()
+        return f"PASS (UNVERIFIED: {waived})" if waived else "PASS"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"result": self.result, "checks": [c.to_json() for c in self.checks],
+                "unverified": self.unverified}
+
+
+def verify(token: CcaToken, policy: VerifyPolicy) -> Verification:
+    """All checks of ``token`` under ``policy``, in a stable order."""
+    unknown = sorted(policy.waive - set(WAIVERS))
+    if unknown:
+        raise UsageError(f"check(s) {', '.join(unknown)} cannot be waived")
+    waive_sig = "platform.signature" in policy.waive
+    if waive_sig and policy.platform_keys:
+        raise UsageError(f"{WAIVERS['platform.signature']} and --platform-key contradict "
+                         "each other: give one")
+    out: list[Check] = [check_platform_signature(token, policy.platform_keys, waive_sig),
+                        check_realm_signature(token), check_binding(token)]
+    if policy.challenge is not None:
+        out.append(check_challenge(token, policy.challenge))
     if token.platform is not None:
         out.append(check_platform_claims(token))
     if token.realm is not None:
         out.append(check_realm_claims(token))
         out.append(check_measurement_sizes(token))
     out.append(check_profiles(token))
-    if strict:
+    if policy.strict:
         out = [Check(c.name, FAIL, f"{c.reason} (strict)") if c.status == WARN else c
                for c in out]
-    return out
+    return Verification(tuple(out))
+
+
+def verify_token(token: CcaToken, platform_keys: Sequence[cose.PublicKey | cose.PrivateKey] = (),
+                 *, strict: bool = False) -> list[Check]:
+    """All checks (see :func:`verify`); ``strict`` makes warnings failures."""
+    policy = VerifyPolicy(platform_keys=tuple(platform_keys), strict=strict)
+    return list(verify(token, policy).checks)
 
 
 def exit_status(checks: Sequence[Check]) -> int:
-    return 1 if any(c.status == FAIL for c in checks) else 0
+    return 1 if not checks or any(c.status == FAIL for c in checks) else 0

@@ -19,6 +19,11 @@ and likewise the other way round (a short RPV against the 64-byte claim).
 A source that should give a claim but cannot (a log whose RIM does not replay) marks it
 ``unavailable``: a mismatch with the reason as its note. ``CompareReport.explanations``
 holds what :mod:`rmtool.verify.explain` concludes (register, event, message).
+
+Matching claims prove nothing about a token nobody verified, so the report's verdict
+(``CompareReport.verdict``) is ``match`` only when the claims match AND the token's
+verification (``rmtool.verify.checks.verify``, set by the caller) passed; a failed
+verification makes it ``fail`` whatever the claims say.
 """
 
 from __future__ import annotations
@@ -32,12 +37,13 @@ from typing import Any
 
 from rmtool.errors import CorimError, UsageError
 from rmtool.files import load_json_bounded
+from rmtool.verify.checks import Verification
 from rmtool.verify.claims import RealmClaims
 
 CLAIMS = ("rim", "rem0", "rem1", "rem2", "rem3", "rpv")
 LABELS = {"rim": "RIM", "rem0": "REM0", "rem1": "REM1", "rem2": "REM2", "rem3": "REM3",
           "rpv": "RPV"}
-MATCH, MISMATCH, NOT_GIVEN = "match", "mismatch", "not given"
+MATCH, MISMATCH, NOT_GIVEN, FAIL = "match", "mismatch", "not given", "fail"
 MAX_JSON = 16 << 20
 MAX_VALUE = 1024  # bytes; no measurement is longer than 64
 
@@ -103,24 +109,59 @@ class Explanation:
 
 @dataclass
 class CompareReport:
+    """Claim results plus the token's verification; ``verdict`` needs both.
+
+    ``verification`` is None until the caller verified the token (``rmtool compare`` always
+    does): an unverified report never has the verdict ``match``.
+    """
+
     hash_algo: str | None
     results: list[ClaimResult]
     explanations: list[Explanation] = field(default_factory=list)
+    verification: Verification | None = None
 
     @property
     def given(self) -> list[ClaimResult]:
         return [r for r in self.results if r.status != NOT_GIVEN]
 
     @property
-    def ok(self) -> bool:
+    def claims_ok(self) -> bool:
+        """Every given reference matches (says nothing about the token's authenticity)."""
         return bool(self.given) and all(r.status == MATCH for r in self.given)
+
+    @property
+    def verdict(self) -> str:
+        """``match`` (claims match, token verified), ``mismatch`` or ``fail``."""
+        if self.verification is None or not self.verification.ok:
+            return FAIL
+        return MATCH if self.claims_ok else MISMATCH
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == MATCH
 
     @property
     def mismatches(self) -> list[ClaimResult]:
         return [r for r in self.results if r.status == MISMATCH]
 
+    def verdict_text(self) -> str:
+        """``MATCH``, ``MATCH (UNVERIFIED: ...)``, ``MISMATCH`` or ``FAIL (token ...)``."""
+        ver = self.verification
+        if ver is None:
+            return "FAIL (token not verified)"
+        if not ver.ok:
+            return f"FAIL (token verification failed: {ver.failure_text()})"
+        text = MATCH.upper() if self.claims_ok else MISMATCH.upper()
+        waived = ver.unverified_text()
+        return f"{text} (UNVERIFIED: {waived})" if waived else text
+
     def to_json(self) -> dict[str, Any]:
-        return {"result": MATCH if self.ok else MISMATCH, "hash_algo": self.hash_algo,
+        ver = self.verification
+        return {"result": self.verdict,
+                "claims_result": MATCH if self.claims_ok else MISMATCH,
+                "unverified": ver.unverified if ver is not None else [],
+                "verification": ver.to_json() if ver is not None else None,
+                "hash_algo": self.hash_algo,
                 "claims": [r.to_json() for r in self.results],
                 "mismatches": [r.message() for r in self.mismatches],
                 "explanations": [e.to_json() for e in self.explanations]}

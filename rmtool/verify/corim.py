@@ -53,6 +53,9 @@ from rmtool.verify.corim_cbor import (
     tagged_bytes_value,
     to_jsonable,
 )
+from rmtool.verify.corim_cbor import (
+    loads as corim_loads,
+)
 from rmtool.verify.corim_lint import LintFinding, lint
 from rmtool.verify.corim_sign import sign_corim
 
@@ -504,8 +507,8 @@ def describe(data: bytes) -> dict[str, Any]:
         meta = dec.protected.get(8)
         if isinstance(meta, bytes):
             try:
-                prot["corim-meta"] = to_jsonable(cbor2.loads(meta))
-            except (cbor2.CBORDecodeError, ValueError):
+                prot["corim-meta"] = to_jsonable(corim_loads(meta, "corim-meta"))
+            except CorimError:
                 prot["corim-meta"] = meta.hex()
         alg = dec.protected.get(1)
         if isinstance(alg, int):

@@ -6,6 +6,8 @@ reads the older encodings still found in the wild: an untagged corim-map, a CoMI
 content is a map instead of a byte string, a profile given as an array or plain text, and a
 bare (untagged) concise-mid-tag.  Everything here is pure: bytes in, plain Python out; every
 problem is a :class:`rmtool.errors.CorimError` naming the field (and offset when known).
+Every CBOR item is first pre-scanned by :func:`rmtool.verify.cborutil.scan` (bounds, and
+no map naming a key twice, RFC 8949 §5.6).
 """
 
 from __future__ import annotations
@@ -19,11 +21,17 @@ from typing import Any, TypeGuard
 import cbor2
 
 from rmtool.errors import CorimError
+from rmtool.verify import cborutil
 
 # Bounds for hostile input.
 MAX_CORIM_SIZE = 16 * 1024 * 1024
 MAX_TAGS = 1024
 MAX_NESTING = 64
+# The token pre-scan (rmtool.verify.cborutil.scan) with CoRIM-sized bounds: it rejects
+# duplicate map keys at any depth and bounds every length before cbor2 decodes anything.
+# Indefinite lengths are valid CBOR and CoRIM does not forbid them, so they are allowed.
+SCAN_LIMITS = cborutil.Limits(max_message=MAX_CORIM_SIZE, max_depth=MAX_NESTING,
+                              max_items=1 << 22, allow_indefinite=True)
 
 # CBOR tags (draft-ietf-rats-corim, cbor-tags.txt; RFC 9052; RFC 8949).
 TAG_COSE_SIGN1 = 18
@@ -86,12 +94,22 @@ class DecodedCorim:
     signature: bytes | None = None
 
 
-def loads(data: bytes, what: str) -> Any:
-    """Decode one CBOR item; any decoder failure becomes a CorimError."""
+def loads(data: bytes, what: str, outer: bytes | None = None) -> Any:
+    """Decode one CBOR item; any decoder failure becomes a CorimError.
+
+    ``outer``: the file ``data`` is nested in (a bstr-wrapped payload or CoMID), so that a
+    scan error's offset is a file offset."""
     if len(data) > MAX_CORIM_SIZE:
         raise CorimError(f"{what} is {len(data)} bytes, more than {MAX_CORIM_SIZE}", field=what)
     if not data:
         raise CorimError(f"{what} is empty", field=what, offset=0)
+    try:
+        cborutil.scan(bytes(data), what, limits=SCAN_LIMITS, error=CorimError)
+    except CorimError as exc:
+        base = outer.find(data) if outer is not None and outer is not data else 0
+        if exc.offset is not None and base > 0:
+            exc.offset += base
+        raise
     try:
         return thaw(cbor2.loads(data))
     except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError,
@@ -125,14 +143,14 @@ def decode(data: bytes) -> DecodedCorim:
     top = loads(data, "file")
     if is_tag(top, TAG_COSE_SIGN1) or (isinstance(top, list) and len(top) == 4
                                          and isinstance(top[0], bytes)):
-        return _decode_signed(top.value if is_tag(top) else top)
+        return _decode_signed(top.value if is_tag(top) else top, data)
     if is_tag(top, TAG_UNSIGNED_CORIM):
         if not is_map(top.value):
             raise CorimError("tagged-unsigned-corim-map #6.501 does not hold a map",
                              field="corim-map", offset=0)
-        return _decode_unsigned(top.value, tagged=True)
+        return _decode_unsigned(top.value, data, tagged=True)
     if is_tag(top, TAG_COMID):
-        inner = _comid_content(top.value, "tag 506", 0)
+        inner = _comid_content(top.value, "tag 506", 0, data)
         return DecodedCorim(kind="comid", corim=None, corim_tagged=False, comids=[inner])
     if is_tag(top):
         raise CorimError(f"unexpected CBOR tag {top.tag} at the top level (expected 18, 501 or "
@@ -142,7 +160,7 @@ def decode(data: bytes) -> DecodedCorim:
             return DecodedCorim(kind="comid", corim=None, corim_tagged=False,
                                 comids=[ComidTag(0, top, data, "bare")])
         if 0 in top and isinstance(top.get(1), list):
-            return _decode_unsigned(top, tagged=False)
+            return _decode_unsigned(top, data, tagged=False)
     raise CorimError("not a CoRIM or CoMID: expected #6.18, #6.501 or a map with "
                      "tag-identity (1) and triples (4)", field="file", offset=0)
 
@@ -151,13 +169,13 @@ def _looks_like_comid(top: Mapping[Any, Any]) -> bool:
     return is_map(top.get(1)) and is_map(top.get(4))
 
 
-def _decode_signed(cose: Any) -> DecodedCorim:
+def _decode_signed(cose: Any, src: bytes) -> DecodedCorim:
     if not isinstance(cose, list) or len(cose) != 4:
         raise CorimError("COSE_Sign1 must be an array of 4 items", field="COSE_Sign1")
     protected_raw, unprotected, payload, signature = cose
     if not isinstance(protected_raw, bytes):
         raise CorimError("COSE_Sign1 protected header is not a byte string", field="protected")
-    protected = loads(protected_raw, "protected header") if protected_raw else {}
+    protected = loads(protected_raw, "protected header", src) if protected_raw else {}
     if not is_map(protected):
         raise CorimError("COSE_Sign1 protected header is not a map", field="protected")
     if not is_map(unprotected):
@@ -166,11 +184,11 @@ def _decode_signed(cose: Any) -> DecodedCorim:
         raise CorimError("signed CoRIM has a detached or non-bstr payload", field="payload")
     if not isinstance(signature, bytes):
         raise CorimError("COSE_Sign1 signature is not a byte string", field="signature")
-    inner = loads(payload, "payload")
+    inner = loads(payload, "payload", src)
     if is_tag(inner, TAG_UNSIGNED_CORIM) and is_map(inner.value):
-        dec = _decode_unsigned(inner.value, tagged=True)
+        dec = _decode_unsigned(inner.value, src, tagged=True)
     elif is_map(inner) and 0 in inner and 1 in inner:
-        dec = _decode_unsigned(inner, tagged=False)
+        dec = _decode_unsigned(inner, src, tagged=False)
     else:
         raise CorimError("signed CoRIM payload is not a corim-map", field="payload")
     dec.kind = "signed-corim"
@@ -182,7 +200,7 @@ def _decode_signed(cose: Any) -> DecodedCorim:
     return dec
 
 
-def _decode_unsigned(corim: Mapping[Any, Any], *, tagged: bool) -> DecodedCorim:
+def _decode_unsigned(corim: Mapping[Any, Any], src: bytes, *, tagged: bool) -> DecodedCorim:
     tags = corim.get(1)
     if not isinstance(tags, list):
         raise CorimError("corim-map tags (1) is missing or not an array", field="corim.tags")
@@ -192,14 +210,14 @@ def _decode_unsigned(corim: Mapping[Any, Any], *, tagged: bool) -> DecodedCorim:
     dec = DecodedCorim(kind="unsigned-corim", corim=corim, corim_tagged=tagged)
     for i, t in enumerate(tags):
         if is_tag(t, TAG_COMID):
-            dec.comids.append(_comid_content(t.value, f"corim.tags[{i}]", i))
+            dec.comids.append(_comid_content(t.value, f"corim.tags[{i}]", i, src))
         elif is_tag(t):
             dec.other_tags.append((i, t.tag))
         elif isinstance(t, bytes):
             # Oldest drafts: bstr-wrapped tags with the CBOR tag inside the bytes.
-            inner = loads(t, f"corim.tags[{i}]")
+            inner = loads(t, f"corim.tags[{i}]", src)
             if is_tag(inner, TAG_COMID):
-                dec.comids.append(_comid_content(inner.value, f"corim.tags[{i}]", i))
+                dec.comids.append(_comid_content(inner.value, f"corim.tags[{i}]", i, src))
             else:
                 dec.other_tags.append((i, inner.tag if is_tag(inner) else None))
         else:
@@ -207,9 +225,9 @@ def _decode_unsigned(corim: Mapping[Any, Any], *, tagged: bool) -> DecodedCorim:
     return dec
 
 
-def _comid_content(value: Any, where: str, index: int) -> ComidTag:
+def _comid_content(value: Any, where: str, index: int, src: bytes) -> ComidTag:
     if isinstance(value, bytes):
-        comid = loads(value, where)
+        comid = loads(value, where, src)
         if not is_map(comid):
             raise CorimError("CoMID is not a map", field=where)
         return ComidTag(index, comid, value, "bstr")

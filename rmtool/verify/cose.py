@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from rmtool.errors import TokenError, UsageError
+from rmtool.files import LIMITS, read_bounded
 from rmtool.verify import cborutil
 
 COSE_SIGN1_TAG = 18
@@ -237,11 +238,8 @@ def load_key_bytes(data: bytes, name: str) -> PublicKey | PrivateKey:
 
 
 def load_key(path: str | Path) -> PublicKey | PrivateKey:
-    """A key file: a regular file of at most 64 KiB (``rmtool.files.read_bounded``)."""
-    from rmtool.files import LIMITS, read_bounded
-
-    data = read_bounded(path, LIMITS["key"], "key", UsageError)
-    return load_key_bytes(data, str(path))
+    """A key file (regular file, at most 64 KiB) as :func:`load_key_bytes` reads it."""
+    return load_key_bytes(read_bounded(path, LIMITS["key"], "key", UsageError), str(path))
 
 
 def public_of(key: PublicKey | PrivateKey) -> PublicKey:

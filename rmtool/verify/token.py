@@ -21,6 +21,7 @@ from typing import Any
 import cbor2
 
 from rmtool.errors import TokenError, UsageError
+from rmtool.files import read_bounded
 from rmtool.verify import cborutil, cose
 from rmtool.verify import claims as C
 
@@ -100,8 +101,16 @@ def _nested(outer: bytes, inner: bytes, what: str) -> Any:
         raise
 
 
+def _sign1(outer: bytes, obj: Any, what: str) -> cose.Sign1:
+    """COSE_Sign1 whose protected header errors (e.g. a duplicate key) carry outer offsets."""
+    value = obj.value if isinstance(obj, cbor2.CBORTag) else obj
+    if isinstance(value, list | tuple) and value and isinstance(value[0], bytes) and value[0]:
+        _nested(outer, value[0], f"{what} protected header")
+    return cose.parse_sign1(obj, what)
+
+
 def _signed_part(outer: bytes, encoded: bytes, what: str) -> tuple[cose.Sign1, Any]:
-    sign1 = cose.parse_sign1(_nested(outer, encoded, what), what)
+    sign1 = _sign1(outer, _nested(outer, encoded, what), what)
     payload = _nested(outer, sign1.payload, f"{what} claims")
     return sign1, payload
 
@@ -154,7 +163,7 @@ def decode_token(data: bytes) -> CcaToken:
         if obj.tag == TAG_CCA_907:
             return _collection(data, obj.value, FORMAT_907)
         if obj.tag == cose.COSE_SIGN1_TAG:
-            sign1 = cose.parse_sign1(obj, "token")
+            sign1 = _sign1(data, obj, "token")
             payload = _nested(data, sign1.payload, "token claims")
             if _is_realm_payload(payload):
                 return CcaToken(FORMAT_REALM, None,
@@ -181,7 +190,6 @@ def read_token(path: str) -> CcaToken:
     """Read and decode a token file: a regular file of at most ``cborutil.MAX_MESSAGE``
     bytes (``rmtool.files.read_bounded``); a file of another known kind (an event log, a
     CoRIM, a DTB...) is named, with the command that reads it (``rmtool.filetype``)."""
-    from rmtool.files import read_bounded
     from rmtool.filetype import hinted
 
     data = read_bounded(path, cborutil.MAX_MESSAGE, "token", UsageError)
