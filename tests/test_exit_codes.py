@@ -7,9 +7,6 @@ sub-commands, and ``python -m rmtool.examples``) is run on a missing file, a dir
 an unknown option; commands with a verdict also on a well-formed input that fails the check
 and on one that passes. Inputs: the example inputs rmtool generates
 (``rmtool.examples.write_inputs``) and the third-party corpus (tokens, keys, CoRIMs).
-
-Cases marked ``xfail(strict=True)`` fail today because another area is being fixed in
-parallel; the integrator removes the mark when that branch is merged.
 """
 
 from __future__ import annotations
@@ -38,25 +35,17 @@ HOST = ["-c", "{ex}/qemu-max-8.2.conf", "-c", "{ex}/kvm.conf", "-k", "{ex}/Image
 KVMTOOL = ["kvmtool", "--realm", "-c", "2", "-m", "512M", "-k", "Image", "-i",
            "initrd.cpio", "--measurement-log", "-p", "console=hvc0"]
 
-XFAIL_TOKENS = ("tokens (verify/compare, another branch): {}; remove this mark after "
-                "merging that branch")
-XFAIL_LOGS = ("event logs (replay/compare --log, another branch): {}; remove this mark "
-              "after merging that branch")
-
-
 @dataclass(frozen=True)
 class Case:
     command: str               # "corim lint", "measure", ... ("examples token" for -m)
     kind: str                  # missing | directory | usage | fail | pass | malformed
     argv: tuple[str, ...]      # {placeholders} filled from the ``paths`` fixture
     expected: int
-    xfail: str | None = None
     corpus: bool = False
 
 
-def _c(command: str, kind: str, argv: list[str], expected: int, xfail: str | None = None,
-       corpus: bool = False) -> Case:
-    return Case(command, kind, tuple(argv), expected, xfail, corpus)
+def _c(command: str, kind: str, argv: list[str], expected: int, corpus: bool = False) -> Case:
+    return Case(command, kind, tuple(argv), expected, corpus)
 
 
 CASES: list[Case] = [
@@ -98,8 +87,7 @@ CASES: list[Case] = [
     _c("token verify", "fail", ["token", "verify", "{bug33_token}", "--platform-key",
                                 "{cpak}"], 1, corpus=True),
     # no trust anchor: the platform signature was not checked, so no PASS
-    _c("token verify", "fail", ["token", "verify", "{token}"], 1, corpus=True,
-       xfail=XFAIL_TOKENS.format("verify without --platform-key prints PASS, exit 0")),
+    _c("token verify", "fail", ["token", "verify", "{token}"], 1, corpus=True),
     # replay: 0 every register rebuilt, 1 the RIM cannot be rebuilt
     _c("replay", "missing", ["replay", "{missing}"], 2),
     _c("replay", "directory", ["replay", "{dir}"], 2),
@@ -116,11 +104,14 @@ CASES: list[Case] = [
     _c("compare", "usage", ["compare", "{token}"], 2, corpus=True),  # no reference given
     _c("compare", "malformed", ["compare", "{token}", "--log", "{truncated_log}"], 2,
        corpus=True),
-    _c("compare", "fail", ["compare", "{token}", "--rim", "{other_rim}"], 1, corpus=True),
-    _c("compare", "fail", ["compare", "{tampered_token}", "--rim", "{token_rim}"], 1,
-       corpus=True, xfail=XFAIL_TOKENS.format(
-           "compare reports MATCH for a token whose realm signature does not verify")),
-    _c("compare", "pass", ["compare", "{token}", "--rim", "{token_rim}"], 0, corpus=True),
+    _c("compare", "fail", ["compare", "{token}", "--rim", "{other_rim}", "--platform-key",
+                           "{cpak}"], 1, corpus=True),
+    # no trust anchor: the claims match but the token was not verified, so no MATCH
+    _c("compare", "fail", ["compare", "{token}", "--rim", "{token_rim}"], 1, corpus=True),
+    _c("compare", "fail", ["compare", "{tampered_token}", "--rim", "{token_rim}",
+                           "--platform-key", "{cpak}"], 1, corpus=True),
+    _c("compare", "pass", ["compare", "{token}", "--rim", "{token_rim}", "--platform-key",
+                           "{cpak}"], 0, corpus=True),
     # log show: no verdict (digest checks are shown); malformed is unusable input
     _c("log show", "missing", ["log", "show", "{missing}"], 2),
     _c("log show", "directory", ["log", "show", "{dir}"], 2),
@@ -317,8 +308,7 @@ def _params() -> list[Any]:
         key = f"{case.command}-{case.kind}"
         seen[key] = seen.get(key, 0) + 1
         ident = key if seen[key] == 1 else f"{key}{seen[key]}"
-        marks = [pytest.mark.xfail(strict=True, reason=case.xfail)] if case.xfail else []
-        out.append(pytest.param(case, id=ident.replace(" ", "-"), marks=marks))
+        out.append(pytest.param(case, id=ident.replace(" ", "-")))
     return out
 
 
