@@ -31,7 +31,7 @@ from rmtool.cli.main import run
 from rmtool.errors import InputFileError
 from rmtool.replay import ImageStore, ReferenceImages, replay_log
 from rmtool.replay import store as store_module
-from tests.test_compare_log import KEYS, Setup, _measure, token
+from tests.test_compare_log import KEYS, PK, Setup, _measure, token
 
 pytestmark = pytest.mark.skipif(not KEYS.is_dir(), reason="shared token keys not present")
 
@@ -63,7 +63,7 @@ def realm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Setup:
 def _compare(s: Setup, images: Path, store: str) -> tuple[int, dict[str, Any]]:
     s.capsys.readouterr()
     status = run(["compare", str(s.dir / "token.cbor"), "--log", str(s.dir / "vmm.log"),
-                  "--images", str(images), "--store", store, "--format", "json"])
+                  "--images", str(images), "--store", store, "--format", "json", *PK])
     out = s.capsys.readouterr()
     assert status in (0, 1), out.err
     doc: dict[str, Any] = json.loads(out.out)
