@@ -54,6 +54,10 @@ class LogError(NamedTuple):
     message: str
 
 
+#: An ``EventLog.frames`` item: offset, index, event type, one bank's digest (or None).
+Frame = tuple[int, int, int, bytes | None]
+
+
 class _Stop(Exception):
     def __init__(self, offset: int, field: str, message: str) -> None:
         super().__init__(message)
@@ -127,9 +131,10 @@ class EventLog:
                  events: Iterator[Event], errors: list[LogError],
                  table: dict[str, Any] | None = None,
                  restart: Callable[[list[LogError], list[EventLog]], Iterator[Event]]
-                 | None = None) -> None:
+                 | None = None, framer: _AgileFramer | None = None) -> None:
         self.raw = data
         self._restart = restart  # frames the events again (``stream``)
+        self._framer = framer  # framing without Event objects (``frames``, ``event_at``)
         self.format = fmt
         self.algorithms = algorithms
         self.table = table  # fields of the ACPI CCEL table (format acpi-ccel-table)
@@ -180,6 +185,38 @@ class EventLog:
         yield from restart(errors, [sink])
         if padding is not None:
             padding.append(sink._padding)
+
+    def frames(self, bank: str, errors: list[LogError] | None = None,
+               padding: list[int] | None = None, after: Event | None = None
+               ) -> Iterator[Frame]:
+        """Framing only: one ``(offset, index, event type, the bank digest or None)`` tuple
+        per event, in order (the Nth tuple is event N, or event ``after.number + 1 + N``
+        when ``after`` is given), without building :class:`Event` objects; nothing is kept.
+
+        The framing is the one of ``stream`` (same checks, same events, same stop at the
+        first framing error, reported in ``errors``; padding appended to ``padding``).
+        :meth:`event_at` gives the whole event of a frame.
+        """
+        framer = self._framer
+        if framer is None:  # legacy SHA-1 logs, tables, logs without events
+            return self._frames_of_events(bank, errors, padding, after)
+        sink = EventLog(self.raw, self.format, self.algorithms, iter(()), [])
+        start = 0 if after is None else after.offset + after.size
+        return framer.frames(bank, start, [] if errors is None else errors, [sink], padding)
+
+    def _frames_of_events(self, bank: str, errors: list[LogError] | None,
+                          padding: list[int] | None, after: Event | None) -> Iterator[Frame]:
+        first = 0 if after is None else after.number + 1
+        for event in self.stream(errors, padding):
+            if event.number >= first:
+                yield event.offset, event.index, event.event_type, event.digests.get(bank)
+
+    def event_at(self, number: int, offset: int) -> Event:
+        """Event ``number`` of a frame that ``frames`` yielded at ``offset``."""
+        framer = self._framer
+        if framer is None:
+            return self.events[number]
+        return framer.event_at(number, offset)
 
     def _drain(self) -> None:
         if self._source is not None:
@@ -270,89 +307,188 @@ def _sha1_events(data: bytes, max_size: int, errors: list[LogError],
         pos = end
 
 
-def _agile_events(data: bytes, start: int, first: Event, sizes: dict[int, tuple[str, int]],
-                  order: list[int], max_size: int, errors: list[LogError],
-                  log: list[EventLog]) -> Iterator[Event]:
-    """Frame TCG_PCR_EVENT2 records from ``start`` (``first`` is the Spec ID event)."""
-    yield first
-    n = len(data)
-    num_algs = len(order)
-    # Fast path: header, the common digest list (all banks, in Spec ID order) and the
-    # event size are one struct; anything else takes the checked general path below.
-    full = struct.Struct("<III" + "".join(f"H{sizes[a][1]}s" for a in order) + "I")
-    full_unpack, full_size = full.unpack_from, full.size
-    full_ids = tuple(order)
-    full_names = [sizes[a][0] for a in order]
-    single = full_names[0] if num_algs == 1 else None
-    pos, number = start, 1
-    hdr_unpack, u32_unpack, u16_unpack = _HDR2.unpack_from, _U32.unpack_from, _U16.unpack_from
-    new_event = Event
-    no_action = c.EV_NO_ACTION
-    while pos < n:
-        if n - pos >= full_size:
-            values = full_unpack(data, pos)
-            if (values[2] == num_algs and values[3:-1:2] == full_ids
-                    and values[1] != no_action):
-                size = values[-1]
-                p = pos + full_size
-                if size <= max_size and size <= n - p:
-                    yield new_event(number, pos, values[0], values[1],
-                                    {single: values[4]} if single is not None else
-                                    dict(zip(full_names, values[4:-1:2], strict=True)),
-                                    data[p: p + size], full_size + size)
-                    number += 1
-                    pos = p + size
-                    continue
-        try:
-            if n - pos < 12:
-                if _is_padding(data, pos):
-                    log[0]._padding = n - pos
-                    return
-                raise _Stop(pos, "TCG_PCR_EVENT2", f"event header needs 12 bytes, {n - pos} left")
-            pcr, etype, count = hdr_unpack(data, pos)
-            if (pcr == etype == 0 or pcr == etype == 0xFFFFFFFF) and _is_padding(data, pos):
+class _AgileFramer:
+    """Frames TCG_PCR_EVENT2 records after the Spec ID event ``first``.
+
+    Fast path: header, the common digest list (all banks, in Spec ID order) and the event
+    size are one struct; anything else takes the checked general path (``_checked``).
+    """
+
+    def __init__(self, data: bytes, start: int, first: Event,
+                 sizes: dict[int, tuple[str, int]], order: list[int], max_size: int) -> None:
+        self.data = data
+        self.start = start  # offset of event 1
+        self.first = first
+        self.sizes = sizes
+        self.order = order
+        self.max_size = max_size
+        self.full = struct.Struct("<III" + "".join(f"H{sizes[a][1]}s" for a in order) + "I")
+        self.names = [sizes[a][0] for a in order]
+
+    def _checked(self, pos: int) -> tuple[int, int, dict[str, bytes], int, int] | None:
+        """The event at ``pos``: (index, type, digests, data offset, data size); None if
+        the rest of the log is padding. Raises ``_Stop`` at a framing error."""
+        data, sizes, order, max_size = self.data, self.sizes, self.order, self.max_size
+        n = len(data)
+        num_algs = len(order)
+        if n - pos < 12:
+            if _is_padding(data, pos):
+                return None
+            raise _Stop(pos, "TCG_PCR_EVENT2", f"event header needs 12 bytes, {n - pos} left")
+        pcr, etype, count = _HDR2.unpack_from(data, pos)
+        if (pcr == etype == 0 or pcr == etype == 0xFFFFFFFF) and _is_padding(data, pos):
+            return None
+        p = pos + 12
+        if count > num_algs:
+            raise _Stop(pos + 8, "digests.count",
+                        f"digest count {count} exceeds the {num_algs} Spec ID algorithms")
+        digests: dict[str, bytes] = {}
+        for i in range(count):
+            if n - p < 2:
+                raise _Stop(p, f"digests[{i}].hashAlg", "truncated digest list")
+            alg = _U16.unpack_from(data, p)[0]
+            known = sizes.get(alg)
+            if known is None:
+                if etype == c.EV_NO_ACTION and count == num_algs:
+                    # CCA RIM log (facts 1.2): skip by the Spec ID size, whatever the id.
+                    name, size = f"alg_{alg:04x}", sizes[order[i]][1]
+                else:
+                    raise _Stop(p, f"digests[{i}].hashAlg",
+                                f"algorithm {alg:#06x} is not declared in the Spec ID event")
+            else:
+                name, size = known
+            if n - p - 2 < size:
+                raise _Stop(p + 2, f"digests[{i}].digest",
+                            f"digest needs {size} bytes, {n - p - 2} left")
+            if name in digests:
+                raise _Stop(p, f"digests[{i}].hashAlg", f"second {name} digest in one event")
+            digests[name] = data[p + 2: p + 2 + size]
+            p += 2 + size
+        if n - p < 4:
+            raise _Stop(p, "eventSize", f"event size needs 4 bytes, {n - p} left")
+        size = _U32.unpack_from(data, p)[0]
+        if size > max_size:
+            raise _Stop(p, "eventSize", f"event size {size} exceeds the cap {max_size}")
+        p += 4
+        if size > n - p:
+            raise _Stop(p - 4, "eventSize", f"event size {size} exceeds the {n - p} bytes left")
+        return pcr, etype, digests, p, size
+
+    def event_at(self, number: int, offset: int) -> Event:
+        """Frame the event ``number`` at ``offset`` again (a frame ``frames`` yielded)."""
+        if number == 0:
+            return self.first
+        framed = self._checked(offset)
+        if framed is None:  # pragma: no cover - frames never yields padding
+            raise ValueError(f"no event at offset {offset:#x}")
+        pcr, etype, digests, p, size = framed
+        return Event(number, offset, pcr, etype, digests, self.data[p: p + size],
+                     p + size - offset)
+
+    def events(self, errors: list[LogError], log: list[EventLog]) -> Iterator[Event]:
+        yield self.first
+        data, max_size, checked = self.data, self.max_size, self._checked
+        n = len(data)
+        num_algs = len(self.order)
+        full_unpack, full_size = self.full.unpack_from, self.full.size
+        full_ids = tuple(self.order)
+        full_names = self.names
+        single = full_names[0] if num_algs == 1 else None
+        pos, number = self.start, 1
+        new_event = Event
+        no_action = c.EV_NO_ACTION
+        while pos < n:
+            if n - pos >= full_size:
+                values = full_unpack(data, pos)
+                if (values[2] == num_algs and values[3:-1:2] == full_ids
+                        and values[1] != no_action):
+                    size = values[-1]
+                    p = pos + full_size
+                    if size <= max_size and size <= n - p:
+                        yield new_event(number, pos, values[0], values[1],
+                                        {single: values[4]} if single is not None else
+                                        dict(zip(full_names, values[4:-1:2], strict=True)),
+                                        data[p: p + size], full_size + size)
+                        number += 1
+                        pos = p + size
+                        continue
+            try:
+                framed = checked(pos)
+            except _Stop as stop:
+                errors.append(stop.error)
+                return
+            if framed is None:
                 log[0]._padding = n - pos
                 return
-            p = pos + 12
-            if count > num_algs:
-                raise _Stop(pos + 8, "digests.count",
-                            f"digest count {count} exceeds the {num_algs} Spec ID algorithms")
-            digests: dict[str, bytes] = {}
-            for i in range(count):
-                if n - p < 2:
-                    raise _Stop(p, f"digests[{i}].hashAlg", "truncated digest list")
-                alg = u16_unpack(data, p)[0]
-                known = sizes.get(alg)
-                if known is None:
-                    if etype == c.EV_NO_ACTION and count == num_algs:
-                        # CCA RIM log (facts 1.2): skip by the Spec ID size, whatever the id.
-                        name, size = f"alg_{alg:04x}", sizes[order[i]][1]
-                    else:
-                        raise _Stop(p, f"digests[{i}].hashAlg",
-                                    f"algorithm {alg:#06x} is not declared in the Spec ID event")
-                else:
-                    name, size = known
-                if n - p - 2 < size:
-                    raise _Stop(p + 2, f"digests[{i}].digest",
-                                f"digest needs {size} bytes, {n - p - 2} left")
-                if name in digests:
-                    raise _Stop(p, f"digests[{i}].hashAlg", f"second {name} digest in one event")
-                digests[name] = data[p + 2: p + 2 + size]
-                p += 2 + size
-            if n - p < 4:
-                raise _Stop(p, "eventSize", f"event size needs 4 bytes, {n - p} left")
-            size = u32_unpack(data, p)[0]
-            if size > max_size:
-                raise _Stop(p, "eventSize", f"event size {size} exceeds the cap {max_size}")
-            p += 4
-            if size > n - p:
-                raise _Stop(p - 4, "eventSize", f"event size {size} exceeds the {n - p} bytes left")
-        except _Stop as stop:
-            errors.append(stop.error)
+            pcr, etype, digests, p, size = framed
+            yield Event(number, pos, pcr, etype, digests, data[p: p + size], p + size - pos)
+            number += 1
+            pos = p + size
+
+    def frames(self, bank: str, start: int, errors: list[LogError], log: list[EventLog],
+               padding: list[int] | None) -> Iterator[Frame]:
+        """``EventLog.frames`` from offset ``start`` (0: from the Spec ID event)."""
+        if start == 0:
+            first = self.first
+            yield 0, first.index, first.event_type, first.digests.get(bank)
+            start = self.start
+        yield from self._frames(bank, start, errors, log)
+        if padding is not None:
+            padding.append(log[0]._padding)
+
+    def _frames(self, bank: str, pos: int, errors: list[LogError], log: list[EventLog]
+                ) -> Iterator[Frame]:
+        data, max_size, checked = self.data, self.max_size, self._checked
+        n = len(data)
+        order = self.order
+        full_unpack, full_size = self.full.unpack_from, self.full.size
+        no_action = c.EV_NO_ACTION
+        if len(order) == 1:
+            alg0 = order[0]
+            mine = self.names[0] == bank
+            while pos < n:
+                if n - pos >= full_size:
+                    pcr, etype, count, alg, digest, size = full_unpack(data, pos)
+                    if count == 1 and alg == alg0 and etype != no_action and size <= max_size:
+                        end = pos + full_size + size
+                        if end <= n:
+                            yield pos, pcr, etype, digest if mine else None
+                            pos = end
+                            continue
+                try:
+                    framed = checked(pos)
+                except _Stop as stop:
+                    errors.append(stop.error)
+                    return
+                if framed is None:
+                    log[0]._padding = n - pos
+                    return
+                yield pos, framed[0], framed[1], framed[2].get(bank)
+                pos = framed[3] + framed[4]
             return
-        yield Event(number, pos, pcr, etype, digests, data[p: p + size], p + size - pos)
-        number += 1
-        pos = p + size
+        num_algs = len(order)
+        full_ids = tuple(order)
+        at = 4 + 2 * self.names.index(bank) if bank in self.names else -1
+        while pos < n:
+            if n - pos >= full_size:
+                values = full_unpack(data, pos)
+                if (values[2] == num_algs and values[3:-1:2] == full_ids
+                        and values[1] != no_action and values[-1] <= max_size):
+                    end = pos + full_size + values[-1]
+                    if end <= n:
+                        yield pos, values[0], values[1], values[at] if at >= 0 else None
+                        pos = end
+                        continue
+            try:
+                framed = checked(pos)
+            except _Stop as stop:
+                errors.append(stop.error)
+                return
+            if framed is None:
+                log[0]._padding = n - pos
+                return
+            yield pos, framed[0], framed[1], framed[2].get(bank)
+            pos = framed[3] + framed[4]
 
 
 def _parse_spec_id(first: Event) -> tuple[dict[int, tuple[str, int]], list[int]]:
@@ -443,11 +579,13 @@ def parse(data: bytes, *, max_event_size: int = c.DEFAULT_MAX_EVENT_SIZE) -> Eve
     except _Stop as stop:
         errors.append(stop.error)
         return EventLog(data, fmt, [], iter(()), errors)
+    framer = _AgileFramer(data, end, first, sizes, order, max_event_size)
+
     def agile_restart(errs: list[LogError], sink: list[EventLog]) -> Iterator[Event]:
-        return _agile_events(data, end, first, sizes, order, max_event_size, errs, sink)
+        return framer.events(errs, sink)
 
     log = EventLog(data, fmt, [sizes[a][0] for a in order], agile_restart(errors, holder),
-                   errors, restart=agile_restart)
+                   errors, restart=agile_restart, framer=framer)
     holder.append(log)
     first._decoded = decode_spec_id(body)
     return log

@@ -7,8 +7,11 @@ Realm-algorithm digest, logged image length checked, unaligned INIT_RIPAS size, 
 regeneration checked by digest, errors collected per event instead of dropped).
 
 Pass 1 collects the facts a regenerated DTB needs (VM VERSION, REALM_CREATE, INITRD,
-LOG). Pass 2 turns every event into an operation for :class:`rmtool.measure.rmm.realm.Realm`
-(``origin`` = ``"event N (WHAT)"``) and records the register value after it. A RIM event
+LOG) over the framed events (``EventLog.frames``: only the few event types it reads are
+built as Event objects). Pass 2 turns every event into an operation for
+:class:`rmtool.measure.rmm.realm.Realm` (``origin`` = ``"event N (WHAT)"``) and records the
+register value after it; past ``MAX_ROWS`` events, plain REM extends are queued per REM and
+the model extends each queue in one call (``Realm.rem_extend_chain``). A RIM event
 that cannot be replayed (image missing or different, malformed payload, wrong order)
 stops the RIM at that event; REM events keep being replayed.
 """
@@ -16,9 +19,7 @@ stops the RIM at that event; REM events keep being replayed.
 from __future__ import annotations
 
 import gc
-import hashlib
-from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,9 @@ MAX_ROWS = 50_000
 #: more there were).
 MAX_UNKNOWN = 10_000
 MAX_MESSAGES = 1_000
+_REGISTER_MEMO = 4096  # event index -> register pairs remembered by the lean path
+_NO_REGISTER = -2  # (memo value) the index names no register under the map
+_QUEUED_MAX = 1 << 16  # REM extends queued by the lean path before the model runs them
 
 
 class ReplayInputError(EventLogError):
@@ -159,51 +163,83 @@ def _is_vmm_rim_event(ev: Event) -> bool:
     return cca.RealmLogCheck.is_rim_event(ev.event_type, ev.data)
 
 
-def _pass1(events: Iterable[Event], f: _Facts, check: cca.RealmLogCheck
-           ) -> Iterator[tuple[int, bool]]:
-    """Pass 1 over the streamed events: fills ``f`` and ``check``; yields (index, is a
-    VMM RIM event) of every extending event for the index-map choice."""
+#: Event types pass 1 reads whole (the others need only their index and type).
+_PASS1_WHOLE = frozenset({c.EV_NO_ACTION, c.EV_EVENT_TAG, *IMAGE_EVENT_TYPES})
+_PASS1_MEMO = 4096  # distinct (index, type) pairs of other events remembered in pass 1
+
+
+def _pass1(log: EventLog, f: _Facts, check: cca.RealmLogCheck) -> list[tuple[int, bool]]:
+    """Pass 1 over the framed events (``EventLog.frames``: no Event objects but for the
+    few event types it reads whole): fills ``f`` and ``check``; returns (index, is a VMM
+    RIM event) of the first extending event above the MR indices and of the first
+    extending firmware event on index 0, in log order: all the index-map choice reads."""
     no_action = c.EV_NO_ACTION
     observe = check.observe
-    for ev in events:
-        f.count += 1
-        etype = ev.event_type
+    whole = _PASS1_WHOLE
+    high = indexmap.MAX_MR_INDEX
+    seen: set[tuple[int, int]] = set()
+    decisive: list[tuple[int, bool]] = []
+    have_high = have_zero = False
+    count = 0
+    for offset, index, etype, _digest in log.frames(log.algorithms[0], f.errors):
+        count += 1
+        if etype not in whole:
+            # observe() of an event of another type reads only (index, type), and a
+            # second observe() of the same pair changes nothing
+            key = (index, etype)
+            if key not in seen:
+                if len(seen) < _PASS1_MEMO:
+                    seen.add(key)
+                observe(index, etype, b"")
+            if index > high:
+                if not have_high:
+                    have_high = True
+                    decisive.append((index, False))
+            elif index == 0 and not have_zero:
+                have_zero = True
+                decisive.append((index, False))
+            continue
+        ev = log.event_at(count - 1, offset)
         if ev.number == 0 and etype == no_action:  # the Spec ID event (decoded by parse)
             platform = ev.decoded.get("platform_class")
             check.platform_class = platform if isinstance(platform, int) else None
-        rim_event = observe(ev.index, etype, ev.data)
+        rim_event = observe(index, etype, ev.data)
         if etype != no_action:
-            yield ev.index, rim_event
-        if etype != no_action and etype != c.EV_EVENT_TAG and etype not in IMAGE_EVENT_TYPES:
-            continue
+            if index > high:
+                if not have_high:
+                    have_high = True
+                    decisive.append((index, rim_event))
+            elif index == 0 and not rim_event and not have_zero:
+                have_zero = True
+                decisive.append((index, rim_event))
         try:
-            if ev.event_type == c.EV_NO_ACTION and ev.data[:16] == cca.VM_VERSION_SIGNATURE:
+            if etype == no_action and ev.data[:16] == cca.VM_VERSION_SIGNATURE:
                 f.vm = cca.read_vm_version(ev.data)
-            elif ev.event_type == c.EV_EVENT_TAG and ev.index == 0:
+            elif etype == c.EV_EVENT_TAG and index == 0:
                 tag, payload = cca.read_tag(ev.data)
                 if tag == cca.TAG_REALM_CREATE and f.params is None:
                     f.params = cca.read_realm_create(payload)
-            elif ev.event_type in IMAGE_EVENT_TYPES:
+            elif etype in IMAGE_EVENT_TYPES:
                 blob = cca.read_blob2(ev.data)
-                if ev.index == 0 and ev.digests and blob.length:
+                if index == 0 and ev.digests and blob.length:
                     f.image_leads.setdefault(blob.length, blob.base % GRANULE_SIZE)
                 # an INITRD loaded by firmware (REM event) is still in the VMM's DTB
-                if blob.description == "INITRD" and (ev.index == 0 or f.initrd is None):
+                if blob.description == "INITRD" and (index == 0 or f.initrd is None):
                     f.initrd = (blob.base, blob.length)
-                elif blob.description == "LOG" and ev.index == 0:
+                elif blob.description == "LOG" and index == 0:
                     f.log = (blob.base, blob.length)
         except RmtoolError:
             pass  # reported in pass 2
+    f.count = count
+    return decisive
 
 
 def _survey(log: EventLog, index_map: str) -> tuple[_Facts, indexmap.IndexMapChoice]:
-    """Pass 1 (one streamed pass): facts, framing errors, Realm-log evidence, index map.
+    """Pass 1 (one framing pass): facts, framing errors, Realm-log evidence, index map.
     Raises :class:`NotARealmLog` for a log that is not an Arm CCA Realm's."""
     facts = _Facts()
     check = cca.RealmLogCheck(log.format, log.algorithms, None)
-    extending = _pass1(log.stream(facts.errors), facts, check)
-    choice = indexmap.choose(index_map, extending, log.format)
-    deque(extending, maxlen=0)  # a requested map reads nothing: finish the pass
+    choice = indexmap.choose(index_map, _pass1(log, facts, check), log.format)
     if facts.count == 0:
         raise ReplayInputError("the log has no events", offset=0)
     problem = check.problem()
@@ -248,17 +284,6 @@ class _ReplayRealm(Realm):
     def _record(self, op: Operation, kind: str, detail: str, descriptors: int) -> None:
         if self.recording:
             super()._record(op, kind, detail, descriptors)
-
-    def extend_untraced(self, rem: int, data: bytes) -> None:
-        """``rem_extend(RemExtend(rem, data))`` without an operation object or trace entry
-        (the caller checks 0 <= rem <= 3 and len(data) <= 64): REM = H(REM || data)."""
-        algo = self.algo
-        rems = self._rems
-        size = algo.size
-        ctor = getattr(hashlib, algo.name)
-        pad = bytes(64 - size)
-        value = rems[rem][:size]
-        rems[rem] = ctor(value + data).digest() + pad  # slot(): zero-filled to 64 bytes
 
 
 class _Replayer:
@@ -335,40 +360,75 @@ class _Replayer:
     def run(self) -> None:
         rows = self.rows
         event = self._event
-        stream = self.log.stream()
-        for ev in stream:
-            rows.append(event(ev))
+        last: Event | None = None
+        for last in self.log.stream():
+            rows.append(event(last))
             if len(rows) == MAX_ROWS:
                 break
         else:
             return
-        # Past MAX_ROWS: nothing per event is kept (rows, operations, trace). A REM extend
-        # of a created Realm with its Realm-algorithm digest takes this lean path (same
-        # registers, same unknown digests); every other event takes the full one.
+        # Past MAX_ROWS: nothing per event is kept (rows, operations, trace), and the events
+        # are framed without Event objects (``EventLog.frames``). A REM extend of a created
+        # Realm with its Realm-algorithm digest takes the lean path: its digest is queued
+        # for its REM and the Realm model extends each REM with its queue in one call
+        # (``rem_extend_chain``: the same registers, in the same order per REM). Every
+        # other event takes the full path, after the queues are emptied.
         self.keep = False
-        realm = self.realm
-        realm.recording = False
-        extend = realm.extend_untraced
-        map_name, rim, no_action = self.map.name, indexmap.RIM, c.EV_NO_ACTION
+        self.realm.recording = False
+        self._lean(last)
+        self.warnings.add(f"the log has {self.facts.count} events: only the first {MAX_ROWS} "
+                          "are listed (rows, operations); the RIM and REMs cover all of them")
+
+    def _lean(self, last: Event) -> None:
+        log, realm, event = self.log, self.realm, self._event
+        map_name, no_action = self.map.name, c.EV_NO_ACTION
         register_for = indexmap.register_for
-        rem_errors = self.rem_errors
+        registers: dict[int, int] = {}  # index -> register or _NO_REGISTER (memo, bounded)
         algo = self.algo.name
         known = self.refs.index(algo)
         unknown = self.unknown_seen
         add_unknown = self._add_unknown
-        for ev in stream:
-            if ev.event_type != no_action and self.created:
-                reg = register_for(map_name, ev.index)
-                if reg is not None and reg != rim and reg not in rem_errors:
-                    digest = ev.digests.get(algo)
-                    if digest is not None and len(digest) <= 64:
-                        if digest not in known and digest not in unknown:
-                            add_unknown(digest)
-                        extend(reg, digest)
-                        continue
-            event(ev)
-        self.warnings.add(f"the log has {self.facts.count} events: only the first {MAX_ROWS} "
-                          "are listed (rows, operations); the RIM and REMs cover all of them")
+        queues: list[list[bytes]] = [[], [], [], []]
+        queued = 0
+        lean: tuple[int, ...] = ()  # registers the lean path may extend now
+
+        def flush() -> None:
+            for reg, queue in enumerate(queues):
+                if queue:
+                    realm.rem_extend_chain(reg, queue)
+                    queue.clear()
+
+        def lean_registers() -> tuple[int, ...]:
+            if not self.created:
+                return ()
+            return tuple(r for r in range(4) if r not in self.rem_errors)
+
+        lean = lean_registers()
+        appends = [queue.append for queue in queues]
+        number = last.number
+        for offset, index, etype, digest in log.frames(algo, after=last):
+            number += 1
+            if etype != no_action and digest is not None and len(digest) <= 64:
+                reg = registers.get(index)
+                if reg is None:
+                    found = register_for(map_name, index)
+                    reg = _NO_REGISTER if found is None else found
+                    if len(registers) < _REGISTER_MEMO:
+                        registers[index] = reg
+                if reg in lean:
+                    if digest not in known and digest not in unknown:
+                        add_unknown(digest)
+                    appends[reg](digest)
+                    queued += 1
+                    if queued == _QUEUED_MAX:
+                        flush()
+                        queued = 0
+                    continue
+            flush()
+            queued = 0
+            event(log.event_at(number, offset))
+            lean = lean_registers()
+        flush()
 
     def _event(self, ev: Event) -> EventRow:
         digest = _digest_for(ev, self.algo)
