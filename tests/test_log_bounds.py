@@ -171,3 +171,101 @@ def test_rows_capped_registers_cover_every_event(monkeypatch: pytest.MonkeyPatch
     assert len(capped.operations) == 1 + 97  # REALM_CREATE, then the REM extends listed
     assert capped.warnings[-1] == ("the log has 4005 events: only the first 100 are listed "
                                    "(rows, operations); the RIM and REMs cover all of them")
+
+
+# -- the lean path past MAX_ROWS and the Realm's batch REM extend ---------------------------
+
+@pytest.mark.parametrize("algo", ["sha256", "sha512"])
+def test_rem_extend_chain_is_rem_extend_in_turn(algo: str) -> None:
+    """The batch extend of the lean path computes REM = H(REM || item) for every item, as
+    hashlib does and as one rem_extend per item does; a refused call changes nothing."""
+    from rmtool.measure.rmm.algorithms import ALGORITHMS
+    from rmtool.measure.rmm.ops import RealmCreate, RealmParams, RemExtend
+    from rmtool.measure.rmm.realm import Realm
+
+    items = [hashlib.new(algo, bytes([i])).digest() for i in range(7)] + [b"", b"\x01" * 64]
+    one, batch = Realm(), Realm()
+    for realm in (one, batch):
+        realm.apply(RealmCreate(RealmParams(hash_algo=ALGORITHMS[algo], s2sz=48)))
+    for item in items:
+        one.apply(RemExtend(2, item))
+    batch.rem_extend_chain(2, items[:4])
+    batch.rem_extend_chain(2, [])
+    batch.rem_extend_chain(2, items[4:])
+    expected = bytes(hashlib.new(algo).digest_size)
+    for item in items:
+        expected = hashlib.new(algo, expected + item).digest()
+    assert batch.measurements().rems == one.measurements().rems
+    assert batch.measurements().rems[2] == expected
+    assert len(batch.trace) == 1  # REALM_CREATE only: the batch leaves no trace entries
+    with pytest.raises(Exception, match="REM index 4 out of range 0..3"):
+        batch.rem_extend_chain(4, items)
+    with pytest.raises(Exception, match="RSI_MEASUREMENT_EXTEND size 65 > 64"):
+        batch.rem_extend_chain(1, [items[0], b"\x00" * 65])
+    assert batch.measurements().rems == one.measurements().rems
+
+
+def _mixed_log() -> bytes:
+    """A Realm log whose body mixes plain REM extends with every event the lean path must
+    hand to the full path: EV_NO_ACTION, an index naming no register (mr map), a REM0
+    event without the Realm-algorithm digest (REM0 no longer computable), a second
+    REALM_CREATE, a new unknown digest, an image event on a REM index."""
+    from rmtool.eventlog import build
+    from rmtool.eventlog import constants as c
+
+    def plain(index: int, text: bytes) -> build.LogEvent:
+        return build.LogEvent(index, c.EV_EFI_ACTION, text)
+
+    events = [build.LogEvent(0, c.EV_NO_ACTION, build.vm_version("QEMU", "9.1.50", 1 << 30, 1),
+                             digests={"sha256": bytes(32), "sha512": bytes(64)}),
+              build.LogEvent(0, c.EV_EVENT_TAG, build.realm_create(s2sz=40), digests={})]
+    events += [plain(1 + i % 4, b"a%d" % (i % 3)) for i in range(40)]
+    events += [build.LogEvent(0, c.EV_NO_ACTION, b"StartupLocality\0\0",
+                              digests={"sha256": bytes(32), "sha512": bytes(64)}),
+               plain(4, b"x"), plain(7, b"no register"), plain(3, b"y")]
+    events += [plain(1 + i % 4, b"b%d" % (i % 5)) for i in range(30)]
+    events += [build.LogEvent(1, c.EV_EFI_ACTION, b"sha512 only",
+                              digests={"sha512": hashlib.sha512(b"sha512 only").digest()})]
+    events += [plain(1 + i % 4, b"c%d" % i) for i in range(30)]
+    events += [build.LogEvent(0, c.EV_EVENT_TAG, build.realm_create(s2sz=40), digests={}),
+               build.LogEvent(2, c.EV_POST_CODE2, build.blob2(b"INITRD", 0x1000, 0x10)),
+               plain(4, b"last")]
+    return build.build_log(["sha256", "sha512"], events)
+
+
+@pytest.mark.parametrize("rows", [3, 10, 45, 80])
+def test_lean_path_hands_every_other_event_to_the_full_path(
+        monkeypatch: pytest.MonkeyPatch, store: str, rows: int) -> None:
+    """Whatever MAX_ROWS is, the registers, errors, unknown digests and warnings are those
+    of the full replay, and the REMs are the chains computed here with hashlib."""
+    data = _mixed_log()
+    full = replay_log(data, [], store=store, index_map="mr")
+    monkeypatch.setattr(engine, "MAX_ROWS", rows)
+    capped = replay_log(data, [], store=store, index_map="mr")
+    assert len(full.events) == 111 and len(capped.events) == rows
+    assert capped.rems == full.rems and capped.rim == full.rim
+    assert capped.rim_error == full.rim_error
+    assert capped.errors == full.errors
+    assert capped.unknown_digests == full.unknown_digests
+    assert capped.warnings[:-1] == full.warnings
+    assert capped.warnings[-1] == (f"the log has 111 events: only the first {rows} are "
+                                   "listed (rows, operations); the RIM and REMs cover all "
+                                   "of them")
+    assert full.rems[0] is None and full.rim is None
+    assert full.errors == ["event 45: index 7 names no register under the mr map",
+                           "event 77 extends REM0 without a sha256 digest (the Realm "
+                           "algorithm)"]
+    assert full.rim_error == "event 108 (REALM_CREATE s2sz 40 sha256): second REALM_CREATE"
+    # REM3 (index 4): every index-4 event of the log, in order, with its sha256 digest
+    from rmtool.eventlog import parse
+
+    chain = bytes(32)
+    for event in parse(data):
+        if event.index == 4 and event.event_type != 0x3:
+            chain = hashlib.sha256(chain + event.digests["sha256"]).digest()
+    assert full.rems[3] == chain
+    # distinct digests of the replayed REM events: a0-a2, x, y, b0-b4, the 22 c events not
+    # on the broken REM0, the INITRD blob, "last"
+    assert len(full.unknown_digests) == 3 + 2 + 5 + 22 + 2
+    assert full.unknown_digests[:4] == [hashlib.sha256(t).hexdigest()
+                                        for t in (b"a0", b"a1", b"a2", b"x")]

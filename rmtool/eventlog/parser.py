@@ -200,9 +200,8 @@ class EventLog:
         framer = self._framer
         if framer is None:  # legacy SHA-1 logs, tables, logs without events
             return self._frames_of_events(bank, errors, padding, after)
-        sink = EventLog(self.raw, self.format, self.algorithms, iter(()), [])
         start = 0 if after is None else after.offset + after.size
-        return framer.frames(bank, start, [] if errors is None else errors, [sink], padding)
+        return framer.frames(bank, start, [] if errors is None else errors, padding)
 
     def _frames_of_events(self, bank: str, errors: list[LogError] | None,
                           padding: list[int] | None, after: Event | None) -> Iterator[Frame]:
@@ -425,29 +424,28 @@ class _AgileFramer:
             number += 1
             pos = p + size
 
-    def frames(self, bank: str, start: int, errors: list[LogError], log: list[EventLog],
+    def frames(self, bank: str, start: int, errors: list[LogError],
                padding: list[int] | None) -> Iterator[Frame]:
         """``EventLog.frames`` from offset ``start`` (0: from the Spec ID event)."""
         if start == 0:
             first = self.first
             yield 0, first.index, first.event_type, first.digests.get(bank)
             start = self.start
-        yield from self._frames(bank, start, errors, log)
-        if padding is not None:
-            padding.append(log[0]._padding)
-
-    def _frames(self, bank: str, pos: int, errors: list[LogError], log: list[EventLog]
-                ) -> Iterator[Frame]:
         data, max_size, checked = self.data, self.max_size, self._checked
         n = len(data)
         order = self.order
         full_unpack, full_size = self.full.unpack_from, self.full.size
         no_action = c.EV_NO_ACTION
-        if len(order) == 1:
-            alg0 = order[0]
-            mine = self.names[0] == bank
-            while pos < n:
-                if n - pos >= full_size:
+        single = len(order) == 1
+        alg0 = order[0]
+        mine = self.names[0] == bank
+        num_algs = len(order)
+        full_ids = tuple(order)
+        at = 4 + 2 * self.names.index(bank) if bank in self.names else -1
+        pos, pad = start, 0
+        while pos < n:
+            if n - pos >= full_size:
+                if single:  # one bank: the common digest list is one (alg, digest) pair
                     pcr, etype, count, alg, digest, size = full_unpack(data, pos)
                     if count == 1 and alg == alg0 and etype != no_action and size <= max_size:
                         end = pos + full_size + size
@@ -455,40 +453,27 @@ class _AgileFramer:
                             yield pos, pcr, etype, digest if mine else None
                             pos = end
                             continue
-                try:
-                    framed = checked(pos)
-                except _Stop as stop:
-                    errors.append(stop.error)
-                    return
-                if framed is None:
-                    log[0]._padding = n - pos
-                    return
-                yield pos, framed[0], framed[1], framed[2].get(bank)
-                pos = framed[3] + framed[4]
-            return
-        num_algs = len(order)
-        full_ids = tuple(order)
-        at = 4 + 2 * self.names.index(bank) if bank in self.names else -1
-        while pos < n:
-            if n - pos >= full_size:
-                values = full_unpack(data, pos)
-                if (values[2] == num_algs and values[3:-1:2] == full_ids
-                        and values[1] != no_action and values[-1] <= max_size):
-                    end = pos + full_size + values[-1]
-                    if end <= n:
-                        yield pos, values[0], values[1], values[at] if at >= 0 else None
-                        pos = end
-                        continue
+                else:
+                    values = full_unpack(data, pos)
+                    if (values[2] == num_algs and values[3:-1:2] == full_ids
+                            and values[1] != no_action and values[-1] <= max_size):
+                        end = pos + full_size + values[-1]
+                        if end <= n:
+                            yield pos, values[0], values[1], values[at] if at >= 0 else None
+                            pos = end
+                            continue
             try:
                 framed = checked(pos)
             except _Stop as stop:
                 errors.append(stop.error)
-                return
+                break
             if framed is None:
-                log[0]._padding = n - pos
-                return
+                pad = n - pos
+                break
             yield pos, framed[0], framed[1], framed[2].get(bank)
             pos = framed[3] + framed[4]
+        if padding is not None:
+            padding.append(pad)
 
 
 def _parse_spec_id(first: Event) -> tuple[dict[int, tuple[str, int]], list[int]]:

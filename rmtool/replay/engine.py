@@ -53,7 +53,7 @@ MAX_UNKNOWN = 10_000
 MAX_MESSAGES = 1_000
 _REGISTER_MEMO = 4096  # event index -> register pairs remembered by the lean path
 _NO_REGISTER = -2  # (memo value) the index names no register under the map
-_QUEUED_MAX = 1 << 16  # REM extends queued by the lean path before the model runs them
+_FLUSH_MASK = (1 << 16) - 1  # the lean path runs its queued REM extends every 64 Ki events
 
 
 class ReplayInputError(EventLogError):
@@ -389,7 +389,6 @@ class _Replayer:
         unknown = self.unknown_seen
         add_unknown = self._add_unknown
         queues: list[list[bytes]] = [[], [], [], []]
-        queued = 0
         lean: tuple[int, ...] = ()  # registers the lean path may extend now
 
         def flush() -> None:
@@ -405,9 +404,8 @@ class _Replayer:
 
         lean = lean_registers()
         appends = [queue.append for queue in queues]
-        number = last.number
-        for offset, index, etype, digest in log.frames(algo, after=last):
-            number += 1
+        frames = enumerate(log.frames(algo, after=last), last.number + 1)
+        for number, (offset, index, etype, digest) in frames:
             if etype != no_action and digest is not None and len(digest) <= 64:
                 reg = registers.get(index)
                 if reg is None:
@@ -419,13 +417,10 @@ class _Replayer:
                     if digest not in known and digest not in unknown:
                         add_unknown(digest)
                     appends[reg](digest)
-                    queued += 1
-                    if queued == _QUEUED_MAX:
+                    if not number & _FLUSH_MASK:  # bounds the queues
                         flush()
-                        queued = 0
                     continue
             flush()
-            queued = 0
             event(log.event_at(number, offset))
             lean = lean_registers()
         flush()
