@@ -131,3 +131,17 @@ def test_frames_of_a_minimal_log_carry_the_sha256_digests() -> None:
     empty = hashlib.sha256(b"").digest()
     assert rows[3:] == [(offset, 1 + i % 4, c.EV_EFI_ACTION, empty)
                         for i, offset in enumerate(range(rows[3][0], rows[3][0] + 9 * 50, 50))]
+
+
+def test_event_at_of_a_sha1_log_frames_one_event() -> None:
+    """A legacy SHA-1 log has no crypto-agile framer: event_at frames the one event asked
+    for (it must not parse and keep the whole log)."""
+    data = build.build_sha1_log([build.LogEvent(i % 8, c.EV_SEPARATOR, b"\0" * 4)
+                                 for i in range(20)])
+    log = parse(data)
+    rows = list(log.frames("sha1"))
+    assert len(rows) == 20 and rows[5] == (5 * 36, 5, c.EV_SEPARATOR,
+                                           hashlib.sha1(b"\0" * 4).digest())
+    event = log.event_at(5, rows[5][0])
+    assert log._events == []  # nothing parsed and kept
+    assert _fields(event) == _fields(parse(data).events[5])

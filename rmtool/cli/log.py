@@ -37,6 +37,8 @@ _FORMATS = ("table", "text", "json", "yaml")
 _BATCH = 2048  # events per string written
 _TABLE_ROWS = 50_000  # event rows of the text table (json lists every event)
 _PARALLEL_MIN_BYTES = 1 << 20  # replay large logs in a second process (2+ CPUs)
+_MEMO_DATA = 64  # events with at most this many data bytes: outputs memoised by value
+_MEMO_ENTRIES = 4096  # distinct values memoised per output
 
 
 def _read(path: str) -> bytes:
@@ -126,11 +128,36 @@ def _events_json(events: Iterable[Event], only: list[str] | None,
                 return '{"string":' + quote(text) + "}"
         return dumps(decoded)
 
+    # Small events repeat (minimal REM extends, separators, actions): their data text and
+    # digest checks depend only on (type, index, data, digests), so they are computed once
+    # per distinct value (bounded memo) and equal what the event's own properties give.
+    data_texts: dict[tuple[int, bytes], str] = {}
+    checks_memo: dict[tuple[int, int, bytes, tuple[tuple[str, bytes], ...]],
+                      dict[str, bool] | None] = {}
     batch: list[str] = []
     append = batch.append
     for event in events:
         digests = event.digests
-        matches = event.digest_matches_data
+        etype = event.event_type
+        raw = event.data
+        small = len(raw) <= _MEMO_DATA and event.number > 0  # event 0: decoded by parse
+        if small:
+            key = (etype, event.index, raw, tuple(digests.items()))
+            if key in checks_memo:
+                matches = checks_memo[key]
+            else:
+                matches = event.digest_matches_data
+                if len(checks_memo) < _MEMO_ENTRIES:
+                    checks_memo[key] = matches
+            data_key = (etype, raw)
+            data_text = data_texts.get(data_key)
+            if data_text is None:
+                data_text = data_json(event.decoded)
+                if len(data_texts) < _MEMO_ENTRIES:
+                    data_texts[data_key] = data_text
+        else:
+            matches = event.digest_matches_data
+            data_text = data_json(event.decoded)
         if only is not None:
             digests = {b: d for b, d in digests.items() if b in only}
             if matches is not None:
@@ -147,14 +174,13 @@ def _events_json(events: Iterable[Event], only: list[str] | None,
             match_text = match_texts.get(checks, "")
             if not match_text:
                 match_text = match_texts[checks] = dumps(matches)
-        etype = event.event_type
         type_text = types.get(etype)
         if type_text is None:
             type_text = types[etype] = dumps(event.type_name)
         append(f'{{"number":{event.number:d},"offset":{event.offset:d},'
                f'"index":{event.index:d},"type":{type_text},"type_value":{etype:d},'
                f'"digests":{{{digest_format % tuple(map(hexlify, digests.values()))}}},'
-               f'"data":{data_json(event.decoded)},"digest_matches_data":{match_text}}}')
+               f'"data":{data_text},"digest_matches_data":{match_text}}}')
         if len(batch) == _BATCH:
             yield ",".join(batch)
             batch.clear()
@@ -277,15 +303,28 @@ def _table(log: EventLog, banks: list[str], errors: list[LogError] | None = None
     found: list[LogError] = [] if errors is None else errors
     padding: list[int] = []
     more = 0
-    for event in log.stream(found, padding):
-        if len(rows) == _TABLE_ROWS:
-            more += 1
-            continue
-        digest = event.digests.get(shown, b"") if shown else b""
-        rows.append([event.number, event.index, event.type_name,
+    summaries: dict[tuple[int, bytes], str] = {}  # (type, small data) -> data column
+    last: Event | None = None
+    for last in log.stream(found, padding):
+        digest = last.digests.get(shown, b"") if shown else b""
+        raw = last.data
+        if len(raw) <= _MEMO_DATA and last.number > 0:  # event 0: decoded by parse
+            summary = summaries.get((last.event_type, raw))
+            if summary is None:
+                summary = _summary(last.decoded)
+                if len(summaries) < _MEMO_ENTRIES:
+                    summaries[(last.event_type, raw)] = summary
+        else:
+            summary = _summary(last.decoded)
+        rows.append([last.number, last.index, last.type_name,
                      digest.hex()[:16] + ("..." if len(digest) > 8 else ""),
-                     _match_text(event, shown) if shown else "n/a",
-                     _summary(event.decoded)])
+                     _match_text(last, shown) if shown else "n/a", summary])
+        if len(rows) == _TABLE_ROWS:
+            break
+    else:
+        last = None
+    if last is not None:  # the other events are only counted (framed, not decoded)
+        more = sum(1 for _ in log.frames(shown or "", found, padding, after=last))
     lines.append(tabulate(rows, headers=["#", "index", "type", f"{shown or ''} digest",
                                          "matches data", "data"]))
     if more:

@@ -213,9 +213,12 @@ class EventLog:
     def event_at(self, number: int, offset: int) -> Event:
         """Event ``number`` of a frame that ``frames`` yielded at ``offset``."""
         framer = self._framer
-        if framer is None:
-            return self.events[number]
-        return framer.event_at(number, offset)
+        if framer is not None:
+            return framer.event_at(number, offset)
+        if self.format == FORMAT_SHA1:  # framed once already: frames again without a cap
+            pcr, etype, digest, body, end = _legacy_event(self.raw, offset, len(self.raw))
+            return Event(number, offset, pcr, etype, {"sha1": digest}, body, end - offset)
+        return self.events[number]
 
     def _drain(self) -> None:
         if self._source is not None:

@@ -44,39 +44,56 @@ def replay_banks(log: EventLog, banks: list[str]) -> dict[str, dict[int, bytes]]
         plan.append((bank, hasher, size, {}))
     out: dict[str, dict[int, bytes]] = {bank: regs for bank, _, _, regs in plan}
     tpm = log.format in ("tcg2", "sha1")
+    for bank, hasher, size, regs in plan:  # one framing pass per bank (no Event objects)
+        _replay_bank(log, bank, hasher, size, regs, tpm)
+    return out
+
+
+def _replay_bank(log: EventLog, bank: str, hasher: Callable[[bytes], HashObject], size: int,
+                 regs: dict[int, bytes], tpm: bool) -> None:
+    """Replay one bank into ``regs``. Extends are queued per register and run as one
+    chain per register (the same values in the same order per register); the queues are
+    emptied before any event that may initialise a register and every 64 Ki events."""
     no_action = c.EV_NO_ACTION
     hcrtm = c.EV_EFI_HCRTM_EVENT
     locality_signature = c.STARTUP_LOCALITY_SIGNATURE
-    # (bank, hash constructor, registers, initial value, initial value of DRTM PCRs)
-    steps = [(bank, hasher, regs, b"\x00" * size, (b"\xff" if tpm else b"\x00") * size)
-             for bank, hasher, size, regs in plan]
+    zero, ones = b"\x00" * size, (b"\xff" if tpm else b"\x00") * size
     drtm = _DRTM_PCRS
-    for event in log.stream():  # not kept: memory bounded on large logs
-        etype = event.event_type
+    queues: dict[int, list[bytes]] = {}
+
+    def flush() -> None:
+        for index, queue in queues.items():
+            value = regs.get(index)
+            if value is None:
+                value = ones if index in drtm else zero
+            for digest in queue:
+                value = hasher(value + digest).digest()
+            regs[index] = value
+        queues.clear()
+
+    for number, (offset, index, etype, digest) in enumerate(log.frames(bank)):
         if etype == no_action:
-            data = event.data
-            if (tpm and event.index == 0 and data[:16] == locality_signature
-                    and len(data) >= 17):
-                for _, _, size, regs in plan:
+            if tpm and index == 0:
+                data = log.event_at(number, offset).data
+                if data[:16] == locality_signature and len(data) >= 17:
+                    flush()
                     if 0 not in regs:
                         regs[0] = b"\x00" * (size - 1) + data[16:17]
             continue
-        index = event.index
         if tpm and etype == hcrtm and index == 0:
             # TPM 2.0 Part 1 "H-CRTM event sequence": PCR 0 restarts at locality 4.
-            for _, _, size, regs in plan:
-                if 0 not in regs:
-                    regs[0] = b"\x00" * (size - 1) + b"\x04"
-        digests = event.digests
-        for bank, hasher, regs, zero, ones in steps:
-            digest = digests.get(bank)
-            if digest is None:
-                continue
-            old = regs.get(index)
-            if old is None:
-                old = ones if index in drtm else zero
-            regs[index] = hasher(old + digest).digest()
-    return out
+            flush()
+            if 0 not in regs:
+                regs[0] = b"\x00" * (size - 1) + b"\x04"
+        if digest is None:
+            continue
+        queue = queues.get(index)
+        if queue is None:
+            queue = queues[index] = []
+        queue.append(digest)
+        if not number & 0xFFFF:
+            flush()
+    flush()
 
 
 def replay_all(log: EventLog) -> dict[str, dict[int, bytes]]:
