@@ -11,8 +11,8 @@ Minimal-event case (issue 13): a 1,320,000-event Realm log of minimal REM extend
 (``rmtool.eventlog.build.minimal_rem_log``: Spec ID declaring SHA-256 only, VM VERSION,
 REALM_CREATE, then 50-byte EV_EFI_ACTION events with one digest and empty data; 62.9 MiB,
 under the 64 MiB cap), given to ``rmtool replay --format json`` and ``rmtool log show
---format json`` in a child process: wall time, CPU time and peak RSS (``os.wait4``)
-against the targets (replay <= 15 s, <= 400 MB).
+--format json`` / ``--format table`` in a child process: wall time, CPU time and peak RSS
+(``os.wait4``) against the targets (replay <= 15 s, <= 400 MB).
 
 Usage: ``python benchmarks/eventlog_bench.py [--runs N] [--corpus DIR]
 [--case all|parser|minimal]``.
@@ -79,7 +79,8 @@ def minimal_case(runs: int) -> None:
         store = str(Path(tmp) / "store.sqlite3")
         cases = {
             "replay": [*ours, "replay", str(path), "--store", store, "--format", "json"],
-            "log show": [*ours, "log", "show", "--format", "json", str(path)],
+            "log show json": [*ours, "log", "show", "--format", "json", str(path)],
+            "log show table": [*ours, "log", "show", "--format", "table", str(path)],
         }
         for name, cmd in cases.items():
             best = min((child(cmd) for _ in range(runs)), key=lambda r: r[0])
@@ -89,7 +90,7 @@ def minimal_case(runs: int) -> None:
                 ok = wall_s <= TARGET_SECONDS and rss_mb <= TARGET_RSS_MB
                 verdict = (f"  targets <= {TARGET_SECONDS:.0f} s, <= {TARGET_RSS_MB:.0f} MB: "
                            f"{'met' if ok else 'NOT met'}")
-            print(f"{name:9s} exit {status}: wall {wall_s:.2f} s, cpu {cpu_s:.2f} s, "
+            print(f"{name:14s} exit {status}: wall {wall_s:.2f} s, cpu {cpu_s:.2f} s, "
                   f"peak RSS {rss_mb:.0f} MB{verdict}")
 
 

@@ -176,3 +176,38 @@ def test_log_show_does_not_import_construct() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("rel", corpus_logs() or ["(corpus absent)"])
+def test_memoised_outputs_equal_the_event_properties(rel: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-value memo of small events (data text, digest checks, table data column)
+    writes what each event's own ``decoded`` / ``digest_matches_data`` give."""
+    if not CORPUS.is_dir():
+        pytest.skip("shared event-log corpus (../shared/corpus/eventlogs) is not present")
+    data = (CORPUS / rel).read_bytes()
+    memoised = streamed_json(data, None), _table_text(data)
+    monkeypatch.setattr(cli_log, "_MEMO_ENTRIES", 0)
+    assert (streamed_json(data, None), _table_text(data)) == memoised
+
+
+def _table_text(data: bytes) -> str:
+    log = parse(data)
+    return cli_log._table(log, cli_log._banks(log, None), [])
+
+
+def test_table_past_its_rows_counts_every_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past _TABLE_ROWS the events are only framed: the count, the registers (hashlib
+    chains of the empty-data digest) and the padding line still cover every event."""
+    data = build.minimal_rem_log(22) + bytes(7)
+    monkeypatch.setattr(cli_log, "_TABLE_ROWS", 10)
+    text = _table_text(data)
+    assert "... 15 more events not listed (the table shows the first 10; --format json " \
+           "lists every event)" in text
+    empty = hashlib.sha256(b"").digest()
+    for index, count in ((1, 6), (2, 6), (3, 5), (4, 5)):
+        value = bytes(32)
+        for _ in range(count):
+            value = hashlib.sha256(value + empty).digest()
+        assert f"\n{index:7d}  {value.hex()}" in text
+    assert text.endswith("\npadding: 7 bytes after the last event")
