@@ -26,8 +26,10 @@ MAX_MESSAGE = 1 << 20  # a CCA token is a few KiB; 1 MiB is far beyond any real 
 MAX_DEPTH = 16  # deepest real nesting: collection > CMW > claims > sw-components > map
 MAX_ITEMS = 1 << 16
 
-# Shared-value tags (28/29) would let a message alias or loop its own structure.
-_FORBIDDEN_TAGS = frozenset({28, 29})
+# Shared-value tags (28/29) would let a message alias or loop its own structure; the
+# stringref tags (25/256, IANA CBOR tags registry) let a key be written as a back-reference
+# that a per-key scan cannot resolve, so two equal keys would escape the duplicate check.
+_FORBIDDEN_TAGS = frozenset({25, 28, 29, 256})
 _BREAK = 0xFF
 
 
@@ -39,9 +41,13 @@ class Limits:
     max_depth: int = MAX_DEPTH
     max_items: int = MAX_ITEMS
     allow_indefinite: bool = False  # RFC 8949 §3.2.2-3.2.3; never in a CCA token
+    # Map keys must be integers or text strings (COSE labels, RFC 9052 §1.5; CWT/EAT claim
+    # keys, RFC 8392 §3). A float 10.0, a bool or a bignum/decimal tag would otherwise be
+    # read as the integer key 10 by a Python dict lookup, and as another key by a verifier.
+    int_or_text_keys: bool = False
 
 
-TOKEN_LIMITS = Limits()
+TOKEN_LIMITS = Limits(int_or_text_keys=True)
 
 
 class _Frame:
@@ -130,12 +136,16 @@ def _head(data: bytes, pos: int, what: str, error: type[RmtoolError],
 
 
 def _finish(stack: list[_Frame], data: bytes, pos: int, what: str,
-            error: type[RmtoolError]) -> None:
+            error: type[RmtoolError], int_or_text_keys: bool = False) -> None:
     """One item ended at ``pos``: count it in its container(s), checking map keys."""
     while stack:
         frame = stack[-1]
         if frame.keys is not None and frame.done % 2 == 0:
             raw = data[frame.key_start:pos]
+            if int_or_text_keys and raw[0] >> 5 not in (0, 1, 3):
+                raise error(f"{what}: CBOR map key encoded as {raw[:16].hex()} is not an "
+                            "integer or text string (RFC 9052 §1.5, RFC 8392 §3)",
+                            offset=frame.key_start)
             key = _key_identity(raw)
             if key in frame.keys:
                 raise error(f"{what}: duplicate CBOR map key {_key_name(key, raw)} (a map may "
@@ -175,7 +185,7 @@ def scan(data: bytes, what: str = "token", *, max_depth: int = MAX_DEPTH,
                             offset=start)
             stack.pop()
             pos += 1
-            _finish(stack, data, pos, what, error)
+            _finish(stack, data, pos, what, error, lim.int_or_text_keys)
             if not stack:
                 break
             continue
@@ -207,7 +217,8 @@ def scan(data: bytes, what: str = "token", *, max_depth: int = MAX_DEPTH,
                 frame = _Frame(count, major == 5)
         elif major == 6:
             if arg in _FORBIDDEN_TAGS:
-                raise error(f"{what}: CBOR shared-value tag {arg} not allowed", offset=start)
+                raise error(f"{what}: CBOR aliasing tag {arg} (shared value or string reference) "
+                            "not allowed", offset=start)
             frame = _Frame(1, False)
         if frame is not None:
             stack.append(frame)
@@ -215,7 +226,7 @@ def scan(data: bytes, what: str = "token", *, max_depth: int = MAX_DEPTH,
                 raise error(f"{what}: CBOR nesting deeper than {lim.max_depth}",
                             offset=start)
             continue
-        _finish(stack, data, pos, what, error)
+        _finish(stack, data, pos, what, error, lim.int_or_text_keys)
         if not stack:
             break
     if pos != len(data):
@@ -250,6 +261,17 @@ def thaw(obj: Any, depth: int = 0) -> Any:
     if isinstance(obj, list | tuple):
         return [thaw(v, depth + 1) for v in obj]
     return obj
+
+
+def unique_json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads`` object hook: a JSON object naming a key twice is an error (RFC 8259
+    §4 leaves it to the parser; Python keeps the last, other tools the first)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate JSON object key {json.dumps(key)[:60]}")
+        out[key] = value
+    return out
 
 
 def dumps(obj: Any) -> bytes:

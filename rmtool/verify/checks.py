@@ -3,7 +3,9 @@
 Each check returns pass / fail / warn / waived with a reason:
 
 * ``platform.signature`` / ``realm.signature`` — COSE_Sign1 with the given CPAK(s) and with
-  the RAK claim; ``alg`` absent or unsupported, and key curve vs ``alg`` mismatches, fail;
+  the RAK claim; ``alg`` absent or unsupported, key curve vs ``alg`` mismatches, a label
+  in both header buckets and a ``crit`` naming a parameter not understood (RFC 9052 §3,
+  §3.1) fail;
   no CPAK given fails (missing trust anchor) unless the check is waived by name;
 * ``binding`` — platform challenge == H(RAK claim bytes as encoded), H named by claim
   44240 (as Veraison does; TF-M's verifier always uses SHA-256);
@@ -49,6 +51,9 @@ class Check:
 
 
 def _alg(sign1: cose.Sign1, what: str) -> tuple[cose.Algorithm | None, str]:
+    problem = sign1.header_problem()
+    if problem is not None:
+        return None, f"{what} {problem}"
     alg_id = sign1.alg_id
     if alg_id is None:
         if 1 in sign1.unprotected:

@@ -30,13 +30,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rmtool.errors import CorimError, UsageError
-from rmtool.files import load_json_bounded
+from rmtool.files import read_bounded
+from rmtool.verify.cborutil import unique_json_object
 from rmtool.verify.checks import Verification
 from rmtool.verify.claims import RealmClaims
 
@@ -278,6 +280,9 @@ def _digests(values: Any, where: str) -> tuple[list[bytes], str | None]:
         alg, b64 = item.split(";", 1)
         algo = algo or alg.strip().lower()
         out.append(_b64(b64, f"{where}[{i}]"))
+    if not out or not all(out):
+        raise CorimError(f"{where}: no digest value (an empty reference matches nothing)",
+                         field=where)
     return out, algo
 
 
@@ -287,15 +292,25 @@ def _raw_value(raw: Any, where: str) -> bytes:
     return _b64(raw["value"], where)
 
 
+def _register_name(name: Any, where: str) -> str:
+    """``rim``/``rem0``..``rem3`` (any case, optional ``cca.``); any other name is an error:
+    a reference rmtool silently skipped would let MATCH rest on the other registers."""
+    key = str(name).lower().removeprefix("cca.")
+    if key not in CLAIMS[:5]:
+        raise CorimError(f"{where}: unknown register {str(name)[:40]!r} (expected rim, "
+                         "rem0..rem3): its reference value cannot be compared", field=where)
+    return key
+
+
 def _from_integrity_registers(mval: dict[str, Any], source: str) -> ReferenceValues:
     ref = ReferenceValues(source)
     regs = mval.get("integrity-registers", {})
     if not isinstance(regs, dict):
         raise CorimError(f"{source}: integrity-registers must be a map", field=source)
-    for name in CLAIMS[:5]:
-        reg = regs.get(name)
-        if reg is None:
-            continue
+    for raw_name, reg in regs.items():
+        name = _register_name(raw_name, f"{source}.integrity-registers")
+        if name in ref.values:
+            raise CorimError(f"{source}: register {name} is named twice", field=source)
         vals = reg.get("value") if isinstance(reg, dict) else reg
         digests, algo = _digests(vals, f"{source}.{name}")
         ref.hash_algo = ref.hash_algo or algo
@@ -319,8 +334,11 @@ def _from_reference_triples(triples: Any, path: str) -> list[ReferenceValues]:
         for m in triple[1]:
             if not isinstance(m, dict) or not isinstance(m.get("mval"), dict):
                 continue
-            key = str(m.get("mkey", "")).removeprefix("cca.")
+            mkey = str(m.get("mkey", ""))
+            key = mkey.lower().removeprefix("cca.")
             mval = m["mval"]
+            if mkey.lower().startswith("cca.") and key not in CLAIMS:
+                _register_name(mkey, f"{ref.source}.mkey")  # a CCA register we cannot compare
             if key in CLAIMS[:5] and "digests" in mval:
                 digests, algo = _digests(mval["digests"], f"{ref.source}.{key}")
                 ref.hash_algo = ref.hash_algo or algo
@@ -362,7 +380,11 @@ def endorsements_from_json(doc: Any, path: str) -> list[ReferenceValues]:
 def load_endorsements(path: str | Path) -> list[ReferenceValues]:
     """CoMID JSON file → reference sets (one per realm measurement entry)."""
     p = Path(path)
-    doc = load_json_bounded(p, MAX_JSON, CorimError)
+    data = read_bounded(p, MAX_JSON, "JSON file")
+    try:
+        doc = json.loads(data, object_pairs_hook=unique_json_object)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise CorimError(f"{p.name}: not usable JSON: {exc}") from None
     return endorsements_from_json(doc, p.name)
 
 

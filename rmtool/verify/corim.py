@@ -30,7 +30,7 @@ from typing import Any
 import cbor2
 
 from rmtool.errors import CorimError, InputFileError
-from rmtool.verify import comid_json
+from rmtool.verify import cborutil, comid_json
 from rmtool.verify.corim_cbor import (
     COSE_ALG_NAMES,
     HASH_ALG_IDS,
@@ -241,7 +241,7 @@ def realms_from_decoded(dec: DecodedCorim) -> list[RealmReferenceValues]:
 
 def _load_json(data: bytes, name: str) -> list[RealmReferenceValues]:
     try:
-        obj = json.loads(data)
+        obj = json.loads(data, object_pairs_hook=cborutil.unique_json_object)
     except (ValueError, RecursionError) as exc:
         raise CorimError(f"{name} is neither CBOR nor JSON: {exc}", field="file") from None
     if not comid_json.is_comid_template(obj):

@@ -31,6 +31,10 @@ from rmtool.verify import cborutil
 
 COSE_SIGN1_TAG = 18
 HDR_ALG = 1
+HDR_CRIT = 2
+# Header parameters RFC 9052 §3.1 defines (alg, crit, content type, kid): a ``crit`` list
+# naming any other label names a parameter rmtool does not understand.
+UNDERSTOOD_HEADERS = frozenset({1, 2, 3, 4})
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,31 @@ class Sign1:
 
     def to_be_signed(self) -> bytes:
         return cborutil.dumps(["Signature1", self.protected_bytes, b"", self.payload])
+
+    def header_problem(self) -> str | None:
+        """Why the headers forbid trusting this COSE_Sign1 (RFC 9052 §3, §3.1), or None.
+
+        A label in both buckets (an unprotected ``alg`` beside the signed one) and a
+        ``crit`` outside the protected bucket, empty, or naming a parameter rmtool does
+        not understand each make the message one a recipient must not accept.
+        """
+        both = sorted((k for k in self.unprotected if k in self.protected), key=repr)
+        if both:
+            return (f"header label {both[0]!r} is in both the protected and the unprotected "
+                    "header (RFC 9052 §3)")
+        if HDR_CRIT in self.unprotected:
+            return "crit (2) is in the unprotected header; it must be protected (RFC 9052 §3.1)"
+        crit = self.protected.get(HDR_CRIT)
+        if crit is None:
+            return None
+        if not isinstance(crit, list) or not crit:
+            return "crit (2) must be a non-empty array of labels (RFC 9052 §3.1)"
+        unknown = [c for c in crit if not isinstance(c, int) or isinstance(c, bool)
+                   or c not in UNDERSTOOD_HEADERS]
+        if unknown:
+            return (f"crit (2) names header parameter {unknown[0]!r}, which rmtool does not "
+                    "understand (RFC 9052 §3.1: processing must fail)")
+        return None
 
 
 def parse_sign1(obj: Any, what: str) -> Sign1:
