@@ -220,10 +220,11 @@ def _endorsements(tmp_path: Path, regs: dict[str, Any] | str) -> str:
     realm = decode_token(GOOD.read_bytes()).realm
     assert realm is not None and realm.claims.personalization_value is not None
     rpv = base64.b64encode(realm.claims.personalization_value).decode()
-    mval = '{"integrity-registers": %s, "raw-value": {"type": "bytes", "value": "%s"}}' % (
-        regs if isinstance(regs, str) else json.dumps(regs), rpv)
+    regs_text = regs if isinstance(regs, str) else json.dumps(regs)
+    raw_value = json.dumps({"type": "bytes", "value": rpv})
+    mval = '{"integrity-registers": ' + regs_text + ', "raw-value": ' + raw_value + "}"
     doc = ('{"tag-identity": {"id": "x"}, "triples": {"reference-values": '
-           '[{"environment": {}, "measurements": [{"value": %s}]}]}}' % mval)
+           '[{"environment": {}, "measurements": [{"value": ' + mval + '}]}]}}')
     path = tmp_path / "endorsements.json"
     path.write_text(doc)
     return str(path)
@@ -262,7 +263,7 @@ def test_endorsement_naming_rim_twice(tmp_path: Path,
     realm = decode_token(GOOD.read_bytes()).realm
     assert realm is not None and realm.claims.rim is not None
     right = "sha-256;" + base64.b64encode(realm.claims.rim).decode()
-    ref = _endorsements(tmp_path, '{"rim": ["%s"], "rim": ["%s"]}' % (WRONG, right))
+    ref = _endorsements(tmp_path, f'{{"rim": ["{WRONG}"], "rim": ["{right}"]}}')
     code, out, err = _cli(capsys, "compare", str(GOOD), "--platform-key", str(CPAK_FILE),
                           "--endorsements", ref)
     assert code == 2 and "MATCH" not in out
