@@ -453,3 +453,33 @@ def test_duplicate_map_key_in_corim_is_rejected(
         assert code == 2, (cmd, out, err)
         assert "duplicate CBOR map key" in err and "offset 0x" in err
         assert err.count("\n") == 1
+
+
+# ------------------------------------------------- measurement sizes versus the algorithm
+
+
+@pytest.mark.parametrize(("algo", "size", "status", "code"), [
+    ("sha-512", 32, "fail", 1),   # shorter than a SHA-512 digest: cannot be one
+    ("sha-384", 32, "fail", 1),
+    ("sha-256", 64, "warn", 0),   # the 64-byte slot of early RMMs and Veraison's samples
+    ("sha-512", 64, "pass", 0),
+])
+def test_measurement_shorter_than_its_algorithm_fails(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], algo: str, size: int, status: str,
+        code: int) -> None:
+    """A correctly signed and bound token whose RIM/REMs are shorter than the digest of the
+    hash algorithm it names is no PASS (a RAK holder's mistake or forgery); a longer
+    64-byte slot only warns unless --strict."""
+    rak = _new_key()
+    claims = make_realm_claims(rak, rim=b"\x5a" * 64, rems=[b"\x01" * 64] * 4,
+                               hash_algo="sha-512")
+    claims = C.RealmClaims(**{**claims.__dict__, "hash_algo": algo, "rim": b"\x5a" * size,
+                              "rems": [b"\x01" * size] * 4})
+    token = _write(tmp_path, "sizes.cbor", build_cca_token(claims, rak=rak, cpak=_cpak()))
+    got, out, _ = _cli(capsys, "token", "verify", token, "--platform-key", str(CPAK_FILE),
+                       "--format", "json")
+    assert (got, _checks(out)["realm.measurement_size"]["status"]) == (code, status)
+    if status == "fail":
+        assert _checks(out)["realm.measurement_size"]["reason"] == (
+            f"{algo} digests are {C.HASH_SIZES[algo]} bytes but rim {size} bytes, "
+            f"rem0 {size} bytes, rem1 {size} bytes, rem2 {size} bytes, rem3 {size} bytes")

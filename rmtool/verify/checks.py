@@ -210,18 +210,25 @@ def check_realm_claims(token: CcaToken) -> Check:
 
 
 def check_measurement_sizes(token: CcaToken) -> Check:
-    """RIM/REM length versus the realm hash algorithm (44236)."""
+    """RIM/REM length versus the realm hash algorithm (44236). A value of the hash size
+    passes; a 64-byte value for a shorter algorithm is a warning (the slot encoding of early
+    RMMs and of Veraison's samples); a value shorter than the algorithm's output cannot be
+    one of its digests and fails."""
     assert token.realm is not None
     r = token.realm.claims
     size = C.HASH_SIZES.get(r.hash_algo or "")
     if size is None:
         return Check("realm.measurement_size", FAIL, f"realm hash_algo {r.hash_algo!r} unknown")
-    odd = [f"{label} {len(v)} bytes" for v, label in
+    odd = [(len(v), f"{label} {len(v)} bytes") for v, label in
            ((r.rim, "rim"), *((v, f"rem{i}") for i, v in enumerate(r.rems or [])))
            if v is not None and len(v) != size]
+    if any(n < size for n, _ in odd):
+        return Check("realm.measurement_size", FAIL,
+                     f"{r.hash_algo} digests are {size} bytes but "
+                     + ", ".join(text for n, text in odd if n < size))
     if odd:
-        return Check("realm.measurement_size", WARN,
-                     f"{r.hash_algo} digests are {size} bytes but " + ", ".join(odd))
+        return Check("realm.measurement_size", WARN, f"{r.hash_algo} digests are {size} "
+                     "bytes but " + ", ".join(text for _, text in odd))
     return Check("realm.measurement_size", PASS, f"RIM and REMs are {size} bytes ({r.hash_algo})")
 
 
