@@ -10,6 +10,7 @@ token carries (the reference prints 64-byte slots).
 from __future__ import annotations
 
 import base64
+import importlib
 import os
 import sys
 from collections.abc import Callable
@@ -39,7 +40,8 @@ from rmtool.measure.images import ParallelGranuleHasher
 from rmtool.measure.rmm.profiles import DEFAULT_PROFILE, PROFILES, get_profile
 from rmtool.measure.rmm.realm import Measurements, Realm
 from rmtool.measure.vmm import FRONTENDS
-from rmtool.measure.vmm.argparse_clap import (
+from rmtool.measure.vmm.common import MeasureInputs, ReferencePanic, VmmBuild
+from rmtool.measure.vmm.rustcompat import (
     STOP_KEY,
     ClapError,
     HelpRequested,
@@ -50,7 +52,6 @@ from rmtool.measure.vmm.argparse_clap import (
     parse_u16,
     scan,
 )
-from rmtool.measure.vmm.common import MeasureInputs, ReferencePanic, VmmBuild
 
 PROGRESS_THRESHOLD = 64 << 20
 BOOL = click.Choice(["true", "false"])
@@ -103,6 +104,9 @@ _CLAP_GLOBALS = (*GLOBAL_OPTIONS,
                  Opt("help", ("version",), ("V",), takes_value=False))
 
 
+_CLAP_VMMS = ("kvmtool", "cloud-hv")
+
+
 def clap_check(args: list[str]) -> None:
     """The reference's clap pass over the whole argv (global options, subcommand and,
     for kvmtool, its arguments): every clap error comes before any tool error. The last
@@ -124,22 +128,13 @@ def clap_check(args: list[str]) -> None:
         return
     if vmm not in FRONTENDS:
         raise ClapError(f"error: unrecognized subcommand '{vmm}'")
-    if vmm == "kvmtool":
-        from rmtool.measure.vmm import kvmtool
-
+    if vmm in _CLAP_VMMS:  # the VMMs whose arguments clap parses (not qemu: raw words)
+        module = importlib.import_module(FRONTENDS[vmm])
         try:
-            kvmtool.clap_check(args[index + 1:])
+            module.scan_args(args[index + 1:])
         except HelpRequested:
             # clap prints the subcommand's help and exits 0 before anything else
-            click.echo(kvmtool.help_text(), nl=False)
-            raise click.exceptions.Exit(0) from None
-    elif vmm == "cloud-hv":
-        from rmtool.measure.vmm import cloudhv
-
-        try:
-            cloudhv.scan_args(args[index + 1:])
-        except cloudhv.HelpRequested:
-            click.echo(cloudhv.help_text(), nl=False)
+            click.echo(module.help_text(), nl=False)
             raise click.exceptions.Exit(0) from None
     for check in deferred:
         check()

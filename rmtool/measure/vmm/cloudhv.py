@@ -41,7 +41,6 @@ from rmtool.measure.rmm.algorithms import ALGORITHMS, HashAlgo
 from rmtool.measure.rmm.layouts import GRANULE_SIZE
 from rmtool.measure.rmm.ops import InitRipas, Operation
 from rmtool.measure.rmm.realm import rtt_block_sizes
-from rmtool.measure.vmm.argparse_clap import ClapError
 from rmtool.measure.vmm.common import (
     KIB,
     MIB,
@@ -52,8 +51,19 @@ from rmtool.measure.vmm.common import (
     add_cpus_and_psci,
     align_up,
     check_images_loaded,
+    parse_size,
     rpv_from_base64,
 )
+from rmtool.measure.vmm.rustcompat import (
+    HelpRequested,
+    Opt,
+    Parser,
+    ValueRejected,
+    in_context,
+    parse_memory_size,
+    scan,
+)
+from rmtool.measure.vmm.rustcompat import parse_uint as rust_parse_uint
 
 VMM = "cloud-hv"
 U64_MASK = (1 << 64) - 1
@@ -112,48 +122,54 @@ MAX_RIPAS_BLOCKS = 1 << 20
 
 # --------------------------------------------------------------------------- argv (clap)
 
-@dataclass(frozen=True)
-class ArgSpec:
-    """One cloud-hypervisor option as the reference declares it with clap."""
+def _rmtool_choice(long: str, choices: tuple[str, ...]) -> Parser:
+    """The value parser of an ``--rmtool-*`` option (not in the reference): one of
+    ``choices``, refused in rmtool's one-line wording."""
 
-    long: str
-    kind: str = "value"  # "value" | "append" | "flag" | "count" | "help"
-    choices: tuple[str, ...] = ()  # rmtool extensions only (clap value parser)
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise ValueRejected(None, choices, message=(
+                f"error: invalid value '{text}' for '--{long} <VALUE>' "
+                f"[possible values: {', '.join(choices)}]"))
+        return text
 
-    @property
-    def display(self) -> str:
-        """clap's rendering in error messages: ``--cpus <CPUS>``."""
-        if self.kind in ("value", "append"):
-            return f"--{self.long} <{self.long.replace('-', '_').upper()}>"
-        return f"--{self.long}"
-
-    @property
-    def takes_value(self) -> bool:
-        return self.kind in ("value", "append")
+    return parse
 
 
-# §1, in declaration order (* = repeatable)
-ARGS: tuple[ArgSpec, ...] = (
-    ArgSpec("cpus"), ArgSpec("platform"), ArgSpec("memory"), ArgSpec("memory-zone", "append"),
-    ArgSpec("firmware"), ArgSpec("kernel"), ArgSpec("initramfs"), ArgSpec("cmdline"),
-    ArgSpec("rate-limit-group", "append"), ArgSpec("disk", "append"),
-    ArgSpec("net", "append"), ArgSpec("rng"), ArgSpec("balloon"), ArgSpec("fs", "append"),
-    ArgSpec("pmem", "append"), ArgSpec("serial"), ArgSpec("console"),
-    ArgSpec("device", "append"), ArgSpec("user-device", "append"),
-    ArgSpec("vdpa", "append"), ArgSpec("vsock"), ArgSpec("pvpanic", "flag"),
-    ArgSpec("numa", "append"), ArgSpec("pci-segment", "append"), ArgSpec("watchdog", "flag"),
-    ArgSpec("log-file"), ArgSpec("api-socket"), ArgSpec("event-monitor"), ArgSpec("restore"),
-    ArgSpec("seccomp"), ArgSpec("tpm"), ArgSpec("dtb"),
+def _value(long: str, repeat: bool = False) -> Opt:
+    """``--long <LONG>`` (``repeat``: a ``Vec`` field, clap ``ArgAction::Append``)."""
+    return Opt(long, (long,), repeat=repeat)
+
+
+def _flag(long: str) -> Opt:
+    """A ``bool`` field: clap ``ArgAction::SetTrue`` (twice is an error)."""
+    return Opt(long, (long,), takes_value=False)
+
+
+def _rmtool(long: str, *choices: str) -> Opt:
+    return Opt(long, (long,), parser=_rmtool_choice(long, choices))
+
+
+# §1, in declaration order; dest = the long name (the key scan_args returns)
+VERBOSE = Opt("v", shorts=("v",), takes_value=False, repeat=True)  # -v, ArgAction::Count
+ARGS: tuple[Opt, ...] = (
+    _value("cpus"), _value("platform"), _value("memory"), _value("memory-zone", True),
+    _value("firmware"), _value("kernel"), _value("initramfs"), _value("cmdline"),
+    _value("rate-limit-group", True), _value("disk", True),
+    _value("net", True), _value("rng"), _value("balloon"), _value("fs", True),
+    _value("pmem", True), _value("serial"), _value("console"),
+    _value("device", True), _value("user-device", True),
+    _value("vdpa", True), _value("vsock"), _flag("pvpanic"),
+    _value("numa", True), _value("pci-segment", True), _flag("watchdog"),
+    _value("log-file"), _value("api-socket"), _value("event-monitor"), _value("restore"),
+    _value("seccomp"), _value("tpm"), VERBOSE, _value("dtb"),
     # rmtool extensions (not accepted by the reference): upstream cloud-hypervisor behaviour
-    ArgSpec("rmtool-pmu-node", choices=("always", "auto")),
-    ArgSpec("rmtool-kernel-entry", choices=("reference", "upstream")),
-    ArgSpec("rmtool-ram-layout", choices=("reference", "upstream")),
+    _rmtool("rmtool-pmu-node", "always", "auto"),
+    _rmtool("rmtool-kernel-entry", "reference", "upstream"),
+    _rmtool("rmtool-ram-layout", "reference", "upstream"),
     # clap's generated help flag
-    ArgSpec("help", "help"),
+    Opt("help", ("help",), ("h",), takes_value=False),
 )
-_BY_LONG = {a.long: a for a in ARGS}
-VERBOSE = "v"  # -v, counted
-_SHORTS = {VERBOSE: ArgSpec(VERBOSE, "count"), "h": _BY_LONG["help"]}
 
 HELP_TEXT = """Use the cloud-hypervisor VMM
 
@@ -164,128 +180,31 @@ Options:
 """
 
 
-class HelpRequested(Exception):
-    """``-h`` / ``--help`` among the cloud-hv arguments: clap prints the help and exits 0."""
-
-
 def help_text() -> str:
     """The cloud-hv help, laid out as clap does (options in declaration order)."""
     rows: list[tuple[str, str]] = []
-    for spec in ARGS:
-        if spec.kind == "help":
+    for opt in ARGS:
+        if opt.dest == "help":
             continue
-        if spec.long == "dtb":
+        if opt is VERBOSE:
             rows.append(("  -v...", ""))
-        extra = " (rmtool only)" if spec.choices else ""
-        rows.append((f"      {spec.display}", extra.strip()))
+            continue
+        extra = "(rmtool only)" if opt.dest.startswith("rmtool-") else ""
+        rows.append((f"      {opt.display()}", extra))
     rows.append(("  -h, --help", "Print help"))
     width = max(len(left) for left, _ in rows) + 2
     return HELP_TEXT.format(options="\n".join(
         f"{left:<{width}}{right}".rstrip() for left, right in rows))
 
 
-def _unexpected(word: str) -> ClapError:
-    return ClapError(f"error: unexpected argument '{word}' found")
-
-
-def _invalid_choice(spec: ArgSpec, value: str) -> ClapError:
-    return ClapError(f"error: invalid value '{value}' for '--{spec.long} <VALUE>' "
-                      f"[possible values: {', '.join(spec.choices)}]")
-
-
-class _ClapScan:
-    """clap 4.5 ``Parser::parse`` for an argument list without positionals.
-
-    An option given without ``=`` leaves its value *pending*: the value is attached
-    by the next word, and the option is only checked (empty value, used twice) when
-    the next option is met or at the end. An unknown argument discards a pending
-    option's error. ``--`` ends option parsing; every later word is unexpected.
-    """
-
-    def __init__(self) -> None:
-        self.out: dict[str, list[str]] = {}
-        self.pending: tuple[ArgSpec, list[str]] | None = None
-
-    def resolve(self) -> None:
-        if self.pending is not None:
-            spec, values = self.pending
-            self.pending = None
-            self.react(spec, values)
-
-    def resolve_quietly(self) -> None:
-        try:
-            self.resolve()
-        except ClapError:
-            pass
-
-    def react(self, spec: ArgSpec, values: list[str]) -> None:
-        self.resolve()
-        if spec.takes_value and not values:
-            raise ClapError(f"error: a value is required for '{spec.display}' but none "
-                             f"was supplied")
-        if spec.kind in ("value", "flag") and spec.long in self.out:
-            raise ClapError(f"error: the argument '{spec.display}' cannot be used "
-                             f"multiple times")
-        if spec.kind == "help":
-            raise HelpRequested()
-        if spec.choices and values[0] not in spec.choices:
-            raise _invalid_choice(spec, values[0])
-        self.out.setdefault(spec.long, []).extend(values or [""])
-
-    def scan(self, argv: Sequence[str]) -> dict[str, list[str]]:
-        awaiting = False  # the last word was an option whose value is still to come
-        trailing = False  # after "--"
-        for word in argv:
-            if not trailing:
-                if word == "--":
-                    trailing = True
-                    continue
-                if word.startswith("--"):
-                    name, eq, inline = word[2:].partition("=")
-                    spec = _BY_LONG.get(name)
-                    awaiting = False
-                    if spec is None:
-                        self.resolve_quietly()
-                        raise _unexpected(f"--{name}")
-                    if spec.takes_value and eq:
-                        self.react(spec, [inline])
-                    elif spec.takes_value:
-                        self.resolve()
-                        self.pending = (spec, [])
-                        awaiting = True
-                    elif eq:
-                        self.resolve_quietly()
-                        raise ClapError(f"error: unexpected value '{inline}' for "
-                                         f"'{spec.display}' found; no more were expected")
-                    else:
-                        self.react(spec, [])
-                    continue
-                if word.startswith("-") and len(word) > 1:
-                    awaiting = False
-                    for ch in word[1:]:
-                        short = _SHORTS.get(ch)
-                        if short is None:
-                            self.resolve_quietly()
-                            raise _unexpected(f"-{ch}")
-                        self.react(short, [])
-                    continue
-                if awaiting and self.pending is not None:
-                    self.pending[1].append(word)
-                    awaiting = False
-                    continue
-            self.resolve_quietly()
-            raise _unexpected(word)
-        self.resolve()
-        return self.out
-
-
 def scan_args(argv: Sequence[str]) -> dict[str, list[str]]:
-    """clap-compatible scan: ``--long value``, ``--long=value``, flags, ``-v``/``-vv``.
-
-    Returns long name -> values (flags and ``-v`` get one ``""`` per occurrence).
-    Errors use clap's first line (exit 2); ``-h``/``--help`` raise :class:`HelpRequested`.
+    """clap ``Parser::parse`` of the cloud-hv arguments (:func:`rustcompat.scan`, no
+    ``Usage:`` line after an error): ``--long value``, ``--long=value``, flags,
+    ``-v``/``-vv``. Returns long name -> values (flags and ``-v`` get one ``""`` per
+    occurrence). Errors use clap's first line (exit 2); ``-h``/``--help`` raise
+    :class:`HelpRequested`.
     """
-    return _ClapScan().scan(argv)
+    return scan(argv, ARGS)
 
 
 def clap_check(argv: Sequence[str]) -> None:
@@ -298,40 +217,6 @@ def clap_check(argv: Sequence[str]) -> None:
 
 
 # --------------------------------------------------------------------------- values
-
-def rust_parse_uint(text: str, bits: int = 64) -> int:
-    """Rust ``str::parse::<u64|usize>()`` (``from_str_radix``) with its error texts.
-
-    Digits are read left to right; the first problem wins: a non-digit is
-    ``invalid digit``, a value that no longer fits is ``number too large`` (so a
-    too-long number with a bad character at its end is reported as too large)."""
-    if text == "":
-        raise ValueError("cannot parse integer from empty string")
-    digits = text[1:] if text[0] == "+" else text
-    if digits == "":
-        raise ValueError("invalid digit found in string")
-    value = 0
-    for ch in digits:
-        if not "0" <= ch <= "9":
-            raise ValueError("invalid digit found in string")
-        value = value * 10 + ord(ch) - 48
-        if value >= 1 << bits:
-            raise ValueError("number too large to fit in target type")
-    return value
-
-
-_SUFFIX_SHIFT = {"B": 0, "K": 10, "M": 20, "G": 30, "T": 40, "P": 50}
-
-
-def parse_memory_size(text: str) -> int:
-    """Reference ``parse_memory_size``: ``<n>[B|K|M|G|T|P]``, no suffix = MiB; the
-    multiplication wraps modulo 2^64 as in a release build."""
-    shift = 20
-    if text[-1:] in _SUFFIX_SHIFT:
-        shift = _SUFFIX_SHIFT[text[-1]]
-        text = text[:-1]
-    return (rust_parse_uint(text) << shift) & U64_MASK
-
 
 def split_params(arg: str, option: str) -> Iterator[tuple[str, str]]:
     """``k=v,k=v`` items, lazily: the reference handles each item before it looks at
@@ -382,10 +267,7 @@ def parse_cpus(arg: str, cfg: ChvConfig) -> None:
     """Reference ``parse_cpus``: ``boot=`` is the vCPU count, other keys warn."""
     for name, value in split_params(arg, "--cpu"):
         if name == "boot":
-            try:
-                cfg.num_cpus = rust_parse_uint(value)
-            except ValueError as exc:
-                raise ParametersError(f"--cpus: {exc}") from None
+            cfg.num_cpus = in_context("--cpus", rust_parse_uint, value)
         else:
             cfg.warnings.append(f"ignored --cpus parameter {name}")
 
@@ -394,10 +276,7 @@ def parse_memory(arg: str, cfg: ChvConfig) -> None:
     """Reference ``parse_memory``: ``size=`` is the RAM size, other keys warn."""
     for name, value in split_params(arg, "--memory"):
         if name == "size":
-            try:
-                cfg.mem_size = parse_memory_size(value)
-            except ValueError as exc:
-                raise ParametersError(f"--memory: {exc}") from None
+            cfg.mem_size = parse_size(value, "--memory")
         else:
             cfg.warnings.append(f"ignored --memory parameter {name}")
 
@@ -762,4 +641,4 @@ def _build(cfg: ChvConfig, inputs: MeasureInputs) -> ChvBuild:
 
 
 __all__ = ["build", "clap_check", "dtb_from_facts", "help_text", "parse_args", "scan_args",
-           "ChvBuild", "ChvConfig", "HelpRequested"]
+           "parse_memory_size", "rust_parse_uint", "ChvBuild", "ChvConfig", "HelpRequested"]

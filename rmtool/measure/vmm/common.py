@@ -14,8 +14,6 @@ parameter and a Realm without a kernel), and :func:`check_images_loaded` refuses
 
 from __future__ import annotations
 
-import base64
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +22,7 @@ from rmtool.errors import ParametersError, RmtoolError
 from rmtool.measure.dtb.fdt import Node, string, strings, u32
 from rmtool.measure.host import HostCaps
 from rmtool.measure.images import Image
-from rmtool.measure.rmm.layouts import GRANULE_SIZE, U64_MASK
+from rmtool.measure.rmm.layouts import GRANULE_SIZE
 from rmtool.measure.rmm.ops import (
     DataCreate,
     InitRipas,
@@ -35,6 +33,12 @@ from rmtool.measure.rmm.ops import (
     RemExtend,
 )
 from rmtool.measure.rmm.profiles import RmmProfile
+from rmtool.measure.vmm.rustcompat import (
+    Base64Error,
+    b64decode_standard,
+    in_context,
+    parse_memory_size,
+)
 
 KIB = 1 << 10
 MIB = 1 << 20
@@ -119,27 +123,11 @@ class VmmBuild:
         return ops
 
 
-_SUFFIX_SHIFT = {"B": 0, "K": 10, "M": 20, "G": 30, "T": 40, "P": 50}
-
-
 def parse_size(text: str, option: str = "-m") -> int:
-    """Reference ``parse_memory_size``: ``<n>[B|K|M|G|T|P]``, no suffix = MiB.
-
-    Only one upper-case suffix is stripped; the rest is Rust ``u64::from_str`` (an
-    optional ``+``, ASCII digits), so ``512m`` or ``1MB`` are "invalid digit" and ``M``
-    alone is "cannot parse integer from empty string". The multiplication wraps at
-    64 bits like the release build's unchecked ``size * multiplier``.
-    """
-    shift = _SUFFIX_SHIFT.get(text[-1:], 20) if text else 20
-    number = text[:-1] if text[-1:] in _SUFFIX_SHIFT else text
-    if number == "":
-        raise ParametersError(f"{option}: cannot parse integer from empty string")
-    if number == "+" or not re.fullmatch(r"\+?[0-9]+", number):
-        raise ParametersError(f"{option}: invalid digit found in string")
-    value = int(number, 10)
-    if value > U64_MASK:
-        raise ParametersError(f"{option}: number too large to fit in target type")
-    return (value << shift) & U64_MASK
+    """A memory size option: the reference's ``parse_memory_size(text).context(option)``
+    (:func:`rmtool.measure.vmm.rustcompat.parse_memory_size`), e.g. ``-m: invalid digit
+    found in string`` for ``512m``."""
+    return in_context(option, parse_memory_size, text)
 
 
 class ReferencePanic(RmtoolError):
@@ -165,36 +153,15 @@ def align_down(value: int, align: int) -> int:
     return value // align * align
 
 
-_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-
-
-def _b64_error(text: str) -> str | None:
-    """The first error Rust's base64 0.22 (STANDARD, canonical padding) reports."""
-    raw = text.encode("utf-8", "surrogateescape")
-    body = raw.rstrip(b"=")
-    pad = len(raw) - len(body)
-    for i, c in enumerate(body):
-        if chr(c) not in _B64:
-            return f"Invalid symbol {c}, offset {i}."
-    if len(body) % 4 == 1:
-        return f"Invalid input length: {len(body)}"
-    if pad > 2 or (len(body) + pad) % 4:
-        return "Invalid padding"
-    if body:
-        rem = len(body) % 4
-        last = _B64.index(chr(body[-1]))
-        mask = {2: 0x0F, 3: 0x03}.get(rem, 0)
-        if last & mask:
-            return f"Invalid last symbol {body[-1]}, offset {len(body) - 1}."
-    return None
-
-
 def rpv_from_base64(text: str) -> bytes:
-    """QEMU ``personalization-value``: base64, <= 64 bytes, zero padded on the right."""
-    error = _b64_error(text)
-    if error is not None:
-        raise ParametersError(f"invalid Realm Personalization Value: {error}")
-    return rpv_pad(base64.b64decode(text))
+    """``PersonalizationValue::from_base64`` (QEMU ``personalization-value=``, cloud-hv
+    ``personalization_value=``): base64 0.22.1 STANDARD, <= 64 bytes, zero padded on the
+    right; a decode error is ``invalid Realm Personalization Value: <DecodeError>``."""
+    try:
+        raw = b64decode_standard(text)
+    except Base64Error as exc:
+        raise ParametersError(f"invalid Realm Personalization Value: {exc}") from None
+    return rpv_pad(raw)
 
 
 def rpv_pad(raw: bytes) -> bytes:

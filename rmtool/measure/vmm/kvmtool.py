@@ -13,6 +13,7 @@ starts a normal VM, which reports no Realm measurements at all.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from rmtool.errors import (
@@ -33,14 +34,6 @@ from rmtool.measure.rmm.algorithms import by_name
 from rmtool.measure.rmm.layouts import GRANULE_SIZE, U64_MASK
 from rmtool.measure.rmm.ops import RealmParams
 from rmtool.measure.rmm.profiles import RmmProfile
-from rmtool.measure.vmm.argparse_clap import (
-    HelpRequested,
-    Opt,
-    parse_u8,
-    parse_u16,
-    parse_u64,
-    scan,
-)
 from rmtool.measure.vmm.common import (
     LOG_SIZE,
     MIB,
@@ -54,6 +47,14 @@ from rmtool.measure.vmm.common import (
     check_images_loaded,
     parse_size,
     rpv_pad,
+)
+from rmtool.measure.vmm.rustcompat import (
+    HelpRequested,
+    Opt,
+    parse_u8,
+    parse_u16,
+    parse_u64,
+    scan,
 )
 
 # §2 memory map
@@ -149,9 +150,10 @@ def help_text() -> str:
                                                for left, right in rows))
 
 
-def clap_check(argv: list[str]) -> dict[str, list[str]]:
-    """The clap pass over ``lkvm run`` arguments (exit-2 errors, in argv order;
-    :class:`HelpRequested` for ``-h``/``--help``)."""
+def scan_args(argv: Sequence[str]) -> dict[str, list[str]]:
+    """The clap pass over ``lkvm run`` arguments (:func:`rustcompat.scan`; exit-2 errors
+    in argv order, followed by the kvmtool ``Usage:`` line; :class:`HelpRequested` for
+    ``-h``/``--help``)."""
     return scan(argv, OPTIONS, "kvmtool")
 
 
@@ -201,7 +203,7 @@ def parse_args(argv: list[str], profile: RmmProfile | None = None) -> KvmtoolCon
 
 
 def _parse_args(argv: list[str], profile: RmmProfile | None) -> KvmtoolConfig:
-    opts = clap_check(argv)
+    opts = scan_args(argv)
 
     def last(name: str) -> str | None:
         values = opts.get(name)

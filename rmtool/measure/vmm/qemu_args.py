@@ -6,12 +6,11 @@ restrict host capabilities (``-cpu num-pmu-counters=`` ...) are applied to the
 :class:`HostCaps` in command-line order, exactly as the reference does, so that a later
 ``pmu=on`` sees an earlier restriction.
 
-Integers follow Rust's ``str::parse`` (an optional ``+``, ASCII digits, the messages
-``invalid digit found in string`` / ``cannot parse integer from empty string`` /
-``number too large to fit in target type``); the personalization value follows the
-``base64`` crate 0.22 STANDARD engine (canonical padding, no trailing bits) and its
-error texts. Every error is a :class:`ParametersError` worded as the reference prints it
-after ``Cannot build parameters:``.
+Integers follow Rust's ``str::parse``, sizes the reference's ``parse_memory_size`` and
+the personalization value the ``base64`` crate 0.22.1 STANDARD engine, all with their
+Rust error texts (one implementation each, :mod:`rmtool.measure.vmm.rustcompat`). Every
+error is a :class:`ParametersError` worded as the reference prints it after ``Cannot build
+parameters:``.
 
 One deliberate difference (docs/vmm-qemu.md "Mistakes rmtool refuses"): the reference
 ignores every unknown option with a warning; rmtool keeps that for options that cannot
@@ -29,7 +28,10 @@ from dataclasses import dataclass, field
 from rmtool.errors import ParametersError, UsageError
 from rmtool.measure.host import HostCaps
 from rmtool.measure.rmm.profiles import RmmProfile
-from rmtool.measure.vmm.common import near_miss
+from rmtool.measure.vmm.common import near_miss, parse_size, rpv_from_base64
+from rmtool.measure.vmm.rustcompat import b64decode_standard as b64decode_standard
+from rmtool.measure.vmm.rustcompat import in_context, parse_uint
+from rmtool.measure.vmm.rustcompat import parse_memory_size as parse_memory_size
 
 KIB = 1 << 10
 MIB = 1 << 20
@@ -78,42 +80,6 @@ QEMU_OTHER_OPTIONS = (
 
 # --------------------------------------------------------------------------- scalars
 
-class RustParseError(ValueError):
-    """A Rust ``ParseIntError`` (its Display text is the message)."""
-
-
-def parse_uint(text: str, bits: int) -> int:
-    """Rust ``u<bits>::from_str``: optional ``+``, ASCII digits, overflow checked."""
-    if text == "":
-        raise RustParseError("cannot parse integer from empty string")
-    digits = text
-    if text[0] == "+":
-        if len(text) == 1:
-            raise RustParseError("invalid digit found in string")
-        digits = text[1:]
-    limit = (1 << bits) - 1
-    value = 0
-    for ch in digits:
-        if not "0" <= ch <= "9":
-            raise RustParseError("invalid digit found in string")
-        value = value * 10 + (ord(ch) - 48)
-        if value > limit:
-            raise RustParseError("number too large to fit in target type")
-    return value
-
-
-def parse_memory_size(text: str) -> int:
-    """``<n>[B|K|M|G|T|P]`` (upper case only), no suffix = MiB; wraps at 2^64 like the
-    reference release build."""
-    mult = MIB
-    for suffix, factor in (("B", 1), ("K", KIB), ("M", MIB), ("G", GIB), ("T", TIB),
-                           ("P", PIB)):
-        if text.endswith(suffix):
-            mult, text = factor, text[:-1]
-            break
-    return (parse_uint(text, 64) * mult) & U64
-
-
 def parse_bool(current: bool, value: str) -> bool:
     """QEMU on/off/auto; ``auto`` leaves the current value."""
     if value in ("on", "yes", "true", "y"):
@@ -125,99 +91,14 @@ def parse_bool(current: bool, value: str) -> bool:
     raise ParametersError(f"expected on/off/auto, got '{value}'")
 
 
-_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-_B64_TABLE = {ord(c): i for i, c in enumerate(_B64)}
-_PAD = ord("=")
-
-
-class Base64Error(ValueError):
-    """``base64::DecodeError`` Display text."""
-
-
-def b64decode_standard(text: str) -> bytes:
-    """The ``base64`` crate (0.22) STANDARD engine: canonical padding required, trailing
-    bits rejected, errors in its wording (``Invalid symbol 38, offset 0.`` ...)."""
-    data = text.encode()
-    n = len(data)
-    rem = n % 4
-    if rem == 1:
-        last = data[-1]
-        if last != _PAD and last not in _B64_TABLE:
-            raise Base64Error(f"Invalid symbol {last}, offset {n - 1}.")
-    quads_end = n - rem if rem else max(n - 4, 0)
-    out = bytearray()
-    for q in range(0, quads_end, 4):
-        acc = 0
-        for j in range(4):
-            b = data[q + j]
-            m = _B64_TABLE.get(b)
-            if m is None:
-                raise Base64Error(f"Invalid symbol {b}, offset {q + j}.")
-            acc = (acc << 6) | m
-        out += acc.to_bytes(3, "big")
-    return bytes(out) + _decode_suffix(data, quads_end)
-
-
-def _decode_suffix(data: bytes, start: int) -> bytes:
-    morsels: list[int] = []
-    padding = 0
-    first_pad = 0
-    last_symbol = 0
-    for i, b in enumerate(data[start:]):
-        if b == _PAD:
-            if i % 4 < 2:
-                raise Base64Error(f"Invalid symbol {b}, offset {start + i}.")
-            if padding == 0:
-                first_pad = i
-            padding += 1
-            continue
-        if padding:
-            raise Base64Error(f"Invalid symbol {_PAD}, offset {start + first_pad}.")
-        m = _B64_TABLE.get(b)
-        if m is None:
-            raise Base64Error(f"Invalid symbol {b}, offset {start + i}.")
-        last_symbol = b
-        morsels.append(m)
-    if data and len(morsels) < 2:
-        raise Base64Error(f"Invalid input length: {start + len(morsels)}")
-    if (padding + len(morsels)) % 4:
-        raise Base64Error("Invalid padding")
-    nbytes = len(morsels) * 6 // 8
-    acc = 0
-    for k, m in enumerate(morsels):
-        acc |= m << (26 - 6 * k)
-    mask = 0xFFFFFFFF >> (nbytes * 8)
-    if acc & mask:
-        raise Base64Error(f"Invalid last symbol {last_symbol}, offset "
-                          f"{start + len(morsels) - 1}.")
-    return (acc >> 8).to_bytes(3, "big")[:nbytes]
-
-
-def rpv_from_base64(text: str) -> bytes:
-    """``personalization-value=``: decoded, at most 64 bytes, zero padded on the right."""
-    try:
-        raw = b64decode_standard(text)
-    except Base64Error as exc:
-        raise ParametersError(f"invalid Realm Personalization Value: {exc}") from None
-    if len(raw) > RPV_SIZE:
-        raise ParametersError("Realm Personalization Value is too large")
-    return raw + bytes(RPV_SIZE - len(raw))
-
-
 def _ctx(context: str, text: str, bits: int) -> int:
     """Integer parse with an anyhow context (``-smp cpus: invalid digit ...``)."""
-    try:
-        return parse_uint(text, bits)
-    except RustParseError as exc:
-        raise ParametersError(f"{context}: {exc}") from None
+    return in_context(context, lambda t: parse_uint(t, bits), text)
 
 
 def _bare(text: str, bits: int) -> int:
     """Integer parse without context (``-cpu num-pmu-counters=x``)."""
-    try:
-        return parse_uint(text, bits)
-    except RustParseError as exc:
-        raise ParametersError(str(exc)) from None
+    return in_context(None, lambda t: parse_uint(t, bits), text)
 
 
 # --------------------------------------------------------------------------- topology
@@ -333,24 +214,17 @@ def _pop(queue: deque[str], option: str) -> str:
 def _parse_mem(value: str, mem: MemSpec) -> None:
     for item in value.split(","):
         if "=" not in item:
-            mem.size = _mem_size("-m", item)
+            mem.size = parse_size(item, "-m")
             continue
         prop, val = item.split("=", 1)
         if prop == "size":
-            mem.size = _mem_size("-m size", val)
+            mem.size = parse_size(val, "-m size")
         elif prop == "slots":
             mem.slots = _ctx("-m slots", val, 64)
         elif prop == "maxmem":
-            mem.max_size = _mem_size("-m maxmem", val)
+            mem.max_size = parse_size(val, "-m maxmem")
         else:
             raise ParametersError(f"unsupported -m parameter {prop}")
-
-
-def _mem_size(context: str, text: str) -> int:
-    try:
-        return parse_memory_size(text)
-    except RustParseError as exc:
-        raise ParametersError(f"{context}: {exc}") from None
 
 
 def _parse_smp(value: str, smp: SmpSpec, warnings: list[str]) -> None:
