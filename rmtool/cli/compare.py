@@ -19,15 +19,21 @@ import json
 import click
 from tabulate import tabulate
 
+from rmtool.cli.option_groups import (
+    OutputFormat,
+    ReplaySettings,
+    output_format,
+    replay_options,
+)
 from rmtool.cli.options import (
     TokenVerificationSettings,
     token_verification_options,
     verification_lines,
 )
+from rmtool.cli.options_compare import CompareReferences, compare_references
 from rmtool.errors import TokenError, UsageError
 from rmtool.files import read_bounded
 from rmtool.measure.rmm.algorithms import ALGORITHMS
-from rmtool.measure.rmm.profiles import DEFAULT_PROFILE, PROFILES
 from rmtool.replay import ImageStore, ReferenceImages, ReplayResult, replay_log
 from rmtool.verify import checks as K
 from rmtool.verify import compare as cmp
@@ -49,19 +55,20 @@ def _read_log(path: str) -> bytes:
     return read_bounded(path, MAX_LOG_SIZE, "event log")
 
 
-def _replay(realm: RealmClaims, log: str, images: tuple[str, ...], index_map: str,
-            store: str | None, dtb_templates: tuple[str, ...], rmm_version: str
+def _replay(realm: RealmClaims, log: str, settings: ReplaySettings
             ) -> tuple[ReplayResult, dict[bytes, str]]:
-    """Replay LOG; also the known digests (reference images, log) for the explanations."""
+    """Replay LOG; also the known digests (reference images, log) for the explanations.
+    The realm's hash algorithm is the token's (``settings.hash_algo`` is not used)."""
     data = _read_log(log)
     algo = (realm.hash_algo or "").replace("-", "")
-    st = ImageStore(store)
+    st = ImageStore(settings.store)
     try:
-        result = replay_log(data, list(images), index_map=index_map, store=st,
-                            dtb_templates=list(dtb_templates), rmm_version=rmm_version,
+        result = replay_log(data, list(settings.images), index_map=settings.index_map,
+                            store=st, dtb_templates=list(settings.dtb_templates),
+                            rmm_version=settings.rmm_version,
                             hash_algo=algo if algo in ALGORITHMS else None)
         candidates = exp.known_digests(
-            ReferenceImages(list(images), st).index(result.hash_algo.name)
+            ReferenceImages(list(settings.images), st).index(result.hash_algo.name)
             if result.hash_algo is not None else {}, result)
         if st.warning:
             result.warnings.append(st.warning)
@@ -72,44 +79,14 @@ def _replay(realm: RealmClaims, log: str, images: tuple[str, ...], index_map: st
 
 @click.command("compare")
 @click.argument("token", type=click.Path(dir_okay=False))
-@click.option("--rim", metavar="HEX", help="Expected RIM.")
-@click.option("--rem0", metavar="HEX", help="Expected REM0.")
-@click.option("--rem1", metavar="HEX", help="Expected REM1.")
-@click.option("--rem2", metavar="HEX", help="Expected REM2.")
-@click.option("--rem3", metavar="HEX", help="Expected REM3.")
-@click.option("--rpv", metavar="HEX", help="Expected Realm Personalization Value.")
-@click.option("--endorsements", type=click.Path(dir_okay=False),
-              help="CoMID JSON with realm reference values (measure --endorsements-output).")
-@click.option("--corim", "corim_file", type=click.Path(dir_okay=False),
-              help="CoRIM with realm reference values.")
-@click.option("--measure-trace", type=click.Path(dir_okay=False),
-              help="JSON of `rmtool measure --format json --trace` for the expected "
-                   "configuration: its RIM is a reference, and with --log its operations "
-                   "are diffed against the log's to name the first that differs.")
-@click.option("--log", "log", type=click.Path(dir_okay=False),
-              help="The Realm's event log: its replay is a reference and explains each "
-                   "mismatch (register, event, operation).")
-@click.option("--images", "images", multiple=True, type=click.Path(),
-              help="With --log: reference images, a sha256sum/sha512sum file or a "
-                   "directory (repeatable); needed to rebuild the RIM.")
-@click.option("--index-map", type=click.Choice(["auto", "pcr", "mr"]), default="auto",
-              show_default=True, help="With --log: event index to register mapping.")
-@click.option("--store", type=click.Path(dir_okay=False),
-              help="With --log: image-store database (default: in the user cache directory).")
-@click.option("--dtb-templates", "dtb_templates", multiple=True, type=click.Path(),
-              help="With --log: DTB template or NAME<TAB>VERSION<TAB>FILE list (repeatable).")
-@click.option("--rmm-version", type=click.Choice(list(PROFILES)), default=DEFAULT_PROFILE,
-              show_default=True, help="With --log: RMM version whose rules the replay uses.")
+@compare_references
+@replay_options(for_compare=True)
 @token_verification_options
-@click.option("--format", "fmt", type=click.Choice(["table", "text", "json"]), default="table",
-              show_default=True)
+@output_format()
 @click.pass_context
-def compare(ctx: click.Context, token: str, rim: str | None, rem0: str | None,
-            rem1: str | None, rem2: str | None, rem3: str | None, rpv: str | None,
-            endorsements: str | None, corim_file: str | None, measure_trace: str | None,
-            log: str | None, images: tuple[str, ...], index_map: str, store: str | None,
-            dtb_templates: tuple[str, ...], rmm_version: str,
-            verification: TokenVerificationSettings, fmt: str) -> None:
+def compare(ctx: click.Context, token: str, references: CompareReferences,
+            replay_settings: ReplaySettings, verification: TokenVerificationSettings,
+            output_format: OutputFormat) -> None:
     """Compare the realm measurements in TOKEN with reference values.
 
     References: --rim/--rem0..3/--rpv, --endorsements, --corim, --measure-trace and
@@ -127,7 +104,8 @@ def compare(ctx: click.Context, token: str, rim: str | None, rem0: str | None,
     waived check is named as UNVERIFIED. A token that fails verification is FAIL (exit 1)
     whatever its claims; MISMATCH is exit 1; unusable input is exit 2.
     """
-    if not log and (images or dtb_templates):
+    ref, rs = references, replay_settings
+    if not ref.log and (rs.images or rs.dtb_templates):
         raise UsageError("--images and --dtb-templates need --log")
     policy = verification.policy()
     tok = read_token(token)
@@ -136,21 +114,20 @@ def compare(ctx: click.Context, token: str, rim: str | None, rem0: str | None,
     checked = K.verify(tok, policy)
     realm = tok.realm.claims
     refs: list[cmp.ReferenceValues] = []
-    given = cmp.from_hex(rim, (rem0, rem1, rem2, rem3), rpv)
+    given = cmp.from_hex(ref.rim, (ref.rem0, ref.rem1, ref.rem2, ref.rem3), ref.rpv)
     if given is not None:
         refs.append(given)
-    if endorsements:
-        refs.append(cmp.pick(cmp.load_endorsements(endorsements), realm))
-    if corim_file:
-        refs.append(cmp.pick(cmp.load_corim(corim_file), realm))
-    trace = exp.load_measure_trace(measure_trace) if measure_trace else None
+    if ref.endorsements:
+        refs.append(cmp.pick(cmp.load_endorsements(ref.endorsements), realm))
+    if ref.corim_file:
+        refs.append(cmp.pick(cmp.load_corim(ref.corim_file), realm))
+    trace = exp.load_measure_trace(ref.measure_trace) if ref.measure_trace else None
     if trace is not None:
         refs.append(exp.trace_reference(trace))
     result = None
     candidates: dict[bytes, str] = {}
-    if log:
-        result, candidates = _replay(realm, log, images, index_map, store, dtb_templates,
-                                     rmm_version)
+    if ref.log:
+        result, candidates = _replay(realm, ref.log, rs)
         for w in result.warnings:
             click.echo(f"WARN {w}", err=True)
         refs.append(exp.replay_reference(result))
@@ -160,8 +137,8 @@ def compare(ctx: click.Context, token: str, rim: str | None, rem0: str | None,
     report = cmp.compare(realm, refs)
     report.verification = checked
     report.explanations = exp.explain(realm, report, result, trace, candidates,
-                                      images_given=bool(images))
-    if fmt == "json":
+                                      images_given=bool(rs.images))
+    if output_format.json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
         click.echo("token verification:")

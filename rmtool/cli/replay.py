@@ -14,10 +14,15 @@ import json
 
 import click
 
+from rmtool.cli.option_groups import (
+    OutputFormat,
+    ReplaySettings,
+    output_format,
+    replay_options,
+)
 from rmtool.errors import InputFileError
 from rmtool.files import LIMITS, read_bounded
 from rmtool.filetype import check_kind
-from rmtool.measure.rmm.profiles import DEFAULT_PROFILE, PROFILES
 from rmtool.replay import NotARealmLog, ReplayResult, replay_log
 
 MAX_LOG_SIZE = LIMITS["event log"]
@@ -57,34 +62,21 @@ def _text(r: ReplayResult) -> str:
 
 @click.command("replay")
 @click.argument("log", type=click.Path(dir_okay=False))
-@click.option("--images", "images", multiple=True, type=click.Path(),
-              help="Reference images: a sha256sum/sha512sum file or a directory (repeatable).")
-@click.option("--store", type=click.Path(dir_okay=False),
-              help="Image-store database (default: in the user cache directory).")
-@click.option("--index-map", type=click.Choice(["auto", "pcr", "mr"]), default="auto",
-              show_default=True, help="Event index to measurement register mapping.")
-@click.option("--dtb-templates", "dtb_templates", multiple=True, type=click.Path(),
-              help="DTB template, or a NAME<TAB>VERSION<TAB>FILE list (repeatable).")
-@click.option("--rmm-version", type=click.Choice(list(PROFILES)), default=DEFAULT_PROFILE,
-              show_default=True, help="RMM version whose measurement rules apply.")
-@click.option("--hash-algo", type=click.Choice(["sha256", "sha512", "sha384"]),
-              help="Realm algorithm when the log has no REALM_CREATE event.")
-@click.option("--format", "fmt", type=click.Choice(["table", "text", "json"]), default="table",
-              show_default=True)
-def replay(log: str, images: tuple[str, ...], store: str | None, index_map: str,
-           dtb_templates: tuple[str, ...], rmm_version: str, hash_algo: str | None,
-           fmt: str) -> None:
+@replay_options()
+@output_format()
+def replay(log: str, replay_settings: ReplaySettings, output_format: OutputFormat) -> None:
     """Rebuild a Realm's RIM and REMs from its event LOG, event by event."""
     ctx = click.get_current_context()
     try:
-        result = replay_log(_read_log(log), list(images), index_map=index_map, store=store,
-                            dtb_templates=list(dtb_templates), rmm_version=rmm_version,
-                            hash_algo=hash_algo)
+        r = replay_settings
+        result = replay_log(_read_log(log), list(r.images), index_map=r.index_map,
+                            store=r.store, dtb_templates=list(r.dtb_templates),
+                            rmm_version=r.rmm_version, hash_algo=r.hash_algo)
     except NotARealmLog as exc:  # nothing on stdout: no REM of a log that is not a Realm's
         click.echo(f"ERROR {log}: {exc}", err=True)
         click.echo(f"hint: {exc.hint}", err=True)
         ctx.exit(exc.exit_code)
-    if fmt == "json":
+    if output_format.json:
         click.echo(json.dumps(result.as_json(), indent=2))
     else:
         click.echo(_text(result))
