@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from rmtool.cli.options_measure import MeasureSettings, measure_options
 from rmtool.errors import (
     ConfigError,
     InvalidArguments,
@@ -37,7 +38,7 @@ from rmtool.measure.host import (
     load_config,
 )
 from rmtool.measure.images import ParallelGranuleHasher
-from rmtool.measure.rmm.profiles import DEFAULT_PROFILE, PROFILES, get_profile
+from rmtool.measure.rmm.profiles import get_profile
 from rmtool.measure.rmm.realm import Measurements, Realm
 from rmtool.measure.vmm import FRONTENDS
 from rmtool.measure.vmm.common import MeasureInputs, ReferencePanic, VmmBuild
@@ -265,54 +266,15 @@ def trace_rows(m: Measurements) -> list[dict[str, Any]]:
 @click.command("measure", cls=_MeasureCommand,
                context_settings={"allow_interspersed_args": False,
                                  "help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", count=True, help="More detail on stderr.")
-@click.option("--output-dtb", type=click.Path(dir_okay=False), help="Write the DTB measured.")
-@click.option("--dtb-template", type=click.Path(), help="Patch this DTB instead of generating.")
-@click.option("--dtb", "dtb", type=click.Path(), help="Measure this DTB as is.")
-@click.option("--no-measurements", is_flag=True, help="Stop after building the parameters.")
-@click.option("--print-b64", is_flag=True, help="Print base64 instead of hex.")
-@click.option("-k", "--kernel", type=click.Path(), help="Kernel image content.")
-@click.option("-i", "--initrd", type=click.Path(), help="Initrd content.")
-@click.option("-f", "--firmware", type=click.Path(), help="Firmware content.")
-@click.option("-c", "--config", "configs", multiple=True, type=click.Path(),
-              help="Host-capability TOML overlay (repeatable, applied in order).")
-@click.option("--endorsements-template", type=click.Path(), help="CoMID JSON template.")
-@click.option("--endorsements-output", type=click.Path(), help="Write CoMID JSON here.")
-@click.option("--ipa-bits", type=str, help="Host max IPA bits.")
-@click.option("--num-bps", type=str, help="Host breakpoints (2..64).")
-@click.option("--num-wps", type=str, help="Host watchpoints (2..64).")
-@click.option("--sve-vl", type=str, help="Host max SVE vector length in bits (0 disables).")
-@click.option("--pmu-num-ctrs", type=str, help="Host PMU counters (0..31).")
-@click.option("--pmu", type=str, help="Host PMU (true/false).")
-@click.option("--lpa2", type=str, help="Host LPA2 (true/false).")
-@click.option("--hash-algo", type=str,
-              help="Accepted for compatibility and ignored, as by the reference tool.")
-@click.option("--rmm-version", type=click.Choice(list(PROFILES)), default=DEFAULT_PROFILE,
-              show_default=True, help="RMM version whose measurement rules apply.")
-@click.option("--format", "fmt", type=click.Choice(["table", "text", "json"]), default="table",
-              show_default=True)
-@click.option("--trace", is_flag=True, help="Show the RMM operations and the RIM after each.")
-@click.option("--jobs", type=click.IntRange(1, 256), default=None,
-              help="Hashing threads (default: CPU count).")
-@click.option("--corim-output", type=click.Path(dir_okay=False),
-              help="Write an unsigned CoRIM (CCA realm profile) with the measurements.")
-@click.option("--emit-log", type=click.Path(dir_okay=False),
-              help="Write the TCG event log the VMM would write for this Realm.")
+@measure_options
 @click.argument("vmm", required=False)
 @click.argument("vmm_args", nargs=-1, type=click.UNPROCESSED)
-def measure(verbose: int, output_dtb: str | None, dtb_template: str | None, dtb: str | None,
-            no_measurements: bool, print_b64: bool, kernel: str | None, initrd: str | None,
-            firmware: str | None, configs: tuple[str, ...], endorsements_template: str | None,
-            endorsements_output: str | None, ipa_bits: str | None, num_bps: str | None,
-            num_wps: str | None, sve_vl: str | None, pmu_num_ctrs: str | None,
-            pmu: str | None, lpa2: str | None, hash_algo: str | None, rmm_version: str,
-            fmt: str, trace: bool, jobs: int | None, corim_output: str | None,
-            emit_log: str | None, vmm: str | None, vmm_args: tuple[str, ...]) -> None:
+def measure(settings: MeasureSettings, vmm: str | None, vmm_args: tuple[str, ...]) -> None:
     """Compute the RIM and REMs of a Realm from a VMM command line.
 
     VMM is one of kvmtool, qemu, cloud-hv; VMM_ARGS are that VMM's own arguments.
     """
-    del hash_algo  # validated by clap_check, then ignored as by the reference tool
+    # settings.hash_algo was validated by clap_check; it is ignored as by the reference tool
     ctx = click.get_current_context()
     if vmm is None:
         click.echo(ctx.get_usage(), err=True)
@@ -323,12 +285,7 @@ def measure(verbose: int, output_dtb: str | None, dtb_template: str | None, dtb:
     if vmm not in FRONTENDS:
         raise _clap_exit(ClapError(f"error: unrecognized subcommand '{vmm}'"))
     try:
-        _measure(output_dtb, dtb_template, dtb, no_measurements, print_b64, kernel, initrd,
-                 firmware, configs, endorsements_template, endorsements_output,
-                 {"ipa_bits": ipa_bits, "num_bps": num_bps, "num_wps": num_wps,
-                  "sve_vl": sve_vl, "pmu_num_ctrs": pmu_num_ctrs, "pmu": pmu, "lpa2": lpa2},
-                 verbose, rmm_version, fmt, trace, jobs, corim_output, emit_log, vmm,
-                 vmm_args)
+        _measure(settings, vmm, vmm_args)
     except ClapError as exc:
         raise _clap_exit(exc) from exc
     except ReferencePanic as exc:
@@ -337,54 +294,49 @@ def measure(verbose: int, output_dtb: str | None, dtb_template: str | None, dtb:
         raise click.exceptions.Exit(exc.exit_code) from exc
 
 
-def _measure(output_dtb: str | None, dtb_template: str | None, dtb: str | None,
-             no_measurements: bool, print_b64: bool, kernel: str | None, initrd: str | None,
-             firmware: str | None, configs: tuple[str, ...],
-             endorsements_template: str | None, endorsements_output: str | None,
-             host: dict[str, Any], verbose: int, rmm_version: str, fmt: str, trace: bool,
-             jobs: int | None, corim_output: str | None, emit_log: str | None, vmm: str,
-             vmm_args: tuple[str, ...]) -> None:
+def _measure(s: MeasureSettings, vmm: str, vmm_args: tuple[str, ...]) -> None:
     """src/main.rs: check_args, build_params (DTB written at its end), then the
     measurements unless --no-measurements."""
-    if dtb is not None and dtb_template is not None:
+    if s.dtb is not None and s.dtb_template is not None:
         raise InvalidArguments("either --dtb or --dtb-template can be set but not both")
-    caps = _caps_from_globals(configs, host)
-    if no_measurements:
+    caps = _caps_from_globals(s.configs, s.host_options())
+    if s.no_measurements:
         # The reference writes the DTB before it needs these; they do not change the DTB.
         caps = HostCaps(**{**caps.as_dict(), **{k: v for k, v in (
             ("num_bps", 2), ("num_wps", 2), ("pmu_num_ctrs", 0), ("ipa_bits", 52))
             if getattr(caps, k) is None}})
-    inputs = MeasureInputs(caps=caps, profile=get_profile(rmm_version), kernel=kernel,
-                           initrd=initrd, firmware=firmware, dtb=dtb, dtb_template=dtb_template,
+    inputs = MeasureInputs(caps=caps, profile=get_profile(s.rmm_version), kernel=s.kernel,
+                           initrd=s.initrd, firmware=s.firmware, dtb=s.dtb,
+                           dtb_template=s.dtb_template,
                            reference_mode=_as_realm_measurements())
     build = build_vmm(vmm, list(vmm_args), inputs)
     for w in build.warnings:
         click.echo(f"WARN {w}", err=True)
-    if verbose:
+    if s.verbose:
         click.echo(f"realm parameters: {build.params}", err=True)
         click.echo(f"granule hashing: {core_name(build.params.hash_algo.name)} core, "
-                   f"{ParallelGranuleHasher(jobs).jobs} workers", err=True)
-    if output_dtb is not None and build.dtb is not None:
-        _write_dtb(output_dtb, build.dtb)
+                   f"{ParallelGranuleHasher(s.jobs).jobs} workers", err=True)
+    if s.output_dtb is not None and build.dtb is not None:
+        _write_dtb(s.output_dtb, build.dtb)
     if build.after_dtb_error is not None:
         raise build.after_dtb_error
-    if no_measurements:
+    if s.no_measurements:
         _print_result_warnings(build)
         return
     progress = None
     if sys.stderr.isatty() and _image_bytes(build) > PROGRESS_THRESHOLD:
         progress = _Progress(_image_bytes(build))
-    realm = Realm(inputs.profile, hasher=ParallelGranuleHasher(jobs, progress))
+    realm = Realm(inputs.profile, hasher=ParallelGranuleHasher(s.jobs, progress))
     try:
         m = realm.execute(build.operations())
     finally:
         if progress is not None:
             progress.close()
     result = MeasureResult(build, m)
-    _write_side_outputs(result, endorsements_template, endorsements_output, corim_output,
-                        emit_log)
-    if endorsements_output is None:
-        _print(result, fmt, trace, print_b64)
+    _write_side_outputs(result, s.endorsements_template, s.endorsements_output,
+                        s.corim_output, s.emit_log)
+    if s.endorsements_output is None:
+        _print(result, s.fmt, s.trace, s.print_b64)
     _print_result_warnings(build)
 
 
