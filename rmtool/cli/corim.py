@@ -15,6 +15,16 @@ from typing import Any
 import click
 from tabulate import tabulate
 
+from rmtool.cli.option_groups import OutputFormat, output_format
+from rmtool.cli.options_corim import (
+    CLIENT_SECRET_ENV,
+    FORMAT_HELP,
+    PASSWORD_ENV,
+    CorimCreateSettings,
+    SubmitSettings,
+    corim_create_options,
+    submit_options,
+)
 from rmtool.errors import CorimError, InputFileError, UsageError
 from rmtool.files import LIMITS, read_bounded, write_atomic
 from rmtool.filetype import check_kind
@@ -25,11 +35,7 @@ from rmtool.verify.corim_lint import has_errors, lint
 from rmtool.verify.corim_sign import load_cert_chain, load_signing_key, sign_corim
 from rmtool.verify.corim_submit import AuthConfig, Deadline, submit_corim
 
-FORMAT_OPTION = click.option("--format", "fmt", type=click.Choice(["table", "text", "json"]),
-                             default="table", show_default=True, help="Output format.")
 MAX_JSON_INPUT = 4 * 1024 * 1024
-PASSWORD_ENV = "RMTOOL_PROVISIONING_PASSWORD"
-CLIENT_SECRET_ENV = "RMTOOL_PROVISIONING_CLIENT_SECRET"
 
 
 def _read(path: str, what: str, limit: int = MAX_CORIM_SIZE) -> bytes:
@@ -120,71 +126,50 @@ def corim() -> None:
 
 @corim.command("create")
 @click.argument("measurements", required=False, type=click.Path(dir_okay=False))
-@click.option("--rim", help="RIM as hex (instead of a measurement JSON file).")
-@click.option("--rem0", help="REM0 as hex.")
-@click.option("--rem1", help="REM1 as hex.")
-@click.option("--rem2", help="REM2 as hex.")
-@click.option("--rem3", help="REM3 as hex.")
-@click.option("--rpv", help="Realm personalization value (64 bytes) as hex.")
-@click.option("--hash-algo", help="sha256, sha384 or sha512 (default: from the RIM size).")
-@click.option("--template", "templates", multiple=True, type=click.Path(dir_okay=False),
-              help="cocli CoRIM and/or CoMID JSON template (repeatable).")
-@click.option("--corim-id", help="CoRIM id (UUID or text; default derived from the values).")
-@click.option("--tag-id", help="CoMID tag-id (UUID or text; default derived from the values).")
-@click.option("--key", type=click.Path(dir_okay=False), help="Sign with this PEM or JWK key.")
-@click.option("--cert", type=click.Path(dir_okay=False),
-              help="Signing certificate chain (PEM, leaf first) for the x5chain header.")
-@click.option("--meta", type=click.Path(dir_okay=False),
-              help="cocli signer meta JSON ({signer: {name, uri}, validity}).")
-@click.option("--signer-name", default="rmtool", show_default=True,
-              help="Signer name in corim-meta when --meta is not given.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Write the CoRIM here.")
-@FORMAT_OPTION
-def create(measurements: str | None, rim: str | None, rem0: str | None, rem1: str | None,
-           rem2: str | None, rem3: str | None, rpv: str | None, hash_algo: str | None,
-           templates: tuple[str, ...], corim_id: str | None, tag_id: str | None,
-           key: str | None, cert: str | None, meta: str | None, signer_name: str,
-           output: str, fmt: str) -> None:
+@corim_create_options
+@output_format(FORMAT_HELP)
+def create(measurements: str | None, settings: CorimCreateSettings,
+           output_format: OutputFormat) -> None:
     """Build a CoRIM for a Realm from MEASUREMENTS (rmtool measure --format json) or hex."""
-    if measurements is not None and rim is not None:
+    o = settings
+    if measurements is not None and o.rim is not None:
         raise UsageError("give either a measurement JSON file or --rim, not both", field="rim")
     if measurements is not None:
         rim_b, rems, algo, rpv_b = _measurements_from_json(_read_json(measurements,
                                                                       "measurements"))
-        if rpv is not None:
-            rpv_b = _hex(rpv, "rpv")
-    elif rim is not None:
-        rim_b = _hex(rim, "rim") or b""
-        rems = [_hex(v, f"rem{i}") for i, v in enumerate((rem0, rem1, rem2, rem3))]
+        if o.rpv is not None:
+            rpv_b = _hex(o.rpv, "rpv")
+    elif o.rim is not None:
+        rim_b = _hex(o.rim, "rim") or b""
+        rems = [_hex(v, f"rem{i}") for i, v in enumerate((o.rem0, o.rem1, o.rem2, o.rem3))]
         algo = None
-        rpv_b = _hex(rpv, "rpv")
+        rpv_b = _hex(o.rpv, "rpv")
     else:
         raise UsageError("give a measurement JSON file or --rim", field="rim")
-    if hash_algo is not None:
-        algo = _algo(hash_algo, "--hash-algo")
+    if o.hash_algo is not None:
+        algo = _algo(o.hash_algo, "--hash-algo")
     if algo is None:
         algo = {32: "sha256", 48: "sha384", 64: "sha512"}.get(len(rim_b))
         if algo is None:
             raise UsageError(f"RIM is {len(rim_b)} bytes; give --hash-algo", field="rim")
-    if (cert or meta) and not key:
+    if (o.cert or o.meta) and not o.key:
         raise UsageError("--cert and --meta need --key", field="key")
-    corim_t, comid_t = _load_templates(templates)
+    corim_t, comid_t = _load_templates(o.templates)
     data = corim_lib.build_realm_corim(rim_b, rems, algo, rpv_b, template=corim_t,
-                                       comid_template=comid_t, corim_id=corim_id,
-                                       tag_id=tag_id)
-    if key:
-        signing_key = load_signing_key(_read(key, "key", 1024 * 1024))
-        chain = load_cert_chain(_read(cert, "cert", 1024 * 1024)) if cert else None
-        meta_map = (comid_json.meta_from_json(_read_json(meta, "meta")) if meta
-                    else {0: {0: signer_name}})
+                                       comid_template=comid_t, corim_id=o.corim_id,
+                                       tag_id=o.tag_id)
+    if o.key:
+        signing_key = load_signing_key(_read(o.key, "key", 1024 * 1024))
+        chain = load_cert_chain(_read(o.cert, "cert", 1024 * 1024)) if o.cert else None
+        meta_map = (comid_json.meta_from_json(_read_json(o.meta, "meta")) if o.meta
+                    else {0: {0: o.signer_name}})
         data = sign_corim(data, signing_key, meta=meta_map, cert_chain=chain)
-    write_atomic(output, data, error=_output_error)  # never through a symlink, never partial
-    info = {"output": output, "bytes": len(data), "signed": bool(key),
+    write_atomic(o.output, data, error=_output_error)  # never through a symlink, never partial
+    info = {"output": o.output, "bytes": len(data), "signed": bool(o.key),
             "media_type": corim_lib.media_type_for(data), "hash_algo": algo,
-            "rim": corim_lib.load_reference_values(output).rim.hex()  # type: ignore[union-attr]
+            "rim": corim_lib.load_reference_values(o.output).rim.hex()  # type: ignore[union-attr]
             }
-    if fmt == "json":
+    if output_format.json:
         click.echo(json.dumps(info, indent=2))
     else:
         click.echo(tabulate([[k, v] for k, v in info.items()], tablefmt="plain"))
@@ -202,11 +187,11 @@ def _realm_rows(r: Mapping[str, Any]) -> list[list[str]]:
 
 @corim.command("show")
 @click.argument("file", type=click.Path(dir_okay=False))
-@FORMAT_OPTION
-def show(file: str, fmt: str) -> None:
+@output_format(FORMAT_HELP)
+def show(file: str, output_format: OutputFormat) -> None:
     """Decode a CoRIM (signed or not), a CoMID or CoMID JSON and print its realm values."""
     desc = corim_lib.describe(_read(file, "file"))
-    if fmt == "json":
+    if output_format.json:
         click.echo(json.dumps(desc, indent=2, sort_keys=False))
         return
     head: list[list[Any]] = [["kind", desc["kind"]]]
@@ -244,16 +229,17 @@ def show(file: str, fmt: str) -> None:
 @click.option("--cddl", "cddl_dir", type=click.Path(),
               help="Folder with the IETF CoRIM CDDL (ietf-corim/, eat-measured-component/); "
                    "default $RMTOOL_CORIM_CDDL.")
-@FORMAT_OPTION
+@output_format(FORMAT_HELP)
 @click.pass_context
-def lint_cmd(ctx: click.Context, file: str, cddl_dir: str | None, fmt: str) -> None:
+def lint_cmd(ctx: click.Context, file: str, cddl_dir: str | None,
+             output_format: OutputFormat) -> None:
     """Check FILE against the CCA realm profile and the CoRIM CDDL (exit 0 / 1 / 2)."""
     try:
         findings = lint(_read(file, "file"), cddl_dir=cddl_dir)
     except InputFileError as exc:
         raise CorimError(exc.message, field=exc.field) from None
     bad = has_errors(findings)
-    if fmt == "json":
+    if output_format.json:
         click.echo(json.dumps({"file": file, "valid": not bad,
                                "findings": [f.to_json() for f in findings]}, indent=2))
     else:
@@ -269,47 +255,20 @@ def lint_cmd(ctx: click.Context, file: str, cddl_dir: str | None, fmt: str) -> N
 
 @corim.command("submit")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--api-server", required=True,
-              help="Provisioning URL (base URL, or the full .../submit URL).")
-@click.option("--media-type", help="Override the Content-Type (default from the CoRIM).")
-@click.option("--auth", "auth_method", type=click.Choice(["none", "basic", "oauth2"]),
-              default="none", show_default=True)
-@click.option("--username", help="basic: user name.")
-@click.option("--password", envvar=PASSWORD_ENV,
-              help=f"basic: password (visible in ps; prefer --password-file or "
-                   f"${PASSWORD_ENV}).")
-@click.option("--password-file", type=click.Path(dir_okay=False),
-              help="basic: read the password from this file (first line).")
-@click.option("--client-id", help="oauth2: client id.")
-@click.option("--client-secret", envvar=CLIENT_SECRET_ENV,
-              help=f"oauth2: client secret (visible in ps; prefer --client-secret-file or "
-                   f"${CLIENT_SECRET_ENV}).")
-@click.option("--client-secret-file", type=click.Path(dir_okay=False),
-              help="oauth2: read the client secret from this file (first line).")
-@click.option("--token-url", help="oauth2: token endpoint.")
-@click.option("--scope", "scopes", multiple=True, help="oauth2: scope (repeatable).")
-@click.option("--ca-cert", type=click.Path(dir_okay=False), help="CA bundle for TLS.")
-@click.option("--insecure", is_flag=True, help="Do not verify the TLS certificate.")
-@click.option("--timeout", type=float, default=30.0, show_default=True,
-              help="Total seconds for the whole submission (connect, token, submit, every "
-                   "read); a later answer is a failure.")
-@click.option("--no-lint", is_flag=True, help="Submit even if the profile lint finds errors.")
-@FORMAT_OPTION
+@submit_options
+@output_format(FORMAT_HELP)
 @click.pass_context
-def submit(ctx: click.Context, file: str, api_server: str, media_type: str | None,
-           auth_method: str, username: str | None, password: str | None,
-           password_file: str | None, client_id: str | None, client_secret: str | None,
-           client_secret_file: str | None, token_url: str | None, scopes: tuple[str, ...],
-           ca_cert: str | None, insecure: bool, timeout: float, no_lint: bool,
-           fmt: str) -> None:
+def submit(ctx: click.Context, file: str, settings: SubmitSettings,
+           output_format: OutputFormat) -> None:
     """POST FILE to a Veraison provisioning service (exit 0 accepted, 1 refused / network
     failure / no answer within --timeout, 2 bad arguments or unreadable FILE)."""
-    deadline = Deadline(timeout)
-    password = _secret(ctx, "password", password, password_file)
-    client_secret = _secret(ctx, "client_secret", client_secret, client_secret_file)
+    o = settings
+    deadline = Deadline(o.timeout)
+    password = _secret(ctx, "password", o.password, o.password_file)
+    client_secret = _secret(ctx, "client_secret", o.client_secret, o.client_secret_file)
     data = read_bounded(file, LIMITS["corim"], "CoRIM")
-    mt = media_type or corim_lib.media_type_for(data)
-    if not no_lint:
+    mt = o.media_type or corim_lib.media_type_for(data)
+    if not o.no_lint:
         errors = [f for f in lint(data, use_env=False) if f.severity == "error"]
         if errors:
             for f in errors:
@@ -317,18 +276,18 @@ def submit(ctx: click.Context, file: str, api_server: str, media_type: str | Non
             click.echo(f"ERROR {file} would be rejected; not submitted (use --no-lint to "
                        "submit anyway)", err=True)
             ctx.exit(1)
-    auth = AuthConfig(method=auth_method, username=username, password=password,
-                      client_id=client_id, client_secret=client_secret,
-                      token_url=token_url, scopes=list(scopes))
-    verify: bool | str = False if insecure else (ca_cert or True)
-    result = submit_corim(data, api_server, mt, auth=auth, verify=verify, deadline=deadline)
-    if fmt == "json":
+    auth = AuthConfig(method=o.auth_method, username=o.username, password=password,
+                      client_id=o.client_id, client_secret=client_secret,
+                      token_url=o.token_url, scopes=list(o.scopes))
+    verify: bool | str = False if o.insecure else (o.ca_cert or True)
+    result = submit_corim(data, o.api_server, mt, auth=auth, verify=verify, deadline=deadline)
+    if output_format.json:
         click.echo(json.dumps(result.to_json(), indent=2))
     elif result.ok:
         click.echo(f"submitted {file} to {result.url} ({mt}): {result.status}")
     if result.ok:
         return
-    if fmt != "json":
+    if not output_format.json:
         if result.http_status == 415:
             click.echo(f"ERROR the server does not accept {mt} (HTTP 415); it accepts: "
                        + (", ".join(result.accept) or "(no Accept header)"), err=True)
