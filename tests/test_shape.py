@@ -177,3 +177,67 @@ def test_cycle_finder_sees_function_level_and_relative_imports() -> None:
              "rmtool.pkg.d": _imports("rmtool.pkg.d", False, d, known)}
     assert graph["rmtool.b"] == {"rmtool.pkg.d", "rmtool.c"}
     assert _cycles(graph) == {("rmtool.a", "rmtool.b", "rmtool.pkg.d")}
+
+
+def test_settings_follow_the_options_and_are_frozen() -> None:
+    """Each command's settings class has one field per option, in ``--help`` order (a
+    field added without its option, or an option moved, shows here), and a command
+    cannot change the options it was given."""
+    import dataclasses
+
+    import click
+    import pytest
+
+    from rmtool.cli.corim import create, submit
+    from rmtool.cli.launch import launch
+    from rmtool.cli.measure import measure
+    from rmtool.cli.options_compare import CompareReferences
+    from rmtool.cli.options_corim import CorimCreateSettings, SubmitSettings
+    from rmtool.cli.options_launch import LaunchSettings
+    from rmtool.cli.options_measure import MeasureSettings
+
+    def options(command: click.Command) -> list[str | None]:
+        return [p.name for p in command.params if p.param_type_name == "option"]
+
+    def fields(settings: type) -> list[str]:
+        return [f.name for f in dataclasses.fields(settings)]
+
+    assert options(measure) == fields(MeasureSettings)
+    assert options(launch) == fields(LaunchSettings)
+    assert options(create) == [*fields(CorimCreateSettings), "fmt"]
+    assert options(submit) == [*fields(SubmitSettings), "fmt"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        CompareReferences().rim = "00"  # type: ignore[misc]
+
+
+def test_replay_and_compare_share_one_declaration() -> None:
+    """``--images``, ``--store``, ``--index-map``, ``--dtb-templates`` and
+    ``--rmm-version`` mean the same for ``replay`` and ``compare --log``: same flags,
+    types, choices and defaults (only the help text says "With --log")."""
+    import click
+
+    from rmtool.cli.compare import compare
+    from rmtool.cli.replay import replay
+    from rmtool.measure.rmm.profiles import DEFAULT_PROFILE
+
+    def shape(command: click.Command) -> dict[str, tuple[object, ...]]:
+        return {p.name: (tuple(p.opts), repr(getattr(p.type, "choices", p.type.name)),
+                         p.default, p.multiple)
+                for p in command.params if p.name is not None}
+
+    shared = ["images", "store", "index_map", "dtb_templates", "rmm_version"]
+    assert [shape(compare)[n] for n in shared] == [shape(replay)[n] for n in shared]
+    assert shape(compare)["rmm_version"][2] == DEFAULT_PROFILE
+    assert "hash_algo" in shape(replay) and "hash_algo" not in shape(compare)
+
+
+def test_an_option_without_a_settings_field_is_refused() -> None:
+    """A group whose option has no field in its settings class fails when the command
+    module is imported, not when a user passes the option."""
+    import click
+    import pytest
+
+    from rmtool.cli.option_groups import OutputFormat, option_group
+
+    with pytest.raises(TypeError, match="no field for option"):
+        option_group(OutputFormat, "output_format", [click.option("--colour")])

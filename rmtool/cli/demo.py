@@ -18,6 +18,7 @@ from typing import Any
 import click
 from tabulate import tabulate
 
+from rmtool.cli.option_groups import OutputFormat, output_format
 from rmtool.examples import HOST_FILES, write_inputs
 from rmtool.measure import measure_vmm
 from rmtool.measure.host import HostCaps, load_config
@@ -71,13 +72,12 @@ def run_demo(directory: Path) -> list[dict[str, Any]]:
 @click.command("demo")
 @click.option("--dir", "directory", type=click.Path(file_okay=False),
               help="Write the example inputs here (default: a new temporary directory).")
-@click.option("--format", "fmt", type=click.Choice(["table", "text", "json"]), default="table",
-              show_default=True)
-def demo(directory: str | None, fmt: str) -> None:
+@output_format()
+def demo(directory: str | None, output_format: OutputFormat) -> None:
     """Measure three example Realms (kvmtool, QEMU, cloud-hypervisor) from generated inputs."""
     d = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="rmtool-demo-"))
     rows = run_demo(d)
-    if fmt == "json":
+    if output_format.json:
         click.echo(json.dumps({"directory": str(d), "realms": rows}, indent=2))
         return
     click.echo(f"Example inputs (made by rmtool.examples) in {d}:")

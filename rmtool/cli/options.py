@@ -10,13 +10,13 @@ by name (``--skip-platform-signature``), and a waived check is printed as UNVERI
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import click
 
+from rmtool.cli.option_groups import option_group
 from rmtool.errors import UsageError
 from rmtool.verify import checks as K
 from rmtool.verify import cose
@@ -73,21 +73,12 @@ _OPTIONS = (
 )
 
 
+_TOKEN_VERIFICATION = option_group(TokenVerificationSettings, "verification", _OPTIONS)
+
+
 def token_verification_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Add the verification options; the command receives ``verification=Settings``."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        settings = TokenVerificationSettings(
-            platform_keys=tuple(kwargs.pop("platform_keys")), strict=kwargs.pop("strict"),
-            skip_platform_signature=kwargs.pop("skip_platform_signature"),
-            challenge=kwargs.pop("challenge"))
-        return func(*args, verification=settings, **kwargs)
-
-    command: Callable[..., Any] = wrapper
-    for option in reversed(_OPTIONS):
-        command = option(command)
-    return command
+    return _TOKEN_VERIFICATION(func)
 
 
 def verification_lines(result: K.Verification) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Any
 import click
 from tabulate import tabulate
 
+from rmtool.cli.option_groups import OutputFormat, output_format
 from rmtool.cli.options import (
     TokenVerificationSettings,
     token_verification_options,
@@ -65,12 +66,11 @@ def _table(tok: CcaToken) -> str:
 
 @token.command("show")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["table", "text", "json"]), default="table",
-              show_default=True, help="Output format (json is a stable contract).")
-def show(file: str, fmt: str) -> None:
+@output_format("Output format (json is a stable contract).")
+def show(file: str, output_format: OutputFormat) -> None:
     """Print the claims of the token in FILE (bytes as lower-case hex)."""
     tok = read_token(file)
-    if fmt == "json":
+    if output_format.json:
         click.echo(json.dumps(tok.to_json(), indent=2))
     else:
         click.echo(_table(tok))
@@ -79,11 +79,10 @@ def show(file: str, fmt: str) -> None:
 @token.command("verify")
 @click.argument("file", type=click.Path(dir_okay=False))
 @token_verification_options
-@click.option("--format", "fmt", type=click.Choice(["table", "text", "json"]), default="table",
-              show_default=True)
+@output_format()
 @click.pass_context
 def verify(ctx: click.Context, file: str, verification: TokenVerificationSettings,
-           fmt: str) -> None:
+           output_format: OutputFormat) -> None:
     """Verify signatures, binding and claim syntax of the token in FILE.
 
     PASS (exit 0) only when every check passes: both signatures (the platform one with a
@@ -94,7 +93,7 @@ def verify(ctx: click.Context, file: str, verification: TokenVerificationSetting
     policy = verification.policy()
     tok = read_token(file)
     result = K.verify(tok, policy)
-    if fmt == "json":
+    if output_format.json:
         click.echo(json.dumps(result.to_json(), indent=2))
     else:
         click.echo("\n".join(verification_lines(result)))
