@@ -11,15 +11,32 @@ starting at zero (no locality rules). Registers are keyed by the index as writte
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
 from rmtool.errors import EventLogError
 from rmtool.eventlog import constants as c
 from rmtool.eventlog.constants import HashObject
 
-if TYPE_CHECKING:
-    from rmtool.eventlog.parser import EventLog
+
+class _Event(Protocol):
+    @property
+    def data(self) -> bytes: ...
+
+
+class EventLog(Protocol):
+    """What register replay reads of a parsed log (``rmtool.eventlog.parser.EventLog``;
+    a protocol here so that the parser can offer ``EventLog.registers`` without an import
+    cycle)."""
+
+    @property
+    def algorithms(self) -> list[str]: ...
+    @property
+    def format(self) -> str: ...
+    @property
+    def banks(self) -> list[str]: ...
+    def frames(self, bank: str) -> Iterator[tuple[int, int, int, bytes | None]]: ...
+    def event_at(self, number: int, offset: int) -> _Event: ...
 
 _DRTM_PCRS = range(17, 23)
 
