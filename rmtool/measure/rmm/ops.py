@@ -70,6 +70,9 @@ class RealmParams:
     da: bool = False  # RMM 1.1+
     mec_policy: int = 0  # RMM 2.0
     rpv: bytes = b"\0" * 64  # personalization value: token only, never measured
+    # SVE flag; None = set when sve_vl is non-zero. False with a non-zero sve_vl: the host
+    # wrote a vector length with the flag clear (TF-RMM measures that sve_vl field)
+    sve: bool | None = None
     # the host's RmiRealmParams fields exactly as written (RMI encodings): when set, these
     # are measured and validated, and the fields above only describe them (from_rmi)
     rmi: RmiRealmFields | None = None
@@ -91,7 +94,8 @@ class RealmParams:
         flags = fields.flags
         return cls(hash_algo=algo, s2sz=fields.s2sz, num_bps=fields.num_bps + extra,
                    num_wps=fields.num_wps + extra,
-                   sve_vl=(fields.sve_vl + 1) * 128 if flags & FLAG_SVE else 0,
+                   sve_vl=(fields.sve_vl + 1) * 128 if flags & FLAG_SVE or fields.sve_vl else 0,
+                   sve=bool(flags & FLAG_SVE),
                    pmu=bool(flags & FLAG_PMU), pmu_num_ctrs=fields.pmu_num_ctrs,
                    lpa2=bool(flags & FLAG_LPA2), da=bool(flags & FLAG_DA),
                    mec_policy=(flags & FLAG_MEC_POLICY_MASK) >> FLAG_MEC_POLICY_SHIFT,

@@ -60,8 +60,8 @@ class RmmProfile:
     their union. ``mec_policies`` is the MEC_POLICY values RMI_REALM_CREATE accepts, or
     ``None`` where the version does not validate bits 7..8 (copied into the image
     like any other undefined bit). ``bps_wps_minus_one``: the host stores breakpoint /
-    watchpoint counts minus one (rel0 and later; eac5 stored the count). ``tf_rmm`` lists the TF-RMM tags (and
-    ``main`` ranges) the profile was checked against.
+    watchpoint counts minus one (rel0 and later; eac5 stored the count). ``tf_rmm``
+    lists the TF-RMM tags (or ``main``) the profile was checked against.
     """
 
     name: str

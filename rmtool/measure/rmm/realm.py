@@ -82,14 +82,16 @@ def rmi_realm_fields(params: RealmParams, profile: RmmProfile) -> RmiRealmFields
     """The RmiRealmParams fields a host writes for ``params``: ``params.rmi`` verbatim
     when given (raw replay / TF-RMM streams), else encoded from natural units: the flag
     bits of every feature asked for (defined by the version or not: TF-RMM measures the
-    whole word), VQ for the SVE vector length, counts minus one from rel0, and
-    pmu_num_ctrs as given even with the PMU flag clear (TF-RMM measures the field)."""
+    whole word), VQ for the SVE vector length (also with ``sve=False``), counts minus one
+    from rel0, and pmu_num_ctrs as given even with the PMU flag clear (TF-RMM measures
+    both fields whatever the flags say)."""
     if params.rmi is not None:
         return params.rmi
     if not 0 <= params.mec_policy <= 3:
         raise MeasurementError(f"mec_policy {params.mec_policy} does not fit the 2-bit "
                                "MEC_POLICY flag field", field="mec_policy")
-    flags = ((FLAG_LPA2 if params.lpa2 else 0) | (FLAG_SVE if params.sve_vl else 0)
+    sve = bool(params.sve_vl) if params.sve is None else params.sve
+    flags = ((FLAG_LPA2 if params.lpa2 else 0) | (FLAG_SVE if sve else 0)
              | (FLAG_PMU if params.pmu else 0) | (FLAG_DA if params.da else 0)
              | params.mec_policy << FLAG_MEC_POLICY_SHIFT)
     minus = 1 if profile.bps_wps_minus_one else 0
