@@ -323,3 +323,17 @@ def test_front_end_parameters_measure_as_before() -> None:
     assert rim("1.0-rel0", RealmParams(SHA256, 48, 2, 2, sve_vl=512, pmu=True,
                                        pmu_num_ctrs=6)) == \
         hashlib.sha256(image(0x6, 48, 3, 1, 1, 6, 0)).digest()
+
+
+def test_api_doc_realm_example_runs_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/api.md's Realm example is the documented API: it must run and print the
+    refusal it shows."""
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "docs" / "api.md").read_text()
+    section = text.split("### The Realm model", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "docs/api.md", "exec"), {})  # noqa: S102 - our own documentation
+    assert capsys.readouterr().out == (
+        "RMI_REALM_CREATE: flags MEC_POLICY (bits 7-8) value 2 is not defined by RMM "
+        "2.0-v0.9.0 (accepted: 0, 1; TF-RMM tf-rmm-v0.9.0 refuses the realm)\n")

@@ -3,9 +3,13 @@
 This is the only place that hashes for the RIM and REMs (design.md). Semantics are
 TF-RMM's (spec/rmm-measurement.md):
 
-* REALM_CREATE: RIM = H(4096-byte measured RmiRealmParams image) (§3);
-* INIT_RIPAS: one RIPAS descriptor per RTT entry, greedy split (§5.3), only for
-  RMM versions that measure it (§5.1);
+* REALM_CREATE: refused where the profile's TF-RMM refuses the parameters (hash
+  algorithm, MEC_POLICY); otherwise RIM = H(4096-byte measured RmiRealmParams image) with
+  the whole flags word and the raw 32-bit fields as TF-RMM copies them (§3,
+  docs/rmm-profiles.md);
+* INIT_RIPAS: one RIPAS descriptor per RTT entry, greedy split (§5.3) over the RTTs that
+  earlier ranges created (TF-RMM runtime/rmi/rtt.c), only for RMM versions that measure
+  it (§5.1);
 * DATA_CREATE: one DATA descriptor per 4 KiB granule (§4);
 * REC_CREATE: REC descriptor over H(4096-byte RmiRecParams image) for a runnable REC (§6);
 * RSI_MEASUREMENT_EXTEND: REM = H(REM[:hash_size] || data[:size]) (§7, TF-RMM).
