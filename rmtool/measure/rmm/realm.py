@@ -168,8 +168,8 @@ def iter_ripas_split(base: int, top: int, ipa_bits: int,
                 break
 
 
-def iter_ripas_entries(base: int, top: int, ipa_bits: int, tables: set[tuple[int, int]],
-                       created: set[tuple[int, int]],
+def iter_ripas_entries(base: int, top: int, ipa_bits: int, tables: set[int],
+                       created: list[int],
                        limit: int = MAX_RIPAS_ENTRIES) -> Iterator[tuple[int, int]]:
     """RTT entries one RMI_RTT_INIT_RIPAS of [base, top) measures, with the host retrying
     as KVM does, given the RTTs below the start level that already exist.
@@ -179,10 +179,11 @@ def iter_ripas_entries(base: int, top: int, ipa_bits: int, tables: set[tuple[int
     that table's level while they are aligned and fit below ``top`` (an entry already
     RIPAS RAM is measured again); otherwise it answers RMI_ERROR_RTT and the host
     creates the next-level table there and retries. ``tables`` holds the tables that
-    exist as ``(depth, base)``, depth 1.. counting levels below the start level;
-    ``created`` receives the ones this call creates. On fresh tables this is the greedy split of
-    :func:`iter_ripas_split`; where an earlier range created a deeper table, its
-    entries are measured at that table's level."""
+    exist, each as ``table_base | depth`` (depth 1.. counts levels below the start level;
+    a table base is 4 KiB aligned); the tables this call creates are added to it and
+    listed in ``created`` (so that a caller can undo a failed call). On fresh tables this
+    is the greedy split of :func:`iter_ripas_split`; where an earlier range created a
+    deeper table, its entries are measured at that table's level."""
     if base % GRANULE_SIZE or top % GRANULE_SIZE:
         raise MeasurementError(f"INIT_RIPAS range [{base:#x}, {top:#x}) is not granule aligned")
     sizes = rtt_block_sizes(ipa_bits)
@@ -195,14 +196,14 @@ def iter_ripas_entries(base: int, top: int, ipa_bits: int, tables: set[tuple[int
             raise MeasurementError(f"INIT_RIPAS range [{base:#x}, {top:#x}) needs more than "
                                    f"{limit} RTT entries")
         depth = 0
-        while depth < deepest:
-            key = (depth + 1, cur - cur % sizes[depth])
-            if key not in tables and key not in created:
-                break
-            depth += 1
+        if tables:
+            while depth < deepest and (cur - cur % sizes[depth]) | (depth + 1) in tables:
+                depth += 1
         size = sizes[depth]
         while cur % size or cur + size > top:  # RMI_ERROR_RTT: the host goes one level deeper
-            created.add((depth + 1, cur - cur % size))
+            key = (cur - cur % size) | (depth + 1)
+            tables.add(key)
+            created.append(key)
             depth += 1
             size = sizes[depth]
         yield cur, cur + size
@@ -252,8 +253,8 @@ class Realm:
         self._rim_slot = bytes(64)
         self._rems = [bytes(64) for _ in range(4)]
         self.trace: list[TraceEntry] = []
-        # RTTs below the start level created by earlier INIT_RIPAS calls (depth, base)
-        self._rtt_tables: set[tuple[int, int]] = set()
+        # RTTs below the start level created by INIT_RIPAS calls (table_base | depth)
+        self._rtt_tables: set[int] = set()
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -338,14 +339,17 @@ class Realm:
         ctor = getattr(hashlib, algo.name)
         pack = ripas_descriptor_packer(algo.size).pack
         rim = self._rim_slot[:algo.size]
-        created: set[tuple[int, int]] = set()  # committed only if the whole call succeeds
-        for base, top in iter_ripas_entries(op.base, op.top,
-                                            self.params.s2sz if self.params else 0,
-                                            self._rtt_tables, created, limit):
-            rim = ctor(pack(DESC_TYPE_RIPAS, DESC_SIZE, rim, base, top)).digest()
-            count += 1
+        created: list[int] = []  # undone if the call fails
+        try:
+            for base, top in iter_ripas_entries(op.base, op.top,
+                                                self.params.s2sz if self.params else 0,
+                                                self._rtt_tables, created, limit):
+                rim = ctor(pack(DESC_TYPE_RIPAS, DESC_SIZE, rim, base, top)).digest()
+                count += 1
+        except BaseException:
+            self._rtt_tables.difference_update(created)
+            raise
         self._rim_slot = slot(rim)
-        self._rtt_tables |= created
         self._record(op, "INIT_RIPAS", f"[{op.base:#x}, {op.top:#x})", count)
 
     def data_create(self, op: DataCreate) -> None:
