@@ -126,23 +126,25 @@ def read_realm_create(payload: bytes, rpv: bytes = bytes(64)) -> RealmParams:
     except UsageError:
         raise CcaEventError(f"unknown hash algorithm encoding {algo}", field="hash_algo",
                             offset=8 + 13) from None
-    pmu = bool(flags & FLAG_PMU)
+    # sve_vl and pmu_num_ctrs stay raw with their flag clear: TF-RMM measures the fields
+    sve = bool(flags & FLAG_SVE)
     return RealmParams(
         hash_algo=hash_algo, s2sz=s2sz, num_bps=bps + 1, num_wps=wps + 1,
-        sve_vl=(vq + 1) * 128 if flags & FLAG_SVE else 0, pmu=pmu,
-        pmu_num_ctrs=ctrs if pmu else 0, lpa2=bool(flags & FLAG_LPA2),
+        sve_vl=(vq + 1) * 128 if sve or vq else 0, sve=sve, pmu=bool(flags & FLAG_PMU),
+        pmu_num_ctrs=ctrs, lpa2=bool(flags & FLAG_LPA2),
         da=bool(flags & FLAG_DA),
         mec_policy=(flags & FLAG_MEC_POLICY_MASK) >> FLAG_MEC_POLICY_SHIFT, rpv=rpv)
 
 
 def write_realm_create(p: RealmParams) -> bytes:
     """16 bytes as QEMU writes them (14 packed + 2 bytes of struct padding)."""
-    flags = ((FLAG_LPA2 if p.lpa2 else 0) | (FLAG_SVE if p.sve_vl else 0)
+    sve = bool(p.sve_vl) if p.sve is None else p.sve
+    flags = ((FLAG_LPA2 if p.lpa2 else 0) | (FLAG_SVE if sve else 0)
              | (FLAG_PMU if p.pmu else 0) | (FLAG_DA if p.da else 0)
              | ((p.mec_policy & 0b11) << FLAG_MEC_POLICY_SHIFT))
     return _REALM_CREATE.pack(flags, p.s2sz, p.sve_vl // 128 - 1 if p.sve_vl else 0,
                               p.num_bps - 1, p.num_wps - 1,
-                              p.pmu_num_ctrs if p.pmu else 0, p.hash_algo.rmi) + bytes(2)
+                              p.pmu_num_ctrs, p.hash_algo.rmi) + bytes(2)
 
 
 def read_init_ripas(payload: bytes) -> tuple[int, int]:

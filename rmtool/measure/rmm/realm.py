@@ -3,9 +3,13 @@
 This is the only place that hashes for the RIM and REMs (design.md). Semantics are
 TF-RMM's (spec/rmm-measurement.md):
 
-* REALM_CREATE: RIM = H(4096-byte measured RmiRealmParams image) (§3);
-* INIT_RIPAS: one RIPAS descriptor per RTT entry, greedy split (§5.3), only for
-  RMM versions that measure it (§5.1);
+* REALM_CREATE: refused where the profile's TF-RMM refuses the parameters (hash
+  algorithm, MEC_POLICY); otherwise RIM = H(4096-byte measured RmiRealmParams image) with
+  the whole flags word and the raw 32-bit fields as TF-RMM copies them (§3,
+  docs/rmm-profiles.md);
+* INIT_RIPAS: one RIPAS descriptor per RTT entry, greedy split (§5.3) over the RTTs that
+  earlier ranges created (TF-RMM runtime/rmi/rtt.c), only for RMM versions that measure
+  it (§5.1);
 * DATA_CREATE: one DATA descriptor per 4 KiB granule (§4);
 * REC_CREATE: REC descriptor over H(4096-byte RmiRecParams image) for a runnable REC (§6);
 * RSI_MEASUREMENT_EXTEND: REM = H(REM[:hash_size] || data[:size]) (§7, TF-RMM).
@@ -42,6 +46,7 @@ from rmtool.measure.rmm.ops import (
     RealmParams,
     RecCreate,
     RemExtend,
+    RmiRealmFields,
 )
 from rmtool.measure.rmm.profiles import (
     FLAG_DA,
@@ -49,6 +54,8 @@ from rmtool.measure.rmm.profiles import (
     FLAG_MEC_POLICY_SHIFT,
     FLAG_PMU,
     FLAG_SVE,
+    U32_MASK,
+    RealmRefused,
     RmmProfile,
     get_profile,
 )
@@ -75,28 +82,45 @@ GIB = 1 << 30
 MIB = 1 << 20
 
 
-def realm_params_image(params: RealmParams, profile: RmmProfile) -> bytes:
-    """The 4096-byte zero-filled RmiRealmParams image the RMM hashes (§3.1)."""
-    flags = 0
-    if params.lpa2:
-        flags |= FLAG_LPA2
-    if params.sve_vl:
-        flags |= FLAG_SVE
-    if params.pmu:
-        flags |= FLAG_PMU
-    if params.da:
-        flags |= FLAG_DA
-    flags |= (params.mec_policy & 0b11) << FLAG_MEC_POLICY_SHIFT
-    flags &= profile.flag_mask
+def rmi_realm_fields(params: RealmParams, profile: RmmProfile) -> RmiRealmFields:
+    """The RmiRealmParams fields a host writes for ``params``: ``params.rmi`` verbatim
+    when given (raw replay / TF-RMM streams), else encoded from natural units: the flag
+    bits of every feature asked for (defined by the version or not: TF-RMM measures the
+    whole word), VQ for the SVE vector length (also with ``sve=False``), counts minus one
+    from rel0, and pmu_num_ctrs as given even with the PMU flag clear (TF-RMM measures
+    both fields whatever the flags say)."""
+    if params.rmi is not None:
+        return params.rmi
+    if not 0 <= params.mec_policy <= 3:
+        raise MeasurementError(f"mec_policy {params.mec_policy} does not fit the 2-bit "
+                               "MEC_POLICY flag field", field="mec_policy")
+    sve = bool(params.sve_vl) if params.sve is None else params.sve
+    flags = ((FLAG_LPA2 if params.lpa2 else 0) | (FLAG_SVE if sve else 0)
+             | (FLAG_PMU if params.pmu else 0) | (FLAG_DA if params.da else 0)
+             | params.mec_policy << FLAG_MEC_POLICY_SHIFT)
     minus = 1 if profile.bps_wps_minus_one else 0
+    fields = RmiRealmFields(flags=flags, s2sz=params.s2sz,
+                            sve_vl=params.sve_vl // 128 - 1 if params.sve_vl else 0,
+                            num_bps=params.num_bps - minus, num_wps=params.num_wps - minus,
+                            pmu_num_ctrs=params.pmu_num_ctrs,
+                            hash_algo=params.hash_algo.rmi)
+    fields.check_range()
+    return fields
+
+
+def realm_params_image(params: RealmParams, profile: RmmProfile) -> bytes:
+    """The 4096-byte zero-filled RmiRealmParams image the RMM hashes (§3.1): TF-RMM
+    copies the flags word whole and the low 32 bits of s2sz..pmu_num_ctrs (its struct
+    members are unsigned int) into a zeroed structure (``measurement_realm_params_measure``)."""
+    f = rmi_realm_fields(params, profile)
     return realm_params_bytes(
-        flags=flags,
-        s2sz=params.s2sz,
-        sve_vl=params.sve_vl // 128 - 1 if params.sve_vl else 0,
-        num_bps=params.num_bps - minus,
-        num_wps=params.num_wps - minus,
-        pmu_num_ctrs=params.pmu_num_ctrs if params.pmu else 0,
-        hash_algo=params.hash_algo.rmi,
+        flags=f.flags,
+        s2sz=f.s2sz & U32_MASK,
+        sve_vl=f.sve_vl & U32_MASK,
+        num_bps=f.num_bps & U32_MASK,
+        num_wps=f.num_wps & U32_MASK,
+        pmu_num_ctrs=f.pmu_num_ctrs & U32_MASK,
+        hash_algo=f.hash_algo,
     )
 
 
@@ -144,6 +168,48 @@ def iter_ripas_split(base: int, top: int, ipa_bits: int,
                 break
 
 
+def iter_ripas_entries(base: int, top: int, ipa_bits: int, tables: set[int],
+                       created: list[int],
+                       limit: int = MAX_RIPAS_ENTRIES) -> Iterator[tuple[int, int]]:
+    """RTT entries one RMI_RTT_INIT_RIPAS of [base, top) measures, with the host retrying
+    as KVM does, given the RTTs below the start level that already exist.
+
+    TF-RMM (runtime/rmi/rtt.c smc_rtt_init_ripas, every tag up to v0.8.0) walks to the
+    deepest existing table at the current address and measures consecutive entries of
+    that table's level while they are aligned and fit below ``top`` (an entry already
+    RIPAS RAM is measured again); otherwise it answers RMI_ERROR_RTT and the host
+    creates the next-level table there and retries. ``tables`` holds the tables that
+    exist, each as ``table_base | depth`` (depth 1.. counts levels below the start level;
+    a table base is 4 KiB aligned); the tables this call creates are added to it and
+    listed in ``created`` (so that a caller can undo a failed call). On fresh tables this
+    is the greedy split of :func:`iter_ripas_split`; where an earlier range created a
+    deeper table, its entries are measured at that table's level."""
+    if base % GRANULE_SIZE or top % GRANULE_SIZE:
+        raise MeasurementError(f"INIT_RIPAS range [{base:#x}, {top:#x}) is not granule aligned")
+    sizes = rtt_block_sizes(ipa_bits)
+    deepest = len(sizes) - 1
+    cur = base
+    count = 0
+    while cur < top:
+        count += 1
+        if count > limit:
+            raise MeasurementError(f"INIT_RIPAS range [{base:#x}, {top:#x}) needs more than "
+                                   f"{limit} RTT entries")
+        depth = 0
+        if tables:
+            while depth < deepest and (cur - cur % sizes[depth]) | (depth + 1) in tables:
+                depth += 1
+        size = sizes[depth]
+        while cur % size or cur + size > top:  # RMI_ERROR_RTT: the host goes one level deeper
+            key = (cur - cur % size) | (depth + 1)
+            tables.add(key)
+            created.append(key)
+            depth += 1
+            size = sizes[depth]
+        yield cur, cur + size
+        cur += size
+
+
 @dataclass
 class TraceEntry:
     """One executed operation: what it was, how much was hashed, the RIM after it."""
@@ -187,6 +253,8 @@ class Realm:
         self._rim_slot = bytes(64)
         self._rems = [bytes(64) for _ in range(4)]
         self.trace: list[TraceEntry] = []
+        # RTTs below the start level created by INIT_RIPAS calls (table_base | depth)
+        self._rtt_tables: set[int] = set()
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -234,14 +302,24 @@ class Realm:
     def realm_create(self, op: RealmCreate) -> None:
         if self.params is not None:
             raise MeasurementError("REALM_CREATE issued twice")
-        self.profile.check_algo(op.params.hash_algo)
+        fields = rmi_realm_fields(op.params, self.profile)
+        reason = self.profile.refuse_realm(fields)
+        if reason is not None:
+            raise RealmRefused(reason)
+        image = realm_params_image(op.params, self.profile)
         self.params = op.params
-        self._rim_slot = self._h(realm_params_image(op.params, self.profile))
+        self._rim_slot = self._h(image)
         p = op.params
-        self._record(op, "REALM_CREATE",
-                     f"s2sz={p.s2sz} bps={p.num_bps} wps={p.num_wps} sve_vl={p.sve_vl} "
-                     f"pmu={'on' if p.pmu else 'off'}/{p.pmu_num_ctrs} "
-                     f"lpa2={'on' if p.lpa2 else 'off'} algo={p.hash_algo.name}", 1)
+        detail = (f"s2sz={p.s2sz} bps={p.num_bps} wps={p.num_wps} sve_vl={p.sve_vl} "
+                  f"pmu={'on' if p.pmu else 'off'}/{p.pmu_num_ctrs} "
+                  f"lpa2={'on' if p.lpa2 else 'off'} algo={p.hash_algo.name}")
+        undefined = fields.flags & ~self.profile.flag_mask
+        if undefined:
+            detail += (f" flags={fields.flags:#x} (bits {undefined:#x} not defined by RMM "
+                       f"{self.profile.name}, measured as TF-RMM does)")
+        if p.rmi is not None:
+            detail += (f" raw: sve_vl={fields.sve_vl} pmu_num_ctrs={fields.pmu_num_ctrs}")
+        self._record(op, "REALM_CREATE", detail, 1)
 
     def init_ripas(self, op: InitRipas) -> None:
         if not self.profile.measures_init_ripas:
@@ -261,10 +339,16 @@ class Realm:
         ctor = getattr(hashlib, algo.name)
         pack = ripas_descriptor_packer(algo.size).pack
         rim = self._rim_slot[:algo.size]
-        for base, top in iter_ripas_split(op.base, op.top,
-                                          self.params.s2sz if self.params else 0, limit):
-            rim = ctor(pack(DESC_TYPE_RIPAS, DESC_SIZE, rim, base, top)).digest()
-            count += 1
+        created: list[int] = []  # undone if the call fails
+        try:
+            for base, top in iter_ripas_entries(op.base, op.top,
+                                                self.params.s2sz if self.params else 0,
+                                                self._rtt_tables, created, limit):
+                rim = ctor(pack(DESC_TYPE_RIPAS, DESC_SIZE, rim, base, top)).digest()
+                count += 1
+        except BaseException:
+            self._rtt_tables.difference_update(created)
+            raise
         self._rim_slot = slot(rim)
         self._record(op, "INIT_RIPAS", f"[{op.base:#x}, {op.top:#x})", count)
 
