@@ -22,13 +22,20 @@ What TF-RMM does with RmiRealmParams, in every version examined:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from rmtool.errors import MeasurementError, UsageError
 from rmtool.measure.rmm.algorithms import ALGORITHMS, SHA256, SHA384, SHA512, HashAlgo
 
-if TYPE_CHECKING:
-    from rmtool.measure.rmm.ops import RmiRealmFields
+
+class RealmCreateFields(Protocol):
+    """The RmiRealmParams fields a refusal depends on (``rmtool.measure.rmm.ops.
+    RmiRealmFields``; a protocol here, as profiles sit below ops)."""
+
+    @property
+    def flags(self) -> int: ...
+    @property
+    def hash_algo(self) -> int: ...
 
 FLAG_LPA2 = 1 << 0
 FLAG_SVE = 1 << 1
@@ -97,7 +104,7 @@ class RmmProfile:
                 return name
         return "reserved"
 
-    def refuse_realm(self, fields: RmiRealmFields) -> str | None:
+    def refuse_realm(self, fields: RealmCreateFields) -> str | None:
         """The reason TF-RMM's RMI_REALM_CREATE of this version refuses ``fields`` on
         every platform, or None. Not modelled: the limits a platform's feature registers
         set (IPA width, breakpoints, SVE VL, PMU counters, LPA2 / DA support), which VMM
