@@ -25,13 +25,13 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import click
 
-from rmtool.errors import ComputeError, ParametersError, RmtoolError
+from rmtool.errors import ComputeError, ParametersError, RmtoolError, UsageError
 from rmtool.files import _kind_of
 from rmtool.measure.dtb.fdt import NULL, Node, string, strings, to_dtb, u32, u64
 from rmtool.measure.host import finalize
@@ -53,6 +53,17 @@ from rmtool.measure.vmm.common import (
     check_images_loaded,
     parse_size,
     rpv_from_base64,
+)
+from rmtool.measure.vmm.registry import (
+    LaunchRequest,
+    LaunchSpec,
+    LaunchTraits,
+    LoggedDtbFacts,
+    Regenerated,
+    Templates,
+    VmVersionFacts,
+    need,
+    register,
 )
 from rmtool.measure.vmm.rustcompat import (
     HelpRequested,
@@ -367,6 +378,30 @@ def check_ram(ram: list[tuple[int, int]], s2sz: int, measured: bool) -> RmtoolEr
     return None
 
 
+class ChvFacts(TypedDict):
+    """``VmmBuild.facts`` of a cloud-hv build: JSON-friendly (lists, dicts) and enough
+    for :func:`dtb_from_facts` to rebuild the DTB."""
+
+    vmm: str
+    layout: dict[str, str]
+    num_cpus: int
+    ram: list[list[int]]
+    mem_size: int
+    bootargs: str | None
+    initrd: dict[str, int] | None
+    serial: bool
+    pmu_node: bool
+    gic: dict[str, list[int]]
+    dtb_ipa: int
+    kernel_ipa: int | None
+    kernel_text_offset: int | None
+    rec_pc: int
+    rec_x0: int
+    hash_algo: str
+    s2sz: int
+    rpv: str
+
+
 @dataclass
 class ChvBuild(VmmBuild):
     """A cloud-hv build whose measurement fails the way the reference's does: the
@@ -396,7 +431,7 @@ def _lo(v: int) -> int:
     return v & 0xFFFFFFFF
 
 
-def dtb_tree(facts: dict[str, Any]) -> Node:
+def dtb_tree(facts: Mapping[str, Any]) -> Node:
     """The reference generator's tree, in node and property order (spec §3)."""
     n = int(facts["num_cpus"])
     root = Node("")
@@ -481,7 +516,7 @@ def dtb_tree(facts: dict[str, Any]) -> Node:
     return root
 
 
-def dtb_from_facts(facts: dict[str, Any]) -> bytes:
+def dtb_from_facts(facts: Mapping[str, Any]) -> bytes:
     """Regenerate the exact DTB bytes from :attr:`VmmBuild.facts` (vm-fdt, tight, no
     padding). Used by the front-end and by event-log writers / replay."""
     return to_dtb(dtb_tree(facts), policy="first-use")
@@ -598,7 +633,7 @@ def _build(cfg: ChvConfig, inputs: MeasureInputs) -> ChvBuild:
     s2sz = min(inputs.caps.ipa_bits, IPA_LIMIT) if inputs.caps.ipa_bits is not None \
         else IPA_LIMIT
     pmu_enabled = bool(inputs.caps.pmu)
-    facts: dict[str, Any] = {
+    facts: ChvFacts = {
         "vmm": VMM,
         "layout": {"pmu_node": cfg.pmu_node, "kernel_entry": cfg.kernel_entry,
                    "ram": cfg.ram_layout},
@@ -642,3 +677,92 @@ def _build(cfg: ChvConfig, inputs: MeasureInputs) -> ChvBuild:
 
 __all__ = ["build", "clap_check", "dtb_from_facts", "help_text", "parse_args", "scan_args",
            "parse_memory_size", "rust_parse_uint", "ChvBuild", "ChvConfig", "HelpRequested"]
+
+
+# --------------------------------------------------------------------------- front-end
+
+REFERENCE_BOOTARGS = "console=hvc0"  # what the reference replay passes to its generators
+
+
+class CloudHvFrontend:
+    """cloud-hypervisor as a :class:`rmtool.measure.vmm.registry.VmmFrontend`."""
+
+    name = VMM
+    aliases: tuple[str, ...] = ("cloud-hypervisor",)
+    log_name = "cloudhv"
+    launch = LaunchTraits(
+        dtb_name="cloudhv-gen.dtb", serial=("pl011", 0x09000000, "ttyAMA0"),
+        binary_setting="cloudhv_bin", default_binary="cloud-hypervisor",
+        default_network="tap",
+        edk2_build="Build/ArmVirtCloudHv-AARCH64/DEBUG_GCC5/FV/QEMU_EFI.fd",
+        edk2_run="QEMU_EFI.fd")
+
+    def scan_args(self, argv: Sequence[str]) -> None:
+        scan_args(argv)
+
+    def help_text(self) -> str:
+        return help_text()
+
+    def build(self, argv: list[str], inputs: MeasureInputs) -> VmmBuild:
+        return build(argv, inputs)
+
+    def vm_version(self, b: VmmBuild) -> VmVersionFacts:
+        facts = cast(ChvFacts, b.facts)
+        return VmVersionFacts(self.log_name, "", sum(size for _, size in b.ram),
+                              facts["num_cpus"])
+
+    def dtb_from_facts(self, d: LoggedDtbFacts, templates: Templates
+                       ) -> Iterator[Regenerated]:
+        """:func:`dtb_from_facts` over the RAM layout, serial, PMU node and bootargs
+        (no template mode: the reference generates this VMM's DTB itself)."""
+        del templates
+        initrd = {"start": d.initrd[0], "size": d.initrd[1]} if d.initrd else None
+        for layout in ("reference", "upstream"):
+            for serial in (True, False):
+                for pmu_node in sorted({d.pmu, True}, reverse=True):
+                    for bootargs in (None, REFERENCE_BOOTARGS):
+                        facts = {"num_cpus": d.cpus, "ram": ram_ranges(d.ram_size, layout),
+                                 "bootargs": bootargs, "initrd": initrd, "serial": serial,
+                                 "pmu_node": pmu_node, "gic": gic_layout(d.cpus)}
+                        yield Regenerated(dtb_from_facts(facts), (
+                            f"cloud-hypervisor generator ({layout} RAM layout, serial "
+                            f"{'on' if serial else 'off'}, bootargs {bootargs!r})"))
+
+    def check_launch(self, o: LaunchSpec) -> list[str]:
+        if o.edk2:
+            raise UsageError("cloud-hv with --edk2 is not supported: the reference script "
+                             "passes -bios, which cloud-hypervisor rejects, and the "
+                             "cloud-hypervisor model ignores --firmware, so a firmware boot "
+                             "cannot be measured; boot the kernel directly (drop --edk2)")
+        if o.eventlog:
+            raise UsageError("--eventlog is not available with cloud-hv (no Realm "
+                             "measurement log option); use qemu or kvmtool")
+        if o.share is not None:
+            raise UsageError("--share is not available with cloud-hv (it needs a virtiofsd "
+                             "daemon); use qemu or kvmtool")
+        if o.net == "user":
+            raise UsageError("cloud-hypervisor has no user-mode network; use --network tap "
+                             "or none")
+        return []
+
+    def launch_argv(self, r: LaunchRequest) -> list[str]:
+        o, p = r.options, r.paths
+        args = ["--platform",
+                f"arm_rme=on,measurement_algo=sha512,personalization_value={r.rpv_b64}"]
+        args += ["--console", "off", "--serial", "tty"] if o.serial else \
+            ["--console", "tty", "--serial", "off"]
+        args += ["--kernel", need(p.kernel, "kernel")]
+        if o.use_initrd:
+            args += ["--initramfs", need(p.initrd, "initrd")]
+        else:
+            args += ["--disk", f"path={p.disk}"]
+        args += ["--cpus", f"boot={o.cpus}", "--memory", f"size={o.memory}"]
+        if o.net == "tap":
+            args += ["--net", "fd=3,mac=${TAP_MAC}"]
+        if o.vsock is not None:
+            args += ["--vsock", f"cid={o.vsock},socket=/tmp/rmtool-vsock-{o.vsock}.sock"]
+        args += ["-v", "--dtb", p.dtb, "--cmdline", r.kernel_params]
+        return args
+
+
+register(CloudHvFrontend())

@@ -14,7 +14,7 @@ parameter and a Realm without a kernel), and :func:`check_images_loaded` refuses
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,7 +88,8 @@ class VmmBuild:
     # Warnings about what the measurements mean, printed once they are computed (after
     # the results), so that an error keeps the reference's first stderr line.
     result_warnings: list[str] = field(default_factory=list)
-    facts: dict[str, Any] = field(default_factory=dict)  # VM VERSION facts, cpus, ...
+    # the front-end's facts (a TypedDict per VMM: KvmtoolFacts, QemuFacts, ChvFacts)
+    facts: Mapping[str, Any] = field(default_factory=dict)
     # An error the reference reports only when it computes the measurements (after the
     # DTB has been written; not with --no-measurements), e.g. "num_wps is not known".
     compute_error: RmtoolError | None = None

@@ -49,8 +49,9 @@ key                    value
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from rmtool.errors import ComputeError, ParametersError, RmtoolError
 from rmtool.measure.host import finalize
@@ -74,6 +75,18 @@ from rmtool.measure.vmm.qemu_dtb import (
     apply_template,
     generate_dtb,
     memory_map,
+)
+from rmtool.measure.vmm.registry import (
+    SHARE_TAG,
+    LaunchRequest,
+    LaunchSpec,
+    LaunchTraits,
+    LoggedDtbFacts,
+    Regenerated,
+    Templates,
+    VmVersionFacts,
+    need,
+    register,
 )
 
 KIB = 1 << 10
@@ -139,6 +152,33 @@ def ripas_top(size: int) -> int:
     partial granule (spec rmm-measurement.md §10.5) and is ``<= base`` for ``-m 0``,
     ``-m 1B`` and any size that wraps past 2^64."""
     return _align_up((RAM_BASE + size - 1) & U64, GRANULE_SIZE)
+
+
+class QemuFacts(TypedDict):
+    """``VmmBuild.facts`` of a QEMU build (the table in the module docstring)."""
+
+    vmm: str
+    gic_version: int
+    ram_base: int
+    ram_size: int
+    mem_max_size: int | None
+    mem_slots: int | None
+    cpus: int
+    cpu_map: tuple[int, int, int, int]
+    its: bool
+    pmu: bool
+    bootargs: str | None
+    initrd: tuple[int, int] | None
+    log: tuple[int, int] | None
+    high_redist_base: int
+    high_pci_ecam_base: int
+    high_pci_mmio_base: int
+    ipa_bits_map: int
+    firmware: bool
+    kernel_ipa: int | None
+    dtb_ipa: int
+    dtb_source: str
+    hash_algo: str
 
 
 @dataclass
@@ -285,7 +325,7 @@ def _build(cfg: QemuConfig, inputs: MeasureInputs) -> QemuBuild:
         vmm="qemu", params=params, ram=[(RAM_BASE, ripas)], blobs=blobs,
         rec_pc=pc, rec_gprs=(x0, 0, 0, 0, 0, 0, 0, 0), dtb=dtb, dtb_ipa=dtb_ipa,
         log_region=log, rem_blobs=rem_blobs, warnings=cfg.warnings,
-        facts={
+        facts=QemuFacts(**{
             "vmm": "qemu", "gic_version": 3, "ram_base": RAM_BASE, "ram_size": size,
             "mem_max_size": cfg.mem.max_size, "mem_slots": cfg.mem.slots,
             "cpus": topo.num_cpus,
@@ -297,10 +337,10 @@ def _build(cfg: QemuConfig, inputs: MeasureInputs) -> QemuBuild:
             "high_pci_mmio_base": mmap.high_pci_mmio_base, "ipa_bits_map": mmap.ipa_bits,
             "firmware": cfg.bios, "kernel_ipa": kernel_ipa, "dtb_ipa": dtb_ipa,
             "dtb_source": source, "hash_algo": algo.name,
-        })
+        }))
 
 
-def dtb_facts_from(facts: dict[str, Any]) -> QemuDtbFacts:
+def dtb_facts_from(facts: Mapping[str, Any]) -> QemuDtbFacts:
     """Rebuild the DTB inputs from ``VmmBuild.facts`` (or from an event log: ``ram_size``
     and ``cpus`` are enough, the high regions are recomputed from the RAM size)."""
     size = int(facts["ram_size"])
@@ -316,6 +356,96 @@ def dtb_facts_from(facts: dict[str, Any]) -> QemuDtbFacts:
         sockets=sockets, clusters=clusters, cores=cores, threads=threads)
 
 
-def regenerate_dtb(facts: dict[str, Any]) -> bytes:
+def regenerate_dtb(facts: Mapping[str, Any]) -> bytes:
     """The generated DTB for these facts (the reference replay's QEMU generator)."""
     return generate_dtb(dtb_facts_from(facts))
+
+
+# --------------------------------------------------------------------------- front-end
+
+REFERENCE_BOOTARGS = "console=hvc0"  # what the reference replay passes to its generators
+
+
+class QemuFrontend:
+    """QEMU as a :class:`rmtool.measure.vmm.registry.VmmFrontend`."""
+
+    name = "qemu"
+    aliases: tuple[str, ...] = ("QEMU virt",)
+    log_name = "QEMU"
+    launch = LaunchTraits(
+        dtb_name="qemu-gen.dtb", serial=("pl011", 0x09000000, "ttyAMA0"),
+        binary_setting="qemu_bin", default_binary="qemu-system-aarch64",
+        pmu_in_host_caps=False,
+        edk2_build="Build/ArmVirtQemu-AARCH64/DEBUG_GCC5/FV/QEMU_EFI.fd",
+        edk2_run="QEMU_EFI.fd")
+
+    def scan_args(self, argv: Sequence[str]) -> None:
+        """QEMU's arguments are raw words for clap: nothing to check here."""
+
+    def help_text(self) -> str:
+        return ""
+
+    def build(self, argv: list[str], inputs: MeasureInputs) -> VmmBuild:
+        return build(argv, inputs)
+
+    def vm_version(self, b: VmmBuild) -> VmVersionFacts:
+        facts = cast(QemuFacts, b.facts)
+        return VmVersionFacts(self.log_name, "", facts["ram_size"], facts["cpus"])
+
+    def dtb_from_facts(self, d: LoggedDtbFacts, templates: Templates
+                       ) -> Iterator[Regenerated]:
+        """:func:`regenerate_dtb` (high regions recomputed from the RAM size) and
+        ``qemu_dtb.apply_template`` for templates, over ITS and bootargs."""
+        initrd = (d.initrd[0], d.initrd[0] + d.initrd[1]) if d.initrd else None
+        for its in (True, False):
+            for bootargs in (None, REFERENCE_BOOTARGS):
+                facts = {"ram_size": d.ram_size, "cpus": d.cpus, "its": its, "pmu": d.pmu,
+                         "bootargs": bootargs, "initrd": initrd, "log": d.log}
+                how = f"bootargs {bootargs!r}, its {'on' if its else 'off'}"
+                for tpl, path in templates:
+                    yield Regenerated(apply_template(tpl, dtb_facts_from(facts)),
+                                      f"QEMU template {path} ({how})")
+                yield Regenerated(regenerate_dtb(facts), f"QEMU generator ({how})")
+
+    def check_launch(self, o: LaunchSpec) -> list[str]:
+        return []
+
+    def launch_argv(self, r: LaunchRequest) -> list[str]:
+        o, p = r.options, r.paths
+        log = "on" if o.eventlog else "off"
+        args = ["-M", "confidential-guest-support=rme0", "-object",
+                f"rme-guest,id=rme0,measurement-algorithm=sha512,"
+                f"personalization-value={r.rpv_b64},measurement-log={log}"]
+        if not o.serial:
+            args += ["-nodefaults", "-chardev", "stdio,mux=on,id=chr0,signal=off",
+                     "-serial", "chardev:chr0", "-device", "virtio-serial-pci",
+                     "-device", "virtconsole,chardev=chr0", "-mon",
+                     "chardev=chr0,mode=readline"]
+        if o.edk2:
+            args += ["-bios", need(p.firmware, "firmware")]
+        if o.net == "user":
+            args += ["-device", "virtio-net-pci,netdev=net0,romfile=", "-netdev",
+                     "user,id=net0"]
+        elif o.net == "tap":
+            args += ["-device", "virtio-net-pci,netdev=net0,romfile=,mac=${TAP_MAC}",
+                     "-netdev", "tap,fd=3,id=net0"]
+        args += ["-cpu", "host" if o.pmu else "host,pmu=off", "-M", "virt", "-enable-kvm",
+                 "-M", "gic-version=3,its=on", "-smp", str(o.cpus), "-m", o.memory,
+                 "-nographic", "-dtb", p.dtb]
+        disk = ["-device", "virtio-blk-pci,drive=rootfs0",
+                "-drive", f"format=raw,if=none,file={p.disk},id=rootfs0"]
+        if o.direct_kernel:
+            args += ["-kernel", need(p.kernel, "kernel")]
+            args += ["-initrd", need(p.initrd, "initrd")] if o.use_initrd else disk
+            args += ["-append", r.kernel_params]
+        else:
+            args += disk
+        if o.share is not None:
+            args += ["-device", f"virtio-9p-pci,fsdev={SHARE_TAG},mount_tag={SHARE_TAG}",
+                     "-fsdev", f"local,security_model=none,path={o.share},id={SHARE_TAG}"]
+        if o.vsock is not None:
+            args += ["-device", f"vhost-vsock-pci,guest-cid={o.vsock}"]
+        return args
+
+
+register(QemuFrontend())
