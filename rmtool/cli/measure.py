@@ -38,7 +38,7 @@ from rmtool.measure.host import (
 from rmtool.measure.images import ParallelGranuleHasher
 from rmtool.measure.rmm.profiles import DEFAULT_PROFILE, PROFILES, get_profile
 from rmtool.measure.rmm.realm import Measurements, Realm
-from rmtool.measure.vmm.common import MeasureInputs, ReferencePanic, VmmBuild
+from rmtool.measure.vmm.common import MeasureInputs, ReferencePanic, Stage, VmmBuild
 from rmtool.measure.vmm.registry import get as get_frontend
 from rmtool.measure.vmm.registry import is_name as is_vmm_name
 from rmtool.measure.vmm.rustcompat import (
@@ -362,8 +362,7 @@ def _measure(output_dtb: str | None, dtb_template: str | None, dtb: str | None,
                    f"{ParallelGranuleHasher(jobs).jobs} workers", err=True)
     if output_dtb is not None and build.dtb is not None:
         _write_dtb(output_dtb, build.dtb)
-    if build.after_dtb_error is not None:
-        raise build.after_dtb_error
+    build.raise_deferred(Stage.AFTER_DTB)
     if no_measurements:
         _print_result_warnings(build)
         return

@@ -26,7 +26,7 @@ import os
 import stat
 import sys
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, TypedDict, cast
 
 import click
@@ -38,15 +38,15 @@ from rmtool.measure.host import finalize
 from rmtool.measure.images import Image, NotRegularFile
 from rmtool.measure.kernel import load_kernel
 from rmtool.measure.rmm.algorithms import ALGORITHMS, HashAlgo
-from rmtool.measure.rmm.layouts import GRANULE_SIZE
-from rmtool.measure.rmm.ops import InitRipas, Operation
-from rmtool.measure.rmm.realm import rtt_block_sizes
+from rmtool.measure.rmm.limits import ripas_bound_error, ripas_range_error
 from rmtool.measure.vmm.common import (
     KIB,
     MIB,
+    DeferredError,
     ImageUse,
     LoadedBlob,
     MeasureInputs,
+    Stage,
     VmmBuild,
     add_cpus_and_psci,
     align_up,
@@ -128,7 +128,6 @@ UPSTREAM_DEFAULT_TEXT_OFFSET = 0x80000  # linux-loader, when image_size == 0
 # rmtool bound (the reference would try to build a DTB of any size)
 MAX_CPUS = 65536
 MAX_CMDLINE = 1 << 20
-MAX_RIPAS_BLOCKS = 1 << 20
 
 
 # --------------------------------------------------------------------------- argv (clap)
@@ -356,25 +355,17 @@ def initrd_start(ram: list[tuple[int, int]], length: int) -> int:
     return (base + size - align_up(length, 4 * KIB)) & U64_MASK
 
 
-def ripas_top(base: int, size: int) -> int:
-    """``RealmConfig::compute_rim``: ``align_up(base + size - 1, GRANULE)``, wrapping u64."""
-    return align_up((base + size - 1) & U64_MASK, GRANULE_SIZE) & U64_MASK
-
-
 def check_ram(ram: list[tuple[int, int]], s2sz: int, measured: bool) -> RmtoolError | None:
-    """The reference's INIT_RIPAS range check (``[base, align_up(base + size - 1))`` in
-    wrapping u64, empty -> ``invalid parameter RIPAS(b, t)``), plus an rmtool bound on
-    the number of RIPAS descriptors a huge RAM would need. Returned, not raised: the
-    reference only meets it when computing (``RealmConfig::compute_rim``), after the
-    DTB was written, and never with ``--no-measurements``."""
+    """The reference's INIT_RIPAS range check and rmtool's bound (:mod:`rmm.limits`).
+    Returned, not raised: the reference only meets it when computing
+    (``RealmConfig::compute_rim``), after the DTB was written, and never with
+    ``--no-measurements``."""
     for base, size in ram:
-        top = ripas_top(base, size)
-        if top <= base:
-            return ComputeError(f"invalid parameter RIPAS({base:x}, {top:x})")
-        if measured and size // rtt_block_sizes(s2sz)[0] > MAX_RIPAS_BLOCKS:
-            return ComputeError(f"--memory: {size} bytes of RAM need more than "
-                                f"{MAX_RIPAS_BLOCKS} INIT_RIPAS descriptors with a "
-                                f"{s2sz}-bit IPA space (rmtool bound)")
+        error: RmtoolError | None = ripas_range_error(base, size)
+        if error is None and measured:
+            error = ripas_bound_error("--memory", base, size, s2sz)
+        if error is not None:
+            return error
     return None
 
 
@@ -400,25 +391,6 @@ class ChvFacts(TypedDict):
     hash_algo: str
     s2sz: int
     rpv: str
-
-
-@dataclass
-class ChvBuild(VmmBuild):
-    """A cloud-hv build whose measurement fails the way the reference's does: the
-    error surfaces when the operations are asked for, not while building."""
-
-    deferred: RmtoolError | None = None
-
-    def operations(self) -> list[Operation]:
-        """The shared order, with each INIT_RIPAS top as ``RealmConfig::compute_rim``
-        computes it: ``align_up(base + size - 1)``. That drops the last granule when
-        ``size % 4096 == 1`` (4097 bytes of RAM -> one granule; 1 byte -> the empty
-        range check_ram reports)."""
-        if self.deferred is not None:
-            raise self.deferred
-        tops = {base: ripas_top(base, size) for base, size in self.ram}
-        return [replace(op, top=tops[op.base]) if isinstance(op, InitRipas) else op
-                for op in super().operations()]
 
 
 # --------------------------------------------------------------------------- DTB (§3)
@@ -564,7 +536,7 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
     try:
         parse_args(argv, [a.name for a in inputs.profile.hash_algos], cfg)
         result = _build(cfg, inputs)
-        if result.deferred is None:  # the reference's own error comes first
+        if not result.deferred:  # the reference's own error comes first
             result.result_warnings.extend(
                 check_images_loaded(VMM, images_used(cfg, inputs), inputs))
         if cfg.firmware:
@@ -595,7 +567,7 @@ def images_used(cfg: ChvConfig, inputs: MeasureInputs) -> list[ImageUse]:
     ]
 
 
-def _build(cfg: ChvConfig, inputs: MeasureInputs) -> ChvBuild:
+def _build(cfg: ChvConfig, inputs: MeasureInputs) -> VmmBuild:
     algo = _algo(cfg.hash_algo_name, inputs)
     ram = ram_ranges(cfg.mem_size, cfg.ram_layout)
     blobs: dict[int, LoadedBlob] = {}
@@ -669,14 +641,15 @@ def _build(cfg: ChvConfig, inputs: MeasureInputs) -> ChvBuild:
                                    pmu_num_ctrs=caps.pmu_num_ctrs or 0),
                           hash_algo=algo, s2sz=s2sz, rpv=cfg.rpv)
         deferred = exc
-    return ChvBuild(
+    return VmmBuild(
         vmm=VMM, params=params, ram=ram, blobs=list(blobs.values()), rec_pc=rec_pc,
         rec_gprs=(DTB_BASE, 0, 0, 0, 0, 0, 0, 0), dtb=dtb, dtb_ipa=DTB_BASE,
-        warnings=cfg.warnings, facts=facts, deferred=deferred)
+        warnings=cfg.warnings, facts=facts,
+        deferred=[] if deferred is None else [DeferredError(Stage.AT_MEASURE, deferred)])
 
 
 __all__ = ["build", "clap_check", "dtb_from_facts", "help_text", "parse_args", "scan_args",
-           "parse_memory_size", "rust_parse_uint", "ChvBuild", "ChvConfig", "HelpRequested"]
+           "parse_memory_size", "rust_parse_uint", "ChvConfig", "HelpRequested"]
 
 
 # --------------------------------------------------------------------------- front-end

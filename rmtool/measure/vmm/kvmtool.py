@@ -32,17 +32,20 @@ from rmtool.measure.dtb.fdt import NULL, Node, string, strings, u32, u64
 from rmtool.measure.host import HostCaps, check_pmu_ctrs, check_sve_vl, finalize
 from rmtool.measure.images import Image, read_input
 from rmtool.measure.kernel import load_kernel
+from rmtool.measure.rmm import limits
 from rmtool.measure.rmm.algorithms import by_name
-from rmtool.measure.rmm.layouts import GRANULE_SIZE, U64_MASK
+from rmtool.measure.rmm.layouts import U64_MASK
 from rmtool.measure.rmm.ops import RealmParams
 from rmtool.measure.rmm.profiles import RmmProfile
 from rmtool.measure.vmm.common import (
     LOG_SIZE,
     MIB,
+    DeferredError,
     ImageUse,
     LoadedBlob,
     MeasureInputs,
     ReferencePanic,
+    Stage,
     VmmBuild,
     add_cpus_and_psci,
     align_up,
@@ -340,8 +343,8 @@ def ipa_bits(ram_size: int) -> int:
 
 
 def ripas_top(ram_size: int) -> int:
-    """``RealmConfig::compute_rim``: ``align_up(base + size - 1, GRANULE)``, wrapping."""
-    return _align_up_u64((RAM_BASE + ram_size - 1) & U64_MASK, GRANULE_SIZE)
+    """``RealmConfig::compute_rim`` for kvmtool's RAM (:func:`rmm.limits.ripas_top`)."""
+    return limits.ripas_top(RAM_BASE, ram_size)
 
 
 def reference_realm_error(s2sz: int, ram_size: int, rtt_walk: bool = True
@@ -358,18 +361,16 @@ def reference_realm_error(s2sz: int, ram_size: int, rtt_walk: bool = True
     ``rtt_walk`` False (an RMM version that does not measure INIT_RIPAS): only the empty
     range check applies.
     """
-    if rtt_walk and not 12 <= s2sz <= 52:
+    if rtt_walk and not limits.REFERENCE_S2SZ_MIN <= s2sz <= limits.REFERENCE_S2SZ_MAX:
         return ReferencePanic("assertion failed: num_levels <= 4", "src/realm.rs:192:5")
-    top = ripas_top(ram_size)
-    if top <= RAM_BASE:
-        return ComputeError(f"invalid parameter RIPAS({RAM_BASE:x}, {top:x})")
-    if not rtt_walk:
-        return None
-    if s2sz <= 16:
+    empty = limits.ripas_range_error(RAM_BASE, ram_size)
+    if empty is not None or not rtt_walk:
+        return empty
+    if s2sz <= limits.REFERENCE_NO_BLOCK_S2SZ:
         return ComputeError("block sizes is not known")
-    if top > 1 << 63:
+    if ripas_top(ram_size) > limits.REFERENCE_MAX_RIPAS_ADDRESS:
         return ReferencePanic("assertion failed: start < 1u64 << 63", "src/realm.rs:155:9")
-    return None
+    return limits.ripas_bound_error("-m", RAM_BASE, ram_size, s2sz)
 
 
 # --------------------------------------------------------------------------- DTB
@@ -655,7 +656,9 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
         result_warnings=result_warnings,
         blobs=sorted(blobs.values(), key=lambda b: b.ipa),
         rec_pc=pc, rec_gprs=(lay.dtb, 0, 0, 0, 0, 0, 0, 0), dtb=dtb, dtb_ipa=lay.dtb,
-        log_region=lay.log, compute_error=compute_error, after_dtb_error=after_dtb_error,
+        log_region=lay.log, deferred=[DeferredError(stage, error) for stage, error in (
+            (Stage.AFTER_DTB, after_dtb_error), (Stage.AT_MEASURE, compute_error))
+            if error is not None],
         facts=KvmtoolFacts(vmm="kvmtool", ram_base=RAM_BASE, ram_size=cfg.ram_size,
                            cpus=cfg.cpus, bootargs=facts.bootargs, initrd=facts.initrd,
                            its=cfg.its, pmu=pmu, log=lay.log,

@@ -50,21 +50,25 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypedDict, cast
 
-from rmtool.errors import ComputeError, ParametersError, RmtoolError
+from rmtool.errors import ParametersError, RmtoolError
 from rmtool.measure.host import finalize
 from rmtool.measure.images import Image, open_input, read_input
 from rmtool.measure.kernel import load_kernel
 from rmtool.measure.rmm.algorithms import ALGORITHMS
-from rmtool.measure.rmm.layouts import GRANULE_SIZE
-from rmtool.measure.rmm.ops import Operation
-from rmtool.measure.rmm.realm import rtt_block_sizes
+from rmtool.measure.rmm.limits import (
+    ripas_bound_error,
+    ripas_descriptor_count,
+    ripas_range_error,
+    ripas_top,
+)
 from rmtool.measure.vmm.common import (
+    DeferredError,
     ImageUse,
     LoadedBlob,
     MeasureInputs,
+    Stage,
     VmmBuild,
     check_images_loaded,
 )
@@ -96,9 +100,8 @@ DTB_AREA = 1 * MIB  # QEMU reserves 1 MiB for the DTB; the log follows it
 LOG_SIZE = 64 * KIB
 MAX_CPUS = 65536  # bound for hostile input (the reference replay uses the same limit)
 MAX_DTB_FILE = 64 * MIB
-MAX_RIPAS_DESCRIPTORS = 1 << 20  # hostile -m values (legitimate maps need < 10^5)
 
-__all__ = ["build", "dtb_facts_from", "regenerate_dtb"]
+__all__ = ["build", "dtb_facts_from", "regenerate_dtb", "ripas_descriptor_count"]
 
 
 def _align_up(value: int, align: int) -> int:
@@ -146,14 +149,6 @@ def _kernel(path: str) -> tuple[Image, int, int]:
     return k.image, k.text_offset, k.image_size
 
 
-def ripas_top(size: int) -> int:
-    """End of the reference's INIT_RIPAS range for the RAM (``RealmConfig::compute_rim``):
-    ``align_up(base + size - 1, 4 KiB)`` in wrapping u64 arithmetic. It drops a last
-    partial granule (spec rmm-measurement.md §10.5) and is ``<= base`` for ``-m 0``,
-    ``-m 1B`` and any size that wraps past 2^64."""
-    return _align_up((RAM_BASE + size - 1) & U64, GRANULE_SIZE)
-
-
 class QemuFacts(TypedDict):
     """``VmmBuild.facts`` of a QEMU build (the table in the module docstring)."""
 
@@ -181,41 +176,11 @@ class QemuFacts(TypedDict):
     hash_algo: str
 
 
-@dataclass
-class QemuBuild(VmmBuild):
-    """A QEMU :class:`VmmBuild` whose RAM may be an empty INIT_RIPAS range: the reference
-    accepts it when building the parameters (and writes the DTB) and only fails when it
-    measures (``Realm::rim_init_ripas``: ``invalid parameter RIPAS(b, t)``, after the
-    REALM_CREATE checks, before any DATA_CREATE)."""
-
-    measure_error: RmtoolError | None = None
-
-    def operations(self) -> list[Operation]:
-        if self.measure_error is not None:
-            raise self.measure_error
-        return super().operations()
-
-
-def ripas_descriptor_count(base: int, top: int, ipa_bits: int) -> int:
-    """Number of RTT entries the greedy INIT_RIPAS split yields (rmm-measurement.md
-    §5.3), computed by runs of equal-sized entries instead of one by one."""
-    sizes = rtt_block_sizes(ipa_bits)  # largest first
-    count, cur = 0, base
-    while cur < top:
-        idx = next(i for i, s in enumerate(sizes) if cur % s == 0 and cur + s <= top)
-        size = sizes[idx]
-        fit = (top - cur) // size
-        to_align = (-cur) % sizes[idx - 1] // size if idx > 0 else 0
-        n = min(to_align, fit) if to_align else fit
-        count, cur = count + n, cur + n * size
-    return count
-
-
 def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
     cfg: QemuConfig = parse_args(argv, inputs.caps, inputs.profile)
     try:
         result = _build(cfg, inputs)
-        if result.measure_error is None:  # the reference's own error comes first
+        if not result.deferred:  # the reference's own error comes first
             result.result_warnings.extend(
                 check_images_loaded("qemu", images_used(cfg, inputs), inputs))
         return result
@@ -235,7 +200,7 @@ def images_used(cfg: QemuConfig, inputs: MeasureInputs) -> list[ImageUse]:
     ]
 
 
-def _build(cfg: QemuConfig, inputs: MeasureInputs) -> QemuBuild:
+def _build(cfg: QemuConfig, inputs: MeasureInputs) -> VmmBuild:
     topo = cpu_map(cfg.smp)
     if topo.num_cpus > MAX_CPUS:
         raise ParametersError(f"-smp: {topo.num_cpus} vCPUs is more than rmtool supports "
@@ -309,19 +274,14 @@ def _build(cfg: QemuConfig, inputs: MeasureInputs) -> QemuBuild:
     algo = ALGORITHMS[cfg.hash_algo]
     inputs.profile.check_algo(algo)
     params = finalize(caps, hash_algo=algo, rpv=cfg.rpv)
-    top = ripas_top(size)
-    measure_error: RmtoolError | None = None
-    if top <= RAM_BASE:
-        measure_error = ComputeError(f"invalid parameter RIPAS({RAM_BASE:x}, {top:x})")
-    ripas = max(top - RAM_BASE, 0)
+    # the reference meets an empty range, and rmtool its bound, only when measuring
+    measure_error: RmtoolError | None = ripas_range_error(RAM_BASE, size)
+    ripas = max(ripas_top(RAM_BASE, size) - RAM_BASE, 0)
     if inputs.profile.measures_init_ripas and measure_error is None:
-        n = ripas_descriptor_count(RAM_BASE, RAM_BASE + ripas, params.s2sz)
-        if n > MAX_RIPAS_DESCRIPTORS:  # an rmtool bound, checked when measuring
-            measure_error = ParametersError(
-                f"-m: {size} bytes of RAM need {n} INIT_RIPAS descriptors at s2sz "
-                f"{params.s2sz}; rmtool measures at most {MAX_RIPAS_DESCRIPTORS}")
-    return QemuBuild(
-        measure_error=measure_error,
+        measure_error = ripas_bound_error("-m", RAM_BASE, size, params.s2sz)
+    return VmmBuild(
+        deferred=[] if measure_error is None else [DeferredError(Stage.AT_MEASURE,
+                                                                 measure_error)],
         vmm="qemu", params=params, ram=[(RAM_BASE, ripas)], blobs=blobs,
         rec_pc=pc, rec_gprs=(x0, 0, 0, 0, 0, 0, 0, 0), dtb=dtb, dtb_ipa=dtb_ipa,
         log_region=log, rem_blobs=rem_blobs, warnings=cfg.warnings,
