@@ -261,9 +261,15 @@ def is_name(name: str) -> bool:
 
 
 def names() -> tuple[str, ...]:
-    """Canonical names, in registration order."""
+    """Canonical names: the built-in front-ends in :data:`BUILTIN` order (whichever
+    module was imported first), then the others in registration order."""
     _load_builtin()
-    return tuple(_FRONTENDS)
+
+    def rank(name: str) -> int:
+        module = type(_FRONTENDS[name]).__module__
+        return BUILTIN.index(module) if module in BUILTIN else len(BUILTIN)
+
+    return tuple(sorted(_FRONTENDS, key=rank))
 
 
 def need(value: str | None, what: str) -> str:
