@@ -10,7 +10,6 @@ token carries (the reference prints 64-byte slots).
 from __future__ import annotations
 
 import base64
-import importlib
 import os
 import sys
 from collections.abc import Callable
@@ -40,8 +39,9 @@ from rmtool.measure.host import (
 from rmtool.measure.images import ParallelGranuleHasher
 from rmtool.measure.rmm.profiles import get_profile
 from rmtool.measure.rmm.realm import Measurements, Realm
-from rmtool.measure.vmm import FRONTENDS
-from rmtool.measure.vmm.common import MeasureInputs, ReferencePanic, VmmBuild
+from rmtool.measure.vmm.common import MeasureInputs, ReferencePanic, Stage, VmmBuild
+from rmtool.measure.vmm.registry import get as get_frontend
+from rmtool.measure.vmm.registry import is_name as is_vmm_name
 from rmtool.measure.vmm.rustcompat import (
     STOP_KEY,
     ClapError,
@@ -105,9 +105,6 @@ _CLAP_GLOBALS = (*GLOBAL_OPTIONS,
                  Opt("help", ("version",), ("V",), takes_value=False))
 
 
-_CLAP_VMMS = ("kvmtool", "cloud-hv")
-
-
 def clap_check(args: list[str]) -> None:
     """The reference's clap pass over the whole argv (global options, subcommand and,
     for kvmtool, its arguments): every clap error comes before any tool error. The last
@@ -127,16 +124,15 @@ def clap_check(args: list[str]) -> None:
     vmm = args[index]
     if vmm == "help":
         return
-    if vmm not in FRONTENDS:
+    if not is_vmm_name(vmm):
         raise ClapError(f"error: unrecognized subcommand '{vmm}'")
-    if vmm in _CLAP_VMMS:  # the VMMs whose arguments clap parses (not qemu: raw words)
-        module = importlib.import_module(FRONTENDS[vmm])
-        try:
-            module.scan_args(args[index + 1:])
-        except HelpRequested:
-            # clap prints the subcommand's help and exits 0 before anything else
-            click.echo(module.help_text(), nl=False)
-            raise click.exceptions.Exit(0) from None
+    frontend = get_frontend(vmm)
+    try:  # clap's pass over the VMM's arguments (a no-op for qemu: raw words)
+        frontend.scan_args(args[index + 1:])
+    except HelpRequested:
+        # clap prints the subcommand's help and exits 0 before anything else
+        click.echo(frontend.help_text(), nl=False)
+        raise click.exceptions.Exit(0) from None
     for check in deferred:
         check()
 
@@ -282,7 +278,7 @@ def measure(settings: MeasureSettings, vmm: str | None, vmm_args: tuple[str, ...
     if vmm == "help":
         click.echo(ctx.get_help())
         return
-    if vmm not in FRONTENDS:
+    if not is_vmm_name(vmm):
         raise _clap_exit(ClapError(f"error: unrecognized subcommand '{vmm}'"))
     try:
         _measure(settings, vmm, vmm_args)
@@ -318,8 +314,7 @@ def _measure(s: MeasureSettings, vmm: str, vmm_args: tuple[str, ...]) -> None:
                    f"{ParallelGranuleHasher(s.jobs).jobs} workers", err=True)
     if s.output_dtb is not None and build.dtb is not None:
         _write_dtb(s.output_dtb, build.dtb)
-    if build.after_dtb_error is not None:
-        raise build.after_dtb_error
+    build.raise_deferred(Stage.AFTER_DTB)
     if s.no_measurements:
         _print_result_warnings(build)
         return

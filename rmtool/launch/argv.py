@@ -1,7 +1,8 @@
 """VMM command lines for a Realm, as ``gen-run-vmm.sh`` builds them (spec/anchor-cli.md §5).
 
-One builder per VMM turns :class:`LaunchOptions` and the run-time paths into the argument
-list that is both measured (``rmtool measure <vmm> ARGS``) and written to the run script.
+Each VMM's front-end (:meth:`rmtool.measure.vmm.registry.VmmFrontend.launch_argv`) turns
+:class:`LaunchOptions` and the run-time paths into the argument list that is both measured
+(``rmtool measure <vmm> ARGS``) and written to the run script.
 Values only known on the host (the tap interface index and MAC address) appear as
 ``${TAP_INDEX}`` / ``${TAP_MAC}``; :func:`substitute` fills them in for measurement.
 
@@ -21,21 +22,13 @@ import re
 from dataclasses import dataclass
 
 from rmtool.errors import UsageError
+from rmtool.measure.vmm.registry import LaunchRequest, find, get, names
 
-VMMS = ("kvmtool", "qemu", "cloud-hv")
+VMMS = names()  # the built-in front-ends (registry order)
 NETWORKS = ("user", "tap", "none")
 RUNTIME_DEFAULTS = {"TAP_INDEX": "0", "TAP_MAC": "00:00:00:00:00:00"}
 RUNTIME_ALTERNATES = {"TAP_INDEX": "7", "TAP_MAC": "02:00:00:00:00:07"}
 _VAR_RE = re.compile(r"\$\{(TAP_INDEX|TAP_MAC)\}")
-
-# UART used for earlycon / console= with --serial (reference values)
-_SERIAL = {
-    "kvmtool": ("uart,mmio", 0x01000000, "ttyS0"),
-    "qemu": ("pl011", 0x09000000, "ttyAMA0"),
-    "cloud-hv": ("pl011", 0x09000000, "ttyAMA0"),
-}
-DTB_NAMES = {"kvmtool": "kvmtool-gen.dtb", "qemu": "qemu-gen.dtb", "cloud-hv": "cloudhv-gen.dtb"}
-SHARE_TAG = "shr0"
 
 
 @dataclass(frozen=True)
@@ -62,7 +55,8 @@ class LaunchOptions:
     def net(self) -> str:
         if self.network is not None:
             return self.network
-        return "tap" if self.vmm == "cloud-hv" else "user"
+        found = find(self.vmm)
+        return found.launch.default_network if found is not None else "user"
 
     @property
     def direct_kernel(self) -> bool:
@@ -87,45 +81,22 @@ class RunPaths:
 
 
 def check_options(o: LaunchOptions) -> list[str]:
-    """Refuse combinations that cannot give a measured Realm; return notes for others."""
-    if o.vmm not in VMMS:
-        raise UsageError(f"unknown VMM {o.vmm!r} (expected one of {', '.join(VMMS)})")
+    """Refuse combinations that cannot give a measured Realm; return notes for others.
+    The VMM's own refusals and notes come from its front-end (``check_launch``)."""
+    frontend = find(o.vmm)
+    if frontend is None:
+        raise UsageError(f"unknown VMM {o.vmm!r} (expected one of {', '.join(names())})")
     if o.network is not None and o.network not in NETWORKS:
         raise UsageError(f"unknown network {o.network!r} (expected user, tap or none)")
     if o.disk_boot and not o.edk2:
         raise UsageError("--disk-boot needs --edk2: without a kernel on the command line the "
                          "firmware must boot the kernel from the disk")
-    if o.vmm == "cloud-hv" and o.edk2:
-        raise UsageError("cloud-hv with --edk2 is not supported: the reference script passes "
-                         "-bios, which cloud-hypervisor rejects, and the cloud-hypervisor model "
-                         "ignores --firmware, so a firmware boot cannot be measured; boot the "
-                         "kernel directly (drop --edk2)")
-    if o.vmm == "kvmtool" and o.edk2 and not o.disk_boot:
-        raise UsageError("kvmtool with --edk2 needs --disk-boot: kvmtool would load the "
-                         "firmware (-f) and the kernel (-k) at the same address (the "
-                         "reference script's 'duplicate blob' error); EDK2 boots the kernel "
-                         "from the disk instead")
-    if o.vmm == "cloud-hv" and o.eventlog:
-        raise UsageError("--eventlog is not available with cloud-hv (no Realm measurement "
-                         "log option); use qemu or kvmtool")
-    if o.vmm == "cloud-hv" and o.share is not None:
-        raise UsageError("--share is not available with cloud-hv (it needs a virtiofsd "
-                         "daemon); use qemu or kvmtool")
-    if o.vmm == "cloud-hv" and o.net == "user":
-        raise UsageError("cloud-hypervisor has no user-mode network; use --network tap or none")
-    if o.restricted_mem and o.vmm != "kvmtool":
+    notes = frontend.check_launch(o)
+    if o.restricted_mem and not frontend.launch.restricted_mem:
         raise UsageError("--restricted-mem is a kvmtool option")
     if not 1 <= o.cpus <= 512:
         raise UsageError(f"--cpus {o.cpus}: expected 1..512")
-    notes = []
-    if o.restricted_mem:
-        notes.append("kvmtool: emitting --restricted_mem (the reference script's "
-                     "--restricted-mem is rejected by the measurement parser)")
-    if o.vmm == "kvmtool" and o.edk2:
-        notes.append("kvmtool firmware boot: upstream kvmtool places the DTB after the "
-                     "firmware while the reference model keeps it below the top of RAM; "
-                     "check this RIM against a real launch")
-    if not o.pmu and o.vmm != "qemu":
+    if not o.pmu and frontend.launch.pmu_in_host_caps:
         notes.append(f"{o.vmm}: --no-pmu is measured as host capability pmu=false")
     return notes
 
@@ -138,7 +109,7 @@ def kernel_params(o: LaunchOptions, ipa_bits: int) -> str:
     the Realm's actual IPA width)."""
     params = []
     if o.serial:
-        earlycon, addr, console = _SERIAL[o.vmm]
+        earlycon, addr, console = get(o.vmm).launch.serial
         params.append(f"earlycon={earlycon},{addr | 1 << (ipa_bits - 1):#x}")
         params.append(f"console={console}")
     else:
@@ -148,103 +119,10 @@ def kernel_params(o: LaunchOptions, ipa_bits: int) -> str:
     return " ".join(params)
 
 
-def kvmtool_args(o: LaunchOptions, p: RunPaths, kparams: str) -> list[str]:
-    args = ["--console", "serial" if o.serial else "virtio"]
-    args += ["--realm"]
-    if o.restricted_mem:
-        args += ["--restricted_mem"]
-    args += ["--sve-max-vl=512"]
-    if o.edk2:
-        args += ["-f", _need(p.firmware, "firmware")]
-    if o.direct_kernel:
-        args += ["-k", _need(p.kernel, "kernel")]
-    args += ["-c", str(o.cpus), "-m", o.memory, "--virtio-transport", "pci",
-             "--irqchip=gicv3-its"]
-    if o.pmu:
-        args += ["--pmu"]
-    if o.net == "user":
-        args += ["--network", "mode=user"]
-    elif o.net == "tap":
-        args += ["--network", "mode=tap,tapif=/dev/tap${TAP_INDEX},guest_mac=${TAP_MAC}"]
-    else:
-        args += ["--network", "mode=none"]
-    args += ["--debug", "--dtb", p.dtb]
-    if o.use_initrd:
-        args += ["-i", _need(p.initrd, "initrd")]
-    else:
-        args += ["-d", p.disk]
-    if o.eventlog:
-        args += ["--measurement-log"]
-    if o.share is not None:
-        args += ["--9p", f"{o.share},{SHARE_TAG}"]
-    if o.vsock is not None:
-        args += ["--vsock", str(o.vsock)]
-    if kparams:
-        args += ["-p", kparams]
-    return args
-
-
-def qemu_args(o: LaunchOptions, p: RunPaths, kparams: str, rpv_b64: str) -> list[str]:
-    log = "on" if o.eventlog else "off"
-    args = ["-M", "confidential-guest-support=rme0", "-object",
-            f"rme-guest,id=rme0,measurement-algorithm=sha512,personalization-value={rpv_b64},"
-            f"measurement-log={log}"]
-    if not o.serial:
-        args += ["-nodefaults", "-chardev", "stdio,mux=on,id=chr0,signal=off",
-                 "-serial", "chardev:chr0", "-device", "virtio-serial-pci",
-                 "-device", "virtconsole,chardev=chr0", "-mon", "chardev=chr0,mode=readline"]
-    if o.edk2:
-        args += ["-bios", _need(p.firmware, "firmware")]
-    if o.net == "user":
-        args += ["-device", "virtio-net-pci,netdev=net0,romfile=", "-netdev", "user,id=net0"]
-    elif o.net == "tap":
-        args += ["-device", "virtio-net-pci,netdev=net0,romfile=,mac=${TAP_MAC}",
-                 "-netdev", "tap,fd=3,id=net0"]
-    args += ["-cpu", "host" if o.pmu else "host,pmu=off", "-M", "virt", "-enable-kvm",
-             "-M", "gic-version=3,its=on", "-smp", str(o.cpus), "-m", o.memory, "-nographic",
-             "-dtb", p.dtb]
-    disk = ["-device", "virtio-blk-pci,drive=rootfs0",
-            "-drive", f"format=raw,if=none,file={p.disk},id=rootfs0"]
-    if o.direct_kernel:
-        args += ["-kernel", _need(p.kernel, "kernel")]
-        args += ["-initrd", _need(p.initrd, "initrd")] if o.use_initrd else disk
-        args += ["-append", kparams]
-    else:
-        args += disk
-    if o.share is not None:
-        args += ["-device", f"virtio-9p-pci,fsdev={SHARE_TAG},mount_tag={SHARE_TAG}",
-                 "-fsdev", f"local,security_model=none,path={o.share},id={SHARE_TAG}"]
-    if o.vsock is not None:
-        args += ["-device", f"vhost-vsock-pci,guest-cid={o.vsock}"]
-    return args
-
-
-def cloudhv_args(o: LaunchOptions, p: RunPaths, kparams: str, rpv_b64: str) -> list[str]:
-    args = ["--platform",
-            f"arm_rme=on,measurement_algo=sha512,personalization_value={rpv_b64}"]
-    args += ["--console", "off", "--serial", "tty"] if o.serial else \
-        ["--console", "tty", "--serial", "off"]
-    args += ["--kernel", _need(p.kernel, "kernel")]
-    if o.use_initrd:
-        args += ["--initramfs", _need(p.initrd, "initrd")]
-    else:
-        args += ["--disk", f"path={p.disk}"]
-    args += ["--cpus", f"boot={o.cpus}", "--memory", f"size={o.memory}"]
-    if o.net == "tap":
-        args += ["--net", "fd=3,mac=${TAP_MAC}"]
-    if o.vsock is not None:
-        args += ["--vsock", f"cid={o.vsock},socket=/tmp/rmtool-vsock-{o.vsock}.sock"]
-    args += ["-v", "--dtb", p.dtb, "--cmdline", kparams]
-    return args
-
-
 def vmm_args(o: LaunchOptions, p: RunPaths, kparams: str, rpv_b64: str) -> list[str]:
-    """The VMM's arguments (may contain ``${TAP_INDEX}`` / ``${TAP_MAC}``)."""
-    if o.vmm == "kvmtool":
-        return kvmtool_args(o, p, kparams)
-    if o.vmm == "qemu":
-        return qemu_args(o, p, kparams, rpv_b64)
-    return cloudhv_args(o, p, kparams, rpv_b64)
+    """The VMM's arguments (may contain ``${TAP_INDEX}`` / ``${TAP_MAC}``), written by
+    the VMM's front-end (``launch_argv``)."""
+    return get(o.vmm).launch_argv(LaunchRequest(o, p, kparams, rpv_b64))
 
 
 def runtime_vars(args: list[str]) -> list[str]:
@@ -278,10 +156,3 @@ def shell_word(arg: str) -> str:
 
 def _dq_escape(text: str) -> str:
     return "".join("\\" + c if c in '"\\$`' else c for c in text)
-
-
-def _need(value: str | None, what: str) -> str:
-    if not value:
-        raise UsageError(f"no {what} given: set {what} (or run_{what}) in the launch config "
-                         f"or pass --{what}")
-    return value

@@ -24,14 +24,6 @@ from rmtool.files import read_bounded
 DEFAULT_RPV = ("ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIEknbSBhIHRl"
                "YXBvdA==")
 
-# EDK2 build outputs the reference script measures (EDK2_DIR/Build/...)
-EDK2_BUILD = {
-    "kvmtool": "Build/ArmVirtKvmtool-AARCH64/DEBUG_GCC5/FV/KVMTOOL_EFI.fd",
-    "qemu": "Build/ArmVirtQemu-AARCH64/DEBUG_GCC5/FV/QEMU_EFI.fd",
-    "cloud-hv": "Build/ArmVirtCloudHv-AARCH64/DEBUG_GCC5/FV/QEMU_EFI.fd",
-}
-# and the file the run script loads from RUN_EDK2_DIR
-EDK2_RUN = {"kvmtool": "KVMTOOL_EFI.fd", "qemu": "QEMU_EFI.fd", "cloud-hv": "QEMU_EFI.fd"}
 
 _BUILD_PATHS = ("kernel", "initrd", "edk2_dir", "firmware", "output_script_dir",
                 "output_dtb_dir", "configs_dir")

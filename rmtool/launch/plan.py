@@ -17,7 +17,7 @@ from pathlib import Path
 from rmtool import __version__
 from rmtool.errors import UsageError
 from rmtool.launch import argv as A
-from rmtool.launch.config import EDK2_BUILD, EDK2_RUN, LaunchConfig
+from rmtool.launch.config import LaunchConfig
 from rmtool.launch.hosts import caps_from_profiles
 from rmtool.launch.script import ScriptSpec, render
 from rmtool.measure import build_vmm, measure_vmm
@@ -25,6 +25,7 @@ from rmtool.measure.host import HostCaps, load_config
 from rmtool.measure.rmm.profiles import DEFAULT_PROFILE, get_profile
 from rmtool.measure.rmm.realm import Measurements
 from rmtool.measure.vmm.common import MeasureInputs, VmmBuild
+from rmtool.measure.vmm.registry import get
 
 _CAP_OPTIONS = (("ipa_bits", "--ipa-bits"), ("num_bps", "--num-bps"), ("num_wps", "--num-wps"),
                 ("sve_vl", "--sve-vl"), ("pmu_num_ctrs", "--pmu-num-ctrs"), ("pmu", "--pmu"),
@@ -61,12 +62,11 @@ class LaunchPlan:
         return "rmtool " + shlex.join(self.measure_argv())
 
     def vmm_command(self) -> list[str]:
-        c = self.config
-        if self.vmm == "kvmtool":
-            return [c.kvmtool_bin, "run"]
-        if self.vmm == "qemu":
-            return [c.qemu_bin]
-        return [c.cloudhv_bin]
+        traits = get(self.vmm).launch
+        binary = traits.default_binary
+        if traits.binary_setting is not None:
+            binary = str(getattr(self.config, traits.binary_setting, binary))
+        return [binary, *traits.binary_args]
 
     @property
     def dtb_sha256(self) -> str:
@@ -86,7 +86,7 @@ def host_caps(cfg: LaunchConfig, o: A.LaunchOptions) -> HostCaps:
             caps = load_config(str(Path(cfg.configs_dir) / f"{name}.conf"), caps)
     else:
         caps = caps_from_profiles((platform, "kvm"))
-    if not o.pmu and o.vmm != "qemu":
+    if not o.pmu and get(o.vmm).launch.pmu_in_host_caps:
         caps = caps.set(pmu=False)  # kvmtool / cloud-hv take the PMU from the host caps
     return caps
 
@@ -112,15 +112,16 @@ def _layout_key(b: VmmBuild) -> tuple[object, ...]:
 def _firmware_paths(cfg: LaunchConfig, o: A.LaunchOptions) -> tuple[str | None, str | None]:
     if not o.edk2:
         return None, None
+    traits = get(o.vmm).launch
     build = cfg.firmware
-    if build is None and cfg.edk2_dir is not None:
-        build = str(Path(cfg.edk2_dir) / EDK2_BUILD[o.vmm])
+    if build is None and cfg.edk2_dir is not None and traits.edk2_build is not None:
+        build = str(Path(cfg.edk2_dir) / traits.edk2_build)
     if build is None:
         raise UsageError("--edk2 needs the firmware: set edk2_dir or firmware in the launch "
                          "config, or pass --firmware")
     run = cfg.run_firmware
-    if run is None and cfg.run_edk2_dir is not None:
-        run = str(Path(cfg.run_edk2_dir) / EDK2_RUN[o.vmm])
+    if run is None and cfg.run_edk2_dir is not None and traits.edk2_run is not None:
+        run = str(Path(cfg.run_edk2_dir) / traits.edk2_run)
     return build, run or build
 
 
@@ -141,7 +142,7 @@ def plan_launch(cfg: LaunchConfig, o: A.LaunchOptions, *, rmm_version: str | Non
                            kernel=cfg.kernel if o.direct_kernel else None,
                            initrd=cfg.initrd if o.use_initrd else None,
                            firmware=fw_build)
-    dtb_name = cfg.output_dtb or A.DTB_NAMES[o.vmm]
+    dtb_name = cfg.output_dtb or get(o.vmm).launch.dtb_name
     dtb_path = str(Path(cfg.output_dtb_dir).resolve() / dtb_name)
     run_dtb = str(Path(cfg.run_dtb_dir) / dtb_name) if cfg.run_dtb_dir else dtb_path
     paths = A.RunPaths(kernel=cfg.run_kernel or cfg.kernel, initrd=cfg.run_initrd or cfg.initrd,
@@ -203,5 +204,6 @@ def script_text(plan: LaunchPlan, switches: str = "") -> str:
                       measure_globals=tuple(plan.measure_globals),
                       runtime_vars=tuple(A.runtime_vars(plan.args)),
                       tap_iface=plan.config.tap_iface,
-                      open_tap_fd=plan.vmm != "kvmtool", guest_tty=tty, header=tuple(header))
+                      open_tap_fd=get(plan.vmm).launch.tap_by_fd, guest_tty=tty,
+                      header=tuple(header))
     return render(spec)

@@ -11,6 +11,9 @@ log feeds the Realm model the same operations and gives the same RIM.
 Blobs that a firmware (not the VMM) measures into a REM (``VmmBuild.rem_blobs``) follow
 as image events on their RSI index (REM n → index n + 1, EDK2's MR numbering), so the
 REMs also round-trip under the ``mr`` map (and REM0 under both maps).
+
+The VM VERSION event is the front-end's (``VmmFrontend.vm_version``, found in the
+registry): its name, version, RAM size and vCPU count.
 """
 
 from __future__ import annotations
@@ -21,9 +24,8 @@ from rmtool.eventlog import constants as c
 from rmtool.measure.rmm.algorithms import HashAlgo
 from rmtool.measure.rmm.realm import Measurements
 from rmtool.measure.vmm.common import VmmBuild
+from rmtool.measure.vmm.registry import get
 from rmtool.replay import cca
-
-VMM_NAMES = {"kvmtool": "kvmtool", "qemu": "QEMU", "cloud-hv": "cloudhv"}
 
 
 def spec_id_event(algos: list[HashAlgo]) -> bytes:
@@ -41,24 +43,14 @@ def event2(index: int, event_type: int, digests: list[tuple[int, bytes]], data: 
     return b"".join(out)
 
 
-def _ram_facts(build: VmmBuild) -> tuple[int, int]:
-    ram = build.facts.get("ram_size")
-    if not isinstance(ram, int):
-        ram = sum(size for _, size in build.ram)
-    cpus = build.facts.get("cpus", build.facts.get("num_cpus", 1))
-    return ram, int(cpus) if isinstance(cpus, int) else 1
-
-
 def emit_log(build: VmmBuild, m: Measurements) -> bytes:
     """The VMM-written RIM log for ``build`` (digests with the Realm algorithm)."""
     algo = m.hash_algo
     zero_no_action = [(0, bytes(algo.size))]  # QEMU: hashAlg 0, zero digest
-    ram_size, cpus = _ram_facts(build)
-    name = VMM_NAMES.get(build.vmm, build.vmm)
-    version = str(build.facts.get("vmm_version", ""))
+    vm = get(build.vmm).vm_version(build)
     events = [spec_id_event([algo]),
               event2(0, c.EV_NO_ACTION, zero_no_action,
-                     cca.write_vm_version(name, version, ram_size, cpus)),
+                     cca.write_vm_version(vm.name, vm.version, vm.ram_size, vm.cpus)),
               event2(0, c.EV_EVENT_TAG, [], cca.write_tag(
                   cca.TAG_REALM_CREATE, cca.write_realm_create(build.params)))]
     for base, size in sorted(build.ram):

@@ -1,20 +1,20 @@
-"""VMM front-ends: one module per VMM (argument grammar, memory map, DTB).
+"""VMM front-ends: one module per VMM (argument grammar, memory map, DTB, launch line).
 
-Each module exposes ``build(argv, inputs) -> VmmBuild``.
+Each module defines a :class:`rmtool.measure.vmm.registry.VmmFrontend` and registers it;
+everything else reaches a VMM through :func:`rmtool.measure.vmm.registry.get`.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
 from rmtool.measure.vmm.common import MeasureInputs, VmmBuild
+from rmtool.measure.vmm.registry import BUILTIN, get
 
-FRONTENDS = {"kvmtool": "rmtool.measure.vmm.kvmtool", "qemu": "rmtool.measure.vmm.qemu",
-             "cloud-hv": "rmtool.measure.vmm.cloudhv"}
+#: The built-in front-ends' names and modules (kept for callers that import a module).
+FRONTENDS = dict(zip(("kvmtool", "qemu", "cloud-hv"), BUILTIN, strict=True))
 
 
 def frontend(name: str) -> Callable[[list[str], MeasureInputs], VmmBuild]:
-    module = importlib.import_module(FRONTENDS[name])
-    build: Callable[[list[str], MeasureInputs], VmmBuild] = module.build
-    return build
+    """The ``build`` of the front-end registered as ``name`` (or an alias)."""
+    return get(name).build

@@ -25,34 +25,45 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypedDict, cast
 
 import click
 
-from rmtool.errors import ComputeError, ParametersError, RmtoolError
+from rmtool.errors import ComputeError, ParametersError, RmtoolError, UsageError
 from rmtool.files import _kind_of
 from rmtool.measure.dtb.fdt import NULL, Node, string, strings, to_dtb, u32, u64
 from rmtool.measure.host import finalize
 from rmtool.measure.images import Image, NotRegularFile
 from rmtool.measure.kernel import load_kernel
 from rmtool.measure.rmm.algorithms import ALGORITHMS, HashAlgo
-from rmtool.measure.rmm.layouts import GRANULE_SIZE
-from rmtool.measure.rmm.ops import InitRipas, Operation
-from rmtool.measure.rmm.realm import rtt_block_sizes
+from rmtool.measure.rmm.limits import ripas_bound_error, ripas_range_error
 from rmtool.measure.vmm.common import (
     KIB,
     MIB,
+    DeferredError,
     ImageUse,
     LoadedBlob,
     MeasureInputs,
+    Stage,
     VmmBuild,
     add_cpus_and_psci,
     align_up,
     check_images_loaded,
     parse_size,
     rpv_from_base64,
+)
+from rmtool.measure.vmm.registry import (
+    LaunchRequest,
+    LaunchSpec,
+    LaunchTraits,
+    LoggedDtbFacts,
+    Regenerated,
+    Templates,
+    VmVersionFacts,
+    need,
+    register,
 )
 from rmtool.measure.vmm.rustcompat import (
     HelpRequested,
@@ -117,7 +128,6 @@ UPSTREAM_DEFAULT_TEXT_OFFSET = 0x80000  # linux-loader, when image_size == 0
 # rmtool bound (the reference would try to build a DTB of any size)
 MAX_CPUS = 65536
 MAX_CMDLINE = 1 << 20
-MAX_RIPAS_BLOCKS = 1 << 20
 
 
 # --------------------------------------------------------------------------- argv (clap)
@@ -345,45 +355,42 @@ def initrd_start(ram: list[tuple[int, int]], length: int) -> int:
     return (base + size - align_up(length, 4 * KIB)) & U64_MASK
 
 
-def ripas_top(base: int, size: int) -> int:
-    """``RealmConfig::compute_rim``: ``align_up(base + size - 1, GRANULE)``, wrapping u64."""
-    return align_up((base + size - 1) & U64_MASK, GRANULE_SIZE) & U64_MASK
-
-
 def check_ram(ram: list[tuple[int, int]], s2sz: int, measured: bool) -> RmtoolError | None:
-    """The reference's INIT_RIPAS range check (``[base, align_up(base + size - 1))`` in
-    wrapping u64, empty -> ``invalid parameter RIPAS(b, t)``), plus an rmtool bound on
-    the number of RIPAS descriptors a huge RAM would need. Returned, not raised: the
-    reference only meets it when computing (``RealmConfig::compute_rim``), after the
-    DTB was written, and never with ``--no-measurements``."""
+    """The reference's INIT_RIPAS range check and rmtool's bound (:mod:`rmm.limits`).
+    Returned, not raised: the reference only meets it when computing
+    (``RealmConfig::compute_rim``), after the DTB was written, and never with
+    ``--no-measurements``."""
     for base, size in ram:
-        top = ripas_top(base, size)
-        if top <= base:
-            return ComputeError(f"invalid parameter RIPAS({base:x}, {top:x})")
-        if measured and size // rtt_block_sizes(s2sz)[0] > MAX_RIPAS_BLOCKS:
-            return ComputeError(f"--memory: {size} bytes of RAM need more than "
-                                f"{MAX_RIPAS_BLOCKS} INIT_RIPAS descriptors with a "
-                                f"{s2sz}-bit IPA space (rmtool bound)")
+        error: RmtoolError | None = ripas_range_error(base, size)
+        if error is None and measured:
+            error = ripas_bound_error("--memory", base, size, s2sz)
+        if error is not None:
+            return error
     return None
 
 
-@dataclass
-class ChvBuild(VmmBuild):
-    """A cloud-hv build whose measurement fails the way the reference's does: the
-    error surfaces when the operations are asked for, not while building."""
+class ChvFacts(TypedDict):
+    """``VmmBuild.facts`` of a cloud-hv build: JSON-friendly (lists, dicts) and enough
+    for :func:`dtb_from_facts` to rebuild the DTB."""
 
-    deferred: RmtoolError | None = None
-
-    def operations(self) -> list[Operation]:
-        """The shared order, with each INIT_RIPAS top as ``RealmConfig::compute_rim``
-        computes it: ``align_up(base + size - 1)``. That drops the last granule when
-        ``size % 4096 == 1`` (4097 bytes of RAM -> one granule; 1 byte -> the empty
-        range check_ram reports)."""
-        if self.deferred is not None:
-            raise self.deferred
-        tops = {base: ripas_top(base, size) for base, size in self.ram}
-        return [replace(op, top=tops[op.base]) if isinstance(op, InitRipas) else op
-                for op in super().operations()]
+    vmm: str
+    layout: dict[str, str]
+    num_cpus: int
+    ram: list[list[int]]
+    mem_size: int
+    bootargs: str | None
+    initrd: dict[str, int] | None
+    serial: bool
+    pmu_node: bool
+    gic: dict[str, list[int]]
+    dtb_ipa: int
+    kernel_ipa: int | None
+    kernel_text_offset: int | None
+    rec_pc: int
+    rec_x0: int
+    hash_algo: str
+    s2sz: int
+    rpv: str
 
 
 # --------------------------------------------------------------------------- DTB (§3)
@@ -396,7 +403,7 @@ def _lo(v: int) -> int:
     return v & 0xFFFFFFFF
 
 
-def dtb_tree(facts: dict[str, Any]) -> Node:
+def dtb_tree(facts: Mapping[str, Any]) -> Node:
     """The reference generator's tree, in node and property order (spec §3)."""
     n = int(facts["num_cpus"])
     root = Node("")
@@ -481,7 +488,7 @@ def dtb_tree(facts: dict[str, Any]) -> Node:
     return root
 
 
-def dtb_from_facts(facts: dict[str, Any]) -> bytes:
+def dtb_from_facts(facts: Mapping[str, Any]) -> bytes:
     """Regenerate the exact DTB bytes from :attr:`VmmBuild.facts` (vm-fdt, tight, no
     padding). Used by the front-end and by event-log writers / replay."""
     return to_dtb(dtb_tree(facts), policy="first-use")
@@ -529,7 +536,7 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
     try:
         parse_args(argv, [a.name for a in inputs.profile.hash_algos], cfg)
         result = _build(cfg, inputs)
-        if result.deferred is None:  # the reference's own error comes first
+        if not result.deferred:  # the reference's own error comes first
             result.result_warnings.extend(
                 check_images_loaded(VMM, images_used(cfg, inputs), inputs))
         if cfg.firmware:
@@ -560,7 +567,7 @@ def images_used(cfg: ChvConfig, inputs: MeasureInputs) -> list[ImageUse]:
     ]
 
 
-def _build(cfg: ChvConfig, inputs: MeasureInputs) -> ChvBuild:
+def _build(cfg: ChvConfig, inputs: MeasureInputs) -> VmmBuild:
     algo = _algo(cfg.hash_algo_name, inputs)
     ram = ram_ranges(cfg.mem_size, cfg.ram_layout)
     blobs: dict[int, LoadedBlob] = {}
@@ -598,7 +605,7 @@ def _build(cfg: ChvConfig, inputs: MeasureInputs) -> ChvBuild:
     s2sz = min(inputs.caps.ipa_bits, IPA_LIMIT) if inputs.caps.ipa_bits is not None \
         else IPA_LIMIT
     pmu_enabled = bool(inputs.caps.pmu)
-    facts: dict[str, Any] = {
+    facts: ChvFacts = {
         "vmm": VMM,
         "layout": {"pmu_node": cfg.pmu_node, "kernel_entry": cfg.kernel_entry,
                    "ram": cfg.ram_layout},
@@ -634,11 +641,101 @@ def _build(cfg: ChvConfig, inputs: MeasureInputs) -> ChvBuild:
                                    pmu_num_ctrs=caps.pmu_num_ctrs or 0),
                           hash_algo=algo, s2sz=s2sz, rpv=cfg.rpv)
         deferred = exc
-    return ChvBuild(
+    return VmmBuild(
         vmm=VMM, params=params, ram=ram, blobs=list(blobs.values()), rec_pc=rec_pc,
         rec_gprs=(DTB_BASE, 0, 0, 0, 0, 0, 0, 0), dtb=dtb, dtb_ipa=DTB_BASE,
-        warnings=cfg.warnings, facts=facts, deferred=deferred)
+        warnings=cfg.warnings, facts=facts,
+        deferred=[] if deferred is None else [DeferredError(Stage.AT_MEASURE, deferred)])
 
 
 __all__ = ["build", "clap_check", "dtb_from_facts", "help_text", "parse_args", "scan_args",
-           "parse_memory_size", "rust_parse_uint", "ChvBuild", "ChvConfig", "HelpRequested"]
+           "parse_memory_size", "rust_parse_uint", "ChvConfig", "HelpRequested"]
+
+
+# --------------------------------------------------------------------------- front-end
+
+REFERENCE_BOOTARGS = "console=hvc0"  # what the reference replay passes to its generators
+
+
+class CloudHvFrontend:
+    """cloud-hypervisor as a :class:`rmtool.measure.vmm.registry.VmmFrontend`."""
+
+    name = VMM
+    aliases: tuple[str, ...] = ("cloud-hypervisor",)
+    log_name = "cloudhv"
+    launch = LaunchTraits(
+        dtb_name="cloudhv-gen.dtb", serial=("pl011", 0x09000000, "ttyAMA0"),
+        binary_setting="cloudhv_bin", default_binary="cloud-hypervisor",
+        default_network="tap",
+        edk2_build="Build/ArmVirtCloudHv-AARCH64/DEBUG_GCC5/FV/QEMU_EFI.fd",
+        edk2_run="QEMU_EFI.fd")
+
+    def scan_args(self, argv: Sequence[str]) -> None:
+        scan_args(argv)
+
+    def help_text(self) -> str:
+        return help_text()
+
+    def build(self, argv: list[str], inputs: MeasureInputs) -> VmmBuild:
+        return build(argv, inputs)
+
+    def vm_version(self, b: VmmBuild) -> VmVersionFacts:
+        facts = cast(ChvFacts, b.facts)
+        return VmVersionFacts(self.log_name, "", sum(size for _, size in b.ram),
+                              facts["num_cpus"])
+
+    def dtb_from_facts(self, d: LoggedDtbFacts, templates: Templates
+                       ) -> Iterator[Regenerated]:
+        """:func:`dtb_from_facts` over the RAM layout, serial, PMU node and bootargs
+        (no template mode: the reference generates this VMM's DTB itself)."""
+        del templates
+        initrd = {"start": d.initrd[0], "size": d.initrd[1]} if d.initrd else None
+        for layout in ("reference", "upstream"):
+            for serial in (True, False):
+                for pmu_node in sorted({d.pmu, True}, reverse=True):
+                    for bootargs in (None, REFERENCE_BOOTARGS):
+                        facts = {"num_cpus": d.cpus, "ram": ram_ranges(d.ram_size, layout),
+                                 "bootargs": bootargs, "initrd": initrd, "serial": serial,
+                                 "pmu_node": pmu_node, "gic": gic_layout(d.cpus)}
+                        yield Regenerated(dtb_from_facts(facts), (
+                            f"cloud-hypervisor generator ({layout} RAM layout, serial "
+                            f"{'on' if serial else 'off'}, bootargs {bootargs!r})"))
+
+    def check_launch(self, o: LaunchSpec) -> list[str]:
+        if o.edk2:
+            raise UsageError("cloud-hv with --edk2 is not supported: the reference script "
+                             "passes -bios, which cloud-hypervisor rejects, and the "
+                             "cloud-hypervisor model ignores --firmware, so a firmware boot "
+                             "cannot be measured; boot the kernel directly (drop --edk2)")
+        if o.eventlog:
+            raise UsageError("--eventlog is not available with cloud-hv (no Realm "
+                             "measurement log option); use qemu or kvmtool")
+        if o.share is not None:
+            raise UsageError("--share is not available with cloud-hv (it needs a virtiofsd "
+                             "daemon); use qemu or kvmtool")
+        if o.net == "user":
+            raise UsageError("cloud-hypervisor has no user-mode network; use --network tap "
+                             "or none")
+        return []
+
+    def launch_argv(self, r: LaunchRequest) -> list[str]:
+        o, p = r.options, r.paths
+        args = ["--platform",
+                f"arm_rme=on,measurement_algo=sha512,personalization_value={r.rpv_b64}"]
+        args += ["--console", "off", "--serial", "tty"] if o.serial else \
+            ["--console", "tty", "--serial", "off"]
+        args += ["--kernel", need(p.kernel, "kernel")]
+        if o.use_initrd:
+            args += ["--initramfs", need(p.initrd, "initrd")]
+        else:
+            args += ["--disk", f"path={p.disk}"]
+        args += ["--cpus", f"boot={o.cpus}", "--memory", f"size={o.memory}"]
+        if o.net == "tap":
+            args += ["--net", "fd=3,mac=${TAP_MAC}"]
+        if o.vsock is not None:
+            args += ["--vsock", f"cid={o.vsock},socket=/tmp/rmtool-vsock-{o.vsock}.sock"]
+        args += ["-v", "--dtb", p.dtb, "--cmdline", r.kernel_params]
+        return args
+
+
+register(CloudHvFrontend())

@@ -14,15 +14,16 @@ parameter and a Realm without a kernel), and :func:`check_images_loaded` refuses
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from rmtool.errors import ParametersError, RmtoolError
 from rmtool.measure.dtb.fdt import Node, string, strings, u32
 from rmtool.measure.host import HostCaps
 from rmtool.measure.images import Image
-from rmtool.measure.rmm.layouts import GRANULE_SIZE
+from rmtool.measure.rmm.limits import ripas_top
 from rmtool.measure.rmm.ops import (
     DataCreate,
     InitRipas,
@@ -72,6 +73,23 @@ class LoadedBlob:
     image: Image
 
 
+class Stage(Enum):
+    """When the reference tool reports an error that rmtool already knows at build time."""
+
+    #: right after ``--output-dtb`` is written (always, even with --no-measurements),
+    #: e.g. kvmtool's DTB at the IPA of another blob
+    AFTER_DTB = "after the DTB is written"
+    #: only when the measurements are computed (never with --no-measurements), e.g.
+    #: "num_wps is not known", an empty INIT_RIPAS range
+    AT_MEASURE = "when measuring"
+
+
+@dataclass(frozen=True)
+class DeferredError:
+    stage: Stage
+    error: RmtoolError
+
+
 @dataclass
 class VmmBuild:
     vmm: str
@@ -88,23 +106,37 @@ class VmmBuild:
     # Warnings about what the measurements mean, printed once they are computed (after
     # the results), so that an error keeps the reference's first stderr line.
     result_warnings: list[str] = field(default_factory=list)
-    facts: dict[str, Any] = field(default_factory=dict)  # VM VERSION facts, cpus, ...
-    # An error the reference reports only when it computes the measurements (after the
-    # DTB has been written; not with --no-measurements), e.g. "num_wps is not known".
-    compute_error: RmtoolError | None = None
-    # An error the reference reports right after writing --output-dtb (always).
-    after_dtb_error: RmtoolError | None = None
+    # the front-end's facts (a TypedDict per VMM: KvmtoolFacts, QemuFacts, ChvFacts)
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    # Errors the reference meets later than the build: see :class:`Stage`.
+    deferred: list[DeferredError] = field(default_factory=list)
+
+    def defer(self, stage: Stage, error: RmtoolError) -> None:
+        self.deferred.append(DeferredError(stage, error))
+
+    def deferred_error(self, stage: Stage | None = None) -> RmtoolError | None:
+        """The first deferred error of ``stage`` (any stage: the first that would be
+        raised, AFTER_DTB before AT_MEASURE), or None."""
+        for want in (Stage.AFTER_DTB, Stage.AT_MEASURE) if stage is None else (stage,):
+            for d in self.deferred:
+                if d.stage is want:
+                    return d.error
+        return None
+
+    def raise_deferred(self, stage: Stage | None = None) -> None:
+        """Raise :meth:`deferred_error` if there is one."""
+        error = self.deferred_error(stage)
+        if error is not None:
+            raise error
 
     def operations(self) -> list[Operation]:
         """REALM_CREATE, INIT_RIPAS (ascending), DATA_CREATE measured (ascending IPA),
-        REC_CREATE, DATA_CREATE unmeasured (log), then REM extensions."""
-        if self.after_dtb_error is not None:
-            raise self.after_dtb_error
-        if self.compute_error is not None:
-            raise self.compute_error
+        REC_CREATE, DATA_CREATE unmeasured (log), then REM extensions. A deferred error
+        (:class:`Stage`) is raised first."""
+        self.raise_deferred()
         ops: list[Operation] = [RealmCreate(self.params, origin=f"{self.vmm} parameters")]
         for base, size in sorted(self.ram):
-            top = base + (size + GRANULE_SIZE - 1) // GRANULE_SIZE * GRANULE_SIZE
+            top = ripas_top(base, size)  # the reference's formula (rmm.limits)
             ops.append(InitRipas(base, top, origin=f"RAM [{base:#x}, {base + size:#x})"))
         seen: dict[int, str] = {}
         for blob in sorted(self.blobs, key=lambda b: b.ipa):

@@ -13,8 +13,9 @@ starts a normal VM, which reports no Realm measurements at all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TypedDict, cast
 
 from rmtool.errors import (
     ComputeError,
@@ -22,6 +23,7 @@ from rmtool.errors import (
     DtbError,
     ParametersError,
     RmtoolError,
+    UsageError,
     os_error_text,
 )
 from rmtool.files import LIMITS
@@ -30,23 +32,38 @@ from rmtool.measure.dtb.fdt import NULL, Node, string, strings, u32, u64
 from rmtool.measure.host import HostCaps, check_pmu_ctrs, check_sve_vl, finalize
 from rmtool.measure.images import Image, read_input
 from rmtool.measure.kernel import load_kernel
+from rmtool.measure.rmm import limits
 from rmtool.measure.rmm.algorithms import by_name
-from rmtool.measure.rmm.layouts import GRANULE_SIZE, U64_MASK
+from rmtool.measure.rmm.layouts import U64_MASK
 from rmtool.measure.rmm.ops import RealmParams
 from rmtool.measure.rmm.profiles import RmmProfile
 from rmtool.measure.vmm.common import (
     LOG_SIZE,
     MIB,
+    DeferredError,
     ImageUse,
     LoadedBlob,
     MeasureInputs,
     ReferencePanic,
+    Stage,
     VmmBuild,
     add_cpus_and_psci,
     align_up,
     check_images_loaded,
     parse_size,
     rpv_pad,
+)
+from rmtool.measure.vmm.registry import (
+    SHARE_TAG,
+    LaunchRequest,
+    LaunchSpec,
+    LaunchTraits,
+    LoggedDtbFacts,
+    Regenerated,
+    Templates,
+    VmVersionFacts,
+    need,
+    register,
 )
 from rmtool.measure.vmm.rustcompat import (
     HelpRequested,
@@ -326,8 +343,8 @@ def ipa_bits(ram_size: int) -> int:
 
 
 def ripas_top(ram_size: int) -> int:
-    """``RealmConfig::compute_rim``: ``align_up(base + size - 1, GRANULE)``, wrapping."""
-    return _align_up_u64((RAM_BASE + ram_size - 1) & U64_MASK, GRANULE_SIZE)
+    """``RealmConfig::compute_rim`` for kvmtool's RAM (:func:`rmm.limits.ripas_top`)."""
+    return limits.ripas_top(RAM_BASE, ram_size)
 
 
 def reference_realm_error(s2sz: int, ram_size: int, rtt_walk: bool = True
@@ -344,21 +361,35 @@ def reference_realm_error(s2sz: int, ram_size: int, rtt_walk: bool = True
     ``rtt_walk`` False (an RMM version that does not measure INIT_RIPAS): only the empty
     range check applies.
     """
-    if rtt_walk and not 12 <= s2sz <= 52:
+    if rtt_walk and not limits.REFERENCE_S2SZ_MIN <= s2sz <= limits.REFERENCE_S2SZ_MAX:
         return ReferencePanic("assertion failed: num_levels <= 4", "src/realm.rs:192:5")
-    top = ripas_top(ram_size)
-    if top <= RAM_BASE:
-        return ComputeError(f"invalid parameter RIPAS({RAM_BASE:x}, {top:x})")
-    if not rtt_walk:
-        return None
-    if s2sz <= 16:
+    empty = limits.ripas_range_error(RAM_BASE, ram_size)
+    if empty is not None or not rtt_walk:
+        return empty
+    if s2sz <= limits.REFERENCE_NO_BLOCK_S2SZ:
         return ComputeError("block sizes is not known")
-    if top > 1 << 63:
+    if ripas_top(ram_size) > limits.REFERENCE_MAX_RIPAS_ADDRESS:
         return ReferencePanic("assertion failed: start < 1u64 << 63", "src/realm.rs:155:9")
-    return None
+    return limits.ripas_bound_error("-m", RAM_BASE, ram_size, s2sz)
 
 
 # --------------------------------------------------------------------------- DTB
+
+class KvmtoolFacts(TypedDict):
+    """``VmmBuild.facts`` of a kvmtool build (the DTB inputs and the RAM)."""
+
+    vmm: str
+    ram_base: int
+    ram_size: int
+    cpus: int
+    bootargs: str
+    initrd: tuple[int, int] | None
+    its: bool
+    pmu: bool
+    log: tuple[int, int] | None
+    virtio_mmio: int
+    dtb_ipa: int
+
 
 @dataclass(frozen=True)
 class DtbFacts:
@@ -625,11 +656,13 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
         result_warnings=result_warnings,
         blobs=sorted(blobs.values(), key=lambda b: b.ipa),
         rec_pc=pc, rec_gprs=(lay.dtb, 0, 0, 0, 0, 0, 0, 0), dtb=dtb, dtb_ipa=lay.dtb,
-        log_region=lay.log, compute_error=compute_error, after_dtb_error=after_dtb_error,
-        facts={"vmm": "kvmtool", "ram_base": RAM_BASE, "ram_size": cfg.ram_size,
-               "cpus": cfg.cpus, "bootargs": facts.bootargs, "initrd": facts.initrd,
-               "its": cfg.its, "pmu": pmu, "log": lay.log,
-               "virtio_mmio": facts.virtio_mmio, "dtb_ipa": lay.dtb})
+        log_region=lay.log, deferred=[DeferredError(stage, error) for stage, error in (
+            (Stage.AFTER_DTB, after_dtb_error), (Stage.AT_MEASURE, compute_error))
+            if error is not None],
+        facts=KvmtoolFacts(vmm="kvmtool", ram_base=RAM_BASE, ram_size=cfg.ram_size,
+                           cpus=cfg.cpus, bootargs=facts.bootargs, initrd=facts.initrd,
+                           its=cfg.its, pmu=pmu, log=lay.log,
+                           virtio_mmio=facts.virtio_mmio, dtb_ipa=lay.dtb))
 
 
 def _surgeon_error(exc: DtbError) -> str:
@@ -640,3 +673,113 @@ def _surgeon_error(exc: DtbError) -> str:
                                "offset is out of bounds")):
         return exc.message
     return "I/O"
+
+
+# --------------------------------------------------------------------------- front-end
+
+REFERENCE_BOOTARGS = "console=hvc0"  # what the reference replay passes to its generators
+MAX_VIRTIO_MMIO = 32  # virtio-mmio devices tried when regenerating a logged DTB
+
+
+class KvmtoolFrontend:
+    """kvmtool as a :class:`rmtool.measure.vmm.registry.VmmFrontend`."""
+
+    name = "kvmtool"
+    aliases: tuple[str, ...] = ("lkvm",)
+    log_name = "kvmtool"
+    launch = LaunchTraits(
+        dtb_name="kvmtool-gen.dtb", serial=("uart,mmio", 0x01000000, "ttyS0"),
+        binary_setting="kvmtool_bin", default_binary="lkvm", binary_args=("run",),
+        tap_by_fd=False, restricted_mem=True,
+        edk2_build="Build/ArmVirtKvmtool-AARCH64/DEBUG_GCC5/FV/KVMTOOL_EFI.fd",
+        edk2_run="KVMTOOL_EFI.fd")
+
+    def scan_args(self, argv: Sequence[str]) -> None:
+        scan_args(argv)
+
+    def help_text(self) -> str:
+        return help_text()
+
+    def build(self, argv: list[str], inputs: MeasureInputs) -> VmmBuild:
+        return build(argv, inputs)
+
+    def vm_version(self, b: VmmBuild) -> VmVersionFacts:
+        facts = cast(KvmtoolFacts, b.facts)
+        return VmVersionFacts(self.log_name, "", facts["ram_size"], facts["cpus"])
+
+    def dtb_from_facts(self, d: LoggedDtbFacts, templates: Templates
+                       ) -> Iterator[Regenerated]:
+        """The generator (and ``--dtb-templates`` surgery) over what the log does not
+        say: ITS, ``-p`` (the reference's bootargs or none), virtio-mmio devices."""
+        from rmtool.measure.vmm.kvmtool_template import apply_template
+
+        initrd = (d.initrd[0], d.initrd[0] + d.initrd[1]) if d.initrd else None
+        choices = [(bootargs(REFERENCE_BOOTARGS), "reference bootargs"),
+                   (bootargs(None), "no -p")]
+        for virtio in range(MAX_VIRTIO_MMIO + 1):
+            for its in (True, False):
+                for text, label in choices:
+                    facts = DtbFacts(cpus=d.cpus, ram_size=d.ram_size, bootargs=text,
+                                     initrd=initrd, its=its, pmu=d.pmu, log=d.log,
+                                     virtio_mmio=virtio)
+                    how = (f"{label}, its {'on' if its else 'off'}, "
+                           f"{virtio} virtio-mmio devices")
+                    for data, path in templates:
+                        yield Regenerated(pad_dtb(apply_template(data, facts)),
+                                          f"kvmtool template {path} ({how})")
+                    yield Regenerated(generate_dtb(facts), f"kvmtool generator ({how})")
+
+    def check_launch(self, o: LaunchSpec) -> list[str]:
+        if o.edk2 and not o.disk_boot:
+            raise UsageError("kvmtool with --edk2 needs --disk-boot: kvmtool would load the "
+                             "firmware (-f) and the kernel (-k) at the same address (the "
+                             "reference script's 'duplicate blob' error); EDK2 boots the "
+                             "kernel from the disk instead")
+        notes = []
+        if o.restricted_mem:
+            notes.append("kvmtool: emitting --restricted_mem (the reference script's "
+                         "--restricted-mem is rejected by the measurement parser)")
+        if o.edk2:
+            notes.append("kvmtool firmware boot: upstream kvmtool places the DTB after the "
+                         "firmware while the reference model keeps it below the top of RAM; "
+                         "check this RIM against a real launch")
+        return notes
+
+    def launch_argv(self, r: LaunchRequest) -> list[str]:
+        o, p = r.options, r.paths
+        args = ["--console", "serial" if o.serial else "virtio"]
+        args += ["--realm"]
+        if o.restricted_mem:
+            args += ["--restricted_mem"]
+        args += ["--sve-max-vl=512"]
+        if o.edk2:
+            args += ["-f", need(p.firmware, "firmware")]
+        if o.direct_kernel:
+            args += ["-k", need(p.kernel, "kernel")]
+        args += ["-c", str(o.cpus), "-m", o.memory, "--virtio-transport", "pci",
+                 "--irqchip=gicv3-its"]
+        if o.pmu:
+            args += ["--pmu"]
+        if o.net == "user":
+            args += ["--network", "mode=user"]
+        elif o.net == "tap":
+            args += ["--network", "mode=tap,tapif=/dev/tap${TAP_INDEX},guest_mac=${TAP_MAC}"]
+        else:
+            args += ["--network", "mode=none"]
+        args += ["--debug", "--dtb", p.dtb]
+        if o.use_initrd:
+            args += ["-i", need(p.initrd, "initrd")]
+        else:
+            args += ["-d", p.disk]
+        if o.eventlog:
+            args += ["--measurement-log"]
+        if o.share is not None:
+            args += ["--9p", f"{o.share},{SHARE_TAG}"]
+        if o.vsock is not None:
+            args += ["--vsock", str(o.vsock)]
+        if r.kernel_params:
+            args += ["-p", r.kernel_params]
+        return args
+
+
+register(KvmtoolFrontend())

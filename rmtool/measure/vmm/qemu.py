@@ -49,21 +49,26 @@ key                    value
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, TypedDict, cast
 
-from rmtool.errors import ComputeError, ParametersError, RmtoolError
+from rmtool.errors import ParametersError, RmtoolError
 from rmtool.measure.host import finalize
 from rmtool.measure.images import Image, open_input, read_input
 from rmtool.measure.kernel import load_kernel
 from rmtool.measure.rmm.algorithms import ALGORITHMS
-from rmtool.measure.rmm.layouts import GRANULE_SIZE
-from rmtool.measure.rmm.ops import Operation
-from rmtool.measure.rmm.realm import rtt_block_sizes
+from rmtool.measure.rmm.limits import (
+    ripas_bound_error,
+    ripas_descriptor_count,
+    ripas_range_error,
+    ripas_top,
+)
 from rmtool.measure.vmm.common import (
+    DeferredError,
     ImageUse,
     LoadedBlob,
     MeasureInputs,
+    Stage,
     VmmBuild,
     check_images_loaded,
 )
@@ -75,6 +80,18 @@ from rmtool.measure.vmm.qemu_dtb import (
     generate_dtb,
     memory_map,
 )
+from rmtool.measure.vmm.registry import (
+    SHARE_TAG,
+    LaunchRequest,
+    LaunchSpec,
+    LaunchTraits,
+    LoggedDtbFacts,
+    Regenerated,
+    Templates,
+    VmVersionFacts,
+    need,
+    register,
+)
 
 KIB = 1 << 10
 MIB = 1 << 20
@@ -83,9 +100,8 @@ DTB_AREA = 1 * MIB  # QEMU reserves 1 MiB for the DTB; the log follows it
 LOG_SIZE = 64 * KIB
 MAX_CPUS = 65536  # bound for hostile input (the reference replay uses the same limit)
 MAX_DTB_FILE = 64 * MIB
-MAX_RIPAS_DESCRIPTORS = 1 << 20  # hostile -m values (legitimate maps need < 10^5)
 
-__all__ = ["build", "dtb_facts_from", "regenerate_dtb"]
+__all__ = ["build", "dtb_facts_from", "regenerate_dtb", "ripas_descriptor_count"]
 
 
 def _align_up(value: int, align: int) -> int:
@@ -133,49 +149,38 @@ def _kernel(path: str) -> tuple[Image, int, int]:
     return k.image, k.text_offset, k.image_size
 
 
-def ripas_top(size: int) -> int:
-    """End of the reference's INIT_RIPAS range for the RAM (``RealmConfig::compute_rim``):
-    ``align_up(base + size - 1, 4 KiB)`` in wrapping u64 arithmetic. It drops a last
-    partial granule (spec rmm-measurement.md §10.5) and is ``<= base`` for ``-m 0``,
-    ``-m 1B`` and any size that wraps past 2^64."""
-    return _align_up((RAM_BASE + size - 1) & U64, GRANULE_SIZE)
+class QemuFacts(TypedDict):
+    """``VmmBuild.facts`` of a QEMU build (the table in the module docstring)."""
 
-
-@dataclass
-class QemuBuild(VmmBuild):
-    """A QEMU :class:`VmmBuild` whose RAM may be an empty INIT_RIPAS range: the reference
-    accepts it when building the parameters (and writes the DTB) and only fails when it
-    measures (``Realm::rim_init_ripas``: ``invalid parameter RIPAS(b, t)``, after the
-    REALM_CREATE checks, before any DATA_CREATE)."""
-
-    measure_error: RmtoolError | None = None
-
-    def operations(self) -> list[Operation]:
-        if self.measure_error is not None:
-            raise self.measure_error
-        return super().operations()
-
-
-def ripas_descriptor_count(base: int, top: int, ipa_bits: int) -> int:
-    """Number of RTT entries the greedy INIT_RIPAS split yields (rmm-measurement.md
-    §5.3), computed by runs of equal-sized entries instead of one by one."""
-    sizes = rtt_block_sizes(ipa_bits)  # largest first
-    count, cur = 0, base
-    while cur < top:
-        idx = next(i for i, s in enumerate(sizes) if cur % s == 0 and cur + s <= top)
-        size = sizes[idx]
-        fit = (top - cur) // size
-        to_align = (-cur) % sizes[idx - 1] // size if idx > 0 else 0
-        n = min(to_align, fit) if to_align else fit
-        count, cur = count + n, cur + n * size
-    return count
+    vmm: str
+    gic_version: int
+    ram_base: int
+    ram_size: int
+    mem_max_size: int | None
+    mem_slots: int | None
+    cpus: int
+    cpu_map: tuple[int, int, int, int]
+    its: bool
+    pmu: bool
+    bootargs: str | None
+    initrd: tuple[int, int] | None
+    log: tuple[int, int] | None
+    high_redist_base: int
+    high_pci_ecam_base: int
+    high_pci_mmio_base: int
+    ipa_bits_map: int
+    firmware: bool
+    kernel_ipa: int | None
+    dtb_ipa: int
+    dtb_source: str
+    hash_algo: str
 
 
 def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
     cfg: QemuConfig = parse_args(argv, inputs.caps, inputs.profile)
     try:
         result = _build(cfg, inputs)
-        if result.measure_error is None:  # the reference's own error comes first
+        if not result.deferred:  # the reference's own error comes first
             result.result_warnings.extend(
                 check_images_loaded("qemu", images_used(cfg, inputs), inputs))
         return result
@@ -195,7 +200,7 @@ def images_used(cfg: QemuConfig, inputs: MeasureInputs) -> list[ImageUse]:
     ]
 
 
-def _build(cfg: QemuConfig, inputs: MeasureInputs) -> QemuBuild:
+def _build(cfg: QemuConfig, inputs: MeasureInputs) -> VmmBuild:
     topo = cpu_map(cfg.smp)
     if topo.num_cpus > MAX_CPUS:
         raise ParametersError(f"-smp: {topo.num_cpus} vCPUs is more than rmtool supports "
@@ -269,23 +274,18 @@ def _build(cfg: QemuConfig, inputs: MeasureInputs) -> QemuBuild:
     algo = ALGORITHMS[cfg.hash_algo]
     inputs.profile.check_algo(algo)
     params = finalize(caps, hash_algo=algo, rpv=cfg.rpv)
-    top = ripas_top(size)
-    measure_error: RmtoolError | None = None
-    if top <= RAM_BASE:
-        measure_error = ComputeError(f"invalid parameter RIPAS({RAM_BASE:x}, {top:x})")
-    ripas = max(top - RAM_BASE, 0)
+    # the reference meets an empty range, and rmtool its bound, only when measuring
+    measure_error: RmtoolError | None = ripas_range_error(RAM_BASE, size)
+    ripas = max(ripas_top(RAM_BASE, size) - RAM_BASE, 0)
     if inputs.profile.measures_init_ripas and measure_error is None:
-        n = ripas_descriptor_count(RAM_BASE, RAM_BASE + ripas, params.s2sz)
-        if n > MAX_RIPAS_DESCRIPTORS:  # an rmtool bound, checked when measuring
-            measure_error = ParametersError(
-                f"-m: {size} bytes of RAM need {n} INIT_RIPAS descriptors at s2sz "
-                f"{params.s2sz}; rmtool measures at most {MAX_RIPAS_DESCRIPTORS}")
-    return QemuBuild(
-        measure_error=measure_error,
+        measure_error = ripas_bound_error("-m", RAM_BASE, size, params.s2sz)
+    return VmmBuild(
+        deferred=[] if measure_error is None else [DeferredError(Stage.AT_MEASURE,
+                                                                 measure_error)],
         vmm="qemu", params=params, ram=[(RAM_BASE, ripas)], blobs=blobs,
         rec_pc=pc, rec_gprs=(x0, 0, 0, 0, 0, 0, 0, 0), dtb=dtb, dtb_ipa=dtb_ipa,
         log_region=log, rem_blobs=rem_blobs, warnings=cfg.warnings,
-        facts={
+        facts=QemuFacts(**{
             "vmm": "qemu", "gic_version": 3, "ram_base": RAM_BASE, "ram_size": size,
             "mem_max_size": cfg.mem.max_size, "mem_slots": cfg.mem.slots,
             "cpus": topo.num_cpus,
@@ -297,10 +297,10 @@ def _build(cfg: QemuConfig, inputs: MeasureInputs) -> QemuBuild:
             "high_pci_mmio_base": mmap.high_pci_mmio_base, "ipa_bits_map": mmap.ipa_bits,
             "firmware": cfg.bios, "kernel_ipa": kernel_ipa, "dtb_ipa": dtb_ipa,
             "dtb_source": source, "hash_algo": algo.name,
-        })
+        }))
 
 
-def dtb_facts_from(facts: dict[str, Any]) -> QemuDtbFacts:
+def dtb_facts_from(facts: Mapping[str, Any]) -> QemuDtbFacts:
     """Rebuild the DTB inputs from ``VmmBuild.facts`` (or from an event log: ``ram_size``
     and ``cpus`` are enough, the high regions are recomputed from the RAM size)."""
     size = int(facts["ram_size"])
@@ -316,6 +316,96 @@ def dtb_facts_from(facts: dict[str, Any]) -> QemuDtbFacts:
         sockets=sockets, clusters=clusters, cores=cores, threads=threads)
 
 
-def regenerate_dtb(facts: dict[str, Any]) -> bytes:
+def regenerate_dtb(facts: Mapping[str, Any]) -> bytes:
     """The generated DTB for these facts (the reference replay's QEMU generator)."""
     return generate_dtb(dtb_facts_from(facts))
+
+
+# --------------------------------------------------------------------------- front-end
+
+REFERENCE_BOOTARGS = "console=hvc0"  # what the reference replay passes to its generators
+
+
+class QemuFrontend:
+    """QEMU as a :class:`rmtool.measure.vmm.registry.VmmFrontend`."""
+
+    name = "qemu"
+    aliases: tuple[str, ...] = ("QEMU virt",)
+    log_name = "QEMU"
+    launch = LaunchTraits(
+        dtb_name="qemu-gen.dtb", serial=("pl011", 0x09000000, "ttyAMA0"),
+        binary_setting="qemu_bin", default_binary="qemu-system-aarch64",
+        pmu_in_host_caps=False,
+        edk2_build="Build/ArmVirtQemu-AARCH64/DEBUG_GCC5/FV/QEMU_EFI.fd",
+        edk2_run="QEMU_EFI.fd")
+
+    def scan_args(self, argv: Sequence[str]) -> None:
+        """QEMU's arguments are raw words for clap: nothing to check here."""
+
+    def help_text(self) -> str:
+        return ""
+
+    def build(self, argv: list[str], inputs: MeasureInputs) -> VmmBuild:
+        return build(argv, inputs)
+
+    def vm_version(self, b: VmmBuild) -> VmVersionFacts:
+        facts = cast(QemuFacts, b.facts)
+        return VmVersionFacts(self.log_name, "", facts["ram_size"], facts["cpus"])
+
+    def dtb_from_facts(self, d: LoggedDtbFacts, templates: Templates
+                       ) -> Iterator[Regenerated]:
+        """:func:`regenerate_dtb` (high regions recomputed from the RAM size) and
+        ``qemu_dtb.apply_template`` for templates, over ITS and bootargs."""
+        initrd = (d.initrd[0], d.initrd[0] + d.initrd[1]) if d.initrd else None
+        for its in (True, False):
+            for bootargs in (None, REFERENCE_BOOTARGS):
+                facts = {"ram_size": d.ram_size, "cpus": d.cpus, "its": its, "pmu": d.pmu,
+                         "bootargs": bootargs, "initrd": initrd, "log": d.log}
+                how = f"bootargs {bootargs!r}, its {'on' if its else 'off'}"
+                for tpl, path in templates:
+                    yield Regenerated(apply_template(tpl, dtb_facts_from(facts)),
+                                      f"QEMU template {path} ({how})")
+                yield Regenerated(regenerate_dtb(facts), f"QEMU generator ({how})")
+
+    def check_launch(self, o: LaunchSpec) -> list[str]:
+        return []
+
+    def launch_argv(self, r: LaunchRequest) -> list[str]:
+        o, p = r.options, r.paths
+        log = "on" if o.eventlog else "off"
+        args = ["-M", "confidential-guest-support=rme0", "-object",
+                f"rme-guest,id=rme0,measurement-algorithm=sha512,"
+                f"personalization-value={r.rpv_b64},measurement-log={log}"]
+        if not o.serial:
+            args += ["-nodefaults", "-chardev", "stdio,mux=on,id=chr0,signal=off",
+                     "-serial", "chardev:chr0", "-device", "virtio-serial-pci",
+                     "-device", "virtconsole,chardev=chr0", "-mon",
+                     "chardev=chr0,mode=readline"]
+        if o.edk2:
+            args += ["-bios", need(p.firmware, "firmware")]
+        if o.net == "user":
+            args += ["-device", "virtio-net-pci,netdev=net0,romfile=", "-netdev",
+                     "user,id=net0"]
+        elif o.net == "tap":
+            args += ["-device", "virtio-net-pci,netdev=net0,romfile=,mac=${TAP_MAC}",
+                     "-netdev", "tap,fd=3,id=net0"]
+        args += ["-cpu", "host" if o.pmu else "host,pmu=off", "-M", "virt", "-enable-kvm",
+                 "-M", "gic-version=3,its=on", "-smp", str(o.cpus), "-m", o.memory,
+                 "-nographic", "-dtb", p.dtb]
+        disk = ["-device", "virtio-blk-pci,drive=rootfs0",
+                "-drive", f"format=raw,if=none,file={p.disk},id=rootfs0"]
+        if o.direct_kernel:
+            args += ["-kernel", need(p.kernel, "kernel")]
+            args += ["-initrd", need(p.initrd, "initrd")] if o.use_initrd else disk
+            args += ["-append", r.kernel_params]
+        else:
+            args += disk
+        if o.share is not None:
+            args += ["-device", f"virtio-9p-pci,fsdev={SHARE_TAG},mount_tag={SHARE_TAG}",
+                     "-fsdev", f"local,security_model=none,path={o.share},id={SHARE_TAG}"]
+        if o.vsock is not None:
+            args += ["-device", f"vhost-vsock-pci,guest-cid={o.vsock}"]
+        return args
+
+
+register(QemuFrontend())
