@@ -138,3 +138,22 @@ def test_roundtrip_beyond_reference(extra: list[str], vector_inputs: Path, tmp_p
     kernel = [e for e in doc["events"] if str(e["description"]).startswith("KERNEL")]  # type: ignore
     image = str(kernel[0]["image"])
     assert image.endswith("Image-8M.bin.gz (decompressed)" if "-k" in extra else "Image-8M.bin")
+
+
+@pytest.mark.parametrize("size", ["536875009B", "536870913B", "536875010B"],
+                         ids=["4k+1", "1", "4k+2"])
+def test_unaligned_ram_roundtrip(size: str, vector_inputs: Path, tmp_path: Path, store: str,
+                                 monkeypatch: pytest.MonkeyPatch,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A RAM size that is not a multiple of 4 KiB: the INIT_RIPAS event carries the raw
+    size, and replay must cover the range the front-end measured (align_up(base + size - 1)
+    of the reference model, rmtool/measure/rmm/limits.py), not base + align_up(size)."""
+    monkeypatch.chdir(vector_inputs)
+    log = tmp_path / "emitted.log"
+    argv = ["--ipa-bits", "52", "--num-bps", "6", "--num-wps", "6", "--pmu-num-ctrs", "6",
+            "-k", "Image-8M.bin", "--format", "json", "--emit-log", str(log), "cloud-hv",
+            "--kernel", "Image", "--cpus", "boot=1", "--memory", f"size={size}"]
+    assert run(["measure", *argv]) == 0
+    measured = json.loads(capsys.readouterr().out)
+    doc = _replay(log, ["."], store, capsys)
+    assert (doc["rim"], doc["rems"]) == (measured["rim"], measured["rems"])

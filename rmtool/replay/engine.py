@@ -29,6 +29,7 @@ from rmtool.eventlog import constants as c
 from rmtool.measure.images import Image
 from rmtool.measure.rmm.algorithms import ALGORITHMS, HashAlgo
 from rmtool.measure.rmm.layouts import GRANULE_SIZE
+from rmtool.measure.rmm.limits import ripas_top
 from rmtool.measure.rmm.ops import (
     DataCreate,
     InitRipas,
@@ -509,7 +510,7 @@ class _Replayer:
             self._rim_op(row, RealmCreate(params, origin=origin))
         elif tag == cca.TAG_INIT_RIPAS:
             base, size = cca.read_init_ripas(payload)
-            top = base + (size + GRANULE_SIZE - 1) // GRANULE_SIZE * GRANULE_SIZE
+            top = ripas_top(base, size)  # as the VMM front-ends compute it (emit-log)
             row.description += f" [{base:#x}, {base + size:#x})"
             if base % GRANULE_SIZE:
                 self._fail_rim(row, f"INIT_RIPAS base {base:#x} is not 4 KiB aligned")
