@@ -23,7 +23,8 @@ from cryptography.x509.oid import NameOID
 
 from rmtool.cli.main import cli
 from rmtool.errors import CorimError, RmtoolError
-from rmtool.verify.corim import (
+from rmtool.verify.corim.lint import has_errors
+from rmtool.verify.corim.realm import (
     REALM_PROFILE,
     build_realm_corim,
     describe,
@@ -33,8 +34,7 @@ from rmtool.verify.corim import (
     reference_values_from_bytes,
     sign_corim,
 )
-from rmtool.verify.corim_lint import has_errors
-from rmtool.verify.corim_sign import load_signing_key, verify_signature
+from rmtool.verify.corim.sign import load_signing_key, verify_signature
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CORPUS = SHARED / "corpus"

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 
 from rmtool.errors import TokenError, UsageError
 from rmtool.files import LIMITS, read_bounded
-from rmtool.verify import cborutil
+from rmtool.verify import cbor
 
 COSE_SIGN1_TAG = 18
 HDR_ALG = 1
@@ -87,7 +87,7 @@ class Sign1:
         return self.protected.get(HDR_ALG)
 
     def to_be_signed(self) -> bytes:
-        return cborutil.dumps(["Signature1", self.protected_bytes, b"", self.payload])
+        return cbor.dumps(["Signature1", self.protected_bytes, b"", self.payload])
 
     def header_problem(self) -> str | None:
         """Why the headers forbid trusting this COSE_Sign1 (RFC 9052 §3, §3.1), or None.
@@ -137,7 +137,7 @@ def parse_sign1(obj: Any, what: str) -> Sign1:
         raise TokenError(f"{what}: signature must be a byte string", field=what)
     protected: dict[Any, Any] = {}
     if prot_b:
-        decoded = cborutil.loads(prot_b, f"{what} protected header")
+        decoded = cbor.loads(prot_b, f"{what} protected header")
         if not isinstance(decoded, dict):
             raise TokenError(f"{what}: protected header must encode a map", field=what)
         protected = dict(decoded)
@@ -145,7 +145,7 @@ def parse_sign1(obj: Any, what: str) -> Sign1:
 
 
 def decode_sign1(data: bytes, what: str) -> Sign1:
-    return parse_sign1(cborutil.loads(data, what), what)
+    return parse_sign1(cbor.loads(data, what), what)
 
 
 # ---------------------------------------------------------------- keys
@@ -226,7 +226,7 @@ def rak_key(claim: bytes, what: str = "realm public key") -> tuple[PublicKey, st
     """The RAK claim (44237): a raw EC point or a bstr-wrapped COSE_Key; returns the format."""
     if claim[:1] == b"\x04" and len(claim) in _POINT_CURVE:
         return key_from_raw_point(claim, what), "raw-ec-point"
-    return key_from_cose(cborutil.loads(claim, what), what), "cose-key"
+    return key_from_cose(cbor.loads(claim, what), what), "cose-key"
 
 
 def encode_raw_point(key: PublicKey) -> bytes:
@@ -239,7 +239,7 @@ def encode_cose_key(key: PublicKey) -> bytes:
     alg = algorithm_for_key(key)
     nums = key.public_numbers()
     crv = {v: k for k, v in _COSE_CRV.items()}[alg.curve]
-    return cborutil.dumps({1: 2, -1: crv, -2: nums.x.to_bytes(alg.coord_size, "big"),
+    return cbor.dumps({1: 2, -1: crv, -2: nums.x.to_bytes(alg.coord_size, "big"),
                            -3: nums.y.to_bytes(alg.coord_size, "big")})
 
 
@@ -301,8 +301,8 @@ def sign(payload: bytes, key: PrivateKey, alg: Algorithm | None = None) -> bytes
     alg = alg or algorithm_for_key(key)
     if curve_name(key) != alg.curve:
         raise UsageError(f"key curve {curve_name(key)} cannot sign {alg.name}")
-    protected = cborutil.dumps({HDR_ALG: alg.cose_id})
-    tbs = cborutil.dumps(["Signature1", protected, b"", payload])
+    protected = cbor.dumps({HDR_ALG: alg.cose_id})
+    tbs = cbor.dumps(["Signature1", protected, b"", payload])
     r, s = decode_dss_signature(key.sign(tbs, ec.ECDSA(alg.hash())))
     sig = r.to_bytes(alg.coord_size, "big") + s.to_bytes(alg.coord_size, "big")
-    return cborutil.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, sig]))
+    return cbor.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, sig]))

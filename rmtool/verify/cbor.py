@@ -7,7 +7,7 @@ a fresh cbor2 decoder on the same bytes. The scan runs in constant stack space, 
 deep nesting, huge declared lengths and truncation become one ``TokenError`` with the
 byte offset instead of a recursion error or a large allocation. The scan also rejects
 maps that name a key twice (RFC 8949 §5.6), at any depth, since cbor2 silently keeps the
-last value. CoRIM decoding (``corim_cbor.loads``) runs the same scan with its own
+last value. CoRIM decoding (``corim.model.loads``) runs the same scan with its own
 ``Limits`` and ``CorimError``.
 """
 

@@ -6,7 +6,7 @@ reads the older encodings still found in the wild: an untagged corim-map, a CoMI
 content is a map instead of a byte string, a profile given as an array or plain text, and a
 bare (untagged) concise-mid-tag.  Everything here is pure: bytes in, plain Python out; every
 problem is a :class:`rmtool.errors.CorimError` naming the field (and offset when known).
-Every CBOR item is first pre-scanned by :func:`rmtool.verify.cborutil.scan` (bounds, and
+Every CBOR item is first pre-scanned by :func:`rmtool.verify.cbor.scan` (bounds, and
 no map naming a key twice, RFC 8949 §5.6).
 """
 
@@ -21,16 +21,16 @@ from typing import Any, TypeGuard
 import cbor2
 
 from rmtool.errors import CorimError
-from rmtool.verify import cborutil
+from rmtool.verify import cbor
 
 # Bounds for hostile input.
 MAX_CORIM_SIZE = 16 * 1024 * 1024
 MAX_TAGS = 1024
 MAX_NESTING = 64
-# The token pre-scan (rmtool.verify.cborutil.scan) with CoRIM-sized bounds: it rejects
+# The token pre-scan (rmtool.verify.cbor.scan) with CoRIM-sized bounds: it rejects
 # duplicate map keys at any depth and bounds every length before cbor2 decodes anything.
 # Indefinite lengths are valid CBOR and CoRIM does not forbid them, so they are allowed.
-SCAN_LIMITS = cborutil.Limits(max_message=MAX_CORIM_SIZE, max_depth=MAX_NESTING,
+SCAN_LIMITS = cbor.Limits(max_message=MAX_CORIM_SIZE, max_depth=MAX_NESTING,
                               max_items=1 << 22, allow_indefinite=True)
 
 # CBOR tags (draft-ietf-rats-corim, cbor-tags.txt; RFC 9052; RFC 8949).
@@ -104,7 +104,7 @@ def loads(data: bytes, what: str, outer: bytes | None = None) -> Any:
     if not data:
         raise CorimError(f"{what} is empty", field=what, offset=0)
     try:
-        cborutil.scan(bytes(data), what, limits=SCAN_LIMITS, error=CorimError)
+        cbor.scan(bytes(data), what, limits=SCAN_LIMITS, error=CorimError)
     except CorimError as exc:
         base = outer.find(data) if outer is not None and outer is not data else 0
         if exc.offset is not None and base > 0:

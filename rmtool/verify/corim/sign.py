@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from rmtool.errors import CorimError
-from rmtool.verify.corim_cbor import (
+from rmtool.verify.corim.model import (
     CORIM_CONTENT_TYPE,
     CORIM_META,
     COSE_ALG,
