@@ -92,21 +92,12 @@ def _rak_format(rak: bytes | None) -> str | None:
 
 def _nested(outer: bytes, inner: bytes, what: str) -> Any:
     """Decode a nested CBOR message, reporting offsets relative to the outer input."""
-    try:
-        return cbor.loads(inner, what)
-    except TokenError as exc:
-        base = outer.find(inner)
-        if exc.offset is not None and base >= 0:
-            exc.offset += base
-        raise
+    return cbor.decode(inner, what, cbor.TOKEN, outer=outer)
 
 
 def _sign1(outer: bytes, obj: Any, what: str) -> cose.Sign1:
     """COSE_Sign1 whose protected header errors (e.g. a duplicate key) carry outer offsets."""
-    value = obj.value if isinstance(obj, cbor2.CBORTag) else obj
-    if isinstance(value, list | tuple) and value and isinstance(value[0], bytes) and value[0]:
-        _nested(outer, value[0], f"{what} protected header")
-    return cose.parse_sign1(obj, what)
+    return cose.parse_sign1(obj, what, cbor.TOKEN, outer=outer)
 
 
 def _signed_part(outer: bytes, encoded: bytes, what: str) -> tuple[cose.Sign1, Any]:
@@ -200,7 +191,7 @@ def read_token(path: str) -> CcaToken:
 # ---------------------------------------------------------------- building
 
 
-def make_realm_claims(rak: cose.PublicKey | cose.PrivateKey, *, rim: bytes,
+def make_realm_claims(rak: cose.EcPublicKey | cose.EcPrivateKey, *, rim: bytes,
                       rems: list[bytes] | None = None, hash_algo: str = "sha-256",
                       challenge: bytes = b"\x00" * 64, rpv: bytes = b"\x00" * 64,
                       profile: str | None = C.REALM_PROFILE_1,
@@ -210,7 +201,7 @@ def make_realm_claims(rak: cose.PublicKey | cose.PrivateKey, *, rim: bytes,
     size = C.HASH_SIZES.get(hash_algo)
     if size is None:
         raise UsageError(f"unknown realm hash algorithm {hash_algo!r}")
-    pub = cose.public_of(rak)
+    pub = rak.public_key() if isinstance(rak, cose.EcPrivateKey) else rak
     encoding = rak_encoding or ("raw-ec-point" if profile is None else "cose-key")
     key_bytes = cose.encode_raw_point(pub) if encoding == "raw-ec-point" \
         else cose.encode_cose_key(pub)
