@@ -14,7 +14,7 @@ are specified:
 * CBOR tags (RFC 8949 section 3.4; an initial byte 0xd9 is a tag with a 2-byte number):
   399, the CCA attestation token collection (draft-ffm-rats-cca-token; the corpus
   samples of veraison/ccatoken and veraison/evcli), and 907, its CMW collection
-  form (tf-m-tools ``cca_example_token.cbor``; rmtool.verify.token reads both);
+  form (tf-m-tools ``cca_example_token.cbor``; rmtool.verify.token.codec reads both);
   18, COSE_Sign1 (RFC 9052; IANA CBOR tags registry): a single signed token or a signed
   CoRIM (draft-ietf-rats-corim ``signed-corim = #6.18(COSE-Sign1-corim)``; its protected
   header's content type is "application/rim+cbor"); 501, tagged-unsigned-corim-map, and

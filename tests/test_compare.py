@@ -1,4 +1,4 @@
-"""Tests for `rmtool compare` and rmtool.verify.compare (issue 7).
+"""Tests for `rmtool compare` and rmtool.verify.compare.compare (issue 7).
 
 Reference values come from the corpus (Veraison's CoMID for its own e2e token), from the
 reference tool's acceptance vector K2 (spec/anchor-cli.md §7) as computed by
@@ -16,9 +16,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from rmtool.cli.main import run
-from rmtool.verify import compare as cmp
 from rmtool.verify import cose
-from rmtool.verify.token import build_cca_token, decode_token, make_realm_claims
+from rmtool.verify.compare import compare as cmp
+from rmtool.verify.token.codec import build_cca_token, decode_token, make_realm_claims
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 TOKENS = CORPUS / "tokens"
@@ -228,7 +228,7 @@ def test_e2e_measure_endorsements_then_compare(tmp_path: Path,
 
 
 def test_e2e_corim_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from rmtool.verify import corim
+    from rmtool.verify.corim import realm as corim
     rems = [bytes(32), bytes(32), b"\x01" * 32, bytes(32)]
     rpv = b"\x07" * 64
     token = _token(tmp_path, K2_RIM, rems, "c.cbor", rpv=rpv)
@@ -268,7 +268,7 @@ def test_corim_round_trip_one_bit_change_names_register(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], register: int) -> None:
     """Issue 8 round trip: the CoRIM written for a token's values passes; the same CoRIM
     with one bit flipped in one register fails naming that register (0 = RIM)."""
-    from rmtool.verify import corim
+    from rmtool.verify.corim import realm as corim
     rems = [bytes([i]) * 32 for i in range(1, 5)]
     rpv = b"\x09" * 64
     token = _token(tmp_path, K2_RIM, rems, "t.cbor", rpv=rpv)

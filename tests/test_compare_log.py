@@ -26,7 +26,7 @@ from rmtool.eventlog import constants as c
 from rmtool.replay import cca
 from rmtool.replay.emit import event2
 from rmtool.verify import cose
-from rmtool.verify.token import build_cca_token, make_realm_claims
+from rmtool.verify.token.codec import build_cca_token, make_realm_claims
 
 KEYS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "tokens" / "keys"
 PK = ("--platform-key", str(KEYS / "tfmtools_cca_platform.pem"))  # the CPAK that signs token()
@@ -430,7 +430,7 @@ def _result(digests: Sequence[bytes]) -> Any:
 def test_single_change_found_at_random_place(seed: int) -> None:
     import random
 
-    from rmtool.verify.explain import explain_rem
+    from rmtool.verify.compare.explain import explain_rem
 
     rng = random.Random(seed)
     known = [H(bytes([i])) for i in range(20)]

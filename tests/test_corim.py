@@ -23,7 +23,9 @@ from cryptography.x509.oid import NameOID
 
 from rmtool.cli.main import cli
 from rmtool.errors import CorimError, RmtoolError
-from rmtool.verify.corim import (
+from rmtool.verify import cose
+from rmtool.verify.corim.lint import has_errors
+from rmtool.verify.corim.realm import (
     REALM_PROFILE,
     build_realm_corim,
     describe,
@@ -33,8 +35,7 @@ from rmtool.verify.corim import (
     reference_values_from_bytes,
     sign_corim,
 )
-from rmtool.verify.corim_lint import has_errors
-from rmtool.verify.corim_sign import load_signing_key, verify_signature
+from rmtool.verify.corim.sign import load_signing_key, verify_signature
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CORPUS = SHARED / "corpus"
@@ -407,3 +408,18 @@ def test_cli_show_table_lists_values() -> None:
     assert "1d1150bb35a9d1f18620a5cc2612e54e70f150b8fa1468939d520269e913d0ff" in out
     assert base64.b16encode(b"The quick").decode().lower() in out
     assert "tag:arm.com,2025:cca_realm#1.0.0 (uri)" in out
+
+
+def test_signed_corim_with_unknown_crit_header_does_not_verify() -> None:
+    """Attack: a validly signed CoRIM whose protected header marks an unknown parameter
+    critical (RFC 9052 §3.1: the recipient must reject it). The CoRIM signature check now
+    runs through the one COSE module, so it applies the token's header rules too."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    corim = build_realm_corim(b"\x01" * 48, [None] * 4, "sha384", None)
+    signed = cose.sign(corim, key, cose.ES256, {3: "application/rim+cbor", 2: [99], 99: 1})
+    assert cose.decode_sign1(signed, "x").header_problem() == (
+        "crit (2) names header parameter 99, which rmtool does not understand "
+        "(RFC 9052 §3.1: processing must fail)")
+    assert not verify_signature(signed, key.public_key())
+    honest = cose.sign(corim, key, cose.ES256, {3: "application/rim+cbor"})
+    assert verify_signature(honest, key.public_key())

@@ -24,9 +24,9 @@ from click.testing import CliRunner
 from rmtool.cli.main import cli
 from rmtool.errors import RmtoolError
 from rmtool.files import LIMITS
-from rmtool.verify import corim_submit
-from rmtool.verify.corim import REALM_PROFILE, build_realm_corim, sign_corim
-from rmtool.verify.corim_submit import (
+from rmtool.verify.corim import submit as corim_submit
+from rmtool.verify.corim.realm import REALM_PROFILE, build_realm_corim, sign_corim
+from rmtool.verify.corim.submit import (
     MAX_RESPONSE,
     AuthConfig,
     Redactor,

@@ -23,7 +23,7 @@ from rmtool.measure.rmm.realm import Realm
 from rmtool.measure.vmm import qemu_dtb
 from rmtool.measure.vmm.qemu_dtb import DtbSurgeryError, QemuDtbFacts
 from rmtool.replay import ImageStore, replay_log
-from rmtool.verify.corim import describe, lint
+from rmtool.verify.corim.realm import describe, lint
 
 
 @pytest.fixture()

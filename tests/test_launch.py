@@ -2,7 +2,7 @@
 
 For each VMM: ``launch`` writes run-<vmm>.sh; the script's ``--print-measure-args``,
 fed to ``rmtool measure``, must give the RIM that ``launch --corim-output`` put into the
-CoRIM (read back with rmtool.verify.corim.load_reference_values). The reference
+CoRIM (read back with rmtool.verify.corim.realm.load_reference_values). The reference
 script's broken combinations (spec/anchor-cli.md §5) are refused with exit 2.
 """
 
@@ -100,7 +100,7 @@ def test_run_script_measures_as_corim(vmm: str, extra: tuple[str, ...], inputs: 
                                "--corim-output", str(corim),
                                "--endorsements-output", str(endorsements))
     assert code == 0, err3
-    corim_mod = pytest.importorskip("rmtool.verify.corim")
+    corim_mod = pytest.importorskip("rmtool.verify.corim.realm")
     rv = corim_mod.load_reference_values(corim)
     assert rv.rim is not None
     assert measured["rim"] == rv.rim.hex() == launch_rim.group(1)

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 
 from rmtool.cli.main import run
 from rmtool.verify import cose
-from rmtool.verify.token import build_realm_token, decode_token
+from rmtool.verify.token.codec import build_realm_token, decode_token
 from tests.conftest import CORPUS
 
 TOKENS = CORPUS / "tokens"

@@ -21,8 +21,8 @@ MAX_PARAMETERS = 8
 # gives them a settings object; the integrator empties this list once it has landed.
 # Nothing may be added to it.
 PARAMETER_ALLOW_LIST: frozenset[str] = frozenset({
-    "rmtool.verify.corim:build_realm_corim",
-    "rmtool.verify.token:make_realm_claims",
+    "rmtool.verify.corim.realm:build_realm_corim",
+    "rmtool.verify.token.codec:make_realm_claims",
 })
 
 # Import cycles that exist today, outside rmtool/cli, each as the sorted tuple of the

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from rmtool.cli.main import run
 from rmtool.errors import TokenError
 from rmtool.verify import cose
-from rmtool.verify.checks import verify_token
-from rmtool.verify.token import (
+from rmtool.verify.token.checks import verify_token
+from rmtool.verify.token.codec import (
     TAG_CCA_907,
     build_cca_token,
     decode_token,

@@ -1,6 +1,6 @@
 """Token verdicts must be earned (issue 13, items 2, 3, 4 and 10), written as the attacks.
 
-Forged tokens are built with rmtool's own builder (``rmtool.verify.token``) and keys
+Forged tokens are built with rmtool's own builder (``rmtool.verify.token.codec``) and keys
 generated here with ``cryptography``; the genuine ones are corpus tokens whose CPAK is
 named in the corpus PROVENANCE.md (``tfmtools_cca_platform.pem``, a published TEST key).
 Each test states the attack and asserts that neither ``token verify`` nor ``compare``
@@ -19,9 +19,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from rmtool.cli.main import run
 from rmtool.errors import CorimError, TokenError
-from rmtool.verify import claims as C
-from rmtool.verify import corim, cose
-from rmtool.verify.token import (
+from rmtool.verify import cose
+from rmtool.verify.corim import realm as corim
+from rmtool.verify.token import claims as C
+from rmtool.verify.token.codec import (
     build_cca_token,
     build_platform_token,
     build_realm_token,
@@ -273,7 +274,7 @@ def test_bound_to_other_rak_reason() -> None:
     realm = make_realm_claims(rak, rim=RIM, rems=REMS)
     platform = make_platform_claims(make_realm_claims(other, rim=RIM, rems=REMS))
     tok = decode_token(build_cca_token(realm, rak=rak, cpak=_cpak(), platform=platform))
-    from rmtool.verify.checks import VerifyPolicy, verify
+    from rmtool.verify.token.checks import VerifyPolicy, verify
     result = verify(tok, VerifyPolicy(platform_keys=(_cpak().public_key(),)))
     binding = {c.name: c for c in result.checks}["binding"]
     assert binding.status == "fail"

@@ -2,10 +2,10 @@
 
 Reference sources: ``--rim/--rem0..--rem3/--rpv HEX``, ``--endorsements FILE`` (CoMID
 JSON as ``measure`` / realm-measurements write it), ``--corim FILE`` (through
-``rmtool.verify.corim``), ``--measure-trace FILE`` (``measure --format json --trace`` of
+``rmtool.verify.corim.realm``), ``--measure-trace FILE`` (``measure --format json --trace`` of
 the expected configuration) and ``--log LOG --images PATH...`` (the log's replay, with
 ``--index-map/--store/--dtb-templates/--rmm-version`` passed to ``replay_log``). With
-``--log`` the mismatches are explained by :mod:`rmtool.verify.explain` (which register,
+``--log`` the mismatches are explained by :mod:`rmtool.verify.compare.explain` (which register,
 which event, which operation). Output: a table per claim (expected, actual, status) and
 the explanations, or ``--format json`` (``explanations``: [{register, event, message}]).
 Exit 0 when every given reference matches, 1 otherwise, 2 when the token or a reference
@@ -35,11 +35,11 @@ from rmtool.errors import TokenError, UsageError
 from rmtool.files import read_bounded
 from rmtool.measure.rmm.algorithms import ALGORITHMS
 from rmtool.replay import ImageStore, ReferenceImages, ReplayResult, replay_log
-from rmtool.verify import checks as K
-from rmtool.verify import compare as cmp
-from rmtool.verify import explain as exp
-from rmtool.verify.claims import RealmClaims
-from rmtool.verify.token import read_token
+from rmtool.verify.compare import compare as cmp
+from rmtool.verify.compare import explain as exp
+from rmtool.verify.token import checks as K
+from rmtool.verify.token.claims import RealmClaims
+from rmtool.verify.token.codec import read_token
 
 MAX_LOG_SIZE = 64 << 20
 

@@ -1,8 +1,8 @@
 """``rmtool corim``: create, show, lint and submit CoRIMs in the CCA realm profile.
 
-Issue 8 (endorsements for today's Veraison).  The library is :mod:`rmtool.verify.corim`
-(building / reading), :mod:`rmtool.verify.corim_lint`, :mod:`rmtool.verify.corim_sign` and
-:mod:`rmtool.verify.corim_submit`; this module only parses options and formats output.
+Issue 8 (endorsements for today's Veraison).  The library is :mod:`rmtool.verify.corim.realm`
+(building / reading), :mod:`rmtool.verify.corim.lint`, :mod:`rmtool.verify.corim.sign` and
+:mod:`rmtool.verify.corim.submit`; this module only parses options and formats output.
 Exit codes: 0 success / clean, 1 invalid CoRIM or rejected submission, 2 unreadable input.
 """
 
@@ -28,12 +28,12 @@ from rmtool.cli.options_corim import (
 from rmtool.errors import CorimError, InputFileError, UsageError
 from rmtool.files import LIMITS, read_bounded, write_atomic
 from rmtool.filetype import check_kind
-from rmtool.verify import comid_json
-from rmtool.verify import corim as corim_lib
-from rmtool.verify.corim_cbor import MAX_CORIM_SIZE
-from rmtool.verify.corim_lint import has_errors, lint
-from rmtool.verify.corim_sign import load_cert_chain, load_signing_key, sign_corim
-from rmtool.verify.corim_submit import AuthConfig, Deadline, submit_corim
+from rmtool.verify.corim import comid_json
+from rmtool.verify.corim import realm as corim_lib
+from rmtool.verify.corim.lint import has_errors, lint
+from rmtool.verify.corim.model import MAX_CORIM_SIZE
+from rmtool.verify.corim.sign import load_cert_chain, load_signing_key, sign_corim
+from rmtool.verify.corim.submit import AuthConfig, Deadline, submit_corim
 
 MAX_JSON_INPUT = 4 * 1024 * 1024
 

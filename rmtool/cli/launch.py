@@ -144,7 +144,7 @@ def launch(ctx: click.Context, settings: LaunchSettings) -> None:
             outputs.append(("endorsements", s.endorsements_output,
                             comid_json(m, s.endorsements_template), 0o644))
         if s.corim_output:
-            from rmtool.verify.corim import build_realm_corim
+            from rmtool.verify.corim.realm import build_realm_corim
 
             data = build_realm_corim(m.rim, list(m.rems), m.hash_algo.name, m.rpv,
                                      template=_read_json(s.corim_template),

@@ -362,7 +362,7 @@ def _write_side_outputs(result: MeasureResult, endorsements_template: str | None
 
         outputs.append((endorsements_output, comid_json(m, endorsements_template)))
     if corim_output is not None:
-        from rmtool.verify.corim import build_realm_corim
+        from rmtool.verify.corim.realm import build_realm_corim
 
         outputs.append((corim_output,
                         build_realm_corim(m.rim, list(m.rems), m.hash_algo.name, m.rpv)))

@@ -3,7 +3,7 @@
 ``token verify`` and ``compare`` (and later ``diagnose`` / ``appraise``) declare the same
 options through :func:`token_verification_options`, which hands the command one
 :class:`TokenVerificationSettings`; ``settings.policy()`` loads the keys and turns them
-into the :class:`rmtool.verify.checks.VerifyPolicy` the checks run under. The rule behind
+into the :class:`rmtool.verify.token.checks.VerifyPolicy` the checks run under. The rule behind
 them (docs/security.md): PASS/MATCH only when every check ran and passed, or was waived
 by name (``--skip-platform-signature``), and a waived check is printed as UNVERIFIED.
 """
@@ -18,8 +18,8 @@ import click
 
 from rmtool.cli.option_groups import option_group
 from rmtool.errors import UsageError
-from rmtool.verify import checks as K
 from rmtool.verify import cose
+from rmtool.verify.token import checks as K
 
 MAX_CHALLENGE = 64  # bytes: the realm challenge claim is 64 bytes
 

@@ -1,7 +1,7 @@
 """``rmtool token show|verify``: decode and verify CCA attestation tokens (issue 7).
 
 ``show`` prints the platform and realm claims (table, or the JSON contract of
-``CcaToken.to_json``); ``verify`` runs the named checks of ``rmtool.verify.checks`` under
+``CcaToken.to_json``); ``verify`` runs the named checks of ``rmtool.verify.token.checks`` under
 the shared options of ``rmtool.cli.options``. Exit codes: 0 all pass (waived checks are
 named as UNVERIFIED), 1 any check fails (a missing trust anchor is a failure), 2 unusable
 input (malformed token or key).
@@ -21,8 +21,8 @@ from rmtool.cli.options import (
     token_verification_options,
     verification_lines,
 )
-from rmtool.verify import checks as K
-from rmtool.verify.token import CcaToken, read_token
+from rmtool.verify.token import checks as K
+from rmtool.verify.token.codec import CcaToken, read_token
 
 
 @click.group("token")

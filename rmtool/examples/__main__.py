@@ -2,7 +2,7 @@
 
 * ``inputs DIR [--changed-initrd]`` — the files of :func:`rmtool.examples.write_inputs`;
 * ``token --measurements M.json --out TOKEN [--key-out RAK.pem]`` — a CCA attestation token
-  (platform + realm, spec: the CCA token format as :mod:`rmtool.verify.token` builds it)
+  (platform + realm, spec: the CCA token format as :mod:`rmtool.verify.token.codec` builds it)
   whose realm claims carry the RIM/REMs/RPV of ``rmtool measure --format json`` output,
   signed with a fixed **test** key pair made here (never use it for anything real).
 """
@@ -45,7 +45,7 @@ def _measurements(path: str) -> dict[str, Any]:
 
 def build_token(measurements: dict[str, Any]) -> bytes:
     """A signed CCA token whose realm claims carry *measurements*."""
-    from rmtool.verify.token import build_cca_token, make_realm_claims
+    from rmtool.verify.token.codec import build_cca_token, make_realm_claims
 
     rak = test_key(TEST_RAK_SCALAR)
     claims = make_realm_claims(rak, rim=measurements["rim"], rems=measurements["rems"],

@@ -1,11 +1,11 @@
 """Fuzz harness for CoRIM / CoMID input (run on demand; pytest does not collect it).
 
-Each input goes through :func:`rmtool.verify.corim.reference_values_from_bytes` (CBOR
-CoRIM, signed CoRIM, bare CoMID or CoMID JSON), :func:`rmtool.verify.corim.lint` with the
-profile rules only (no CDDL, for speed) and :func:`rmtool.verify.corim.describe`, whose
+Each input goes through :func:`rmtool.verify.corim.realm.reference_values_from_bytes` (CBOR
+CoRIM, signed CoRIM, bare CoMID or CoMID JSON), :func:`rmtool.verify.corim.realm.lint` with the
+profile rules only (no CDDL, for speed) and :func:`rmtool.verify.corim.realm.describe`, whose
 result must be JSON-serialisable as ``rmtool corim show --format json`` prints it. Oracle
 and modes: see ``fuzzcommon``. Seeds: the shared corpus ``corim/cbor`` and ``corim/json``
-and CoRIMs written by ``rmtool.verify.corim.build_realm_corim``::
+and CoRIMs written by ``rmtool.verify.corim.realm.build_realm_corim``::
 
     python tests/fuzz/fuzz_corim.py /tmp/corimfuzz SEED_DIR -max_total_time=300
 """
@@ -19,7 +19,7 @@ import fuzzcommon
 
 def check_one(data: bytes) -> None:
     from rmtool.errors import RmtoolError
-    from rmtool.verify.corim import describe, lint, reference_values_from_bytes
+    from rmtool.verify.corim.realm import describe, lint, reference_values_from_bytes
 
     for step in (
         lambda: [json.dumps(r.to_json()) for r in reference_values_from_bytes(data)],
@@ -33,6 +33,6 @@ def check_one(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    fuzzcommon.main("corim", check_one, ["rmtool.verify.corim", "rmtool.verify.corim_cbor",
-                                         "rmtool.verify.corim_lint", "rmtool.verify.comid_json",
-                                         "rmtool.verify.cose"])
+    fuzzcommon.main("corim", check_one, ["rmtool.verify.corim.realm",
+                                         "rmtool.verify.corim.model", "rmtool.verify.corim.lint",
+                                         "rmtool.verify.corim.comid_json", "rmtool.verify.cose"])

@@ -1,10 +1,10 @@
 """Fuzz harness for CCA attestation tokens (run on demand; pytest does not collect it).
 
-Each input is decoded with :func:`rmtool.verify.token.decode_token` (tag 399/907
+Each input is decoded with :func:`rmtool.verify.token.codec.decode_token` (tag 399/907
 collections, parsec wrapper, bare COSE_Sign1), rendered as ``rmtool token show --format
-json`` does, and every check of :func:`rmtool.verify.checks.verify_token` is run (plain and
+json`` does, and every check of :func:`rmtool.verify.token.checks.verify_token` is run (plain and
 strict, with a fixed platform key). Oracle and modes: see ``fuzzcommon``. Seeds: the shared
-corpus ``tokens/`` and tokens written by ``rmtool.verify.token.build_cca_token``::
+corpus ``tokens/`` and tokens written by ``rmtool.verify.token.codec.build_cca_token``::
 
     python tests/fuzz/fuzz_token.py /tmp/tokfuzz SEED_DIR -max_total_time=300
 """
@@ -20,8 +20,8 @@ _KEYS: list[Any] = []
 
 
 def check_one(data: bytes) -> None:
-    from rmtool.verify.checks import verify_token
-    from rmtool.verify.token import decode_token
+    from rmtool.verify.token.checks import verify_token
+    from rmtool.verify.token.codec import decode_token
 
     if not _KEYS:
         from cryptography.hazmat.primitives.asymmetric import ec
@@ -35,6 +35,6 @@ def check_one(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    fuzzcommon.main("token", check_one, ["rmtool.verify.token", "rmtool.verify.checks",
-                                         "rmtool.verify.cborutil", "rmtool.verify.cose",
-                                         "rmtool.verify.claims"])
+    fuzzcommon.main("token", check_one, ["rmtool.verify.token.codec", "rmtool.verify.token.checks",
+                                         "rmtool.verify.cbor", "rmtool.verify.cose",
+                                         "rmtool.verify.token.claims"])

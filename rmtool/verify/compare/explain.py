@@ -49,8 +49,7 @@ from rmtool.files import load_json_bounded
 from rmtool.measure.rmm.ops import DataCreate, InitRipas, RealmCreate, RecCreate, RemExtend
 from rmtool.replay import ReplayResult
 from rmtool.replay.engine import EventRow
-from rmtool.verify.claims import RealmClaims
-from rmtool.verify.compare import (
+from rmtool.verify.compare.compare import (
     LABELS,
     MISMATCH,
     CompareReport,
@@ -58,6 +57,7 @@ from rmtool.verify.compare import (
     ReferenceValues,
     equal_at_token_size,
 )
+from rmtool.verify.token.claims import RealmClaims
 
 MAX_TRACE_JSON = 16 << 20
 MAX_TRACE_STEPS = 1 << 20

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from rmtool.errors import TokenError, UsageError
-from rmtool.verify import claims as C
 from rmtool.verify import cose
-from rmtool.verify.token import CcaToken
+from rmtool.verify.token import claims as C
+from rmtool.verify.token.codec import CcaToken
 
 PASS, FAIL, WARN, WAIVED = "pass", "fail", "warn", "waived"
 

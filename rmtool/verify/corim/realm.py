@@ -14,7 +14,7 @@ Follows the CCA realm endorsement profile ``tag:arm.com,2025:cca_realm#1.0.0``
 
 It also reads the older ``http://arm.com/cca/realm/1`` encoding (RIM as instance-id, registers
 in integrity-registers (14), RPV as raw-value) and the CoMID JSON of cocli and of the
-reference tool realm-measurements.  Signing is in :mod:`corim_sign`, lint in :mod:`corim_lint`.
+reference tool realm-measurements.  Signing is in :mod:`.sign`, lint in :mod:`.lint`.
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ from typing import Any
 import cbor2
 
 from rmtool.errors import CorimError, InputFileError
-from rmtool.verify import cborutil, comid_json
-from rmtool.verify.corim_cbor import (
+from rmtool.verify import cbor
+from rmtool.verify.corim import comid_json
+from rmtool.verify.corim.lint import LintFinding, lint
+from rmtool.verify.corim.model import (
     COSE_ALG_NAMES,
     HASH_ALG_IDS,
     HASH_BY_SIZE,
@@ -53,11 +55,10 @@ from rmtool.verify.corim_cbor import (
     tagged_bytes_value,
     to_jsonable,
 )
-from rmtool.verify.corim_cbor import (
+from rmtool.verify.corim.model import (
     loads as corim_loads,
 )
-from rmtool.verify.corim_lint import LintFinding, lint
-from rmtool.verify.corim_sign import sign_corim
+from rmtool.verify.corim.sign import sign_corim
 
 __all__ = [
     "REALM_PROFILE", "LEGACY_REALM_PROFILE", "RealmReferenceValues", "LintFinding",
@@ -241,7 +242,7 @@ def realms_from_decoded(dec: DecodedCorim) -> list[RealmReferenceValues]:
 
 def _load_json(data: bytes, name: str) -> list[RealmReferenceValues]:
     try:
-        obj = json.loads(data, object_pairs_hook=cborutil.unique_json_object)
+        obj = json.loads(data, object_pairs_hook=cbor.unique_json_object)
     except (ValueError, RecursionError) as exc:
         raise CorimError(f"{name} is neither CBOR nor JSON: {exc}", field="file") from None
     if not comid_json.is_comid_template(obj):

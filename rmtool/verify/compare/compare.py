@@ -8,8 +8,8 @@ Reference values come from pluggable *sources*, each producing ``ReferenceValues
   ``rmtool measure`` (spec/anchor-cli.md §3: ``integrity-registers`` with ``alg;base64``
   strings over the 64-byte slot) and the newer corim-rs layout (``reference-triples``
   with ``mkey`` ``cca.rim`` ...), via ``load_endorsements``;
-* a CoRIM, via ``rmtool.verify.corim.load_reference_values`` (``load_corim``);
-* an event-log replay (``rmtool.verify.explain.replay_reference``), and the expected
+* a CoRIM, via ``rmtool.verify.corim.realm.load_reference_values`` (``load_corim``);
+* an event-log replay (``rmtool.verify.compare.explain.replay_reference``), and the expected
   configuration of ``measure --format json --trace`` (``explain.trace_reference``).
 
 ``compare`` returns one ``ClaimResult`` (expected, actual, status) per claim and source.
@@ -18,11 +18,11 @@ matches when the extra bytes are zero (a 64-byte slot against a 32-byte SHA-256 
 and likewise the other way round (a short RPV against the 64-byte claim).
 A source that should give a claim but cannot (a log whose RIM does not replay) marks it
 ``unavailable``: a mismatch with the reason as its note. ``CompareReport.explanations``
-holds what :mod:`rmtool.verify.explain` concludes (register, event, message).
+holds what :mod:`rmtool.verify.compare.explain` concludes (register, event, message).
 
 Matching claims prove nothing about a token nobody verified, so the report's verdict
 (``CompareReport.verdict``) is ``match`` only when the claims match AND the token's
-verification (``rmtool.verify.checks.verify``, set by the caller) passed; a failed
+verification (``rmtool.verify.token.checks.verify``, set by the caller) passed; a failed
 verification makes it ``fail`` whatever the claims say.
 """
 
@@ -38,9 +38,9 @@ from typing import Any
 
 from rmtool.errors import CorimError, UsageError
 from rmtool.files import read_bounded
-from rmtool.verify.cborutil import unique_json_object
-from rmtool.verify.checks import Verification
-from rmtool.verify.claims import RealmClaims
+from rmtool.verify.cbor import unique_json_object
+from rmtool.verify.token.checks import Verification
+from rmtool.verify.token.claims import RealmClaims
 
 CLAIMS = ("rim", "rem0", "rem1", "rem2", "rem3", "rpv")
 LABELS = {"rim": "RIM", "rem0": "REM0", "rem1": "REM1", "rem2": "REM2", "rem3": "REM3",
@@ -418,16 +418,16 @@ def references_from_object(obj: Any, source: str) -> list[ReferenceValues]:
 
 
 def load_corim(path: str | Path) -> list[ReferenceValues]:
-    """Realm reference values from a CoRIM via ``rmtool.verify.corim.load_reference_values``."""
+    """Realm reference values from a CoRIM via ``corim.realm.load_reference_values``."""
     try:
-        from rmtool.verify import corim  # owned by the CoRIM issue
+        from rmtool.verify.corim import realm as corim  # owned by the CoRIM issue
     except ImportError:
-        raise UsageError("--corim is not available: rmtool.verify.corim is missing") from None
+        raise UsageError("--corim is not available: rmtool.verify.corim.realm is missing") from None
     # Prefer every realm in the file (``pick`` then chooses by RIM); fall back to the first.
     loader = getattr(corim, "load_all_reference_values", None) or getattr(
         corim, "load_reference_values", None)
     if loader is None:
-        raise UsageError("--corim is not available: rmtool.verify.corim has no "
+        raise UsageError("--corim is not available: rmtool.verify.corim.realm has no "
                          "load_reference_values()")
     refs = references_from_object(loader(path), f"corim {Path(path).name}")
     if not refs:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rmtool.errors import CorimError
-from rmtool.verify.corim_cbor import (
+from rmtool.verify.corim.model import (
     CORIM_CONTENT_TYPE,
     CORIM_META,
     COSE_ALG,

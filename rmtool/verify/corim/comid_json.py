@@ -25,7 +25,7 @@ from typing import Any
 import cbor2
 
 from rmtool.errors import CorimError
-from rmtool.verify.corim_cbor import (
+from rmtool.verify.corim.model import (
     TAG_BYTES,
     TAG_OID,
     TAG_UEID,

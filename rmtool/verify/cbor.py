@@ -7,8 +7,9 @@ a fresh cbor2 decoder on the same bytes. The scan runs in constant stack space, 
 deep nesting, huge declared lengths and truncation become one ``TokenError`` with the
 byte offset instead of a recursion error or a large allocation. The scan also rejects
 maps that name a key twice (RFC 8949 §5.6), at any depth, since cbor2 silently keeps the
-last value. CoRIM decoding (``corim_cbor.loads``) runs the same scan with its own
-``Limits`` and ``CorimError``.
+last value. This is the one decoding policy of ``rmtool.verify``: tokens (``TOKEN``) and
+CoRIMs (``CORIM``, via ``corim.model.loads``) differ only in the ``Profile`` they pass
+(bounds, indefinite lengths, map key types, error class).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 import cbor2
 
-from rmtool.errors import RmtoolError, TokenError
+from rmtool.errors import CorimError, RmtoolError, TokenError
 
 MAX_MESSAGE = 1 << 20  # a CCA token is a few KiB; 1 MiB is far beyond any real one
 MAX_DEPTH = 16  # deepest real nesting: collection > CMW > claims > sw-components > map
@@ -48,6 +49,24 @@ class Limits:
 
 
 TOKEN_LIMITS = Limits(int_or_text_keys=True)
+# CoRIMs (draft-ietf-rats-corim) are larger and nest deeper than tokens; indefinite lengths
+# are valid CBOR that CoRIM does not forbid, and CoMID map keys are not only int/text.
+MAX_CORIM_SIZE = 16 * 1024 * 1024
+MAX_CORIM_NESTING = 64
+CORIM_LIMITS = Limits(max_message=MAX_CORIM_SIZE, max_depth=MAX_CORIM_NESTING,
+                      max_items=1 << 22, allow_indefinite=True)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a kind of message is decoded under: its bounds and the error it raises."""
+
+    limits: Limits
+    error: type[RmtoolError]
+
+
+TOKEN = Profile(TOKEN_LIMITS, TokenError)
+CORIM = Profile(CORIM_LIMITS, CorimError)
 
 
 class _Frame:
@@ -234,32 +253,54 @@ def scan(data: bytes, what: str = "token", *, max_depth: int = MAX_DEPTH,
                     offset=pos)
 
 
-def loads(data: bytes, what: str = "token") -> Any:
-    """Scan, then decode ``data`` with a fresh cbor2 decoder; errors become TokenError."""
+def decode(data: bytes, what: str, profile: Profile = TOKEN, *, outer: bytes | None = None,
+           field: str | None = None) -> Any:
+    """Scan ``data`` under ``profile``, then decode it with a fresh cbor2 decoder.
+
+    ``outer``: the message ``data`` is nested in (a bstr-wrapped payload, claims map or
+    CoMID), so that a scan error's offset is an offset into ``outer``. ``field`` names
+    the field in the error raised when cbor2 rejects what the scan let through (a
+    malformed tag content, invalid UTF-8)."""
+    error = profile.error
     if not isinstance(data, bytes | bytearray | memoryview):
-        raise TokenError(f"{what}: expected a byte string, got {type(data).__name__}")
+        raise error(f"{what}: expected a byte string, got {type(data).__name__}")
     raw = bytes(data)
-    scan(raw, what, limits=TOKEN_LIMITS)
+    try:
+        scan(raw, what, limits=profile.limits, error=error)
+    except RmtoolError as exc:
+        base = outer.find(raw) if outer is not None and outer is not data else -1
+        if exc.offset is not None and base > 0:
+            exc.offset += base
+        raise
     try:
         obj = cbor2.loads(raw)
     except Exception as exc:  # cbor2 raises several types (decode, value, overflow)
-        raise TokenError(f"{what}: undecodable CBOR: {exc}") from None
-    return thaw(obj)
+        raise error(f"{what}: undecodable CBOR: {exc}", field=field) from None
+    return thaw(obj, max_depth=profile.limits.max_depth, error=error)
 
 
-def thaw(obj: Any, depth: int = 0) -> Any:
+def loads(data: bytes, what: str = "token") -> Any:
+    """A token message (``TOKEN`` profile); errors are ``TokenError``."""
+    return decode(data, what, TOKEN)
+
+
+def thaw(obj: Any, depth: int = 0, *, max_depth: int = MAX_DEPTH,
+         error: type[RmtoolError] = TokenError) -> Any:
     """Plain dict/list for the immutable containers cbor2 builds inside tags.
 
-    Depth is already bounded by ``scan``; map keys stay as decoded (hashable).
+    Depth is already bounded by ``scan`` (one level per container or tag, as here); map
+    keys stay as decoded (hashable).
     """
-    if depth > 2 * MAX_DEPTH:
-        raise TokenError("CBOR nesting too deep")
+    if depth > max_depth:
+        raise error(f"CBOR data nested more than {max_depth} levels", field="nesting")
     if isinstance(obj, cbor2.CBORTag):
-        return cbor2.CBORTag(obj.tag, thaw(obj.value, depth + 1))
+        return cbor2.CBORTag(obj.tag, thaw(obj.value, depth + 1, max_depth=max_depth,
+                                           error=error))
     if isinstance(obj, Mapping):
-        return {k: thaw(v, depth + 1) for k, v in obj.items()}
+        return {k: thaw(v, depth + 1, max_depth=max_depth, error=error)
+                for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [thaw(v, depth + 1) for v in obj]
+        return [thaw(v, depth + 1, max_depth=max_depth, error=error) for v in obj]
     return obj
 
 

@@ -6,7 +6,7 @@ reads the older encodings still found in the wild: an untagged corim-map, a CoMI
 content is a map instead of a byte string, a profile given as an array or plain text, and a
 bare (untagged) concise-mid-tag.  Everything here is pure: bytes in, plain Python out; every
 problem is a :class:`rmtool.errors.CorimError` naming the field (and offset when known).
-Every CBOR item is first pre-scanned by :func:`rmtool.verify.cborutil.scan` (bounds, and
+Every CBOR item is first pre-scanned by :func:`rmtool.verify.cbor.scan` (bounds, and
 no map naming a key twice, RFC 8949 §5.6).
 """
 
@@ -21,17 +21,12 @@ from typing import Any, TypeGuard
 import cbor2
 
 from rmtool.errors import CorimError
-from rmtool.verify import cborutil
+from rmtool.verify import cbor, cose
 
-# Bounds for hostile input.
-MAX_CORIM_SIZE = 16 * 1024 * 1024
+# Bounds for hostile input: the CoRIM profile of the one decoding policy (rmtool.verify.cbor).
+MAX_CORIM_SIZE = cbor.MAX_CORIM_SIZE
 MAX_TAGS = 1024
-MAX_NESTING = 64
-# The token pre-scan (rmtool.verify.cborutil.scan) with CoRIM-sized bounds: it rejects
-# duplicate map keys at any depth and bounds every length before cbor2 decodes anything.
-# Indefinite lengths are valid CBOR and CoRIM does not forbid them, so they are allowed.
-SCAN_LIMITS = cborutil.Limits(max_message=MAX_CORIM_SIZE, max_depth=MAX_NESTING,
-                              max_items=1 << 22, allow_indefinite=True)
+MAX_NESTING = cbor.MAX_CORIM_NESTING
 
 # CBOR tags (draft-ietf-rats-corim, cbor-tags.txt; RFC 9052; RFC 8949).
 TAG_COSE_SIGN1 = 18
@@ -95,39 +90,11 @@ class DecodedCorim:
 
 
 def loads(data: bytes, what: str, outer: bytes | None = None) -> Any:
-    """Decode one CBOR item; any decoder failure becomes a CorimError.
+    """Decode one CBOR item under the CoRIM profile; any problem is a CorimError.
 
     ``outer``: the file ``data`` is nested in (a bstr-wrapped payload or CoMID), so that a
     scan error's offset is a file offset."""
-    if len(data) > MAX_CORIM_SIZE:
-        raise CorimError(f"{what} is {len(data)} bytes, more than {MAX_CORIM_SIZE}", field=what)
-    if not data:
-        raise CorimError(f"{what} is empty", field=what, offset=0)
-    try:
-        cborutil.scan(bytes(data), what, limits=SCAN_LIMITS, error=CorimError)
-    except CorimError as exc:
-        base = outer.find(data) if outer is not None and outer is not data else 0
-        if exc.offset is not None and base > 0:
-            exc.offset += base
-        raise
-    try:
-        return thaw(cbor2.loads(data))
-    except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError,
-            MemoryError, IndexError, KeyError, LookupError) as exc:
-        raise CorimError(f"{what} is not valid CBOR: {exc}", field=what) from None
-
-
-def thaw(obj: Any, depth: int = 0) -> Any:
-    """cbor2 decodes items under a tag as frozendict / tuple: make them dict / list again."""
-    if depth > MAX_NESTING:
-        raise CorimError(f"CBOR data nested more than {MAX_NESTING} levels", field="nesting")
-    if isinstance(obj, cbor2.CBORTag):
-        return cbor2.CBORTag(obj.tag, thaw(obj.value, depth + 1))
-    if isinstance(obj, Mapping):
-        return {k: thaw(v, depth + 1) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [thaw(v, depth + 1) for v in obj]
-    return obj
+    return cbor.decode(data, what, cbor.CORIM, outer=outer, field=what)
 
 
 def is_map(obj: Any) -> TypeGuard[Mapping[Any, Any]]:
@@ -169,21 +136,10 @@ def _looks_like_comid(top: Mapping[Any, Any]) -> bool:
     return is_map(top.get(1)) and is_map(top.get(4))
 
 
-def _decode_signed(cose: Any, src: bytes) -> DecodedCorim:
-    if not isinstance(cose, list) or len(cose) != 4:
-        raise CorimError("COSE_Sign1 must be an array of 4 items", field="COSE_Sign1")
-    protected_raw, unprotected, payload, signature = cose
-    if not isinstance(protected_raw, bytes):
-        raise CorimError("COSE_Sign1 protected header is not a byte string", field="protected")
-    protected = loads(protected_raw, "protected header", src) if protected_raw else {}
-    if not is_map(protected):
-        raise CorimError("COSE_Sign1 protected header is not a map", field="protected")
-    if not is_map(unprotected):
-        raise CorimError("COSE_Sign1 unprotected header is not a map", field="unprotected")
-    if not isinstance(payload, bytes):
-        raise CorimError("signed CoRIM has a detached or non-bstr payload", field="payload")
-    if not isinstance(signature, bytes):
-        raise CorimError("COSE_Sign1 signature is not a byte string", field="signature")
+def _decode_signed(obj: Any, src: bytes) -> DecodedCorim:
+    sign1 = cose.parse_sign1(obj, "COSE_Sign1", cbor.CORIM, outer=src)
+    protected_raw, protected = sign1.protected_bytes, sign1.protected
+    unprotected, payload, signature = sign1.unprotected, sign1.payload, sign1.signature
     inner = loads(payload, "payload", src)
     if is_tag(inner, TAG_UNSIGNED_CORIM) and is_map(inner.value):
         dec = _decode_unsigned(inner.value, src, tagged=True)

@@ -2,7 +2,7 @@
 
 Turns a decoded claims map into typed records and back. Decoding checks CBOR *types*
 (a wrong type makes the token unusable: ``TokenError``); presence, sizes and profile
-pairing are judged later by ``rmtool.verify.checks`` so that ``token show`` can still
+pairing are judged later by ``rmtool.verify.token.checks`` so that ``token show`` can still
 display a token that breaks them. Labels follow the CCA token profiles:
 platform 265 profile, 10 challenge, 2396 implementation id, 256 instance id, 2401 config,
 2395 lifecycle, 2399 software components, 2400 verification service, 2402 hash algo;

@@ -8,7 +8,7 @@ Accepted envelopes:
 * a standalone COSE_Sign1 (tag 18) platform (or realm) token;
 * the Parsec-CCA wrapper ``{"kat": ..., "pat": <tag 399 collection>}``.
 
-Each nested message is decoded with a fresh bounded decoder (``cborutil``). The builder
+Each nested message is decoded with a fresh bounded decoder (``rmtool.verify.cbor``). The builder
 half (``build_realm_token``, ``build_cca_token`` ...) signs claims with test keys, for
 tests and demo tokens.
 """
@@ -22,8 +22,8 @@ import cbor2
 
 from rmtool.errors import TokenError, UsageError
 from rmtool.files import read_bounded
-from rmtool.verify import cborutil, cose
-from rmtool.verify import claims as C
+from rmtool.verify import cbor, cose
+from rmtool.verify.token import claims as C
 
 TAG_CCA_399 = 399
 TAG_CCA_907 = 907
@@ -92,21 +92,12 @@ def _rak_format(rak: bytes | None) -> str | None:
 
 def _nested(outer: bytes, inner: bytes, what: str) -> Any:
     """Decode a nested CBOR message, reporting offsets relative to the outer input."""
-    try:
-        return cborutil.loads(inner, what)
-    except TokenError as exc:
-        base = outer.find(inner)
-        if exc.offset is not None and base >= 0:
-            exc.offset += base
-        raise
+    return cbor.decode(inner, what, cbor.TOKEN, outer=outer)
 
 
 def _sign1(outer: bytes, obj: Any, what: str) -> cose.Sign1:
     """COSE_Sign1 whose protected header errors (e.g. a duplicate key) carry outer offsets."""
-    value = obj.value if isinstance(obj, cbor2.CBORTag) else obj
-    if isinstance(value, list | tuple) and value and isinstance(value[0], bytes) and value[0]:
-        _nested(outer, value[0], f"{what} protected header")
-    return cose.parse_sign1(obj, what)
+    return cose.parse_sign1(obj, what, cbor.TOKEN, outer=outer)
 
 
 def _signed_part(outer: bytes, encoded: bytes, what: str) -> tuple[cose.Sign1, Any]:
@@ -156,7 +147,7 @@ def _is_realm_payload(payload: Any) -> bool:
 
 def decode_token(data: bytes) -> CcaToken:
     """Decode any accepted CCA token envelope; malformed input raises TokenError."""
-    obj = cborutil.loads(data, "token")
+    obj = cbor.loads(data, "token")
     if isinstance(obj, cbor2.CBORTag):
         if obj.tag == TAG_CCA_399:
             return _collection(data, obj.value, FORMAT_399)
@@ -187,12 +178,12 @@ def decode_token(data: bytes) -> CcaToken:
 
 
 def read_token(path: str) -> CcaToken:
-    """Read and decode a token file: a regular file of at most ``cborutil.MAX_MESSAGE``
+    """Read and decode a token file: a regular file of at most ``cbor.MAX_MESSAGE``
     bytes (``rmtool.files.read_bounded``); a file of another known kind (an event log, a
     CoRIM, a DTB...) is named, with the command that reads it (``rmtool.filetype``)."""
     from rmtool.filetype import hinted
 
-    data = read_bounded(path, cborutil.MAX_MESSAGE, "token", UsageError)
+    data = read_bounded(path, cbor.MAX_MESSAGE, "token", UsageError)
     with hinted("token", data, path):
         return decode_token(data)
 
@@ -200,7 +191,7 @@ def read_token(path: str) -> CcaToken:
 # ---------------------------------------------------------------- building
 
 
-def make_realm_claims(rak: cose.PublicKey | cose.PrivateKey, *, rim: bytes,
+def make_realm_claims(rak: cose.EcPublicKey | cose.EcPrivateKey, *, rim: bytes,
                       rems: list[bytes] | None = None, hash_algo: str = "sha-256",
                       challenge: bytes = b"\x00" * 64, rpv: bytes = b"\x00" * 64,
                       profile: str | None = C.REALM_PROFILE_1,
@@ -210,7 +201,7 @@ def make_realm_claims(rak: cose.PublicKey | cose.PrivateKey, *, rim: bytes,
     size = C.HASH_SIZES.get(hash_algo)
     if size is None:
         raise UsageError(f"unknown realm hash algorithm {hash_algo!r}")
-    pub = cose.public_of(rak)
+    pub = rak.public_key() if isinstance(rak, cose.EcPrivateKey) else rak
     encoding = rak_encoding or ("raw-ec-point" if profile is None else "cose-key")
     key_bytes = cose.encode_raw_point(pub) if encoding == "raw-ec-point" \
         else cose.encode_cose_key(pub)
@@ -245,13 +236,13 @@ def _as_map(claims: C.RealmClaims | C.PlatformClaims | dict[int, Any]) -> dict[i
 
 def build_realm_token(claims: C.RealmClaims | dict[int, Any], rak: cose.PrivateKey) -> bytes:
     """Tagged COSE_Sign1 realm token signed with the RAK private key."""
-    return cose.sign(cborutil.dumps(_as_map(claims)), rak)
+    return cose.sign(cbor.dumps(_as_map(claims)), rak)
 
 
 def build_platform_token(claims: C.PlatformClaims | dict[int, Any],
                          cpak: cose.PrivateKey) -> bytes:
     """Tagged COSE_Sign1 platform token signed with the CPAK private key."""
-    return cose.sign(cborutil.dumps(_as_map(claims)), cpak)
+    return cose.sign(cbor.dumps(_as_map(claims)), cpak)
 
 
 def build_cca_token(realm: C.RealmClaims | dict[int, Any], *, rak: cose.PrivateKey,
@@ -273,4 +264,4 @@ def build_cca_token(realm: C.RealmClaims | dict[int, Any], *, rak: cose.PrivateK
         body = {C.PLATFORM_KEY: [CMW_CONTENT_TYPE, p_tok], C.REALM_KEY: [CMW_CONTENT_TYPE, r_tok]}
     else:
         raise UsageError(f"unknown CCA token collection tag {collection}")
-    return cborutil.dumps(cbor2.CBORTag(collection, body))
+    return cbor.dumps(cbor2.CBORTag(collection, body))

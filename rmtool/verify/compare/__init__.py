@@ -1,0 +1,1 @@
+"""Token claims against reference values (``compare``) and why they differ (``explain``)."""
