@@ -322,11 +322,14 @@ def _template_parts(template: Mapping[str, Any] | None,
     return corim_fields, comid_template
 
 
+#: The CoRIM entity (role tag-creator) of CoRIMs made without a template.
+ENTITY_NAME = "rmtool"
+
+
 def build_realm_corim(rim: bytes, rems: Sequence[bytes | None], hash_algo: str,
                       rpv: bytes | None, *, template: Mapping[str, Any] | None = None,
                       comid_template: Mapping[str, Any] | None = None,
-                      corim_id: str | None = None, tag_id: str | None = None,
-                      entity_name: str | None = "rmtool") -> bytes:
+                      corim_id: str | None = None, tag_id: str | None = None) -> bytes:
     """Unsigned CoRIM (#6.501) with the Realm's reference values in the current profile.
 
     *template* may be a cocli CoRIM JSON (corim-id, validity, entities kept; the profile is
@@ -391,8 +394,8 @@ def build_realm_corim(rim: bytes, rems: Sequence[bytes | None], hash_algo: str,
         corim[4] = corim_fields[4]
     if 5 in corim_fields:
         corim[5] = corim_fields[5]
-    elif entity_name:
-        corim[5] = [{0: entity_name, 2: [1]}]
+    else:
+        corim[5] = [{0: ENTITY_NAME, 2: [1]}]
     return _dumps(cbor2.CBORTag(TAG_UNSIGNED_CORIM, corim))
 
 

@@ -195,9 +195,9 @@ def make_realm_claims(rak: cose.EcPublicKey | cose.EcPrivateKey, *, rim: bytes,
                       rems: list[bytes] | None = None, hash_algo: str = "sha-256",
                       challenge: bytes = b"\x00" * 64, rpv: bytes = b"\x00" * 64,
                       profile: str | None = C.REALM_PROFILE_1,
-                      rak_encoding: str | None = None,
-                      public_key_hash_algo: str = "sha-256") -> C.RealmClaims:
-    """Realm claims with the RAK encoded as the profile expects (raw point before draft-ffm)."""
+                      rak_encoding: str | None = None) -> C.RealmClaims:
+    """Realm claims with the RAK encoded as the profile expects (raw point before draft-ffm)
+    and its hash algorithm (claim 44240) SHA-256, as TF-RMM writes it."""
     size = C.HASH_SIZES.get(hash_algo)
     if size is None:
         raise UsageError(f"unknown realm hash algorithm {hash_algo!r}")
@@ -207,7 +207,7 @@ def make_realm_claims(rak: cose.EcPublicKey | cose.EcPrivateKey, *, rim: bytes,
         else cose.encode_cose_key(pub)
     return C.RealmClaims(profile=profile, challenge=challenge, personalization_value=rpv,
                          hash_algo=hash_algo, public_key=key_bytes,
-                         public_key_hash_algo=public_key_hash_algo, rim=rim,
+                         public_key_hash_algo="sha-256", rim=rim,
                          rems=list(rems) if rems is not None else [b"\x00" * size] * 4)
 
 
