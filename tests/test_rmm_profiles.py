@@ -337,3 +337,14 @@ def test_api_doc_realm_example_runs_as_written(capsys: pytest.CaptureFixture[str
     assert capsys.readouterr().out == (
         "RMI_REALM_CREATE: flags MEC_POLICY (bits 7-8) value 2 is not defined by RMM "
         "2.0-v0.9.0 (accepted: 0, 1; TF-RMM tf-rmm-v0.9.0 refuses the realm)\n")
+
+
+@pytest.mark.parametrize("profile", ["1.0-eac5", "1.0-rel0", "1.1"])
+@pytest.mark.parametrize(("base", "top"), [(0x80000000, 0x40000000), (0x80000000, 0x80000000)])
+def test_empty_or_inverted_init_ripas_is_refused(profile: str, base: int, top: int) -> None:
+    """TF-RMM smc_rtt_init_ripas (runtime/rmi/rtt.c, every tag from rmm-spec-v1.0-eac5 to
+    main): ``if (top <= base) return RMI_ERROR_INPUT``. Before, the model measured nothing
+    and went on, so a replayed log with a wrapped range still produced a RIM."""
+    realm = Realm(PROFILES[profile])
+    with pytest.raises(MeasurementError, match=r"is empty \(top <= base\)"):
+        realm.execute([RealmCreate(RealmParams(SHA256, 48)), InitRipas(base, top)])

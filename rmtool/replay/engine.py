@@ -44,6 +44,7 @@ from rmtool.measure.rmm.realm import Realm
 from rmtool.replay import cca, dtbgen, indexmap
 from rmtool.replay.store import ImageStore, ReferenceImages
 
+U64_LIMIT = 1 << 64
 IMAGE_EVENT_TYPES = (c.EV_POST_CODE2, c.EV_EFI_PLATFORM_FIRMWARE_BLOB2)
 #: Events listed in ``ReplayResult.events`` / ``operations`` (and traced by the Realm
 #: model): a real Realm log has tens to thousands; the registers always cover every event.
@@ -510,7 +511,10 @@ class _Replayer:
             self._rim_op(row, RealmCreate(params, origin=origin))
         elif tag == cca.TAG_INIT_RIPAS:
             base, size = cca.read_init_ripas(payload)
-            top = ripas_top(base, size)  # as the VMM front-ends compute it (emit-log)
+            # as the VMM front-ends compute it (emit-log), without their u64 wrap: a
+            # logged range past 2^64 is refused by the IPA-space check below
+            top = ripas_top(base, size) if base + size <= U64_LIMIT \
+                else (base + size - 1 + GRANULE_SIZE - 1) // GRANULE_SIZE * GRANULE_SIZE
             row.description += f" [{base:#x}, {base + size:#x})"
             if base % GRANULE_SIZE:
                 self._fail_rim(row, f"INIT_RIPAS base {base:#x} is not 4 KiB aligned")

@@ -327,6 +327,9 @@ class Realm:
                          f"RMM {self.profile.name}", 0)
             return
         assert self.params is not None or self.algo
+        if op.top <= op.base:  # TF-RMM smc_rtt_init_ripas: RMI_ERROR_INPUT
+            raise MeasurementError(f"INIT_RIPAS range [{op.base:#x}, {op.top:#x}) is empty "
+                                   "(top <= base): RMI_RTT_INIT_RIPAS refuses it")
         bits = self._ipa_bits()
         if op.top > 1 << bits:
             # RMI_RTT_INIT_RIPAS rejects a range beyond the IPA space; enforced for replay,
