@@ -1,20 +1,29 @@
-"""struct mirrors of the measured RMM structures (the run-time fast path).
+"""The measured RMM structures, each declared once as data.
 
-Each :class:`NamedStruct` has exactly the layout of a construct declaration in
-:mod:`rmtool.measure.rmm.structures` (DEN0137 1.0-rel0 B4.3.9 RmiRealmParams, B4.3.12
-RmiRecParams, A7.1.1 measurement descriptors; spec/rmm-measurement.md §3-§6);
-``structures.FAST_REFERENCE`` pairs them and ``tests/test_rmm.py`` proves that both
-produce the same bytes and the same field offsets. Kept apart from ``structures`` so that
-``rmtool measure`` does not import construct (about 30 ms of a 0.2 s run); the event log
-does the same (:mod:`rmtool.eventlog.layouts`).
+Spec: DEN0137 1.0-rel0 B4.3.9 (RmiRealmParams), B4.3.12 (RmiRecParams), A7.1.1
+(RmmMeasurementDescriptor{Data,Rec,Ripas}); summarised in spec/rmm-measurement.md §3-§6.
+
+Each structure is a :class:`Layout`: its total size and a tuple of :class:`Field` specs
+(name, :mod:`struct` code, byte offset, optional constant). Everything else is generated
+from that one declaration:
+
+* the run-time packer (``Layout.struct``: a little-endian ``struct.Struct`` whose gaps
+  are zero padding), and hash-size variants of it (``Layout.packer(rim=32)``: a byte field
+  packed narrower, the rest of its slot zero) for the per-granule chain;
+* the construct ``Struct`` for tests, parsing and documentation (``Layout.construct()``,
+  which imports construct only when called: ``rmtool measure`` never imports it, about
+  30 ms of a 0.2 s run). :mod:`rmtool.measure.rmm.structures` is that generated view.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:  # pragma: no cover
+    from construct import Construct
 
 GRANULE_SIZE = 0x1000
 SLOT_SIZE = 64  # RmmRealmMeasurement: hash + zero padding
@@ -26,60 +35,205 @@ DESC_TYPE_REC = 0x01
 DESC_TYPE_RIPAS = 0x02
 U64_MASK = (1 << 64) - 1  # addresses are u64 fields and wrap (the reference's release build)
 
+_INT_CODES = {"B": "Int8ul", "H": "Int16ul", "I": "Int32ul", "Q": "Int64ul"}
 
-class NamedStruct:
-    """A little-endian ``struct.Struct`` whose fields have names: a list of
-    ``(name, format)`` pairs, padding written as ``("", "<n>x")``."""
 
-    def __init__(self, fields: list[tuple[str, str]]) -> None:
-        self.fields = fields
-        self.struct = struct.Struct("<" + "".join(fmt for _, fmt in fields))
-        self.size = self.struct.size
-        self.offsets: dict[str, int] = {}
-        for i, (name, _) in enumerate(fields):
-            if name:
-                self.offsets[name] = struct.calcsize("<" + "".join(f for _, f in fields[:i]))
+class Field(NamedTuple):
+    """One field: ``code`` is a little-endian :mod:`struct` code ("Q", "B", "64s" bytes,
+    "8Q" an array of eight u64); ``const`` a value the field always holds."""
+
+    name: str
+    code: str
+    offset: int
+    const: int | None = None
+
+    @property
+    def repeat(self) -> int:
+        """Array length ("8Q" -> 8), byte length ("64s" -> 64), else 1."""
+        return int(self.code[:-1]) if self.code[:-1] else 1
+
+    @property
+    def size(self) -> int:
+        return struct.calcsize("<" + self.code)
+
+    @property
+    def values(self) -> int:
+        """How many positional values ``struct`` takes for this field."""
+        return 1 if self.code.endswith("s") else self.repeat
+
+
+class Layout:
+    """A fixed-size little-endian structure: fields at declared offsets, zero elsewhere."""
+
+    def __init__(self, name: str, size: int, fields: Sequence[Field]) -> None:
+        self.name = name
+        self.size = size
+        self.spec: tuple[Field, ...] = tuple(sorted(fields, key=lambda f: f.offset))
+        end = 0
+        for f in self.spec:
+            if f.code[-1] not in _INT_CODES and f.code[-1] != "s":
+                raise ValueError(f"{name}.{f.name}: unsupported struct code {f.code!r}")
+            if f.offset < end:
+                raise ValueError(f"{name}.{f.name} at {f.offset:#x} overlaps the field "
+                                 f"before it (ends at {end:#x})")
+            end = f.offset + f.size
+        if end > size:
+            raise ValueError(f"{name}: fields end at {end:#x}, past its size {size:#x}")
+        self.offsets: dict[str, int] = {f.name: f.offset for f in self.spec}
+        self._by_name: dict[str, Field] = {f.name: f for f in self.spec}
+        self.struct = self.packer()
+        #: the sequential view: (name, code) pairs with gaps as ("", "<n>x")
+        self.fields: list[tuple[str, str]] = []
+        pos = 0
+        for f in self.spec:
+            if f.offset > pos:
+                self.fields.append(("", f"{f.offset - pos}x"))
+            self.fields.append((f.name, f.code))
+            pos = f.offset + f.size
+        if size > pos:
+            self.fields.append(("", f"{size - pos}x"))
+
+    def packer(self, **narrow: int) -> struct.Struct:
+        """The ``struct.Struct`` of this layout; ``narrow`` gives byte fields (code "Ns")
+        a shorter packed length, the rest of their N bytes being zero padding. The field
+        offsets do not move."""
+        fmt = ["<"]
+        pos = 0
+        for f in self.spec:
+            if f.offset > pos:
+                fmt.append(f"{f.offset - pos}x")
+            code = f.code
+            if f.name in narrow:
+                width = narrow[f.name]
+                if not code.endswith("s") or not 0 < width <= f.repeat:
+                    raise ValueError(f"{self.name}.{f.name}: cannot narrow {code} to {width}")
+                code = f"{width}s" + (f"{f.repeat - width}x" if width < f.repeat else "")
+            fmt.append(code)
+            pos = f.offset + f.size
+        if self.size > pos:
+            fmt.append(f"{self.size - pos}x")
+        return struct.Struct("".join(fmt))
 
     def pack(self, *values: object) -> bytes:
+        """Pack every field in offset order (constants included), as ``struct`` does."""
         return self.struct.pack(*values)
+
+    def build(self, **values: object) -> bytes:
+        """Pack by field name; constant fields take their constant, arrays a sequence."""
+        args: list[object] = []
+        for f in self.spec:
+            value = f.const if f.const is not None else values[f.name]
+            if f.values > 1 and isinstance(value, (list, tuple)):
+                args.extend(value)
+            else:
+                args.append(value)
+        return self.struct.pack(*args)
 
     def value(self, data: bytes, name: str) -> int:
         """The integer field ``name`` read from ``data`` (at least ``size`` bytes)."""
-        fmt = dict(self.fields)[name]
-        got: int = struct.unpack_from("<" + fmt, data, self.offsets[name])[0]
+        f = self._by_name[name]
+        got: int = struct.unpack_from("<" + f.code, data, f.offset)[0]
         return got
 
+    def construct(self) -> Construct:
+        """The construct ``Struct`` generated from the declaration (imports construct)."""
+        return _construct_view(self)
 
-def _pad(n: int) -> tuple[str, str]:
-    return ("", f"{n}x")
+
+class NamedStruct(Layout):
+    """A layout declared sequentially, as (name, code) pairs with padding written as
+    ``("", "<n>x")``; the offsets follow from the codes."""
+
+    def __init__(self, fields: list[tuple[str, str]], name: str = "") -> None:
+        spec: list[Field] = []
+        pos = 0
+        for field_name, code in fields:
+            if field_name:
+                spec.append(Field(field_name, code, pos))
+            pos += struct.calcsize("<" + code)
+        super().__init__(name, pos, spec)
 
 
-# RmiRealmParams as the RMM copies it into its zero-filled measured image (§3.1)
-REALM_PARAMS = NamedStruct([
-    ("flags", "Q"), ("s2sz", "Q"), ("sve_vl", "Q"), ("num_bps", "Q"), ("num_wps", "Q"),
-    ("pmu_num_ctrs", "Q"), ("hash_algo", "B"), _pad(PARAMS_SIZE - 0x31),
-])
-# RmiRecParams measured image (§6): flags, pc, gprs[8]
-REC_PARAMS = NamedStruct([
-    ("flags", "Q"), _pad(0x200 - 0x8), ("pc", "Q"), _pad(0x300 - 0x208), ("gprs", "8Q"),
-    _pad(PARAMS_SIZE - 0x340),
-])
+@cache
+def _construct_view(layout: Layout) -> Construct:
+    import construct as cs
+
+    subcons: list[Construct] = []
+    pos = 0
+    for f in layout.spec:
+        if f.offset > pos:
+            subcons.append(cs.Padding(f.offset - pos))
+        if f.code.endswith("s"):
+            sub: Construct = cs.Bytes(f.repeat)
+        else:
+            sub = getattr(cs, _INT_CODES[f.code[-1]])
+            if f.code[:-1]:
+                sub = cs.Array(f.repeat, sub)
+        if f.const is not None:
+            sub = cs.Const(f.const, sub)
+        subcons.append(f.name / sub)
+        pos = f.offset + f.size
+    if layout.size > pos:
+        subcons.append(cs.Padding(layout.size - pos))
+    return cs.Struct(*subcons)
+
+
+# --- the declarations ------------------------------------------------------------------
+
+# RmiRealmParams as the RMM copies it into its zero-filled measured image (B4.3.9, §3.1).
+# Only these fields are measured; everything from 0x31 to 0xFFF is zero.
+REALM_PARAMS = Layout("RmiRealmParamsMeasured", PARAMS_SIZE, (
+    Field("flags", "Q", 0x000),  # bit0 LPA2, bit1 SVE, bit2 PMU, bit3 DA, bits7-8 MEC
+    Field("s2sz", "Q", 0x008),  # IPA width in bits
+    Field("sve_vl", "Q", 0x010),  # VQ = VL/128 - 1
+    Field("num_bps", "Q", 0x018),  # breakpoints - 1
+    Field("num_wps", "Q", 0x020),  # watchpoints - 1
+    Field("pmu_num_ctrs", "Q", 0x028),
+    Field("hash_algo", "B", 0x030),  # 0 SHA-256, 1 SHA-512, 2 SHA-384
+))
+
+# RmiRecParams measured image (B4.3.12, §6): flags, pc, gprs[8].
+REC_PARAMS = Layout("RmiRecParamsMeasured", PARAMS_SIZE, (
+    Field("flags", "Q", 0x000),
+    Field("pc", "Q", 0x200),
+    Field("gprs", "8Q", 0x300),
+))
+
 # RmmMeasurementDescriptorData (A7.1.1, §4)
-DATA_DESC = NamedStruct([
-    ("desc_type", "B"), _pad(7), ("len", "Q"), ("rim", "64s"), ("ipa", "Q"), ("flags", "Q"),
-    ("content", "64s"), _pad(DESC_SIZE - 0xA0),
-])
-# RmmMeasurementDescriptorRec (§6)
-REC_DESC = NamedStruct([
-    ("desc_type", "B"), _pad(7), ("len", "Q"), ("rim", "64s"), ("content", "64s"),
-    _pad(DESC_SIZE - 0x90),
-])
-# RmmMeasurementDescriptorRipas (§5.2)
-RIPAS_DESC = NamedStruct([
-    ("desc_type", "B"), _pad(7), ("len", "Q"), ("rim", "64s"), ("base", "Q"), ("top", "Q"),
-    _pad(DESC_SIZE - 0x60),
-])
+DATA_DESC = Layout("RmmMeasurementDescriptorData", DESC_SIZE, (
+    Field("desc_type", "B", 0x00, DESC_TYPE_DATA),
+    Field("len", "Q", 0x08, DESC_SIZE),
+    Field("rim", f"{SLOT_SIZE}s", 0x10),
+    Field("ipa", "Q", 0x50),
+    Field("flags", "Q", 0x58),
+    Field("content", f"{SLOT_SIZE}s", 0x60),
+))
 
+# RmmMeasurementDescriptorRec (A7.1.1, §6)
+REC_DESC = Layout("RmmMeasurementDescriptorRec", DESC_SIZE, (
+    Field("desc_type", "B", 0x00, DESC_TYPE_REC),
+    Field("len", "Q", 0x08, DESC_SIZE),
+    Field("rim", f"{SLOT_SIZE}s", 0x10),
+    Field("content", f"{SLOT_SIZE}s", 0x50),
+))
+
+# RmmMeasurementDescriptorRipas (A7.1.1, §5.2)
+RIPAS_DESC = Layout("RmmMeasurementDescriptorRipas", DESC_SIZE, (
+    Field("desc_type", "B", 0x00, DESC_TYPE_RIPAS),
+    Field("len", "Q", 0x08, DESC_SIZE),
+    Field("rim", f"{SLOT_SIZE}s", 0x10),
+    Field("base", "Q", 0x50),
+    Field("top", "Q", 0x58),
+))
+
+#: every measured RMM layout, by its spec name
+LAYOUTS: dict[str, Layout] = {
+    layout.name: layout for layout in (REALM_PARAMS, REC_PARAMS, DATA_DESC, REC_DESC,
+                                       RIPAS_DESC)
+}
+
+
+# --- packers the Realm model calls ------------------------------------------------------
 
 def slot(value: bytes) -> bytes:
     """Zero-extend a hash to the 64-byte measurement slot."""
@@ -107,17 +261,18 @@ def ripas_descriptor(rim_slot: bytes, base: int, top: int) -> bytes:
     return RIPAS_DESC.pack(DESC_TYPE_RIPAS, DESC_SIZE, rim_slot, base, top)
 
 
+@cache
 def ripas_descriptor_packer(hash_size: int) -> struct.Struct:
     """RIPAS descriptor packer taking a hash-size ``rim``; the same bytes as
     ``RIPAS_DESC`` with a 64-byte zero-padded slot."""
-    return struct.Struct(f"<B7xQ{hash_size}s{SLOT_SIZE - hash_size}xQQ160x")
+    return RIPAS_DESC.packer(rim=hash_size)
 
 
+@cache
 def data_descriptor_packer(hash_size: int) -> struct.Struct:
     """DATA descriptor packer taking hash-size ``rim`` and ``content`` (zero padding
     implied); the same bytes as ``DATA_DESC`` with 64-byte zero-padded slots."""
-    pad = SLOT_SIZE - hash_size
-    return struct.Struct(f"<B7xQ{hash_size}s{pad}xQQ{hash_size}s{pad}x96x")
+    return DATA_DESC.packer(rim=hash_size, content=hash_size)
 
 
 class DataDescriptorLayout(NamedTuple):
