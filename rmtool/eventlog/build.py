@@ -1,9 +1,12 @@
-"""Writers for TCG event logs, built with the construct declarations of ``structs``.
+"""Writers for TCG event logs: the one log writer of rmtool.
 
 Follows TCG PC Client PFP 1.06 section 10.2 (a legacy-format Spec ID event, then
 TCG_PCR_EVENT2 records) and the proposed CCA RIM log (measurement-log facts section 2:
-"VM VERSION", tagged REALM_CREATE / INIT_RIPAS / REC_CREATE events, image blobs). Used by
-the tests and by ``rmtool replay --emit-log``.
+"VM VERSION", tagged REALM_CREATE / INIT_RIPAS / REC_CREATE events, image blobs). The
+container and UEFI records are built with the construct declarations of ``structs``; the
+CCA payloads with the packers of their one declaration (``cca_payloads``). Used by the
+tests and by ``rmtool measure --emit-log``. Only the UEFI variable and StartupLocality
+writers import construct (lazily): a CCA RIM log is written without it.
 
 Example::
 
@@ -17,12 +20,23 @@ Example::
 
 from __future__ import annotations
 
+import struct
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from rmtool.eventlog import cca_payloads as cca
 from rmtool.eventlog import constants as c
-from rmtool.eventlog import structs as s
+from rmtool.eventlog.layouts import FAST
+
+# the construct-free formats of the parser (rmtool.eventlog.layouts): writing a log does
+# not import construct either
+_HDR1 = FAST["PCClientPCREventHeader"]
+_HDR2 = FAST["PCREvent2Header"]
+_SPEC_ID = FAST["SpecIdFixed"]
+_ALG_SIZE = struct.Struct("<HH")
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
 
 
 def _alg_id(alg: str | int) -> int:
@@ -36,25 +50,27 @@ def _alg_id(alg: str | int) -> int:
 
 def spec_id_data(algorithms: Sequence[str | int], *, platform_class: int = 0,
                  uintn_size: int = 2, vendor_info: bytes = b"",
-                 digest_sizes: Mapping[int, int] | None = None) -> bytes:
-    """TCG_EfiSpecIDEvent bytes ("Spec ID Event03", version 2.0 errata 0)."""
+                 digest_sizes: Mapping[int, int] | None = None, spec_errata: int = 0) -> bytes:
+    """TCG_EfiSpecIDEvent bytes ("Spec ID Event03", version 2.0, errata ``spec_errata``)."""
     sizes = dict(digest_sizes or {})
     algs = []
     for alg in algorithms:
         alg_id = _alg_id(alg)
         size = sizes.get(alg_id) or c.ALGORITHMS[alg_id][1]
-        algs.append({"algorithmId": alg_id, "digestSize": size})
-    return bytes(s.SpecIdEvent.build({
-        "signature": c.SPEC_ID_EVENT03, "platformClass": platform_class,
-        "specVersionMinor": 0, "specVersionMajor": 2, "specErrata": 0,
-        "uintnSize": uintn_size, "digestSizes": algs, "vendorInfo": vendor_info,
-    }))
+        algs.append(_ALG_SIZE.pack(alg_id, size))
+    if len(vendor_info) > 0xFF:
+        raise ValueError(f"vendorInfo has {len(vendor_info)} bytes, at most 255")
+    return b"".join([
+        _SPEC_ID.pack(c.SPEC_ID_EVENT03, platform_class, 0, 2, spec_errata, uintn_size,
+                      len(algs)),
+        *algs, bytes([len(vendor_info)]), vendor_info])
 
 
 def legacy_event(index: int, event_type: int, digest: bytes, data: bytes) -> bytes:
     """TCG_PCClientPCREvent (SHA-1 format; also the first event of a crypto-agile log)."""
-    return bytes(s.PCClientPCREvent.build({"pcrIndex": index, "eventType": event_type,
-                                           "digest": digest, "event": data}))
+    if len(digest) != 20:
+        raise ValueError(f"a SHA-1 format event digest has 20 bytes, not {len(digest)}")
+    return _HDR1.pack(index, event_type, digest, len(data)) + data
 
 
 def spec_id_event(algorithms: Sequence[str | int], *, index: int = 0, **kwargs: object) -> bytes:
@@ -66,10 +82,9 @@ def spec_id_event(algorithms: Sequence[str | int], *, index: int = 0, **kwargs: 
 def event2(index: int, event_type: int, digests: Sequence[tuple[str | int, bytes]],
            data: bytes) -> bytes:
     """TCG_PCR_EVENT2 with the digests given in order (bank name or TPM_ALG_ID, bytes)."""
-    entries = [{"hashAlg": _alg_id(alg), "digest": digest} for alg, digest in digests]
-    sizes = {_alg_id(alg): len(digest) for alg, digest in digests}
-    return bytes(s.pcr_event2(sizes).build({"pcrIndex": index, "eventType": event_type,
-                                           "digests": entries, "event": data}))
+    entries = [_U16.pack(_alg_id(alg)) + digest for alg, digest in digests]
+    return b"".join([_HDR2.pack(index, event_type, len(entries)), *entries,
+                     _U32.pack(len(data)), data])
 
 
 @dataclass(frozen=True)
@@ -108,6 +123,8 @@ def build_sha1_log(events: Iterable[LogEvent]) -> bytes:
 # --- event data ------------------------------------------------------------------------
 
 def startup_locality(locality: int) -> bytes:
+    from rmtool.eventlog import structs as s
+
     return bytes(s.StartupLocalityEvent.build({"signature": c.STARTUP_LOCALITY_SIGNATURE,
                                                "startupLocality": locality}))
 
@@ -117,53 +134,49 @@ def separator(value: int = 0) -> bytes:
 
 
 def vm_version(name: str, version: str, ram_size: int, num_cpus: int, *, flags: int = 0,
-               layout: str = "qemu", log_start: int = 0, log_size: int = 0) -> bytes:
-    """CCA "VM VERSION" event data, ``layout`` "qemu" (112 bytes) or "doc" (116 bytes)."""
-    common = {"signature": "VM VERSION", "name": name, "version": version,
-              "ram_size": ram_size, "num_cpus": num_cpus}
-    if layout == "doc":
-        return bytes(s.VmVersionEventDoc.build({**common, "log_start": log_start,
-                                                "log_size": log_size}))
-    return bytes(s.VmVersionEventQemu.build({**common, "flags": flags}))
+               layout: str = "qemu", log_start: int = 0, log_size: int = 0,
+               truncate: bool = False) -> bytes:
+    """CCA "VM VERSION" event data, ``layout`` "qemu" (112 bytes) or "doc" (116 bytes);
+    ``truncate`` clips name and version to keep a terminating NUL (as QEMU does)."""
+    return cca.write_vm_version(name, version, ram_size, num_cpus, flags=flags, layout=layout,
+                                log_start=log_start, log_size=log_size, truncate=truncate)
 
 
 def tagged_event(tag_id: int, payload: bytes) -> bytes:
-    return bytes(s.TaggedEvent.build({"taggedEventID": tag_id, "taggedEventData": payload}))
+    return cca.write_tagged_event(tag_id, payload)
 
 
 def realm_create(*, flags: int = 0, s2sz: int = 48, sve_vl: int = 0, num_bps: int = 0,
                  num_wps: int = 0, pmu_num_ctrs: int = 0, hash_algo: int = 0,
                  struct_padding: int = 0) -> bytes:
     """EV_EVENT_TAG data for REALM_CREATE (14 bytes; QEMU adds 2 bytes of padding)."""
-    payload = bytes(s.RealmCreateTag.build({
-        "flags": flags, "s2sz": s2sz, "sve_vl": sve_vl, "num_bps": num_bps,
-        "num_wps": num_wps, "pmu_num_ctrs": pmu_num_ctrs, "hash_algo": hash_algo,
-    })) + b"\x00" * struct_padding
-    return tagged_event(c.CCA_TAG_REALM_CREATE, payload)
+    return tagged_event(c.CCA_TAG_REALM_CREATE, cca.write_realm_create(
+        flags=flags, s2sz=s2sz, sve_vl=sve_vl, num_bps=num_bps, num_wps=num_wps,
+        pmu_num_ctrs=pmu_num_ctrs, hash_algo=hash_algo, struct_padding=struct_padding))
 
 
 def init_ripas(base: int, size: int) -> bytes:
-    return tagged_event(c.CCA_TAG_INIT_RIPAS,
-                        bytes(s.InitRipasTag.build({"base": base, "size": size})))
+    return tagged_event(c.CCA_TAG_INIT_RIPAS, cca.write_init_ripas(base, size))
 
 
 def rec_create(*, flags: int = 1, pc: int = 0, gprs: Sequence[int] = (0,) * 8) -> bytes:
-    return tagged_event(c.CCA_TAG_REC_CREATE, bytes(s.RecCreateTag.build(
-        {"flags": flags, "pc": pc, "gprs": list(gprs)})))
+    """EV_EVENT_TAG data for REC_CREATE (``gprs`` x0..x7; missing ones are zero)."""
+    return tagged_event(c.CCA_TAG_REC_CREATE, cca.write_rec_create(flags, pc, list(gprs)))
 
 
 def blob2(description: bytes, base: int, length: int) -> bytes:
     """UEFI_PLATFORM_FIRMWARE_BLOB2 (description written exactly as given, no NUL added)."""
-    return bytes(s.PlatformFirmwareBlob2.build({"BlobDescription": description,
-                                                "BlobBase": base, "BlobLength": length}))
+    return cca.write_blob2(description, base, length)
 
 
 def blob(base: int, length: int) -> bytes:
-    return bytes(s.PlatformFirmwareBlob.build({"BlobBase": base, "BlobLength": length}))
+    return cca.write_blob(base, length)
 
 
 def efi_variable(guid: str, name: str, value: bytes) -> bytes:
     """UEFI_VARIABLE_DATA for variable ``name`` of vendor ``guid``."""
+    from rmtool.eventlog import structs as s
+
     return bytes(s.UefiVariableData.build({
         "VariableName": uuid.UUID(guid).bytes_le, "UnicodeNameLength": len(name),
         "VariableDataLength": len(value), "UnicodeName": name.encode("utf-16-le"),

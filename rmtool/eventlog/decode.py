@@ -17,6 +17,8 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from rmtool.binlayout import Field
+from rmtool.eventlog import cca_payloads as cca
 from rmtool.eventlog import constants as c
 from rmtool.eventlog.devicepath import device_path_text, guid_text, utf16_text
 from rmtool.eventlog.layouts import FAST
@@ -28,14 +30,16 @@ MAX_LIST_ITEMS = 4096  # bound on decoded list entries (signatures, partitions, 
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
-_BLOB = FAST["PlatformFirmwareBlob"]
+_BLOB = cca.PLATFORM_FIRMWARE_BLOB.struct
 _VAR_HDR = FAST["UefiVariableHeader"]
 _IMG_HDR = FAST["UefiImageLoadHeader"]
-_TAG_HDR = FAST["TaggedEventHeader"]
+_TAG_HDR = cca.TAGGED_EVENT_HEADER.struct
 _SPEC_ID = FAST["SpecIdFixed"]
-_REALM_CREATE = FAST["RealmCreateTag"]
-_INIT_RIPAS = FAST["InitRipasTag"]
-_REC_CREATE = FAST["RecCreateTag"]
+_REALM_CREATE = cca.REALM_CREATE.struct
+_INIT_RIPAS = cca.INIT_RIPAS.struct
+_REC_CREATE = cca.REC_CREATE.struct
+_VMV_QEMU = cca.VM_VERSION_QEMU
+_VMV_DOC = cca.VM_VERSION_DOC
 _SPDM = FAST["SpdmEventHeader"]
 _GPT_HDR = FAST["GptHeader"]
 _GPT_ENTRY = FAST["GptPartitionEntry"]
@@ -133,25 +137,31 @@ def decode_vm_version(data: bytes) -> Decoded:
     of docs/measurement-log.md); ``reference_parser`` is what the Rust parser reads
     whatever the layout. The raw bytes stay in ``Event.data``.
     """
-    _need(data, 0, 100, "vm_version")
+    _need(data, 0, cca.VM_VERSION_QEMU_MIN, "vm_version")
     out: Decoded = {
         "signature": "VM VERSION",
-        "name": bytes(data[16:48]).split(b"\x00", 1)[0].decode("ascii", "replace"),
-        "version": bytes(data[48:88]).split(b"\x00", 1)[0].decode("ascii", "replace"),
+        "name": _cstr(data, _VMV_QEMU.field("name")),
+        "version": _cstr(data, _VMV_QEMU.field("version")),
     }
-    ram_88 = _U64.unpack_from(data, 88)[0]
-    cpus_96 = _U32.unpack_from(data, 96)[0]
-    if len(data) == 116:
-        log_start, log_size, ram_size = struct.unpack_from("<QQQ", data, 88)
+    ram_88 = _VMV_QEMU.value(data, "ram_size")
+    cpus_96 = _VMV_QEMU.value(data, "num_cpus")
+    if len(data) == _VMV_DOC.size:
+        _, _, _, log_start, log_size, ram_size, num_cpus = _VMV_DOC.struct.unpack_from(data)
         out.update(layout="doc", log_start=log_start, log_size=log_size, ram_size=ram_size,
-                   num_cpus=_U32.unpack_from(data, 112)[0])
+                   num_cpus=num_cpus)
     else:
         out.update(layout="qemu", ram_size=ram_88, num_cpus=cpus_96)
-        if len(data) >= 112:
-            out["flags"] = _U64.unpack_from(data, 104)[0]
+        if len(data) >= _VMV_QEMU.size:
+            out["flags"] = _VMV_QEMU.value(data, "flags")
     out["reference_parser"] = {"ram_size": ram_88, "num_cpus": cpus_96}
     out["size"] = len(data)
     return out
+
+
+def _cstr(data: bytes, f: Field) -> str:
+    """A NUL-padded text field."""
+    raw = bytes(data[f.offset: f.offset + f.size])
+    return raw.split(b"\x00", 1)[0].decode("ascii", "replace")
 
 
 def _pascal(data: bytes, pos: int, field: str) -> tuple[str, int]:
@@ -432,7 +442,7 @@ def decode_gpt(data: bytes) -> Decoded:
 # --- tagged events ---------------------------------------------------------------------
 
 def _realm_create(payload: bytes) -> Decoded:
-    _need(payload, 0, 14, "REALM_CREATE")
+    _need(payload, 0, _REALM_CREATE.size, "REALM_CREATE")
     flags, s2sz, sve_vl, bps, wps, pmu_ctrs, hash_algo = _REALM_CREATE.unpack_from(payload)
     return {"flags": flags, "lpa2": bool(flags & 1), "sve": bool(flags & 2),
             "pmu": bool(flags & 4), "s2sz": s2sz, "sve_vl": sve_vl, "num_bps": bps,
@@ -440,13 +450,13 @@ def _realm_create(payload: bytes) -> Decoded:
 
 
 def _init_ripas(payload: bytes) -> Decoded:
-    _need(payload, 0, 16, "INIT_RIPAS")
+    _need(payload, 0, _INIT_RIPAS.size, "INIT_RIPAS")
     base, size = _INIT_RIPAS.unpack_from(payload)
     return {"base": base, "size": size}
 
 
 def _rec_create(payload: bytes) -> Decoded:
-    _need(payload, 0, 80, "REC_CREATE")
+    _need(payload, 0, _REC_CREATE.size, "REC_CREATE")
     values = _REC_CREATE.unpack_from(payload)
     return {"flags": values[0], "runnable": bool(values[0] & 1), "pc": values[1],
             "gprs": list(values[2:])}
@@ -461,19 +471,20 @@ _TAG_DECODERS: dict[int, Callable[[bytes], Decoded]] = {
 
 def decode_event_tag(data: bytes) -> Decoded:
     """TCG_PCClientTaggedEvent (PFP 10.4.2.1) with CCA and Linux payloads decoded."""
-    _need(data, 0, 8, "TCG_PCClientTaggedEvent")
+    hdr = _TAG_HDR.size
+    _need(data, 0, hdr, "TCG_PCClientTaggedEvent")
     tag_id, size = _TAG_HDR.unpack_from(data)
-    if size != len(data) - 8:
+    if size != len(data) - hdr:
         raise DecodeError("taggedEventDataSize", 4,
-                          f"taggedEventDataSize {size} != {len(data) - 8} bytes present")
-    payload = bytes(data[8:])
+                          f"taggedEventDataSize {size} != {len(data) - hdr} bytes present")
+    payload = bytes(data[hdr:])
     out: Decoded = {"tagged_event_id": f"{tag_id:08x}", "tagged_event_data_size": size}
     if tag_id in c.TAG_NAMES:
         out["tag"] = c.TAG_NAMES[tag_id]
     decoder = _TAG_DECODERS.get(tag_id)
     if decoder is not None:
         out.update(decoder(payload))
-        out["size_beyond_minimum"] = size - {1: 14, 2: 16, 3: 80}[tag_id]
+        out["size_beyond_minimum"] = size - cca.TAG_PAYLOADS[tag_id][1].size
     else:
         out.update(_string_or_hex(payload))
     return out

@@ -6,7 +6,9 @@ proposed CCA RIM log (measurement-log facts, sections 2.1-2.3) and the Linux EFI
 tagged events.
 
 The declarations are used to build logs (``rmtool.eventlog.build``) and as the reference
-for the parser. The parser's hot path reads the fixed-size headers with :mod:`struct`
+for the parser. The fixed-size CCA RIM-log payloads are declared once, as data, in
+:mod:`rmtool.eventlog.cca_payloads`; their construct views here are generated from that
+declaration. The parser's hot path reads the fixed-size headers with :mod:`struct`
 formats of the same layouts (``FAST``, kept in :mod:`rmtool.eventlog.layouts` so that
 parsing does not import construct); the test suite checks with hypothesis that both
 readings agree (``FAST_REFERENCE``).
@@ -17,7 +19,6 @@ from __future__ import annotations
 from typing import Any, Final
 
 from construct import (
-    Array,
     Bytes,
     Construct,
     GreedyBytes,
@@ -25,8 +26,6 @@ from construct import (
     Int16ul,
     Int32ul,
     Int64ul,
-    PaddedString,
-    Padding,
     Prefixed,
     PrefixedArray,
     Struct,
@@ -34,6 +33,7 @@ from construct import (
     this,
 )
 
+from rmtool.eventlog import cca_payloads as cca
 from rmtool.eventlog.layouts import FAST as FAST  # re-exported: the fast-path formats
 
 # --- log container -------------------------------------------------------------------
@@ -106,46 +106,21 @@ AcpiCcelTable: Final = Struct(
 # EV_NO_ACTION "StartupLocality" (TCG_EfiStartupLocalityEvent)
 StartupLocalityEvent: Final = Struct("signature" / Bytes(16), "startupLocality" / Int8ul)
 
-# CCA "VM VERSION" event, layout of the QEMU producer and the reference parser.
-VmVersionEventQemu: Final = Struct(
-    "signature" / PaddedString(16, "ascii"),
-    "name" / PaddedString(32, "ascii"),
-    "version" / PaddedString(40, "ascii"),
-    "ram_size" / Int64ul,
-    "num_cpus" / Int32ul,
-    Padding(4),
-    "flags" / Int64ul,
-)
-# CCA "VM VERSION" event, layout of docs/measurement-log.md and tests/event_log.rs.
-VmVersionEventDoc: Final = Struct(
-    "signature" / PaddedString(16, "ascii"),
-    "name" / PaddedString(32, "ascii"),
-    "version" / PaddedString(40, "ascii"),
-    "log_start" / Int64ul,
-    "log_size" / Int64ul,
-    "ram_size" / Int64ul,
-    "num_cpus" / Int32ul,
-)
+# CCA "VM VERSION" event, both layouts (facts 2.1): generated from the one declaration in
+# rmtool.eventlog.cca_payloads (text fields as NUL-padded Bytes).
+VmVersionEventQemu: Final = cca.VM_VERSION_QEMU.construct()
+VmVersionEventDoc: Final = cca.VM_VERSION_DOC.construct()
 
 # TCG_PCClientTaggedEvent
 TaggedEvent: Final = Struct("taggedEventID" / Int32ul, "taggedEventData" / Prefixed(Int32ul,
                                                                                     GreedyBytes))
 
-# CCA tagged-event payloads (RMM encodings; packed, little-endian).
-RealmCreateTag: Final = Struct(
-    "flags" / Int64ul,
-    "s2sz" / Int8ul,
-    "sve_vl" / Int8ul,
-    "num_bps" / Int8ul,
-    "num_wps" / Int8ul,
-    "pmu_num_ctrs" / Int8ul,
-    "hash_algo" / Int8ul,
-)
-InitRipasTag: Final = Struct("base" / Int64ul, "size" / Int64ul)
-RecCreateTag: Final = Struct("flags" / Int64ul, "pc" / Int64ul, "gprs" / Array(8, Int64ul))
-
-# UEFI_PLATFORM_FIRMWARE_BLOB
-PlatformFirmwareBlob: Final = Struct("BlobBase" / Int64ul, "BlobLength" / Int64ul)
+# CCA tagged-event payloads (RMM encodings; packed, little-endian) and
+# UEFI_PLATFORM_FIRMWARE_BLOB: generated from rmtool.eventlog.cca_payloads.
+RealmCreateTag: Final = cca.REALM_CREATE.construct()
+InitRipasTag: Final = cca.INIT_RIPAS.construct()
+RecCreateTag: Final = cca.REC_CREATE.construct()
+PlatformFirmwareBlob: Final = cca.PLATFORM_FIRMWARE_BLOB.construct()
 # UEFI_PLATFORM_FIRMWARE_BLOB2
 PlatformFirmwareBlob2: Final = Struct(
     "BlobDescription" / Prefixed(Int8ul, GreedyBytes),
@@ -225,6 +200,8 @@ FAST_REFERENCE: Final[dict[str, Any]] = {
     "AcpiCcelTable": AcpiCcelTable,
     "RealmCreateTag": RealmCreateTag,
     "InitRipasTag": InitRipasTag,
+    "RecCreateTag": RecCreateTag,
+    "TaggedEventHeader": cca.TAGGED_EVENT_HEADER.construct(),
     "GptHeader": GptHeader,
     "GptPartitionEntry": GptPartitionEntry,
     "SpdmEventHeader": SpdmEventHeader,

@@ -4,17 +4,20 @@ Spec: measurement-log facts §2 — "VM VERSION" (§2.1, both published layouts)
 EV_EVENT_TAG payloads REALM_CREATE / INIT_RIPAS / REC_CREATE (§2.2) and the
 UEFI_PLATFORM_FIRMWARE_BLOB2 image events (§2.3). ``rmtool.eventlog`` frames the log
 and decodes these payloads for display; replay needs them *checked* (unknown flag bits,
-minimum sizes, hash algorithm encodings) and turned into RMM parameters, so the few
-fields are read here with :mod:`struct` and every problem raises :class:`CcaEventError`
-naming the field and its byte offset inside the event data.
+minimum sizes, hash algorithm encodings) and turned into RMM parameters: the fields are
+read here with the packers generated from their one declaration
+(:mod:`rmtool.eventlog.cca_payloads`, which also writes them) and every problem raises
+:class:`CcaEventError` naming the field and its byte offset inside the event data.
 """
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
+from rmtool.binlayout import Layout
 from rmtool.errors import EventLogError, UsageError
+from rmtool.eventlog import cca_payloads as payloads
+from rmtool.eventlog import constants as c
 from rmtool.measure.rmm.algorithms import HashAlgo, by_rmi
 from rmtool.measure.rmm.ops import RealmParams
 from rmtool.measure.rmm.profiles import (
@@ -26,23 +29,24 @@ from rmtool.measure.rmm.profiles import (
     FLAG_SVE,
 )
 
-VM_VERSION_SIGNATURE = b"VM VERSION" + bytes(6)
-TAG_REALM_CREATE = 1
-TAG_INIT_RIPAS = 2
-TAG_REC_CREATE = 3
-TAG_NAMES = {TAG_REALM_CREATE: "REALM_CREATE", TAG_INIT_RIPAS: "INIT_RIPAS",
-             TAG_REC_CREATE: "REC_CREATE"}
-IMAGE_KINDS = ("KERNEL", "INITRD", "DTB", "FIRMWARE", "ACPI DATA", "LOG")
+# Names replay and its callers use; the numbers and layouts are declared once, in
+# rmtool.eventlog.constants and rmtool.eventlog.cca_payloads.
+VM_VERSION_SIGNATURE = c.VM_VERSION_SIGNATURE
+TAG_REALM_CREATE = c.CCA_TAG_REALM_CREATE
+TAG_INIT_RIPAS = c.CCA_TAG_INIT_RIPAS
+TAG_REC_CREATE = c.CCA_TAG_REC_CREATE
+TAG_NAMES = {tag: name for tag, (name, _) in payloads.TAG_PAYLOADS.items()}
+IMAGE_KINDS = payloads.IMAGE_KINDS
 
 LAYOUT_QEMU = "ram_size-first"  # QEMU and the reference parser (facts §2.1 table)
 LAYOUT_DOC = "log-first"  # the reference doc and test: log_start, log_size, ram_size, cpus
-_VMV_QEMU = struct.Struct("<16s32s40sQI4xQ")  # 112 bytes as QEMU writes it
-_VMV_DOC = struct.Struct("<16s32s40sQQQI")  # 116 bytes
-_REALM_CREATE = struct.Struct("<QBBBBBB")  # 14 bytes; QEMU pads to 16
-_INIT_RIPAS = struct.Struct("<QQ")
-_REC_CREATE = struct.Struct("<QQ8Q")
-_TAG_HDR = struct.Struct("<II")
-_BLOB_TAIL = struct.Struct("<QQ")
+_VMV_QEMU = payloads.VM_VERSION_QEMU  # 112 bytes as QEMU writes it (100 read)
+_VMV_DOC = payloads.VM_VERSION_DOC  # 116 bytes
+_REALM_CREATE = payloads.REALM_CREATE.struct  # 14 bytes; QEMU pads to 16
+_INIT_RIPAS = payloads.INIT_RIPAS.struct
+_REC_CREATE = payloads.REC_CREATE.struct
+_TAG_HDR = payloads.TAGGED_EVENT_HEADER.struct
+_BLOB_TAIL = payloads.PLATFORM_FIRMWARE_BLOB.struct
 # Flag bits rmtool accepts in REALM_CREATE: the RmiRealmParams bits (LPA2, SVE, PMU) of
 # the proposal, plus DA and MEC_POLICY at their RmiRealmParams positions (rmtool
 # extension so that RMM 1.1 / 2.0 realms round-trip; the reference rejects them).
@@ -74,20 +78,26 @@ def read_vm_version(data: bytes) -> VmVersion:
     if data[:16] != VM_VERSION_SIGNATURE:
         raise CcaEventError("unknown EV_NO_ACTION signature", field="signature", offset=0)
     if len(data) == _VMV_DOC.size:
-        _, name, ver, log_start, log_size, ram, cpus = _VMV_DOC.unpack(data)
+        _, name, ver, log_start, log_size, ram, cpus = _VMV_DOC.struct.unpack(data)
         return VmVersion(_cstr(name), _cstr(ver), ram, cpus, LAYOUT_DOC, log_start, log_size)
-    if len(data) < 100:
-        raise CcaEventError(f"VM VERSION event has {len(data)} bytes, needs 100",
-                            field="num_cpus", offset=96)
-    name, ver = data[16:48], data[48:88]
-    ram, cpus = struct.unpack_from("<QI", data, 88)
+    need = payloads.VM_VERSION_QEMU_MIN
+    if len(data) < need:
+        raise CcaEventError(f"VM VERSION event has {len(data)} bytes, needs {need}",
+                            field="num_cpus", offset=_VMV_QEMU.offsets["num_cpus"])
+    name, ver = (_text(data, _VMV_QEMU, f) for f in ("name", "version"))
+    ram, cpus = (_VMV_QEMU.value(data, f) for f in ("ram_size", "num_cpus"))
     return VmVersion(_cstr(name), _cstr(ver), ram, cpus, LAYOUT_QEMU)
 
 
+def _text(data: bytes, layout: Layout, name: str) -> bytes:
+    f = layout.field(name)
+    return data[f.offset:f.offset + f.size]
+
+
 def write_vm_version(name: str, version: str, ram_size: int, num_cpus: int) -> bytes:
-    """The QEMU layout (ram_size first, 112 bytes, flags 0)."""
-    return _VMV_QEMU.pack(VM_VERSION_SIGNATURE, name.encode()[:31], version.encode()[:39],
-                          ram_size, num_cpus, 0)
+    """The QEMU layout (ram_size first, 112 bytes, flags 0); name and version clipped to
+    keep a terminating NUL."""
+    return payloads.write_vm_version(name, version, ram_size, num_cpus, truncate=True)
 
 
 def read_tag(data: bytes) -> tuple[int, bytes]:
@@ -105,7 +115,7 @@ def read_tag(data: bytes) -> tuple[int, bytes]:
 
 
 def write_tag(tag: int, payload: bytes) -> bytes:
-    return _TAG_HDR.pack(tag, len(payload)) + payload
+    return payloads.write_tagged_event(tag, payload)
 
 
 def _need(payload: bytes, size: int, what: str) -> None:
@@ -142,9 +152,10 @@ def write_realm_create(p: RealmParams) -> bytes:
     flags = ((FLAG_LPA2 if p.lpa2 else 0) | (FLAG_SVE if sve else 0)
              | (FLAG_PMU if p.pmu else 0) | (FLAG_DA if p.da else 0)
              | ((p.mec_policy & 0b11) << FLAG_MEC_POLICY_SHIFT))
-    return _REALM_CREATE.pack(flags, p.s2sz, p.sve_vl // 128 - 1 if p.sve_vl else 0,
-                              p.num_bps - 1, p.num_wps - 1,
-                              p.pmu_num_ctrs, p.hash_algo.rmi) + bytes(2)
+    return payloads.write_realm_create(
+        flags=flags, s2sz=p.s2sz, sve_vl=p.sve_vl // 128 - 1 if p.sve_vl else 0,
+        num_bps=p.num_bps - 1, num_wps=p.num_wps - 1, pmu_num_ctrs=p.pmu_num_ctrs,
+        hash_algo=p.hash_algo.rmi, struct_padding=payloads.REALM_CREATE_QEMU_PADDING)
 
 
 def read_init_ripas(payload: bytes) -> tuple[int, int]:
@@ -154,7 +165,7 @@ def read_init_ripas(payload: bytes) -> tuple[int, int]:
 
 
 def write_init_ripas(base: int, size: int) -> bytes:
-    return _INIT_RIPAS.pack(base, size)
+    return payloads.write_init_ripas(base, size)
 
 
 def read_rec_create(payload: bytes) -> tuple[int, int, tuple[int, ...]]:
@@ -168,8 +179,7 @@ def read_rec_create(payload: bytes) -> tuple[int, int, tuple[int, ...]]:
 
 
 def write_rec_create(flags: int, pc: int, gprs: tuple[int, ...]) -> bytes:
-    regs = list(gprs[:8]) + [0] * (8 - min(len(gprs), 8))
-    return _REC_CREATE.pack(flags, pc, *regs)
+    return payloads.write_rec_create(flags, pc, gprs)
 
 
 @dataclass(frozen=True)
@@ -195,19 +205,18 @@ def read_blob2(data: bytes) -> Blob:
 
 def write_blob2(description: str, base: int, length: int) -> bytes:
     """No trailing NUL, as QEMU writes it."""
-    raw = description.encode("ascii")
-    return bytes([len(raw)]) + raw + _BLOB_TAIL.pack(base, length)
+    return payloads.write_blob2(description.encode("ascii"), base, length)
 
 
 # --- is this an Arm CCA Realm log? ------------------------------------------------------
 
-EV_NO_ACTION, EV_EVENT_TAG, EV_POST_CODE2 = 0x3, 0x6, 0x13
-EV_EFI_PLATFORM_FIRMWARE_BLOB2 = 0x8000000A
+EV_NO_ACTION, EV_EVENT_TAG, EV_POST_CODE2 = c.EV_NO_ACTION, c.EV_EVENT_TAG, c.EV_POST_CODE2
+EV_EFI_PLATFORM_FIRMWARE_BLOB2 = c.EV_EFI_PLATFORM_FIRMWARE_BLOB2
 #: Event types only a TPM platform's firmware logs (PC Client PFP 1.06 sections 10.4.5,
 #: 10.4.1): the S-CRTM version / contents and the H-CRTM event.
-TPM_ONLY_TYPES = {0x7: "EV_S_CRTM_CONTENTS", 0x8: "EV_S_CRTM_VERSION",
-                  0x80000010: "EV_EFI_HCRTM_EVENT"}
-STARTUP_LOCALITY_SIGNATURE = b"StartupLocality\0"
+TPM_ONLY_TYPES = {t: c.event_type_name(t) for t in (
+    c.EV_S_CRTM_CONTENTS, c.EV_S_CRTM_VERSION, c.EV_EFI_HCRTM_EVENT)}
+STARTUP_LOCALITY_SIGNATURE = c.STARTUP_LOCALITY_SIGNATURE
 #: The Realm algorithms EDK2's Arm CCA CC event log declares (facts section 7).
 CCEL_REALM_BANKS = ("sha256", "sha512")
 _MAX_INDICES = 64  # distinct indices remembered for the message
