@@ -98,7 +98,7 @@ def test_overlong_vm_version_name_is_an_error_unless_clipped() -> None:
     its NUL when asked (QEMU's writer, and emit's)."""
     with pytest.raises(ValueError, match="longer than 32 bytes"):
         build.vm_version("Q" * 33, "1", 0, 1)
-    clipped = build.vm_version("Q" * 33, "v" * 45, 0, 1, truncate=True)
+    clipped = build.qemu_vm_version("Q" * 33, "v" * 45, 0, 1)
     assert clipped[16:48] == b"Q" * 31 + b"\0" and clipped[48:88] == b"v" * 39 + b"\0"
 
 
@@ -124,7 +124,7 @@ def test_build_writes_what_emit_writes(algo: HashAlgo) -> None:
     assert cca.write_blob2("KERNEL", 0x80000000, 4096) == \
         build.blob2(b"KERNEL", 0x80000000, 4096)
     assert cca.write_vm_version("QEMU", "9.1.50", 1 << 30, 2) == \
-        build.vm_version("QEMU", "9.1.50", 1 << 30, 2, truncate=True)
+        build.qemu_vm_version("QEMU", "9.1.50", 1 << 30, 2)
 
 
 def test_writing_and_replaying_a_rim_log_does_not_import_construct() -> None:

@@ -133,13 +133,17 @@ def separator(value: int = 0) -> bytes:
     return value.to_bytes(4, "little")
 
 
-def vm_version(name: str, version: str, ram_size: int, num_cpus: int, *, flags: int = 0,
-               layout: str = "qemu", log_start: int = 0, log_size: int = 0,
-               truncate: bool = False) -> bytes:
-    """CCA "VM VERSION" event data, ``layout`` "qemu" (112 bytes) or "doc" (116 bytes);
-    ``truncate`` clips name and version to keep a terminating NUL (as QEMU does)."""
+def vm_version(name: str | bytes, version: str | bytes, ram_size: int, num_cpus: int, *,
+               flags: int = 0, layout: str = "qemu", log_start: int = 0,
+               log_size: int = 0) -> bytes:
+    """CCA "VM VERSION" event data, ``layout`` "qemu" (112 bytes) or "doc" (116 bytes)."""
     return cca.write_vm_version(name, version, ram_size, num_cpus, flags=flags, layout=layout,
-                                log_start=log_start, log_size=log_size, truncate=truncate)
+                                log_start=log_start, log_size=log_size)
+
+
+def qemu_vm_version(name: str, version: str, ram_size: int, num_cpus: int) -> bytes:
+    """"VM VERSION" as QEMU writes it (flags 0; name / version clipped to keep a NUL)."""
+    return cca.write_qemu_vm_version(name, version, ram_size, num_cpus)
 
 
 def tagged_event(tag_id: int, payload: bytes) -> bytes:

@@ -101,29 +101,35 @@ IMAGE_KINDS: Final = ("KERNEL", "INITRD", "DTB", "FIRMWARE", "ACPI DATA", "LOG")
 
 # --- the one writer of these payloads ---------------------------------------------------
 
-def _fixed_text(text: str, layout: Layout, name: str, truncate: bool) -> bytes:
+def _fixed_text(text: str | bytes, layout: Layout, name: str) -> bytes:
     size = layout.field(name).size
-    raw = text.encode("ascii") if not truncate else text.encode()[: size - 1]
+    raw = text.encode("ascii") if isinstance(text, str) else text
     if len(raw) > size:
         raise ValueError(f"VM VERSION {name} {text!r} is longer than {size} bytes")
     return raw
 
 
-def write_vm_version(name: str, version: str, ram_size: int, num_cpus: int, *,
-                     flags: int = 0, layout: str = "qemu", log_start: int = 0,
-                     log_size: int = 0, truncate: bool = False) -> bytes:
+def write_vm_version(name: str | bytes, version: str | bytes, ram_size: int, num_cpus: int,
+                     *, flags: int = 0, layout: str = "qemu", log_start: int = 0,
+                     log_size: int = 0) -> bytes:
     """"VM VERSION" event data, ``layout`` "qemu" (112 bytes) or "doc" (116 bytes).
 
-    Name and version are NUL-padded ASCII, an error past 32 / 40 bytes; with ``truncate``
-    their UTF-8 bytes are clipped to 31 / 39 so a NUL always ends them (QEMU's writer)."""
+    Name and version are NUL-padded (text as ASCII), an error past 32 / 40 bytes."""
     lay = VM_VERSION_DOC if layout == "doc" else VM_VERSION_QEMU
-    common = {"signature": VM_VERSION_SIGNATURE,
-              "name": _fixed_text(name, lay, "name", truncate),
-              "version": _fixed_text(version, lay, "version", truncate),
+    common = {"signature": VM_VERSION_SIGNATURE, "name": _fixed_text(name, lay, "name"),
+              "version": _fixed_text(version, lay, "version"),
               "ram_size": ram_size, "num_cpus": num_cpus}
     if layout == "doc":
         return VM_VERSION_DOC.build(**common, log_start=log_start, log_size=log_size)
     return VM_VERSION_QEMU.build(**common, flags=flags)
+
+
+def write_qemu_vm_version(name: str, version: str, ram_size: int, num_cpus: int) -> bytes:
+    """"VM VERSION" as QEMU writes it: ram_size-first layout, flags 0, name and version
+    (UTF-8) clipped to 31 / 39 bytes so that a NUL always ends them."""
+    clip = {f: VM_VERSION_QEMU.field(f).size - 1 for f in ("name", "version")}
+    return write_vm_version(name.encode()[:clip["name"]], version.encode()[:clip["version"]],
+                            ram_size, num_cpus)
 
 
 def write_tagged_event(tag_id: int, payload: bytes) -> bytes:

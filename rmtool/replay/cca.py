@@ -97,7 +97,7 @@ def _text(data: bytes, layout: Layout, name: str) -> bytes:
 def write_vm_version(name: str, version: str, ram_size: int, num_cpus: int) -> bytes:
     """The QEMU layout (ram_size first, 112 bytes, flags 0); name and version clipped to
     keep a terminating NUL."""
-    return payloads.write_vm_version(name, version, ram_size, num_cpus, truncate=True)
+    return payloads.write_qemu_vm_version(name, version, ram_size, num_cpus)
 
 
 def read_tag(data: bytes) -> tuple[int, bytes]:
