@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from rmtool.cli.main import run
 from rmtool.eventlog import constants as c
+from rmtool.eventlog.build import event2
 from rmtool.replay import cca
-from rmtool.replay.emit import event2
 from rmtool.verify import cose
 from rmtool.verify.token.codec import build_cca_token, make_realm_claims
 
