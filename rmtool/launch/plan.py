@@ -14,9 +14,9 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import rmtool.launch.argv as A
 from rmtool import __version__
 from rmtool.errors import UsageError
-from rmtool.launch import argv as A
 from rmtool.launch.config import LaunchConfig
 from rmtool.launch.hosts import caps_from_profiles
 from rmtool.launch.script import ScriptSpec, render
