@@ -1,10 +1,10 @@
-"""The code's shape, checked from its source (issue 14): no function with more than 8
+"""The code's shape, checked from its source: no function with more than 8
 parameters, and no import cycle between rmtool's modules.
 
-Both are house rules (docs/design: "No function with more than 8 parameters (use a
-settings dataclass)"; the rooms' arrows point one way). The checks read the source with
-:mod:`ast` only, so they hold for code paths no other test runs: a function-level
-``import`` counts as much as one at the top of a module.
+Both are house rules: no function with more than 8 parameters (use a settings dataclass),
+and the import arrows between rooms point one way (docs/architecture.md). The checks read
+the source with :mod:`ast` only, so they hold for code paths no other test runs: a
+function-level ``import`` counts as much as one at the top of a module.
 """
 
 from __future__ import annotations

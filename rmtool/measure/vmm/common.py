@@ -2,7 +2,7 @@
 
 A front-end turns ``[VMM args]`` plus the global inputs into a :class:`VmmBuild`:
 Realm parameters, the RMM operation stream (in the reference tool's order, see
-spec/index.md "End-to-end RIM"), the DTB bytes it generated, and the facts a log
+docs/architecture.md "Operations"), the DTB bytes it generated, and the facts a log
 writer or replay needs. It never hashes anything itself.
 
 Two checks every front-end shares, deliberate differences from the reference tool
@@ -204,7 +204,8 @@ def rpv_pad(raw: bytes) -> bytes:
 
 def add_cpus_and_psci(root: Node, cpus: int) -> None:
     """The reference generator's ``cpus`` and ``psci`` nodes, identical for all three VMMs
-    (spec/vmm-kvmtool.md §6.2 items 4-5, vmm-qemu.md §5 items 4-5): decimal ``cpu@<i>``
+    (reference ``fdt_add_cpu`` and
+    ``fdt_add_psci``, cca-realm-measurements ``src/fdt.rs``): decimal ``cpu@<i>``
     units and the SMC conduit a Realm needs."""
     node = root.child("cpus")
     node.prop("#size-cells", u32(0)).prop("#address-cells", u32(1))

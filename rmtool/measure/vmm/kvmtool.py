@@ -1,8 +1,10 @@
 """kvmtool (``lkvm run``) Realm front-end.
 
-Spec: spec/vmm-kvmtool.md — §1 options as the reference tool accepts them, §2 memory
-map, §3 image placement, §4 kernel Image, §5 RMM operations and REC registers, §6 the
-generated DTB (vm-fdt byte conventions), §7 ``--dtb`` / ``--dtb-template``.
+Follows the reference tool's kvmtool model (cca-realm-measurements ``src/kvmtool.rs``:
+``KvmtoolArgs`` options, ``parse_cmdline``, ``build_params`` placement and REC registers;
+the DTB in :mod:`rmtool.measure.vmm.kvmtool_dtb`, ``--dtb-template`` in
+:mod:`rmtool.measure.vmm.kvmtool_template`); docs/vmm-kvmtool.md lists the supported
+options and where rmtool differs.
 
 Files are never taken from kvmtool's own ``-k/-i/-f``: they only say "present"; the
 contents come from the global ``-k/-i/-f`` options. A global image that kvmtool's options
@@ -198,7 +200,7 @@ def parse_mem(text: str | None) -> int:
 
 
 def parse_args(argv: list[str], profile: RmmProfile | None = None) -> KvmtoolConfig:
-    """§1: the ``lkvm run`` arguments, checked in the reference's order
+    """The ``lkvm run`` arguments, checked in the reference's order
     (src/kvmtool.rs ``parse_cmdline`` then ``parse_device_cmdline``)."""
     try:
         return _parse_args(argv, profile)
@@ -267,7 +269,7 @@ def _parse_args(argv: list[str], profile: RmmProfile | None) -> KvmtoolConfig:
 
 
 def _count_virtio(opts: dict[str, list[str]], transport: str) -> int:
-    """Virtio devices that become virtio-mmio nodes (§1 table, ``parse_netdev``)."""
+    """Virtio devices that become virtio-mmio nodes (``parse_device_cmdline``, ``parse_netdev``)."""
     count = len(opts.get("balloon", [])) + len(opts.get("rng", []))
     count += len(opts.get("p9", []))
     if "vsock" in opts:
@@ -295,7 +297,7 @@ def _count_virtio(opts: dict[str, list[str]], transport: str) -> int:
 
 @dataclass(frozen=True)
 class Layout:
-    """§3: where the images go."""
+    """``build_params``: where the images go."""
 
     dtb: int
     log: tuple[int, int] | None
@@ -324,7 +326,7 @@ def layout(ram_size: int, log: bool, initrd_len: int | None) -> Layout:
 
 
 def ipa_bits(ram_size: int) -> int:
-    """§5: ``max(ilog2(M + S - 1), 32) + 1`` (reference ``parse_cmdline``; exact integer
+    """``max(ilog2(M + S - 1), 32) + 1`` (reference ``parse_cmdline``; exact integer
     log, no float rounding; ``M + S - 1`` wraps at 64 bits)."""
     return max(((RAM_BASE + ram_size - 1) & U64_MASK).bit_length() - 1, 32) + 1
 

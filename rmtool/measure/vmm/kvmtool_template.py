@@ -1,4 +1,4 @@
-"""``--dtb-template`` surgery for kvmtool (spec/vmm-kvmtool.md §7).
+"""``--dtb-template`` surgery for kvmtool (docs/vmm-kvmtool.md).
 
 Follows the reference surgeon (src/dtb_surgeon.rs ``update_dtb`` and the kvmtool
 ``DTBSurgeon`` in src/kvmtool.rs): the template (e.g. ``lkvm --dump-dtb`` output) is

@@ -1,4 +1,5 @@
-"""QEMU command-line grammar as the reference tool parses it (spec/vmm-qemu.md §1).
+"""QEMU command-line grammar as the reference tool parses it (``src/qemu.rs``
+``QemuArgs``; docs/vmm-qemu.md).
 
 Every word after ``qemu`` is taken raw. An option word is first split at its first ``=``
 (``-m=1G`` is ``-m 1G``); values are comma separated ``key=value`` items. Options that
@@ -348,7 +349,7 @@ def _parse_device(value: str, warnings: list[str]) -> None:
 
 
 def parse_args(argv: list[str], caps: HostCaps, profile: RmmProfile) -> QemuConfig:
-    """Walk the QEMU arguments in order (spec §1); raise on the first error."""
+    """Walk the QEMU arguments in order (reference ``QemuArgs``); raise on the first error."""
     for word in argv:
         try:
             word.encode("utf-8")

@@ -5,7 +5,7 @@ veraison/corim Go types' JSON tags (``tag-identity``, ``entities``, ``triples.re
 with ``environment`` {``class`` {``id`` {type, value}, vendor, model}, ``instance``} and
 ``measurements`` [{``key``, ``value`` {digests, raw-value, integrity-registers, name}}];
 CoRIM ``corim-id``, ``profile``, ``validity``, ``entities``; meta ``signer`` / ``validity``).
-The reference tool realm-measurements writes the same CoMID JSON (anchor-cli.md section 3),
+The reference tool realm-measurements writes the same CoMID JSON (``src/realm_comid.rs``),
 with ``integrity-registers`` holding ``"sha-256;<base64 of a 64-byte slot>"`` strings.
 
 Output maps use the integer keys of draft-ietf-rats-corim so that one extractor reads CBOR and
