@@ -52,9 +52,3 @@ def by_rmi(value: int) -> HashAlgo:
             return a
     raise UsageError(f"unknown RMI hash algorithm encoding {value}")
 
-
-def by_size(size: int) -> HashAlgo:
-    for a in ALGORITHMS.values():
-        if a.size == size:
-            return a
-    raise UsageError(f"no Realm hash algorithm has a {size}-byte digest")

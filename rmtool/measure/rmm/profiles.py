@@ -98,12 +98,6 @@ class RmmProfile:
     def _tags(self) -> str:
         return "/".join(self.tf_rmm) if self.tf_rmm else self.name
 
-    def flag_name(self, bit: int) -> str:
-        for name, mask in self.flag_bits:
-            if mask & (1 << bit):
-                return name
-        return "reserved"
-
     def refuse_realm(self, fields: RealmCreateFields) -> str | None:
         """The reason TF-RMM's RMI_REALM_CREATE of this version refuses ``fields`` on
         every platform, or None. Not modelled: the limits a platform's feature registers

@@ -111,9 +111,6 @@ class VmmBuild:
     # Errors the reference meets later than the build: see :class:`Stage`.
     deferred: list[DeferredError] = field(default_factory=list)
 
-    def defer(self, stage: Stage, error: RmtoolError) -> None:
-        self.deferred.append(DeferredError(stage, error))
-
     def deferred_error(self, stage: Stage | None = None) -> RmtoolError | None:
         """The first deferred error of ``stage`` (any stage: the first that would be
         raised, AFTER_DTB before AT_MEASURE), or None."""
@@ -179,10 +176,6 @@ class ReferencePanic(RmtoolError):
 
 def align_up(value: int, align: int) -> int:
     return (value + align - 1) // align * align
-
-
-def align_down(value: int, align: int) -> int:
-    return value // align * align
 
 
 def rpv_from_base64(text: str) -> bytes:

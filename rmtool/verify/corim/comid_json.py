@@ -46,11 +46,6 @@ def is_comid_template(obj: Any) -> bool:
     return isinstance(obj, Mapping) and ("tag-identity" in obj or "triples" in obj)
 
 
-def is_corim_template(obj: Any) -> bool:
-    return isinstance(obj, Mapping) and not is_comid_template(obj) and bool(
-        {"corim-id", "profile", "validity", "entities", "dependent-rims"} & set(obj))
-
-
 def b64decode(text: Any, where: str) -> bytes:
     """Standard or URL-safe base64, padding optional."""
     if not isinstance(text, str):
