@@ -25,12 +25,9 @@ from __future__ import annotations
 
 import os
 import stat
-import sys
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict, cast
-
-import click
 
 from rmtool.errors import ComputeError, ParametersError, RmtoolError, UsageError
 from rmtool.files import _kind_of
@@ -51,6 +48,7 @@ from rmtool.measure.vmm.common import (
     VmmBuild,
     add_cpus_and_psci,
     align_up,
+    attach_warnings,
     check_images_loaded,
     parse_size,
     rpv_from_base64,
@@ -530,9 +528,10 @@ def _algo(name: str, inputs: MeasureInputs) -> HashAlgo:
 def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
     """cloud-hypervisor arguments + global inputs -> Realm build (reference ``build_params``).
 
-    As the reference (clap, then ``log::warn!`` while parsing): ``-h``/``--help`` prints
-    the cloud-hv help on stdout and exits 0; warnings met before an error are written to
-    stderr before the error propagates (on success they are in ``VmmBuild.warnings``)."""
+    As the reference (clap, then ``log::warn!`` while parsing): ``-h``/``--help`` raises
+    :class:`HelpRequested` (the CLI prints :func:`help_text` and exits 0); warnings met
+    before an error travel on it as ``exc.warnings`` (the CLI writes them before its
+    ``ERROR`` line; on success they are in ``VmmBuild.warnings``)."""
     cfg = ChvConfig()
     try:
         parse_args(argv, [a.name for a in inputs.profile.hash_algos], cfg)
@@ -543,12 +542,8 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
         if cfg.firmware:
             result.result_warnings.append(FIRMWARE_NOT_MEASURED)
         return result
-    except HelpRequested:
-        sys.stdout.write(help_text())
-        raise click.exceptions.Exit(0) from None
-    except RmtoolError:
-        for warning in cfg.warnings:
-            sys.stderr.write(f"WARN {warning}\n")
+    except RmtoolError as exc:
+        attach_warnings(exc, cfg.warnings)
         raise
 
 

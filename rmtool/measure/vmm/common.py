@@ -320,3 +320,10 @@ def check_images_loaded(vmm: str, uses: Iterable[ImageUse], inputs: MeasureInput
                 raise ParametersError(text)
             warnings.append(f"{text}: it is not measured")
     return warnings
+
+
+def attach_warnings(exc: Exception, warnings: list[str]) -> None:
+    """Keep the warnings issued before ``exc`` on it (``exc.warnings``): the reference
+    logs each warning as it parses, so they precede its ``ERROR`` line on stderr."""
+    if not hasattr(exc, "warnings"):
+        setattr(exc, "warnings", list(warnings))  # noqa: B010 (RmtoolError has no field)

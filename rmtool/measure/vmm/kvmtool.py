@@ -74,7 +74,6 @@ from rmtool.measure.vmm.registry import (
     register,
 )
 from rmtool.measure.vmm.rustcompat import (
-    HelpRequested,
     Opt,
     parse_u8,
     parse_u16,
@@ -412,14 +411,9 @@ NOT_A_REALM = ("kvmtool without --realm: this is not a Realm; the measurements d
 
 
 def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
-    """src/kvmtool.rs ``build_params``: every step and error in the reference's order."""
-    try:
-        cfg = parse_args(argv, inputs.profile)
-    except HelpRequested:
-        import click
-
-        click.echo(help_text(), nl=False)
-        raise click.exceptions.Exit(0) from None
+    """src/kvmtool.rs ``build_params``: every step and error in the reference's order
+    (``-h``/``--help`` raises :class:`HelpRequested`; the CLI prints :func:`help_text`)."""
+    cfg = parse_args(argv, inputs.profile)
     caps: HostCaps = inputs.caps.restrict(ipa_bits=ipa_bits(cfg.ram_size),
                                           **cfg.caps_restrict)
     algo = by_name(cfg.hash_algo_name)

@@ -71,9 +71,10 @@ from rmtool.measure.vmm.common import (
     MeasureInputs,
     Stage,
     VmmBuild,
+    attach_warnings,
     check_images_loaded,
 )
-from rmtool.measure.vmm.qemu_args import QemuConfig, attach_warnings, cpu_map, parse_args
+from rmtool.measure.vmm.qemu_args import QemuConfig, cpu_map, parse_args
 from rmtool.measure.vmm.qemu_dtb import (
     RAM_BASE,
     QemuDtbFacts,

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from rmtool.errors import ParametersError, UsageError
 from rmtool.measure.host import HostCaps
 from rmtool.measure.rmm.profiles import RmmProfile
-from rmtool.measure.vmm.common import near_miss, parse_size, rpv_from_base64
+from rmtool.measure.vmm.common import attach_warnings, near_miss, parse_size, rpv_from_base64
 from rmtool.measure.vmm.rustcompat import b64decode_standard as b64decode_standard
 from rmtool.measure.vmm.rustcompat import in_context, parse_uint
 from rmtool.measure.vmm.rustcompat import parse_memory_size as parse_memory_size
@@ -363,13 +363,6 @@ def parse_args(argv: list[str], caps: HostCaps, profile: RmmProfile) -> QemuConf
         attach_warnings(exc, cfg.warnings)
         raise
     return cfg
-
-
-def attach_warnings(exc: Exception, warnings: list[str]) -> None:
-    """Keep the warnings issued before ``exc`` on it (``exc.warnings``): the reference
-    logs each warning as it parses, so they precede its ``ERROR`` line on stderr."""
-    if not hasattr(exc, "warnings"):
-        setattr(exc, "warnings", list(warnings))  # noqa: B010 (RmtoolError has no field)
 
 
 def _parse_all(queue: deque[str], cfg: QemuConfig, profile: RmmProfile) -> None:
