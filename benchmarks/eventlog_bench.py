@@ -1,4 +1,4 @@
-"""Event-log parser benchmark (issue 5).
+"""Event-log parser benchmark.
 
 Builds a 101,501-event log from the corpus log ``tpm2/tpm2tss_binary_measurements_hcrtm.bin``
 (its Spec ID header, then its 203 other events repeated 500 times), then reports:
@@ -7,7 +7,7 @@ Builds a 101,501-event log from the corpus log ``tpm2/tpm2tss_binary_measurement
 * whole-process wall time of ``rmtool log show --format json FILE >/dev/null`` and of
   ``tpm2_eventlog FILE >/dev/null`` in the same run (best of ``--runs``), and their ratio.
 
-Minimal-event case (issue 13): a 1,320,000-event Realm log of minimal REM extends
+Minimal-event case: a 1,320,000-event Realm log of minimal REM extends
 (``rmtool.eventlog.build.minimal_rem_log``: Spec ID declaring SHA-256 only, VM VERSION,
 REALM_CREATE, then 50-byte EV_EFI_ACTION events with one digest and empty data; 62.9 MiB,
 under the 64 MiB cap), given to ``rmtool replay --format json`` and ``rmtool log show

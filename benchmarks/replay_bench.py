@@ -24,7 +24,7 @@ Two measurements, side by side:
 
 The floor of a warm replay is the Realm model's descriptor chain (one hash of a 256-byte
 descriptor per 4 KiB granule, sequential); it is measured alone and printed too.
-Target (issue 6): warm >= 20x faster than cold (in-process figures); the exit status is 0
+Target: warm >= 20x faster than cold (in-process figures); the exit status is 0
 when it is met.
 """
 

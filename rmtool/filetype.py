@@ -146,7 +146,6 @@ TYPES: tuple[FileType, ...] = (
     FileType("toml", "a TOML configuration", None, False, _is_toml),
     FileType("text", "a text file", None, False, lambda d: _head_text(d) is not None),
 )
-BY_KEY = {t.key: t for t in TYPES}
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Regression tests: every file rmtool reads is a regular file of bounded size, and a file
-of the wrong kind is named with the command that reads it (issue 13 items 7 and 9).
+of the wrong kind is named with the command that reads it (docs/security.md, "Inputs").
 
 The attacks: ``/dev/zero`` given as a token, CoRIM or key made rmtool read until
 MemoryError (the readers checked ``st_size``, which is 0 for a device), and as a kernel or

@@ -1,5 +1,5 @@
-"""cloud-hypervisor front-end (spec/vmm-cloud-hypervisor.md): every chv-* acceptance row
-through the library, each option of §1, the §2 layout, the §3 DTB, and the errors in the
+"""cloud-hypervisor front-end (docs/vmm-cloud-hypervisor.md): every chv-* acceptance row
+through the library, each option, the layout, the DTB, and the errors in the
 reference tool's wording."""
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def test_vectors_present() -> None:
     assert len(CHV_ROWS) >= 6
 
 
-# --------------------------------------------------------------------------- defaults, §2
+# --------------------------------------------------------------------------- defaults, layout
 
 def test_defaults_layout_and_operations() -> None:
     b = chv([])
@@ -145,7 +145,7 @@ def test_ipa_bits_restricted_to_48_or_lower() -> None:
     assert chv([], HostCaps(num_bps=2, num_wps=2)).params.s2sz == 48
 
 
-# --------------------------------------------------------------------------- §3 DTB
+# --------------------------------------------------------------------------- DTB
 
 def test_dtb_format_is_vm_fdt_tight() -> None:
     dtb = chv([]).dtb
@@ -156,7 +156,7 @@ def test_dtb_format_is_vm_fdt_tight() -> None:
         (0xD00DFEED, 0x38, 0x28, 17, 16, 0)
     assert total == len(dtb) == off_strings + s_str and off_strings == 0x38 + s_st
     names = dtb[off_strings:].split(b"\0")[:-1]
-    # first-use order, no suffix sharing (§3 node/property order)
+    # first-use order, no suffix sharing (the reference's node/property order)
     assert [n.decode() for n in names] == [
         "compatible", "model", "#address-cells", "#size-cells", "interrupt-parent",
         "device_type", "reg", "enable-method", "cpu_on", "cpu_off", "method", "phandle",
@@ -214,7 +214,7 @@ def test_pmu_node_always_even_without_pmu() -> None:
     assert tree(b).find_child("pmu") is not None
 
 
-# --------------------------------------------------------------------------- §1 options
+# --------------------------------------------------------------------------- options
 
 def test_cpus_boot_and_ignored_keys_warn() -> None:
     b = chv(["--cpus", "boot=4,max=8,topology=1:1:1:4"])

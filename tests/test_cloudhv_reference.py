@@ -254,3 +254,20 @@ def test_one_byte_of_ram_is_an_empty_ripas_range() -> None:
         chv(["--memory", "size=1B"]).operations()
     assert str(err.value) == \
         "Failed to compute measurements: invalid parameter RIPAS(40000000, 40000000)"
+
+
+def test_library_build_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    """The front-end returns or raises; the CLI prints. Its warnings travel on the error
+    (``exc.warnings``, the CLI's WARN lines above), and ``-h`` is HelpRequested, not a
+    help text on stdout and an exit."""
+    with pytest.raises(ParametersError) as info:
+        chv(["--cpus", "boot=2,max=4", "--memory", "shared=on,1G"])
+    assert str(info.value) == "Cannot build parameters: malformed --memory param 1G"
+    assert getattr(info.value, "warnings", None) == ["ignored --cpus parameter max",
+                                                     "ignored --memory parameter shared"]
+    with pytest.raises(HelpRequested):
+        chv(["--cpus", "2", "--help"])
+    with pytest.raises(HelpRequested):
+        frontend("kvmtool")(["-c", "1", "-m", "64M", "-h"],
+                            MeasureInputs(caps=HOST, profile=get_profile("1.0-rel0")))
+    assert capsys.readouterr() == ("", "")

@@ -1,7 +1,7 @@
-"""Tests for `rmtool compare` and rmtool.verify.compare.compare (issue 7).
+"""Tests for `rmtool compare` and rmtool.verify.compare.compare (docs/cli-compare.md).
 
 Reference values come from the corpus (Veraison's CoMID for its own e2e token), from the
-reference tool's acceptance vector K2 (spec/anchor-cli.md §7) as computed by
+reference tool's tests/cmdline.rs vector K2 as computed by
 `rmtool measure`, and from tokens built here with the published test keys.
 """
 
@@ -27,7 +27,7 @@ COMID = CORPUS / "corim" / "json" / "services_e2e_src_comid-cca-realm-refval.jso
 
 pytestmark = pytest.mark.skipif(not TOKENS.is_dir(), reason="shared token corpus not present")
 
-# spec/anchor-cli.md §7 K2: `--num-wps 6 --num-bps 6 -f FW kvmtool --realm --firmware
+# the reference's tests/cmdline.rs K2: `--num-wps 6 --num-bps 6 -f FW kvmtool --realm --firmware
 # firmware -c 1 -m 512M`, FW = b"FW CONTENT" -> SHA-256 RIM, REMs zero.
 K2_RIM = bytes.fromhex("cf37146fce0ad50e1be1a04580c1024e5449b430b0dd96b6ef5c9a2b73767bf5")
 TF_TOKEN = "ccatoken_tf-rmm-original-fvp.cbor"  # real FVP token, RIM 7a56c95c...
@@ -266,7 +266,7 @@ def test_references_from_object_adapter() -> None:
 @pytest.mark.parametrize("register", [0, 1, 2, 3, 4])
 def test_corim_round_trip_one_bit_change_names_register(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], register: int) -> None:
-    """Issue 8 round trip: the CoRIM written for a token's values passes; the same CoRIM
+    """CoRIM round trip: the CoRIM written for a token's values passes; the same CoRIM
     with one bit flipped in one register fails naming that register (0 = RIM)."""
     from rmtool.verify.corim import realm as corim
     rems = [bytes([i]) * 32 for i in range(1, 5)]

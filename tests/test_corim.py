@@ -1,4 +1,4 @@
-"""CoRIM in the CCA realm profile: build, read, lint, sign, CLI (issue 8).
+"""CoRIM in the CCA realm profile: build, read, lint, sign, CLI (docs/cli.md, "rmtool corim").
 
 Expected values come from outside rmtool: Veraison's own CoRIMs and cocli templates in the
 corpus, the error texts of veraison/services scheme/arm-cca corim_test.go and

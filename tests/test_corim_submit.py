@@ -1,4 +1,4 @@
-"""``rmtool corim submit`` against a real local HTTP server (issue 8, submission semantics).
+"""``rmtool corim submit`` against a real local HTTP server (docs/cli.md, "rmtool corim").
 
 The server mimics veraison/services provisioning/api/handler.go: a provisioning session JSON
 with HTTP 200 (``"status": "success"`` or ``"failed"`` + ``failure-reason``), 415 with an
@@ -226,7 +226,7 @@ def test_lint_errors_block_submission(server: str) -> None:
     assert code == 0 and len(Handler.seen) == 1
 
 
-# ------------------------------------------------ hostile servers (issue 13 item 8)
+# ------------------------------------------------ hostile servers (docs/security.md)
 #
 # Each server below runs on 127.0.0.1 on an ephemeral port, in daemon threads, and stops
 # by itself: its handlers give up after at most HOSTILE_LIFETIME seconds or as soon as the

@@ -2,7 +2,7 @@
 
 Expected values come from outside this code where possible: PROVENANCE.md event counts
 (tpm2_eventlog 5.4), go-attestation's TPM-quoted PCRs, trustee's and dstack's parser
-outputs, and the measurement-log facts for the CCA events.
+outputs, and docs/measurement-log.md for the CCA events.
 """
 
 from __future__ import annotations
@@ -192,11 +192,11 @@ def test_cca_realm_bootlog() -> None:
     assert all(d["description_nul_terminated"] for d in images)
     assert log[1].digests["sha256"].hex().startswith("e17254af")
     assert log[1].digests["sha256"].hex().endswith("c33c")
-    assert log[0].decoded["spec_errata"] == 106  # the producer writes 106 there (facts 1)
+    assert log[0].decoded["spec_errata"] == 106  # docs/measurement-log.md section 1
 
 
 def rust_test_vector() -> bytes:
-    """The log of tests/event_log.rs (facts section 6), written with our builders."""
+    """The log of tests/event_log.rs (cca-realm-measurements), written with our builders."""
     vm = build.vm_version("kvmtool", "", 1 << 30, 128, layout="doc", log_start=2 << 20,
                           log_size=1024)
     tag = build.realm_create(s2sz=48, num_bps=5, num_wps=3)
@@ -215,7 +215,8 @@ def test_cca_rust_vector_vm_version_doc_layout_and_realm_create() -> None:
     assert (vm["layout"], vm["name"], vm["ram_size"], vm["num_cpus"]) == ("doc", "kvmtool",
                                                                            1 << 30, 128)
     assert (vm["log_start"], vm["log_size"]) == (2 << 20, 1024)
-    # what the reference parser reads from this event (facts 2.1): 2 MiB and 1024 CPUs
+    # what the reference parser reads from this event (docs/measurement-log.md section 5):
+    # 2 MiB and 1024 CPUs
     assert vm["reference_parser"] == {"ram_size": 2 << 20, "num_cpus": 1024}
     assert len(log[1].data) == 116
     tag = log[2].decoded

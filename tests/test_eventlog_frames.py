@@ -1,7 +1,7 @@
 """``EventLog.frames`` (framing without Event objects) frames exactly what ``stream`` frames.
 
 Replay's pass 1 and its lean REM path past ``MAX_ROWS`` read the log through ``frames`` and
-``event_at`` (issue 13 item 7). Each test is the mistake it stops:
+``event_at`` (docs/security.md, "Inputs"). Each test is the mistake it stops:
 
 * a frame that differs from the event ``stream`` gives (offset, index, type, the bank's
   digest), on every corpus log, for every bank and for a bank the log does not have;

@@ -3,7 +3,7 @@
 For each VMM: ``launch`` writes run-<vmm>.sh; the script's ``--print-measure-args``,
 fed to ``rmtool measure``, must give the RIM that ``launch --corim-output`` put into the
 CoRIM (read back with rmtool.verify.corim.realm.load_reference_values). The reference
-script's broken combinations (spec/anchor-cli.md §5) are refused with exit 2.
+script's broken combinations (docs/launch.md) are refused with exit 2.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Event logs are read bounded and replay refuses logs that are not Arm CCA Realm logs.
 
-Each test is the attack or mistake it stops (issue 13 items 7 and 9):
+Each test is the attack or mistake it stops (docs/security.md, "Inputs"):
 
 * a 1 GiB sparse file, a FIFO, ``/dev/zero`` or a missing file named as the log: exit 2
   with one ERROR line, without reading it (``rmtool.files.read_bounded``, 64 MiB cap);

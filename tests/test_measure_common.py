@@ -1,4 +1,4 @@
-"""Shared front-end helpers: RPV decoding (anchor-cli.md §7 unit vectors), sizes, caps."""
+"""Shared front-end helpers: RPV decoding (the reference tool's unit vectors), sizes, caps."""
 
 from __future__ import annotations
 

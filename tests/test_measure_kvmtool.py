@@ -1,7 +1,7 @@
 """``rmtool measure ... kvmtool``: the reference tool's kvmtool vectors and errors.
 
-Vectors: ../shared/spec/anchor-cli.md §7 (K1-K3, E2-E4, E7, E8) and
-../shared/spec/vmm-kvmtool.md (§3 layout, §6 DTB). Printed values are hash-size.
+Vectors: the reference tool's tests/cmdline.rs (K1-K3) and errors, and its
+``src/kvmtool.rs`` (``build_params`` layout, ``gen_dtb``). Printed values are hash-size.
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def test_layout_addresses() -> None:
     assert layout(512 << 20, True, None).dtb == 0x8FE00000
     assert layout(512 << 20, True, None).log == (0x8FFF0000, 0x10000)
     assert layout(128 << 20, False, None).dtb == 0x87E00000
-    # real CCA log (vmm-kvmtool.md §3): INITRD at 0x8addd3fc for 0x5022c00 bytes
+    # real CCA log (``build_params``): INITRD at 0x8addd3fc for 0x5022c00 bytes
     assert layout(1 << 30, False, 0x5022C00).initrd == 0x8ADDD3FC
     assert ipa_bits(512 << 20) == 33 and ipa_bits(2 << 30) == 33
 
@@ -190,7 +190,7 @@ def test_output_dtb_then_dtb_as_given(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_dtb_template_reproduces_generator(tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     """The generator's own DTB used as template with the same config is unchanged
-    except for the regenerated cpus node (template surgery spec §7)."""
+    except for the regenerated cpus node (reference ``update_dtb``)."""
     a = tmp_path / "a.dtb"
     measure(["--output-dtb", str(a), *HOST6, "kvmtool", "-c", "2", "-m", "512M"], capsys)
     b = tmp_path / "b.dtb"

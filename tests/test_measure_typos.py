@@ -1,6 +1,7 @@
-"""Mistakes in a VMM command line that change the measurement are errors (issue 13 item 5).
+"""Mistakes in a VMM command line that change the measurement are errors (docs/security.md,
+"Measure").
 
-The reference tool (spec/vmm-qemu.md §1) ignores any unknown QEMU option with a warning,
+The reference tool (``src/qemu.rs``) ignores any unknown QEMU option with a warning,
 so ``-k Image qemu -kernal Image`` measured a Realm without a kernel and exited 0.
 rmtool keeps that for options that cannot change the measurement, refuses a near miss of
 one that does (rule: :func:`rmtool.measure.vmm.common.near_miss`), refuses a global

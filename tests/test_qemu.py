@@ -1,9 +1,9 @@
 """QEMU front-end through the library: grammar, memory map, payload placement, DTB.
 
-Expected values come from ../shared/spec/anchor-cli.md §7 (Q1-Q11, the reference tool's
-tests/cmdline.rs vectors), ../shared/spec/vmm-qemu.md §1-§2 (the reference's unit tests
-for -smp, -m and the memory map) and the qemu-* rows of
-../shared/vectors/anchor-visible.tsv (recorded from the reference tool).
+Expected values come from the reference tool's tests/cmdline.rs vectors (Q1-Q11), its
+``src/qemu.rs`` unit tests for -smp, -m and the memory map, and the qemu-* rows of the
+shared vectors' anchor-visible.tsv (conftest ``VECTORS``, recorded from the reference
+tool).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def err(argv: list[str], *, caps: HostCaps = QHOST, **paths: Any) -> str:
 
 @pytest.fixture
 def payloads(tmp_path: Path) -> dict[str, Any]:
-    """FW / INITRD / KERNEL of anchor-cli.md §7."""
+    """FW / INITRD / KERNEL of the reference tool's tests/cmdline.rs."""
     need_shared()
     fw, initrd = tmp_path / "FW", tmp_path / "INITRD"
     fw.write_bytes(b"FW CONTENT")
@@ -365,7 +365,7 @@ def test_q6b_kernel_goes_to_rem0(payloads: dict[str, Any]) -> None:
     m = measure(b)
     assert m.rim.hex() == Q6
     assert [(rem, x.kind) for rem, x in b.rem_blobs] == [(0, "KERNEL")]
-    assert m.rems[0].hex() == Q6B_REM0_TFRMM  # TF-RMM semantics (anchor-cli.md §7)
+    assert m.rems[0].hex() == Q6B_REM0_TFRMM  # TF-RMM semantics (docs/rmm-profiles.md)
     assert b.dtb == build([*COMMON_Q6, "-bios", "firmware"], **used(payloads, "firmware")).dtb
 
 
@@ -529,7 +529,8 @@ def test_missing_files(payloads: dict[str, Any], tmp_path: Path) -> None:
         f"Cannot build parameters: file {nope} error: No such file or directory (os error 2)")
     assert err([], dtb=nope) == ("Cannot build parameters: while generating DTB: file "
                                  f"{nope} error: No such file or directory (os error 2)")
-    # the firmware is opened lazily, when measuring (anchor-cli.md E1)
+    # the firmware is opened lazily, when measuring (the reference's vector E1: a "Failed to compute
+    # measurements" error)
     b = build(["-bios", "fw"], firmware=nope)
     with pytest.raises(ComputeError) as exc:
         measure(b)
@@ -604,7 +605,7 @@ def test_tsv_row(row: dict[str, Any], vector_inputs: Path) -> None:
         assert m.rems[0].hex() == row["rem0"]
         return
     # -bios with -kernel/-initrd: the recorded REM0 is the reference tool's own (wrong,
-    # rmm-measurement.md §10.1) extension, H(last digest zero padded to 64 bytes): the
+    # src/realm.rs ``rem_extend``) extension, H(last digest zero padded to 64 bytes): the
     # initrd is the last blob. rmtool extends kernel then initrd with TF-RMM semantics.
     algo = b.params.hash_algo
     digests = [x.image.digest(algo.name) for _, x in b.rem_blobs]

@@ -1,7 +1,8 @@
-"""``--dtb-template`` surgery for QEMU (spec/vmm-qemu.md §6) on synthetic templates.
+"""``--dtb-template`` surgery for QEMU (reference ``src/qemu.rs`` ``DTBSurgeon``) on synthetic
+templates.
 
 The exact-bytes vector (Q11c) is in test_qemu.py; here each replacement rule of the
-§6 table and each rejected template is checked on small templates built with the
+reference surgeon and each rejected template is checked on small templates built with the
 shared FDT writer (QEMU dumps use libfdt read-write order, so the templates do too).
 """
 

@@ -1,4 +1,4 @@
-"""The README's story commands work as a new user types them (issue 9).
+"""The README's story commands work as a new user types them (README.md).
 
 Every command in the ``sh`` blocks under "One example per story" runs, in order, in a
 directory made by ``python -m rmtool.examples inputs``. Each must exit 0, except the last

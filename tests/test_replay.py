@@ -1,7 +1,7 @@
 """rmtool replay: the reference log vector, the real CCA log, REM maps, store, hostile input.
 
 Expected values come from outside rmtool: the reference tool's test vector
-(measurement-log facts §6), the corpus log's documented digests (facts §6), and
+(cca-realm-measurements tests/event_log.rs), the corpus log's documented digests, and
 SHA-256 computed here with hashlib for the REM formula (TF-RMM: H(REM || digest)).
 The emit → replay round trip over the vector TSV is in tests/test_replay_roundtrip.py.
 """
@@ -28,7 +28,7 @@ RIM_B64 = "iWDVaCY3CqpvybOgQdQkBolYK6QeKti7j5rfbSoM1ec="
 BOOTLOG = CORPUS / "eventlogs" / "cca-realm" / "ccarealm_realm-bootlog.bin"
 
 
-# -- a tiny independent log writer (TCG PFP layouts, facts §1-§2) -------------------------
+# -- a tiny independent log writer (TCG PFP layouts, docs/measurement-log.md sections 1-2) ---
 
 def spec_id(*algs: tuple[int, int]) -> bytes:
     body = (b"Spec ID Event03\0" + struct.pack("<IBBBBI", 0, 0, 2, 106, 2, len(algs))
@@ -52,7 +52,8 @@ def realm_create(s2sz: int = 48, bps: int = 5, wps: int = 3, algo: int = 0,
 
 
 def reference_vector() -> bytes:
-    """facts §6, byte for byte (the truncated event continues with the VM VERSION data)."""
+    """The reference's tests/event_log.rs vector, byte for byte (the truncated event
+    continues with the VM VERSION data)."""
     out = spec_id((0x000B, 32), (0x000D, 64))
     out += struct.pack("<IIIH", 0, 3, 1, 0x000B) + ZERO32
     vm = (b"VM VERSION".ljust(16, b"\0") + b"kvmtool".ljust(32, b"\0") + bytes(40)
@@ -281,7 +282,7 @@ def test_malformed_payloads_are_named(store: str) -> None:
 
 
 def test_truncated_log_is_unusable(store: str) -> None:
-    """A RIM replayed from part of a log is no RIM (issue 13: earned verdicts); it used to
+    """A RIM replayed from part of a log is no RIM (docs/security.md, "Replay"); it used to
     be returned with a warning."""
     log = spec_id((0x000B, 32)) + realm_create() + b"\1\0\0\0\7\0\0\0"
     with pytest.raises(ReplayInputError, match="^the log is malformed: ") as exc:

@@ -1,8 +1,8 @@
 """The image store on the replay path: one parallel cold pass, a warm pass that reads no image.
 
-Expected granule hashes are computed here with hashlib from the rule in
-spec/rmm-measurement.md §4 (zeros before an image at an unaligned IPA, the last granule
-zero padded); RIMs are compared with the Realm model run without any store.
+Expected granule hashes are computed here with hashlib from the rule in TF-RMM
+``measurement_data_granule_measure`` (zeros before an image at an unaligned IPA, the last
+granule zero padded); RIMs are compared with the Realm model run without any store.
 """
 
 from __future__ import annotations

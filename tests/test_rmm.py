@@ -1,7 +1,7 @@
 """The RMM model: layouts, version profiles, RIPAS split, REM extension.
 
 Expected values come from the reference tool's unit tests and from TF-RMM semantics
-as summarised in ../shared/spec/rmm-measurement.md (§3-§11).
+(``lib/measurement/src/rim.c``, docs/rmm-profiles.md).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def test_event_log_vector_realm_create() -> None:
 
 
 def test_eac5_encoding_stores_raw_counts() -> None:
-    # spec §9: old eac5 vectors kept in the reference tool's history
+    # old eac5 vectors kept in the reference tool's history
     assert rim_of(RealmParams(SHA256, 48, 2, 2), "1.0-eac5") == \
         "3f377c61f1904ac32e500bfa4755fdaec5066d5998288b78bd6d63657800db50"
     assert rim_of(RealmParams(SHA512, 48, 2, 2), "1.0-eac5") == (
@@ -232,7 +232,7 @@ def test_sha384_only_from_rmm_2_0() -> None:
     assert rim == hashlib.sha384(realm_params_image(p, get_profile("2.0"))).digest()
 
 
-# ---------------------------------------------------------------- RIPAS split (§5.3)
+# ------------------------------------------------------ RIPAS split (TF-RMM smc_rtt_init_ripas)
 
 @pytest.mark.parametrize("base, top, first", [
     (0x400000, 0x800000, 2 * MIB),
@@ -255,7 +255,7 @@ def test_ripas_split_start_level_2_and_counts() -> None:
     assert ripas_split(0x40000000, 0x80000000, 41) == [(0x40000000, 0x80000000)]
 
 
-# ---------------------------------------------------------------- REM (§7)
+# ---------------------------------------------------------------- REM (RSI_MEASUREMENT_EXTEND)
 
 def test_rem_first_extension_is_hash_of_zeros_and_digest() -> None:
     d = hashlib.sha256(b"kernel").digest()
@@ -273,7 +273,7 @@ def test_rem_chain_and_short_data() -> None:
 
 
 def test_rem_against_reference_q6b_value() -> None:
-    # anchor-cli.md §7: TF-RMM semantics for Q6b's kernel digest in REM0
+    # TF-RMM semantics for Q6b's kernel digest in REM0
     kernel_digest = bytes.fromhex(
         "1d996b14b5b5fcc2beb6abd2c6beb6d9ca8ae38e16542cdd83bbdb49213e7351")
     m = Realm().execute([RealmCreate(RealmParams(SHA256, 41, 6, 6)), RemExtend(0, kernel_digest)])

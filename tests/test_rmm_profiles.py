@@ -4,9 +4,10 @@ rim.c measurement_realm_params_measure, runtime/rmi/rtt.c smc_rtt_init_ripas).
 
 Each expected RIM is derived here without the code under test: hashlib over a 4096-byte
 RmiRealmParams image or 256-byte RIPAS descriptors built by hand with ``struct`` at the
-offsets of spec/rmm-measurement.md §3.1 / §5.2, and RTT entries listed by hand from
-TF-RMM's walk. Each test is the mismatch it stops: rmtool printing a RIM that no TF-RMM
-of the chosen version computes, or a RIM for a realm that TF-RMM refuses to create.
+offsets of TF-RMM's ``struct rmi_realm_params`` / ``struct measurement_desc_ripas``, and RTT
+entries listed by hand from TF-RMM's walk. Each test is the mismatch it stops: rmtool
+printing a RIM that no TF-RMM of the chosen version computes, or a RIM for a realm that
+TF-RMM refuses to create.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def image(flags: int, s2sz: int, sve_vl: int, bps: int, wps: int, ctrs: int,
 
 
 def ripas_chain(name: str, rim: bytes, entries: list[tuple[int, int]]) -> bytes:
-    """RIM after one RmmMeasurementDescriptorRipas per entry (§5.2), built by hand."""
+    """RIM after one RmmMeasurementDescriptorRipas per entry, built by hand."""
     for base, top in entries:
         desc = bytearray(256)
         desc[0] = 2
@@ -317,7 +318,7 @@ def test_replayed_realm_create_keeps_raw_sve_and_pmu_fields() -> None:
 
 def test_front_end_parameters_measure_as_before() -> None:
     """VMM front-ends never set the new inputs: a kvmtool-like realm keeps the reference
-    tool's value (spec §11)."""
+    tool's value."""
     assert rim("1.0-rel0", RealmParams(SHA256, 48, 2, 2)).hex() == \
         "6739dfb22b75ee1268d08dfa8369f501bc0b066243553f069f560d1fa1172973"
     assert rim("1.0-rel0", RealmParams(SHA256, 48, 2, 2, sve_vl=512, pmu=True,

@@ -1,4 +1,5 @@
-"""The image store is a speed-up, never an oracle (issue 13 item 1): attacks on a warm store.
+"""The image store is a speed-up, never an oracle (docs/security.md, "The image store"):
+attacks on a warm store.
 
 A kvmtool Realm's reference images and event log are made with `rmtool measure --emit-log`
 (small kernel and initrd written here, as in test_compare_log.py), a realm token carrying

@@ -1,4 +1,5 @@
-"""Tests for CCA token decoding, `token show` and `token verify` (issue 7).
+"""Tests for CCA token decoding, `token show` and `token verify` (docs/security.md,
+"Token verification").
 
 Expected values come from the corpus PROVENANCE.md (claim layouts, which key verifies
 which token, binding results), from an independent cbor2 decoding in the test, and from
@@ -139,7 +140,7 @@ def test_verify_passes_with_listed_key(name: str, key: str,
         assert checks["realm.signature"] == "pass"
         assert checks["binding"] == "pass"
     else:
-        # A standalone platform token binds no realm: it cannot earn a PASS (issue 13).
+        # A standalone platform token binds no realm: it cannot earn a PASS (docs/security.md).
         assert code == 1, out + err
         assert checks["realm.signature"] == checks["binding"] == "fail"
 
@@ -193,7 +194,7 @@ def test_strict_and_warnings(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and "realm.measurement_size" in out and "warn" in out
     code, out, _ = _cli(capsys, *args, "--strict")
     assert code == 1 and "(strict)" in out
-    # no platform key: a failure that says how to supply it (issue 13), not a warning
+    # no platform key: a failure that says how to supply it (docs/security.md), not a warning
     code, out, _ = _cli(capsys, "token", "verify", str(TOKENS / "tfmtools_cca_token.cbor"))
     assert code == 1 and "--platform-key CPAK.pem" in out
     assert out.splitlines()[-1] == "result: FAIL (failed: platform.signature)"

@@ -34,7 +34,7 @@ ROWS = _rows()
 def _qemu_bios_kernel_initrd_rem0(inputs: Path, reference: str, ours: str) -> None:
     """QEMU -bios with -kernel/-initrd: both blobs go to REM0 (fw_cfg, the reference's
     choice). The reference tool computes REM = H(digest zero-padded to 64 bytes), losing
-    the previous value (spec/rmm-measurement.md §10.1), so its REM0 is H(initrd digest).
+    the previous value (src/realm.rs ``rem_extend``), so its REM0 is H(initrd digest).
     TF-RMM computes REM = H(REM || digest): rmtool prints H(H(0^64 || kernel) || initrd)."""
     kernel = hashlib.sha512((inputs / "Image-8M.bin").read_bytes()).digest()
     initrd = hashlib.sha512((inputs / "initrd-3M17.bin").read_bytes()).digest()

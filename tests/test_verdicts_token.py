@@ -1,4 +1,4 @@
-"""Token verdicts must be earned (issue 13, items 2, 3, 4 and 10), written as the attacks.
+"""Token verdicts must be earned (docs/security.md, "Token verification"), written as the attacks.
 
 Forged tokens are built with rmtool's own builder (``rmtool.verify.token.codec``) and keys
 generated here with ``cryptography``; the genuine ones are corpus tokens whose CPAK is

@@ -1,9 +1,10 @@
 """``rmtool corim``: create, show, lint and submit CoRIMs in the CCA realm profile.
 
-Issue 8 (endorsements for today's Veraison).  The library is :mod:`rmtool.verify.corim.realm`
-(building / reading), :mod:`rmtool.verify.corim.lint`, :mod:`rmtool.verify.corim.sign` and
-:mod:`rmtool.verify.corim.submit`; this module only parses options and formats output.
-Exit codes: 0 success / clean, 1 invalid CoRIM or rejected submission, 2 unreadable input.
+Endorsements for today's Veraison (docs/cli.md, "rmtool corim").  The library is
+:mod:`rmtool.verify.corim.realm` (building / reading), :mod:`rmtool.verify.corim.lint`,
+:mod:`rmtool.verify.corim.sign` and :mod:`rmtool.verify.corim.submit`; this module only
+parses options and formats output. Exit codes: 0 success / clean, 1 invalid CoRIM or
+rejected submission, 2 unreadable input.
 """
 
 from __future__ import annotations

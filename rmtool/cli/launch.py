@@ -1,7 +1,7 @@
 """``rmtool launch``: write a Realm's run script and DTB, or its reference values.
 
-The Python counterpart of the reference tool's ``gen-run-vmm.sh`` (spec/anchor-cli.md
-§5): the same switches and configuration variables (TOML instead of a sourced shell
+The Python counterpart of the reference tool's ``scripts/gen-run-vmm.sh`` (docs/launch.md):
+the same switches and configuration variables (TOML instead of a sourced shell
 file), the same VMM command lines, with its known breakages fixed or refused. The
 measurement uses ``rmtool measure``'s library path, so the run script's arguments are
 exactly the measured ones (``run-<vmm>.sh --print-measure-args`` reproduces it).

@@ -1,6 +1,6 @@
 """``rmtool log show``: print a TCG / CC event log, its digest checks and register replay.
 
-Output contract of ``--format json`` (issue 5)::
+Output contract of ``--format json`` (docs/cli.md, "rmtool log")::
 
     {"format": str, "algorithms": [str],
      "events": [{"number", "offset", "index", "type", "type_value",

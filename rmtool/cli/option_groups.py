@@ -1,4 +1,4 @@
-"""Options declared once, handed to a command as one frozen settings object (issue 14).
+"""Options declared once, handed to a command as one frozen settings object.
 
 :func:`option_group` turns a list of ``click.option`` declarations into one decorator:
 click parses the options as usual (names, defaults, help texts and their order in

@@ -1,4 +1,4 @@
-"""``rmtool compare``'s reference-value options, declared once (issue 14).
+"""``rmtool compare``'s reference-value options, declared once.
 
 The references a token's realm claims are compared with (docs/cli-compare.md): hex
 values, CoMID JSON, a CoRIM, a ``measure --trace`` JSON and an event log. The command

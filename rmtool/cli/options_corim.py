@@ -1,6 +1,6 @@
 """The options of ``rmtool corim create`` and ``rmtool corim submit``, declared once.
 
-Issue 8 (endorsements for today's Veraison) and issue 14: each command receives its
+Endorsements for today's Veraison (docs/cli.md, "rmtool corim"): each command receives its
 options as one frozen settings object (:class:`CorimCreateSettings`,
 :class:`SubmitSettings`) and ``--format`` as :class:`rmtool.cli.option_groups.OutputFormat`.
 The secrets of ``submit`` may come from an environment variable (``PASSWORD_ENV``,

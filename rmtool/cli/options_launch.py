@@ -1,6 +1,6 @@
-"""The options of ``rmtool launch``, declared once (issue 14).
+"""The options of ``rmtool launch``, declared once (docs/launch.md, "Options").
 
-The switches of the reference tool's ``gen-run-vmm.sh`` (spec/anchor-cli.md §5) and
+The switches of the reference tool's ``scripts/gen-run-vmm.sh`` and
 rmtool's measurement outputs, in the order ``--help`` shows them (hidden ones are the
 script's aliases and its refused switches). The command receives them as one
 :class:`LaunchSettings`; ``rmtool.cli.launch`` checks the combinations.

@@ -1,12 +1,13 @@
 """The global options of ``rmtool measure`` / ``realm-measurements``, declared once.
 
-spec/anchor-cli.md §1 (the reference tool's ``Args`` and ``RealmParams``, accepted
-verbatim) plus rmtool's own (``--rmm-version``, ``--format``, ``--trace``, ``--jobs``,
-``--corim-output``, ``--emit-log``), in the order ``--help`` shows them. The command
-receives them as one :class:`MeasureSettings`. The reference's clap grammar for the same
-options (what ``clap_check`` enforces before click parses) is ``GLOBAL_OPTIONS`` in
-``rmtool.cli.measure``; host capabilities stay text here, parsed the reference's way by
-the command (``_caps_from_globals``).
+The reference tool's ``Args`` (cca-realm-measurements ``src/command_line.rs``) and
+``RealmParams`` (``src/realm_params.rs``), accepted verbatim, plus rmtool's own
+(``--rmm-version``, ``--format``, ``--trace``, ``--jobs``, ``--corim-output``,
+``--emit-log``), in the order ``--help`` shows them. The command receives them as one
+:class:`MeasureSettings`. The reference's clap grammar for the same options (what
+``clap_check`` enforces before click parses) is ``GLOBAL_OPTIONS`` in
+``rmtool.cli.measure``; host capabilities stay text here, parsed the reference's way by the
+command (``_caps_from_globals``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""``rmtool token show|verify``: decode and verify CCA attestation tokens (issue 7).
+"""``rmtool token show|verify``: decode and verify CCA attestation tokens
+(docs/security.md, "Token verification").
 
 ``show`` prints the platform and realm claims (table, or the JSON contract of
 ``CcaToken.to_json``); ``verify`` runs the named checks of ``rmtool.verify.token.checks`` under

@@ -1,9 +1,10 @@
 """Small, deterministic example inputs made by rmtool's own code.
 
 Nothing here is downloaded or copied: a synthetic arm64 ``Image`` with a valid header
-(spec/vmm-kvmtool.md §4: text_offset, image_size, magic ``ARM\\x64`` at byte 56), a
+(Linux Documentation/arch/arm64/booting.rst: text_offset, image_size, magic ``ARM\\x64``
+at byte 56), a
 ``newc`` cpio initrd, a firmware blob, the host-capability TOML files of the reference
-tool's ``configs/`` (spec/anchor-cli.md §2, values in :mod:`rmtool.launch.hosts`) and a
+tool's ``configs/`` (values in :mod:`rmtool.launch.hosts`) and a
 launch configuration. The same call always gives the same bytes, so the example RIMs in
 the documentation are stable.
 

@@ -1,4 +1,4 @@
-"""rmtool.launch: the ``gen-run-vmm.sh`` helper as a library (spec/anchor-cli.md §5).
+"""rmtool.launch: the ``gen-run-vmm.sh`` helper as a library (docs/launch.md).
 
 :func:`plan_launch` turns a :class:`LaunchConfig` (TOML, :func:`load_config`) and
 :class:`LaunchOptions` (the reference script's switches) into a :class:`LaunchPlan`: the

@@ -1,4 +1,4 @@
-"""VMM command lines for a Realm, as ``gen-run-vmm.sh`` builds them (spec/anchor-cli.md §5).
+"""VMM command lines for a Realm, as ``gen-run-vmm.sh`` builds them (docs/launch.md).
 
 Each VMM's front-end (:meth:`rmtool.measure.vmm.registry.VmmFrontend.launch_argv`) turns
 :class:`LaunchOptions` and the run-time paths into the argument list that is both measured

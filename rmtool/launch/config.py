@@ -1,6 +1,6 @@
 """The ``rmtool launch`` configuration file (TOML), after the reference script's variables.
 
-spec/anchor-cli.md §5: ``gen-run-vmm.sh`` sources a shell file setting KERNEL, INITRD,
+The reference's ``scripts/gen-run-vmm.sh`` sources a shell file setting KERNEL, INITRD,
 EDK2_DIR, OUTPUT_SCRIPT_DIR, OUTPUT_DTB_DIR, OUTPUT_DTB, CONFIGS_DIR, RUN_KERNEL,
 RUN_INITRD, RUN_EDK2_DIR, RUN_DISK, SHARED_DIR, VSOCK_ID and CLOUDHV_BIN. rmtool reads the
 same settings from TOML, with lower-case keys (``kernel``, ``run_kernel``...), plus a few

@@ -1,7 +1,7 @@
 """Host capability profiles that ``rmtool launch`` and the examples use.
 
-The values are those of the reference tool's shipped ``configs/*.conf`` files
-(spec/anchor-cli.md §2): a QEMU ``max`` CPU (QEMU 8.2), the Arm FVP, the limits KVM adds
+The values are those of the reference tool's shipped ``configs/*.conf`` files:
+a QEMU ``max`` CPU (QEMU 8.2), the Arm FVP, the limits KVM adds
 (no LPA2) and the limits of RMM 1.0-EAC5. Each profile is a mapping of the TOML keys
 ``rmtool measure -c FILE`` accepts; ``toml_text`` writes it as such a file.
 """

@@ -1,7 +1,7 @@
 """``rmtool launch``: from a launch config and the reference script's switches to the
 VMM command line, the measured DTB, the run script and the reference values.
 
-spec/anchor-cli.md §5 (``gen-run-vmm.sh``). The measurement goes through the same
+docs/launch.md (the reference's ``scripts/gen-run-vmm.sh``). The measurement goes through the same
 library path as ``rmtool measure`` (:func:`rmtool.measure.build_vmm` /
 :func:`rmtool.measure.measure_vmm` with :class:`MeasureInputs`): the arguments written to
 the run script are the arguments measured, the DTB written is the DTB measured.
@@ -14,9 +14,9 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import rmtool.launch.argv as A
 from rmtool import __version__
 from rmtool.errors import UsageError
-from rmtool.launch import argv as A
 from rmtool.launch.config import LaunchConfig
 from rmtool.launch.hosts import caps_from_profiles
 from rmtool.launch.script import ScriptSpec, render

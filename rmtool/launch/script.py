@@ -1,5 +1,5 @@
 """The run script ``rmtool launch`` writes: a bash script that starts the VMM with
-exactly the arguments that were measured (spec/anchor-cli.md §5, run mode).
+exactly the arguments that were measured (docs/launch.md, run mode).
 
 ``run-<vmm>.sh`` starts the Realm; ``--print-args`` prints the VMM arguments one per
 line and ``--print-measure-args`` the ``rmtool measure`` arguments that reproduce the

@@ -1,8 +1,9 @@
 /*
  * rmtool.measure._granules: the native core of the per-granule hot path.
  *
- * Spec: spec/rmm-measurement.md §4 (DATA_CREATE: H(granule) for each 4 KiB granule,
- * then one RmmMeasurementDescriptorData per granule extends the RIM).
+ * Spec: TF-RMM lib/measurement/src/rim.c (measurement_data_granule_measure: H(granule)
+ * for each 4 KiB granule, then one RmmMeasurementDescriptorData per granule extends the
+ * RIM).
  *
  * Three functions, all releasing the GIL while they hash, so worker threads really run in
  * parallel (with hashlib the GIL is taken back after every 4 KiB granule):

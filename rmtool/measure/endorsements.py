@@ -1,4 +1,4 @@
-"""CoMID JSON endorsements as the reference tool writes them (spec/anchor-cli.md §3).
+"""CoMID JSON endorsements as the reference tool writes them (``src/realm_comid.rs``).
 
 The legacy path: a cocli ``comid create`` template in the ``http://arm.com/cca/realm/1``
 style. Only ``tag-identity`` and ``triples.reference-values`` survive from the

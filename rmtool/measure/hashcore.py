@@ -1,8 +1,9 @@
 """The per-granule hot path: content hashes and the DATA descriptor chain.
 
-Spec: spec/rmm-measurement.md §4. A measured DATA_CREATE of n granules costs n content
-hashes (4 KiB each) and n descriptor hashes (256 bytes each); for a 164 MiB payload that
-is 84k hash calls, so the per-call cost of Python matters as much as the hashing.
+Spec: TF-RMM ``lib/measurement/src/rim.c`` (``measurement_data_granule_measure``). A
+measured DATA_CREATE of n granules costs n content hashes (4 KiB each) and n descriptor
+hashes (256 bytes each); for a 164 MiB payload that is 84k hash calls, so the per-call cost
+of Python matters as much as the hashing.
 
 Two interchangeable cores compute exactly the same bytes:
 

@@ -1,4 +1,5 @@
-"""Host capabilities and their "restrict" semantics (spec/anchor-cli.md §2).
+"""Host capabilities and their "restrict" semantics (the reference tool's
+``RealmParams::restrict``, cca-realm-measurements ``src/realm_params.rs``).
 
 Capabilities come, in order, from ``-c FILE`` TOML overlays (each may only lower a
 value already known), from global options (which set and validate), and from the VMM

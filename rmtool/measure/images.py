@@ -6,9 +6,9 @@ hashed 4 KiB granule by granule in parallel workers (see :mod:`rmtool.measure.ha
 for the two hashing cores); the descriptor chain that follows stays sequential, so the
 result never depends on the number of workers.
 
-Spec: spec/rmm-measurement.md §4 (DATA_CREATE content: the granule as copied by the
-host; an image that starts at an unaligned IPA is preceded by zeros, the last granule is
-zero padded).
+Spec: TF-RMM ``lib/measurement/src/rim.c`` ``measurement_data_granule_measure`` (DATA_CREATE
+content: the granule as copied by the host; an image that starts at an unaligned IPA is
+preceded by zeros, the last granule is zero padded).
 
 Every image file is opened through :func:`open_input` (and small inputs such as DTB files
 and host configurations read through :func:`read_input`): only a regular file is read, so

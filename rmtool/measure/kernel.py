@@ -1,4 +1,5 @@
-"""arm64 Linux Image loading shared by all VMM front-ends (spec/vmm-kvmtool.md §4).
+"""arm64 Linux Image loading shared by all VMM front-ends (the reference tool's
+``load_kernel``, cca-realm-measurements ``src/vmm.rs``).
 
 The 64-byte header (Documentation/arch/arm64/booting.rst): code0, code1, text_offset
 (@8), image_size (@16), flags, res2-4, magic "ARM\\x64" (@56), res5. A file without the

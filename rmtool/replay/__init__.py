@@ -1,11 +1,12 @@
 """Event-log replay: rebuild a Realm's RIM and REMs from its event log, event by event.
 
-Spec: measurement-log facts (the VMM-written RIM log, §1-§6; EDK2's CCA index
-convention, §7); docs/measurement-log.md describes the format as rmtool reads and writes
-it. Modules: :mod:`.engine` (log → operations → Realm model), :mod:`.cca` (the CCA
-payloads), :mod:`.indexmap` (index → register), :mod:`.store` (SQLite image store and
-``--images``), :mod:`.dtbgen` (DTB regeneration, digest-checked), :mod:`.emit`
-(``measure --emit-log``).
+Spec: docs/measurement-log.md (the format as rmtool reads and writes it), after the
+reference tool's VMM-written RIM log (cca-realm-measurements ``docs/measurement-log.md``,
+``src/event_log.rs``) and EDK2's CCA index convention
+(``MdePkg/Include/Protocol/CcMeasurement.h``). Modules: :mod:`.engine` (log → operations →
+Realm model), :mod:`.cca` (the CCA payloads), :mod:`.indexmap` (index → register),
+:mod:`.store` (SQLite image store and ``--images``), :mod:`.dtbgen` (DTB regeneration,
+digest-checked), :mod:`.emit` (``measure --emit-log``).
 
 Library entry point::
 

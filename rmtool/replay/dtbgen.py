@@ -1,8 +1,9 @@
 """Regenerating a logged DTB that is not among the reference images.
 
-Spec: measurement-log facts §4 (pass 1: the reference regenerates the DTB from the
-"VM VERSION" facts, the INITRD and LOG events and the REALM_CREATE PMU flag) and §5.7
-(its limits). The log does not carry everything a generator needs (bootargs, ITS,
+Spec: docs/measurement-log.md sections 4-5 (pass 1 of the reference's
+``EventLogParser::parse_tcg_log``, cca-realm-measurements ``src/event_log.rs``, regenerates
+the DTB from the "VM VERSION" facts, the INITRD and LOG events and the REALM_CREATE PMU
+flag; its limits). The log does not carry everything a generator needs (bootargs, ITS,
 virtio-mmio devices), so rmtool tries a small set of candidates — the reference's choice
 first — with the VMM front-end's own generator (or a ``--dtb-templates`` template), and
 accepts a candidate only if its digest equals the logged one. Nothing is trusted blindly.

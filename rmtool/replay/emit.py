@@ -1,12 +1,12 @@
 """``rmtool measure ... --emit-log FILE``: the event log a VMM would write for a Realm.
 
-Spec: measurement-log facts §1 (TCG crypto-agile container; one Spec ID algorithm, the
-Realm's, as QEMU writes it), §2 (VM VERSION in the ram_size-first layout, tagged events,
-image events without a trailing NUL, the unmeasured LOG region) and the QEMU event order
-(facts §2.3, vmm-qemu.md §3): Spec ID; VM VERSION; REALM_CREATE; INIT_RIPAS per RAM
-range; one image event per measured blob in ascending IPA; REC_CREATE; LOG. That is the
-order of :meth:`rmtool.measure.vmm.common.VmmBuild.operations`, so replaying the emitted
-log feeds the Realm model the same operations and gives the same RIM.
+Spec: docs/measurement-log.md section 1 (TCG crypto-agile container; one Spec ID algorithm,
+the Realm's, as QEMU writes it), section 2 (VM VERSION in the ram_size-first layout, tagged
+events, image events without a trailing NUL, the unmeasured LOG region) and the QEMU event
+order (docs/measurement-log.md section 2): Spec ID; VM VERSION; REALM_CREATE; INIT_RIPAS per
+RAM range; one image event per measured blob in ascending IPA; REC_CREATE; LOG. That is the
+order of :meth:`rmtool.measure.vmm.common.VmmBuild.operations`, so replaying the emitted log
+feeds the Realm model the same operations and gives the same RIM.
 
 Blobs that a firmware (not the VMM) measures into a REM (``VmmBuild.rem_blobs``) follow
 as image events on their RSI index (REM n → index n + 1, EDK2's MR numbering), so the

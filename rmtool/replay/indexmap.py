@@ -1,7 +1,8 @@
 """Event index → Realm measurement register (RIM, REM0-3).
 
-Spec: measurement-log facts §3 (the PCR map of the reference tool, reused from TDX) and
-§7 (EDK2's Arm CCA CC measurement-register indices). EDK2 defines the CCA mapping in
+Spec: docs/measurement-log.md section 3 (the PCR map of the reference tool,
+cca-realm-measurements ``src/event_log.rs``, reused from TDX, and EDK2's Arm CCA CC
+measurement-register indices). EDK2 defines the CCA mapping in
 ``MdePkg/Include/Protocol/CcMeasurement.h`` (``ARMCCA_MR_INDEX_0_RIM`` = 0,
 ``ARMCCA_MR_INDEX_1_REM0`` = 1, ``ARMCCA_MR_INDEX_2_REM1`` = 2, ``ARMCCA_MR_INDEX_3_REM2``
 = 3; TPM PCR 0 → MR 0, PCR 1 and 7 → MR 1, PCR 2-6 → MR 2, PCR 8-15 → MR 3): a CC event

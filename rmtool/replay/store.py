@@ -534,14 +534,6 @@ def _gunzip_fd(path: str, pinned: FileKey | None) -> tuple[bytes | None, FileKey
     return data, key
 
 
-def gunzip_kernel(path: str) -> bytes | None:
-    """Decompressed content of a gzip'd arm64 Image (what the VMMs load), else None."""
-    try:
-        return _gunzip_fd(os.path.realpath(path), None)[0]
-    except OSError:
-        return None
-
-
 @dataclass(frozen=True)
 class Reference:
     """One reference file; ``claimed`` digests come from a checksum file (algo -> bytes)."""

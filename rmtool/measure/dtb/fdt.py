@@ -2,7 +2,7 @@
 
 Implements the Devicetree Specification v0.4 chapter 5 ("Flattened Devicetree (DTB)
 Format") with the exact byte conventions of the generators rmtool must reproduce
-(``spec/vmm-kvmtool.md`` §6.1):
+(``vm-fdt``, the writer the reference tool builds with):
 
 * header (40 bytes, big-endian u32 fields), memory reservation block at 0x28 holding
   only the 16-byte terminator, structure block at 0x38, strings block right after it;
@@ -31,7 +31,6 @@ FDT_NOP = 4
 FDT_END = 9
 HEADER_SIZE = 40
 MEM_RSVMAP_OFFSET = 0x28
-STRUCT_OFFSET = 0x38
 
 _HEADER = struct.Struct(">10I")
 

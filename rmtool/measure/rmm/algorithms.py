@@ -1,4 +1,4 @@
-"""Realm Hash Algorithms (RMM spec DEN0137 A7.1, B4.4; spec/rmm-measurement.md §2).
+"""Realm Hash Algorithms (RMM spec DEN0137 A7.1, B4.4; TF-RMM ``lib/measurement``).
 
 One table maps the RMI encoding (RmiRealmParams.hash_algo), the hashlib name, the
 hash size, the token claim text (44236), and the TCG algorithm id used in event logs.
@@ -52,9 +52,3 @@ def by_rmi(value: int) -> HashAlgo:
             return a
     raise UsageError(f"unknown RMI hash algorithm encoding {value}")
 
-
-def by_size(size: int) -> HashAlgo:
-    for a in ALGORITHMS.values():
-        if a.size == size:
-            return a
-    raise UsageError(f"no Realm hash algorithm has a {size}-byte digest")

@@ -1,9 +1,10 @@
 """The reference Realm model's INIT_RIPAS rules and rmtool's bound, once for every VMM.
 
-Spec: spec/rmm-measurement.md §5.3 (the greedy RTT split of an INIT_RIPAS range) and
-§10.5 (the range the reference computes); the reference tool's ``RealmConfig::compute_rim``
-and ``Realm::rim_init_ripas`` (src/realm.rs, release build). Front-ends call these when
-they lay out RAM, so the three VMMs agree on the range, its errors and the bound.
+Spec: TF-RMM ``runtime/rmi/rtt.c`` ``smc_rtt_init_ripas`` (the greedy RTT split of an
+INIT_RIPAS range) and the range the reference computes: the reference tool's
+``RealmConfig::compute_rim`` and ``Realm::rim_init_ripas`` (src/realm.rs, release build).
+Front-ends call these when they lay out RAM, so the three VMMs agree on the range, its
+errors and the bound.
 
 * :func:`ripas_top`: the one INIT_RIPAS top formula, ``align_up(base + size - 1, 4 KiB)``
   in wrapping u64 arithmetic: it drops a last partial granule (4097 bytes -> one
@@ -46,8 +47,8 @@ def ripas_range_error(base: int, size: int) -> ComputeError | None:
 
 
 def ripas_descriptor_count(base: int, top: int, ipa_bits: int) -> int:
-    """Number of RTT entries the greedy INIT_RIPAS split yields (rmm-measurement.md
-    §5.3), computed by runs of equal-sized entries instead of one by one."""
+    """Number of RTT entries the greedy INIT_RIPAS split yields (TF-RMM
+    ``smc_rtt_init_ripas``), computed by runs of equal-sized entries instead of one by one."""
     sizes = rtt_block_sizes(ipa_bits)  # largest first
     count, cur = 0, base
     while cur < top:

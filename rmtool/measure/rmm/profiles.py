@@ -1,13 +1,13 @@
 """RMM version profiles: what each RMM version (and the TF-RMM releases that implement it)
 accepts and measures, as data.
 
-Spec: spec/rmm-measurement.md §2 (hash algorithms), §3.3-§3.4 (flag bits, validation),
-§5.1 (INIT_RIPAS measured or not), §8 (token profile), §9 (per-version table). TF-RMM is
-the authority (public repository TF-RMM/tf-rmm): ``runtime/rmi/realm.c``
-(``validate_realm_params``), ``lib/measurement/src/rim.c`` up to v0.6.0 and
-``app/attestation/rmm_stub/src/rim.c`` from v0.7.0 (``measurement_realm_params_measure``),
-``runtime/rmi/rtt.c`` (``smc_rtt_init_ripas``), ``lib/smc/include/smc-rmi.h`` (flag bits,
-``struct rmi_realm_params``). docs/rmm-profiles.md maps every TF-RMM tag to a profile.
+Spec: docs/rmm-profiles.md (hash algorithms, flag bits, validation, INIT_RIPAS measured or
+not, token profile, the per-version table). TF-RMM is the authority (public repository
+TF-RMM/tf-rmm): ``runtime/rmi/realm.c`` (``validate_realm_params``),
+``lib/measurement/src/rim.c`` up to v0.6.0 and ``app/attestation/rmm_stub/src/rim.c`` from
+v0.7.0 (``measurement_realm_params_measure``), ``runtime/rmi/rtt.c``
+(``smc_rtt_init_ripas``), ``lib/smc/include/smc-rmi.h`` (flag bits, ``struct
+rmi_realm_params``). docs/rmm-profiles.md maps every TF-RMM tag to a profile.
 
 What TF-RMM does with RmiRealmParams, in every version examined:
 
@@ -97,12 +97,6 @@ class RmmProfile:
 
     def _tags(self) -> str:
         return "/".join(self.tf_rmm) if self.tf_rmm else self.name
-
-    def flag_name(self, bit: int) -> str:
-        for name, mask in self.flag_bits:
-            if mask & (1 << bit):
-                return name
-        return "reserved"
 
     def refuse_realm(self, fields: RealmCreateFields) -> str | None:
         """The reason TF-RMM's RMI_REALM_CREATE of this version refuses ``fields`` on

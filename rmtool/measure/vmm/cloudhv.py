@@ -1,9 +1,10 @@
 """cloud-hypervisor Realm front-end (``rmtool measure cloud-hv``).
 
-Spec: spec/vmm-cloud-hypervisor.md — §1 the options the reference tool accepts, §2 the
-memory map, image placement, RMM operation order and REC registers, §3 the generated
-DTB; spec/vmm-kvmtool.md §4 (arm64 Image loading) and §6.1 (vm-fdt byte format);
-spec/anchor-cli.md §3 (error contexts).
+Follows the reference tool's cloud-hypervisor model (cca-realm-measurements
+``src/cloud_hypervisor.rs``: the options it accepts, the memory map, image placement, RMM
+operation order and REC registers, the generated DTB) with ``load_kernel``
+(``src/vmm.rs``), vm-fdt's byte format and the error contexts of ``src/main.rs``;
+docs/vmm-cloud-hypervisor.md lists where rmtool differs.
 
 The reference tool generates the DTB itself (``--dtb`` / ``--dtb-template`` are ignored
 for this VMM) and the user starts cloud-hypervisor with that DTB. Every constant below
@@ -24,12 +25,9 @@ from __future__ import annotations
 
 import os
 import stat
-import sys
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict, cast
-
-import click
 
 from rmtool.errors import ComputeError, ParametersError, RmtoolError, UsageError
 from rmtool.files import _kind_of
@@ -50,6 +48,7 @@ from rmtool.measure.vmm.common import (
     VmmBuild,
     add_cpus_and_psci,
     align_up,
+    attach_warnings,
     check_images_loaded,
     parse_size,
     rpv_from_base64,
@@ -79,7 +78,7 @@ from rmtool.measure.vmm.rustcompat import parse_uint as rust_parse_uint
 VMM = "cloud-hv"
 U64_MASK = (1 << 64) - 1
 
-# §2 memory map (the reference tool's constants)
+# the memory map (the reference tool's constants)
 GIC_DIST_BASE = 0x08FF0000
 GIC_DIST_SIZE = 0x10000
 GIC_REDIST_SIZE = 0x20000  # per vCPU
@@ -160,7 +159,7 @@ def _rmtool(long: str, *choices: str) -> Opt:
     return Opt(long, (long,), parser=_rmtool_choice(long, choices))
 
 
-# §1, in declaration order; dest = the long name (the key scan_args returns)
+# the reference's options, in declaration order; dest = the long name (the key scan_args returns)
 VERBOSE = Opt("v", shorts=("v",), takes_value=False, repeat=True)  # -v, ArgAction::Count
 ARGS: tuple[Opt, ...] = (
     _value("cpus"), _value("platform"), _value("memory"), _value("memory-zone", True),
@@ -243,7 +242,7 @@ def split_params(arg: str, option: str) -> Iterator[tuple[str, str]]:
 
 @dataclass
 class ChvConfig:
-    """What the parsed cloud-hypervisor arguments mean for the Realm (§1)."""
+    """What the parsed cloud-hypervisor arguments mean for the Realm."""
 
     num_cpus: int = DEFAULT_CPUS
     mem_size: int = DEFAULT_MEM
@@ -293,7 +292,7 @@ def parse_memory(arg: str, cfg: ChvConfig) -> None:
 
 def parse_args(argv: Sequence[str], algos: Collection[str] = ("sha256", "sha512"),
                cfg: ChvConfig | None = None) -> ChvConfig:
-    """§1: clap first (every usage error before any value is looked at), then the
+    """clap first (every usage error before any value is looked at), then the
     reference's ``parse_cmdline`` order: --platform, --cpus, --memory, --serial.
     ``cfg`` (optional) receives the result, so its warnings survive an error."""
     opts = scan_args(argv)
@@ -393,7 +392,7 @@ class ChvFacts(TypedDict):
     rpv: str
 
 
-# --------------------------------------------------------------------------- DTB (§3)
+# --------------------------------------------------------------------------- DTB
 
 def _hi(v: int) -> int:
     return (v >> 32) & 0xFFFFFFFF
@@ -404,7 +403,7 @@ def _lo(v: int) -> int:
 
 
 def dtb_tree(facts: Mapping[str, Any]) -> Node:
-    """The reference generator's tree, in node and property order (spec §3)."""
+    """The reference generator's tree, in node and property order (reference ``add_dtb``)."""
     n = int(facts["num_cpus"])
     root = Node("")
     root.prop("compatible", string("linux,dummy-virt"))
@@ -527,11 +526,12 @@ def _algo(name: str, inputs: MeasureInputs) -> HashAlgo:
 
 
 def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
-    """cloud-hypervisor arguments + global inputs -> Realm build (spec §1-§3).
+    """cloud-hypervisor arguments + global inputs -> Realm build (reference ``build_params``).
 
-    As the reference (clap, then ``log::warn!`` while parsing): ``-h``/``--help`` prints
-    the cloud-hv help on stdout and exits 0; warnings met before an error are written to
-    stderr before the error propagates (on success they are in ``VmmBuild.warnings``)."""
+    As the reference (clap, then ``log::warn!`` while parsing): ``-h``/``--help`` raises
+    :class:`HelpRequested` (the CLI prints :func:`help_text` and exits 0); warnings met
+    before an error travel on it as ``exc.warnings`` (the CLI writes them before its
+    ``ERROR`` line; on success they are in ``VmmBuild.warnings``)."""
     cfg = ChvConfig()
     try:
         parse_args(argv, [a.name for a in inputs.profile.hash_algos], cfg)
@@ -542,12 +542,8 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
         if cfg.firmware:
             result.result_warnings.append(FIRMWARE_NOT_MEASURED)
         return result
-    except HelpRequested:
-        sys.stdout.write(help_text())
-        raise click.exceptions.Exit(0) from None
-    except RmtoolError:
-        for warning in cfg.warnings:
-            sys.stderr.write(f"WARN {warning}\n")
+    except RmtoolError as exc:
+        attach_warnings(exc, cfg.warnings)
         raise
 
 

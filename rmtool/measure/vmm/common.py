@@ -2,7 +2,7 @@
 
 A front-end turns ``[VMM args]`` plus the global inputs into a :class:`VmmBuild`:
 Realm parameters, the RMM operation stream (in the reference tool's order, see
-spec/index.md "End-to-end RIM"), the DTB bytes it generated, and the facts a log
+docs/architecture.md "Operations"), the DTB bytes it generated, and the facts a log
 writer or replay needs. It never hashes anything itself.
 
 Two checks every front-end shares, deliberate differences from the reference tool
@@ -111,9 +111,6 @@ class VmmBuild:
     # Errors the reference meets later than the build: see :class:`Stage`.
     deferred: list[DeferredError] = field(default_factory=list)
 
-    def defer(self, stage: Stage, error: RmtoolError) -> None:
-        self.deferred.append(DeferredError(stage, error))
-
     def deferred_error(self, stage: Stage | None = None) -> RmtoolError | None:
         """The first deferred error of ``stage`` (any stage: the first that would be
         raised, AFTER_DTB before AT_MEASURE), or None."""
@@ -181,10 +178,6 @@ def align_up(value: int, align: int) -> int:
     return (value + align - 1) // align * align
 
 
-def align_down(value: int, align: int) -> int:
-    return value // align * align
-
-
 def rpv_from_base64(text: str) -> bytes:
     """``PersonalizationValue::from_base64`` (QEMU ``personalization-value=``, cloud-hv
     ``personalization_value=``): base64 0.22.1 STANDARD, <= 64 bytes, zero padded on the
@@ -204,7 +197,8 @@ def rpv_pad(raw: bytes) -> bytes:
 
 def add_cpus_and_psci(root: Node, cpus: int) -> None:
     """The reference generator's ``cpus`` and ``psci`` nodes, identical for all three VMMs
-    (spec/vmm-kvmtool.md §6.2 items 4-5, vmm-qemu.md §5 items 4-5): decimal ``cpu@<i>``
+    (reference ``fdt_add_cpu`` and
+    ``fdt_add_psci``, cca-realm-measurements ``src/fdt.rs``): decimal ``cpu@<i>``
     units and the SMC conduit a Realm needs."""
     node = root.child("cpus")
     node.prop("#size-cells", u32(0)).prop("#address-cells", u32(1))
@@ -326,3 +320,10 @@ def check_images_loaded(vmm: str, uses: Iterable[ImageUse], inputs: MeasureInput
                 raise ParametersError(text)
             warnings.append(f"{text}: it is not measured")
     return warnings
+
+
+def attach_warnings(exc: Exception, warnings: list[str]) -> None:
+    """Keep the warnings issued before ``exc`` on it (``exc.warnings``): the reference
+    logs each warning as it parses, so they precede its ``ERROR`` line on stderr."""
+    if not hasattr(exc, "warnings"):
+        setattr(exc, "warnings", list(warnings))  # noqa: B010 (RmtoolError has no field)

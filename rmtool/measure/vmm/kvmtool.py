@@ -1,8 +1,10 @@
 """kvmtool (``lkvm run``) Realm front-end.
 
-Spec: spec/vmm-kvmtool.md — §1 options as the reference tool accepts them, §2 memory
-map, §3 image placement, §4 kernel Image, §5 RMM operations and REC registers, §6 the
-generated DTB (vm-fdt byte conventions), §7 ``--dtb`` / ``--dtb-template``.
+Follows the reference tool's kvmtool model (cca-realm-measurements ``src/kvmtool.rs``:
+``KvmtoolArgs`` options, ``parse_cmdline``, ``build_params`` placement and REC registers;
+the DTB in :mod:`rmtool.measure.vmm.kvmtool_dtb`, ``--dtb-template`` in
+:mod:`rmtool.measure.vmm.kvmtool_template`); docs/vmm-kvmtool.md lists the supported
+options and where rmtool differs.
 
 Files are never taken from kvmtool's own ``-k/-i/-f``: they only say "present"; the
 contents come from the global ``-k/-i/-f`` options. A global image that kvmtool's options
@@ -14,7 +16,7 @@ starts a normal VM, which reports no Realm measurements at all.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TypedDict, cast
 
 from rmtool.errors import (
@@ -27,8 +29,6 @@ from rmtool.errors import (
     os_error_text,
 )
 from rmtool.files import LIMITS
-from rmtool.measure.dtb import fdt
-from rmtool.measure.dtb.fdt import NULL, Node, string, strings, u32, u64
 from rmtool.measure.host import HostCaps, check_pmu_ctrs, check_sve_vl, finalize
 from rmtool.measure.images import Image, read_input
 from rmtool.measure.kernel import load_kernel
@@ -47,12 +47,20 @@ from rmtool.measure.vmm.common import (
     ReferencePanic,
     Stage,
     VmmBuild,
-    add_cpus_and_psci,
-    align_up,
     check_images_loaded,
     parse_size,
     rpv_pad,
 )
+from rmtool.measure.vmm.kvmtool_dtb import DTB_SIZE
+
+# the DTB pieces live in kvmtool_dtb (shared with kvmtool_template); re-exported here
+from rmtool.measure.vmm.kvmtool_dtb import RAM_BASE as RAM_BASE
+from rmtool.measure.vmm.kvmtool_dtb import DtbFacts as DtbFacts
+from rmtool.measure.vmm.kvmtool_dtb import bootargs as bootargs
+from rmtool.measure.vmm.kvmtool_dtb import generate_dtb as generate_dtb
+from rmtool.measure.vmm.kvmtool_dtb import generate_tree as generate_tree
+from rmtool.measure.vmm.kvmtool_dtb import pad_dtb as pad_dtb
+from rmtool.measure.vmm.kvmtool_template import apply_template
 from rmtool.measure.vmm.registry import (
     SHARE_TAG,
     LaunchRequest,
@@ -66,32 +74,12 @@ from rmtool.measure.vmm.registry import (
     register,
 )
 from rmtool.measure.vmm.rustcompat import (
-    HelpRequested,
     Opt,
     parse_u8,
     parse_u16,
     parse_u64,
     scan,
 )
-
-# §2 memory map
-RAM_BASE = 0x80000000
-UART_BASE = 0x01000000
-RTC_BASE = 0x01010000
-VIRTIO_MMIO_BASE = 0x03000000
-VIRTIO_MMIO_SIZE = 0x200
-GIC_DIST_BASE = 0x3FFF0000
-GIC_DIST_SIZE = 0x10000
-GIC_REDIST_SIZE = 0x20000
-GIC_ITS_SIZE = 0x20000
-PCI_ECAM_BASE = 0x40000000
-PCI_ECAM_SIZE = 0x10000000
-PCI_MMIO_BASE = 0x50000000
-PCI_MMIO_SIZE = 0x30000000
-DTB_SIZE = 0x10000  # kvmtool pads its DTB to 64 KiB
-BOOTARGS_PREFIX = " console=hvc0 root=/dev/vda rw "
-PHANDLE_GIC = 1
-PHANDLE_ITS = 2
 
 # clap (derive) definitions of ``KvmtoolArgs`` (reference src/kvmtool.rs): long name,
 # short, value type. Flags are ``SetTrue`` (twice = error), ``Vec`` fields repeat.
@@ -211,7 +199,7 @@ def parse_mem(text: str | None) -> int:
 
 
 def parse_args(argv: list[str], profile: RmmProfile | None = None) -> KvmtoolConfig:
-    """§1: the ``lkvm run`` arguments, checked in the reference's order
+    """The ``lkvm run`` arguments, checked in the reference's order
     (src/kvmtool.rs ``parse_cmdline`` then ``parse_device_cmdline``)."""
     try:
         return _parse_args(argv, profile)
@@ -280,7 +268,7 @@ def _parse_args(argv: list[str], profile: RmmProfile | None) -> KvmtoolConfig:
 
 
 def _count_virtio(opts: dict[str, list[str]], transport: str) -> int:
-    """Virtio devices that become virtio-mmio nodes (§1 table, ``parse_netdev``)."""
+    """Virtio devices that become virtio-mmio nodes (``parse_device_cmdline``, ``parse_netdev``)."""
     count = len(opts.get("balloon", [])) + len(opts.get("rng", []))
     count += len(opts.get("p9", []))
     if "vsock" in opts:
@@ -308,7 +296,7 @@ def _count_virtio(opts: dict[str, list[str]], transport: str) -> int:
 
 @dataclass(frozen=True)
 class Layout:
-    """§3: where the images go."""
+    """``build_params``: where the images go."""
 
     dtb: int
     log: tuple[int, int] | None
@@ -337,7 +325,7 @@ def layout(ram_size: int, log: bool, initrd_len: int | None) -> Layout:
 
 
 def ipa_bits(ram_size: int) -> int:
-    """§5: ``max(ilog2(M + S - 1), 32) + 1`` (reference ``parse_cmdline``; exact integer
+    """``max(ilog2(M + S - 1), 32) + 1`` (reference ``parse_cmdline``; exact integer
     log, no float rounding; ``M + S - 1`` wraps at 64 bits)."""
     return max(((RAM_BASE + ram_size - 1) & U64_MASK).bit_length() - 1, 32) + 1
 
@@ -391,130 +379,6 @@ class KvmtoolFacts(TypedDict):
     dtb_ipa: int
 
 
-@dataclass(frozen=True)
-class DtbFacts:
-    """Everything the generated DTB depends on."""
-
-    cpus: int
-    ram_size: int
-    bootargs: str
-    initrd: tuple[int, int] | None  # (start, end)
-    its: bool
-    pmu: bool
-    log: tuple[int, int] | None
-    virtio_mmio: int
-    # --dtb-template only: (start, end) written into existing initrd properties. The
-    # reference surgeon always reports an initrd: (0, 0) without -i, (base, base) for an
-    # empty file (src/kvmtool.rs ``initrd()``); None = use ``initrd`` or (0, 0).
-    template_initrd: tuple[int, int] | None = None
-
-
-def bootargs(params: str | None) -> str:
-    """§6.4: the prefix is always there; ``-p`` is appended after one more space."""
-    return BOOTARGS_PREFIX + (" " + params if params else "")
-
-
-def _intc(root: Node, f: DtbFacts) -> None:
-    redist = GIC_DIST_BASE - f.cpus * GIC_REDIST_SIZE
-    intc = root.child("intc")
-    intc.prop("compatible", string("arm,gic-v3")).prop("#interrupt-cells", u32(3))
-    intc.prop("interrupt-controller", NULL)
-    intc.prop("reg", u64(GIC_DIST_BASE, GIC_DIST_SIZE, redist, f.cpus * GIC_REDIST_SIZE))
-    intc.prop("phandle", u32(PHANDLE_GIC)).prop("#address-cells", u32(2))
-    intc.prop("#size-cells", u32(2)).prop("ranges", NULL)
-    if f.its:
-        its = intc.child("msic")
-        its.prop("compatible", string("arm,gic-v3-its")).prop("msi-controller", NULL)
-        its.prop("phandle", u32(PHANDLE_ITS))
-        its.prop("reg", u64(redist - GIC_ITS_SIZE, GIC_ITS_SIZE))
-
-
-def _reserved_memory(root: Node, log: tuple[int, int]) -> None:
-    rm = root.child("reserved-memory")
-    rm.prop("#address-cells", u32(2)).prop("#size-cells", u32(2)).prop("ranges", NULL)
-    ev = rm.child(fdt.unit_name("event-log", log[0]))
-    ev.prop("compatible", string("cc-event-log")).prop("reg", u64(log[0], log[1]))
-
-
-def generate_tree(f: DtbFacts) -> Node:
-    """§6.2 node and property order."""
-    root = Node("")
-    root.prop("compatible", string("linux,dummy-virt"))
-    root.prop("model", string("linux,dummy-virt-realm"))
-    root.prop("#address-cells", u32(2)).prop("#size-cells", u32(2))
-    root.prop("interrupt-parent", u32(PHANDLE_GIC))
-    chosen = root.child("chosen")
-    chosen.prop("bootargs", string(f.bootargs))
-    if f.initrd is not None:
-        chosen.prop("linux,initrd-start", u64(f.initrd[0]))
-        chosen.prop("linux,initrd-end", u64(f.initrd[1]))
-    mem = root.child(fdt.unit_name("memory", RAM_BASE))
-    mem.prop("device_type", string("memory")).prop("reg", u64(RAM_BASE, f.ram_size))
-    add_cpus_and_psci(root, f.cpus)
-    _intc(root, f)
-    if f.log is not None:
-        _reserved_memory(root, f.log)
-    timer = root.child("timer")
-    timer.prop("interrupts", u32(1, 13, 8, 1, 14, 8, 1, 11, 8)).prop("always-on", NULL)
-    timer.prop("compatible", strings("arm,armv8-timer", "arm,armv7-timer"))
-    if f.pmu:
-        pmu = root.child("pmu")
-        pmu.prop("interrupts", u32(1, 7, 4)).prop("compatible", string("arm,armv8-pmuv3"))
-    for i in range(4):
-        addr = UART_BASE + i * 0x1000
-        uart = root.child(fdt.unit_name("U6_16550A", addr))
-        uart.prop("compatible", string("ns16550a")).prop("reg", u64(addr, 8))
-        uart.prop("interrupts", u32(0, i, 4)).prop("clock-frequency", u32(1843200))
-    for i in range(f.virtio_mmio):
-        addr = VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_SIZE
-        dev = root.child(fdt.unit_name("virtio", addr))
-        dev.prop("compatible", string("virtio,mmio")).prop("reg", u64(addr, VIRTIO_MMIO_SIZE))
-        dev.prop("dma-coherent", NULL).prop("interrupts", u32(0, 4 + i, 1))
-    rtc = root.child(fdt.unit_name("rtc", RTC_BASE))
-    rtc.prop("compatible", string("motorola,mc146818")).prop("reg", u64(RTC_BASE, 2))
-    pci = root.child(fdt.unit_name("pci", PCI_ECAM_BASE))
-    pci.prop("device_type", string("pci")).prop("#address-cells", u32(3))
-    pci.prop("#size-cells", u32(2)).prop("dma-coherent", NULL).prop("bus-range", u32(0, 0))
-    pci.prop("compatible", string("pci-host-ecam-generic"))
-    pci.prop("reg", u64(PCI_ECAM_BASE, PCI_ECAM_SIZE))
-    pci.prop("ranges", u32(0x01000000, 0, 0, 0, 0, 0, 0x10000,
-                           0x02000000, 0, PCI_MMIO_BASE, 0, PCI_MMIO_BASE, 0, PCI_MMIO_SIZE))
-    imap = b"".join(u32(s << 11, 0, 0, 1, PHANDLE_GIC, 0, 0, 0, 64 + s, 4) for s in range(32))
-    pci.prop("interrupt-map", imap).prop("interrupt-map-mask", u32(0xF800, 0, 0, 7))
-    pci.prop("#interrupt-cells", u32(1))
-    if f.its:
-        pci.prop("msi-map", u32(0, PHANDLE_ITS, 0, 0x10000))
-    return root
-
-
-def pad_dtb(tight: bytes) -> bytes:
-    """``resize_dtb``: zero padding to 64 KiB, or the reference's error."""
-    if len(tight) > DTB_SIZE:
-        raise ParametersError(f"while generating DTB: generated DTB is too large "
-                              f"({len(tight)} > {DTB_SIZE})")
-    return tight + bytes(DTB_SIZE - len(tight))
-
-
-CPU_NODE_FIXED = 84  # BEGIN/END tokens + reg, enable-method, compatible, device_type
-MAX_GENERATED_CPUS = 4096  # above this the DTB size is computed, not generated
-
-
-def generate_dtb(f: DtbFacts) -> bytes:
-    """The reference generator's DTB, tight header, zero padded to 64 KiB."""
-    if f.cpus > MAX_GENERATED_CPUS:
-        # Far too large for 64 KiB: compute the size the reference reports without
-        # building millions of nodes (each cpu@<i> node is 84 bytes + its padded name).
-        base = len(fdt.to_dtb(generate_tree(replace(f, cpus=1))))
-        extra = 0
-        for digits in range(1, len(str(f.cpus - 1)) + 1):  # cpu@<i>, i in [1, cpus)
-            lo, hi = max(1, 10 ** (digits - 1)), min(f.cpus, 10 ** digits)
-            if hi > lo:
-                extra += (hi - lo) * (CPU_NODE_FIXED + align_up(4 + digits + 1, 4))
-        raise ParametersError(f"while generating DTB: generated DTB is too large "
-                              f"({base + extra} > {DTB_SIZE})")
-    return pad_dtb(fdt.to_dtb(generate_tree(f)))
-
-
 def _read_dtb(path: str) -> bytes:
     """``--dtb``: read in ``add_dtb`` (context "while generating DTB")."""
     try:
@@ -547,16 +411,9 @@ NOT_A_REALM = ("kvmtool without --realm: this is not a Realm; the measurements d
 
 
 def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
-    """src/kvmtool.rs ``build_params``: every step and error in the reference's order."""
-    from rmtool.measure.vmm.kvmtool_template import apply_template
-
-    try:
-        cfg = parse_args(argv, inputs.profile)
-    except HelpRequested:
-        import click
-
-        click.echo(help_text(), nl=False)
-        raise click.exceptions.Exit(0) from None
+    """src/kvmtool.rs ``build_params``: every step and error in the reference's order
+    (``-h``/``--help`` raises :class:`HelpRequested`; the CLI prints :func:`help_text`)."""
+    cfg = parse_args(argv, inputs.profile)
     caps: HostCaps = inputs.caps.restrict(ipa_bits=ipa_bits(cfg.ram_size),
                                           **cfg.caps_restrict)
     algo = by_name(cfg.hash_algo_name)
@@ -711,8 +568,6 @@ class KvmtoolFrontend:
                        ) -> Iterator[Regenerated]:
         """The generator (and ``--dtb-templates`` surgery) over what the log does not
         say: ITS, ``-p`` (the reference's bootargs or none), virtio-mmio devices."""
-        from rmtool.measure.vmm.kvmtool_template import apply_template
-
         initrd = (d.initrd[0], d.initrd[0] + d.initrd[1]) if d.initrd else None
         choices = [(bootargs(REFERENCE_BOOTARGS), "reference bootargs"),
                    (bootargs(None), "no -p")]

@@ -1,4 +1,4 @@
-"""``--dtb-template`` surgery for kvmtool (spec/vmm-kvmtool.md §7).
+"""``--dtb-template`` surgery for kvmtool (docs/vmm-kvmtool.md).
 
 Follows the reference surgeon (src/dtb_surgeon.rs ``update_dtb`` and the kvmtool
 ``DTBSurgeon`` in src/kvmtool.rs): the template (e.g. ``lkvm --dump-dtb`` output) is
@@ -16,14 +16,11 @@ with the reference's wording.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
 
 from rmtool.errors import DtbError
 from rmtool.measure.dtb import fdt
 from rmtool.measure.dtb.fdt import Node, Property, StringTable, string, u32, u64
-
-if TYPE_CHECKING:
-    from rmtool.measure.vmm.kvmtool import DtbFacts
+from rmtool.measure.vmm.kvmtool_dtb import RAM_BASE, DtbFacts, add_intc, add_reserved_memory
 
 HANDLED_NODES = ("cpus", "intc", "reserved-memory", "pmu")
 
@@ -43,13 +40,11 @@ def _cpus(f: DtbFacts) -> Node:
 
 
 def _regenerated(name: str, f: DtbFacts) -> Node | None:
-    from rmtool.measure.vmm.kvmtool import _intc, _reserved_memory
-
     scratch = Node("")
     if name == "intc":
-        _intc(scratch, f)
+        add_intc(scratch, f)
     elif name == "reserved-memory" and f.log is not None:
-        _reserved_memory(scratch, f.log)
+        add_reserved_memory(scratch, f.log)
     return scratch.children[0] if scratch.children else None
 
 
@@ -60,8 +55,6 @@ def _initrd(f: DtbFacts) -> tuple[int, int]:
 
 
 def _rewrite(node: Node, f: DtbFacts) -> Node | None:
-    from rmtool.measure.vmm.kvmtool import RAM_BASE
-
     if node.name == "cpus":
         return _cpus(f)
     if node.name in ("intc", "reserved-memory"):

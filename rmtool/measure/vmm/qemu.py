@@ -1,10 +1,11 @@
-"""``rmtool measure qemu``: the QEMU virt + rme-guest front-end (spec/vmm-qemu.md).
+"""``rmtool measure qemu``: the QEMU virt + rme-guest front-end (docs/vmm-qemu.md;
+the reference tool's ``src/qemu.rs``).
 
-Turns a QEMU command line (grammar in :mod:`qemu_args`, §1) and the global inputs into a
+Turns a QEMU command line (grammar in :mod:`qemu_args`) and the global inputs into a
 :class:`VmmBuild`: Realm parameters (SHA-512 unless ``measurement-algorithm=``), RAM at
-0x40000000 with the IPA width implied by the floating high regions (§2), payload
-placement with and without ``-bios`` (§3), the REC registers, the measurement-log region,
-and the DTB (generated, ``--dtb`` as given, or ``--dtb-template`` surgery; §5-6, in
+0x40000000 with the IPA width implied by the floating high regions, payload
+placement with and without ``-bios``, the REC registers, the measurement-log region,
+and the DTB (generated, ``--dtb`` as given, or ``--dtb-template`` surgery; in
 :mod:`qemu_dtb`). Operation order is the reference's (REALM_CREATE, INIT_RIPAS, DATA in
 ascending IPA, REC, unmeasured log).
 
@@ -33,7 +34,7 @@ key                    value
 ``bootargs``           ``-append`` string or ``None`` (``chosen`` ``bootargs``)
 ``initrd``             (start, end) IPAs written to ``chosen`` or ``None``
 ``log``                (base, size) of the measurement-log region or ``None``
-``high_redist_base``   floating regions (§2): redistributors, PCIe ECAM, PCIe MMIO
+``high_redist_base``   floating regions: redistributors, PCIe ECAM, PCIe MMIO
 ``high_pci_ecam_base``
 ``high_pci_mmio_base``
 ``ipa_bits_map``       IPA width the memory map needs (``s2sz`` = min(host, this))
@@ -70,9 +71,10 @@ from rmtool.measure.vmm.common import (
     MeasureInputs,
     Stage,
     VmmBuild,
+    attach_warnings,
     check_images_loaded,
 )
-from rmtool.measure.vmm.qemu_args import QemuConfig, attach_warnings, cpu_map, parse_args
+from rmtool.measure.vmm.qemu_args import QemuConfig, cpu_map, parse_args
 from rmtool.measure.vmm.qemu_dtb import (
     RAM_BASE,
     QemuDtbFacts,

@@ -1,4 +1,5 @@
-"""QEMU command-line grammar as the reference tool parses it (spec/vmm-qemu.md §1).
+"""QEMU command-line grammar as the reference tool parses it (``src/qemu.rs``
+``QemuArgs``; docs/vmm-qemu.md).
 
 Every word after ``qemu`` is taken raw. An option word is first split at its first ``=``
 (``-m=1G`` is ``-m 1G``); values are comma separated ``key=value`` items. Options that
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from rmtool.errors import ParametersError, UsageError
 from rmtool.measure.host import HostCaps
 from rmtool.measure.rmm.profiles import RmmProfile
-from rmtool.measure.vmm.common import near_miss, parse_size, rpv_from_base64
+from rmtool.measure.vmm.common import attach_warnings, near_miss, parse_size, rpv_from_base64
 from rmtool.measure.vmm.rustcompat import b64decode_standard as b64decode_standard
 from rmtool.measure.vmm.rustcompat import in_context, parse_uint
 from rmtool.measure.vmm.rustcompat import parse_memory_size as parse_memory_size
@@ -37,7 +38,6 @@ KIB = 1 << 10
 MIB = 1 << 20
 GIB = 1 << 30
 TIB = 1 << 40
-PIB = 1 << 50
 U64 = (1 << 64) - 1
 RPV_SIZE = 64
 
@@ -348,7 +348,7 @@ def _parse_device(value: str, warnings: list[str]) -> None:
 
 
 def parse_args(argv: list[str], caps: HostCaps, profile: RmmProfile) -> QemuConfig:
-    """Walk the QEMU arguments in order (spec §1); raise on the first error."""
+    """Walk the QEMU arguments in order (reference ``QemuArgs``); raise on the first error."""
     for word in argv:
         try:
             word.encode("utf-8")
@@ -363,13 +363,6 @@ def parse_args(argv: list[str], caps: HostCaps, profile: RmmProfile) -> QemuConf
         attach_warnings(exc, cfg.warnings)
         raise
     return cfg
-
-
-def attach_warnings(exc: Exception, warnings: list[str]) -> None:
-    """Keep the warnings issued before ``exc`` on it (``exc.warnings``): the reference
-    logs each warning as it parses, so they precede its ``ERROR`` line on stderr."""
-    if not hasattr(exc, "warnings"):
-        setattr(exc, "warnings", list(warnings))  # noqa: B010 (RmtoolError has no field)
 
 
 def _parse_all(queue: deque[str], cfg: QemuConfig, profile: RmmProfile) -> None:

@@ -1,13 +1,16 @@
-"""QEMU virt memory map and the reference tool's QEMU DTB (spec/vmm-qemu.md §2, §5, §6).
+"""QEMU virt memory map and the reference tool's QEMU DTB (``src/qemu.rs``;
+QEMU ``hw/arm/virt.c``; docs/vmm-qemu.md).
 
 * :func:`memory_map` places the floating high regions (redistributors, PCIe ECAM,
-  PCIe MMIO) above RAM and hotplug memory and derives the IPA width (§2).
+  PCIe MMIO) above RAM and hotplug memory and derives the IPA width (QEMU ``virt_set_memmap``).
 * :func:`generate_dtb` emits the DTB of the reference generator (vm-fdt: first-use
-  strings table, no suffix sharing, tight, no padding) node by node as in §5.
+  strings table, no suffix sharing, tight, no padding) node by node as the reference's
+  ``gen_dtb``.
 * :func:`apply_template` re-emits a template DTB (e.g. ``-M dumpdtb=`` output) token by
-  token with the replacements of §6, mirroring the reference's DTB surgeon on top of
-  its vm-fdt fork (template strings block kept, new names appended, fixed totalsize
-  kept and zero filled, name/phandle validation).
+  token with the replacements of the reference's QEMU ``DTBSurgeon``, mirroring the
+  reference's DTB surgeon (``src/dtb_surgeon.rs``) on top of its vm-fdt fork (template
+  strings block kept, new names appended, fixed totalsize kept and zero filled,
+  name/phandle validation).
 
 Both paths use :class:`VmFdtWriter`, a streaming writer with vm-fdt's byte conventions
 and error texts, so that a template error reads as the reference prints it
@@ -73,7 +76,7 @@ class MemoryMap:
 
 
 def memory_map(size: int, max_size: int | None = None, slots: int | None = None) -> MemoryMap:
-    """Floating high regions above RAM + hotplug memory (spec §2)."""
+    """Floating high regions above RAM + hotplug memory (QEMU ``virt_set_memmap``)."""
     hotplug_base = _align_up(RAM_BASE + size, GIB)
     hotplug_size = ((max_size if max_size is not None else size) - size
                     + (slots or 0) * GIB) & U64
@@ -346,7 +349,7 @@ def reserved_memory_node(log: tuple[int, int]) -> Node:
 
 
 def generate_tree(f: QemuDtbFacts) -> Node:
-    """The reference generator's tree (spec §5), nodes and properties in order."""
+    """The reference generator's tree (``gen_dtb``), nodes and properties in order."""
     root = Node("")
     root.prop("compatible", dt_string("linux,dummy-virt"))
     root.prop("model", dt_string("linux,dummy-virt-realm"))
@@ -424,7 +427,7 @@ def generate_tree(f: QemuDtbFacts) -> Node:
 
 
 def generate_dtb(f: QemuDtbFacts) -> bytes:
-    """The reference tool's QEMU DTB: tight, unpadded (spec §5)."""
+    """The reference tool's QEMU DTB: tight, unpadded."""
     w = VmFdtWriter()
     w.emit(generate_tree(f))
     return w.finish()
@@ -672,7 +675,7 @@ def _parse_template(data: bytes) -> tuple[VmFdtWriter, list[Token]]:
 
 def apply_template(template: bytes, f: QemuDtbFacts) -> bytes:
     """``--dtb-template``: re-emit the template with the Realm-dependent parts
-    regenerated (spec §6); properties absent from the template are never added."""
+    regenerated (``src/dtb_surgeon.rs``); properties absent from the template are never added."""
     w, tokens = _parse_template(template)
     open_nodes: list[int] = []
     ignore = 0

@@ -41,7 +41,7 @@ SHARE_TAG = "shr0"  # 9p mount tag of ``rmtool launch --share``
 
 @dataclass(frozen=True)
 class VmVersionFacts:
-    """The "VM VERSION" event of a VMM-written log (measurement-log facts §2)."""
+    """The "VM VERSION" event of a VMM-written log (docs/measurement-log.md section 2)."""
 
     name: str  # as the VMM writes it: "kvmtool", "QEMU", "cloudhv"
     version: str
@@ -51,8 +51,9 @@ class VmVersionFacts:
 
 @dataclass(frozen=True)
 class LoggedDtbFacts:
-    """What an event log says about a DTB's inputs (facts §4, pass 1): the VM VERSION
-    event, the REALM_CREATE PMU flag, the INITRD and LOG events and the DTB event."""
+    """What an event log says about a DTB's inputs (docs/measurement-log.md section 4,
+    pass 1): the VM VERSION event, the REALM_CREATE PMU flag, the INITRD and LOG events and
+    the DTB event."""
 
     vmm_name: str  # the VM VERSION name
     vmm_version: str
@@ -138,7 +139,7 @@ class LaunchRequest:
 
 @dataclass(frozen=True)
 class LaunchTraits:
-    """Per-VMM constants of ``rmtool launch`` (spec/anchor-cli.md §5)."""
+    """Per-VMM constants of ``rmtool launch`` (``scripts/gen-run-vmm.sh``, docs/launch.md)."""
 
     dtb_name: str  # file name of the generated DTB
     serial: tuple[str, int, str]  # earlycon driver, UART address, console device

@@ -2,7 +2,7 @@
 
 The reference (crate ``cca-realm-measurements``, Cargo.lock: ``base64`` 0.22.1, ``clap``
 4.5) reports some errors with texts that come from Rust's standard library or from its
-dependencies; rmtool prints them bit for bit (spec/anchor-cli.md §3, spec/vmm-*.md §1).
+dependencies; rmtool prints them bit for bit (``src/main.rs``, ``src/command_line.rs``).
 This module is the single place that imitates them:
 
 * :func:`parse_uint` / :func:`parse_int`: ``u<N>::from_str`` / ``i<N>::from_str``

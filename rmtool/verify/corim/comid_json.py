@@ -5,7 +5,7 @@ veraison/corim Go types' JSON tags (``tag-identity``, ``entities``, ``triples.re
 with ``environment`` {``class`` {``id`` {type, value}, vendor, model}, ``instance``} and
 ``measurements`` [{``key``, ``value`` {digests, raw-value, integrity-registers, name}}];
 CoRIM ``corim-id``, ``profile``, ``validity``, ``entities``; meta ``signer`` / ``validity``).
-The reference tool realm-measurements writes the same CoMID JSON (anchor-cli.md section 3),
+The reference tool realm-measurements writes the same CoMID JSON (``src/realm_comid.rs``),
 with ``integrity-registers`` holding ``"sha-256;<base64 of a 64-byte slot>"`` strings.
 
 Output maps use the integer keys of draft-ietf-rats-corim so that one extractor reads CBOR and
@@ -44,11 +44,6 @@ DIGEST_ALG_TEXT = {"sha-256": 1, "sha-384": 7, "sha-512": 8, "sha-256-128": 2,
 
 def is_comid_template(obj: Any) -> bool:
     return isinstance(obj, Mapping) and ("tag-identity" in obj or "triples" in obj)
-
-
-def is_corim_template(obj: Any) -> bool:
-    return isinstance(obj, Mapping) and not is_comid_template(obj) and bool(
-        {"corim-id", "profile", "validity", "entities", "dependent-rims"} & set(obj))
 
 
 def b64decode(text: Any, where: str) -> bytes:

@@ -56,11 +56,6 @@ def load_cert_chain(data: bytes) -> list[bytes]:
     return [c.public_bytes(serialization.Encoding.DER) for c in certs]
 
 
-def cose_alg(key: PrivateKey | PublicKey) -> int:
-    """The COSE algorithm the key signs with: ES256/384/512 by curve, EdDSA, PS256."""
-    return cose.algorithm_for_key(key, CorimError).cose_id
-
-
 def default_meta(signer_name: str = "rmtool") -> dict[int, Any]:
     return {0: {0: signer_name}}
 

@@ -1,4 +1,4 @@
-"""CCA platform and realm token claims (spec/rmm-measurement.md §8; draft-ffm-rats-cca-token §4).
+"""CCA platform and realm token claims (RMM spec DEN0137; draft-ffm-rats-cca-token §4).
 
 Turns a decoded claims map into typed records and back. Decoding checks CBOR *types*
 (a wrong type makes the token unusable: ``TokenError``); presence, sizes and profile
