@@ -1,4 +1,4 @@
-"""``rmtool compare TOKEN``: which realm claim differs from which reference (issue 7).
+"""``rmtool compare TOKEN``: which realm claim differs from which reference (docs/cli-compare.md).
 
 Reference sources: ``--rim/--rem0..--rem3/--rpv HEX``, ``--endorsements FILE`` (CoMID
 JSON as ``measure`` / realm-measurements write it), ``--corim FILE`` (through

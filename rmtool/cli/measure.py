@@ -1,7 +1,7 @@
 """``rmtool measure`` (and ``realm-measurements``): the reference tool's CLI.
 
 ``rmtool measure [GLOBAL OPTIONS] <kvmtool|qemu|cloud-hv> [VMM ARGS...]`` — global
-options as spec/anchor-cli.md §1 (accepted verbatim so existing scripts keep working),
+options as the reference's Args, src/command_line.rs (accepted verbatim for scripts),
 plus rmtool's own: ``--rmm-version``, ``--format``, ``--trace``, ``--jobs``,
 ``--corim-output``, ``--emit-log``. Measurements are printed at the hash size the
 token carries (the reference prints 64-byte slots).
@@ -10,7 +10,6 @@ token carries (the reference prints 64-byte slots).
 from __future__ import annotations
 
 import base64
-import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -55,9 +54,6 @@ from rmtool.measure.vmm.rustcompat import (
 )
 
 PROGRESS_THRESHOLD = 64 << 20
-BOOL = click.Choice(["true", "false"])
-
-
 def _parse_hash_algo(text: str) -> str:
     """``RmiHashAlgorithm::from_str`` (the value is then ignored by the reference)."""
     if text not in ("sha256", "sha512"):
@@ -397,5 +393,3 @@ def _print(result: MeasureResult, fmt: str, trace: bool, print_b64: bool) -> Non
         click.echo(f"REM{i}: {_hex_or_b64(rem, print_b64)}")
 
 
-def jobs_default() -> int:
-    return os.cpu_count() or 1

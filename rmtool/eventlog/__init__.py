@@ -3,7 +3,7 @@
 Formats (auto-detected): TCG PC Client crypto-agile logs (PFP 1.06 section 10.2),
 legacy SHA-1 logs, confidential-computing event logs (CCEL, UEFI 2.10 section 38.4) and
 the 56-byte ACPI CCEL table (ACPI 6.5 section 5.2.34); the CCA RIM log proposal is a
-crypto-agile log with CCA-specific event data (measurement-log facts).
+crypto-agile log with CCA-specific event data (docs/measurement-log.md).
 
 Library API::
 

@@ -1,7 +1,7 @@
 """Writers for TCG event logs: the one log writer of rmtool.
 
 Follows TCG PC Client PFP 1.06 section 10.2 (a legacy-format Spec ID event, then
-TCG_PCR_EVENT2 records) and the proposed CCA RIM log (measurement-log facts section 2:
+TCG_PCR_EVENT2 records) and the proposed CCA RIM log (docs/measurement-log.md section 2:
 "VM VERSION", tagged REALM_CREATE / INIT_RIPAS / REC_CREATE events, image blobs). The
 container and UEFI records are built with the construct declarations of ``structs``; the
 CCA payloads with the packers of their one declaration (``cca_payloads``). Used by the
@@ -199,7 +199,8 @@ def minimal_rem_log(count: int, *, vmm: str = "QEMU") -> bytes:
     """A CCA Realm log whose body is ``count`` minimal REM extends.
 
     Spec ID declaring SHA-256 only, a "VM VERSION" event and a REALM_CREATE tag (the VMM's
-    RIM events, facts section 2), then ``count`` EV_EFI_ACTION events with empty data
+    RIM events, docs/measurement-log.md section 2), then ``count`` EV_EFI_ACTION events
+    with empty data
     extending MR indices 1, 2, 3, 4 in turn (REM0..REM3 under the MR map), each with the
     SHA-256 digest of its (empty) data: 50 bytes per event. Deterministic.
     """

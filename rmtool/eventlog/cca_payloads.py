@@ -1,9 +1,9 @@
 """The VMM-written CCA RIM-log payloads, each declared once.
 
-Spec: measurement-log facts §2 — "VM VERSION" (§2.1, both published layouts), the
+Spec: docs/measurement-log.md section 2 — "VM VERSION" (both published layouts; section 5), the
 TCG_PCClientTaggedEvent (PC Client PFP 1.06 section 10.4.2.1) payloads REALM_CREATE /
-INIT_RIPAS / REC_CREATE (§2.2, RMM encodings, packed little-endian) and the
-UEFI_PLATFORM_FIRMWARE_BLOB / BLOB2 image events (PFP 10.4.2.2, §2.3).
+INIT_RIPAS / REC_CREATE (RMM encodings, packed little-endian) and the
+UEFI_PLATFORM_FIRMWARE_BLOB / BLOB2 image events (PFP 10.4.2.2).
 
 Each payload is a :class:`~rmtool.binlayout.Layout` (name, struct code and offset of
 every field). The decoder (:mod:`rmtool.eventlog.decode`), the strict replay readers
@@ -25,7 +25,8 @@ from rmtool.eventlog.constants import (
     VM_VERSION_SIGNATURE,
 )
 
-# "VM VERSION" (facts §2.1), as QEMU writes it and the reference parser reads it:
+# "VM VERSION" (docs/measurement-log.md section 2), as QEMU writes it and the reference
+# parser reads it:
 # ram_size first, 112 bytes (the reference reads 100: up to num_cpus).
 VM_VERSION_QEMU: Final = Layout("VmVersionEventQemu", 112, (
     Field("signature", "16s", 0),
@@ -53,7 +54,8 @@ TAGGED_EVENT_HEADER: Final = Layout("TaggedEventHeader", 8, (
     Field("taggedEventDataSize", "I", 4),
 ))
 
-# REALM_CREATE (facts §2.2): 14 bytes packed; QEMU writes 2 bytes of struct padding.
+# REALM_CREATE (docs/measurement-log.md section 2): 14 bytes packed; QEMU writes 2 bytes
+# of struct padding.
 REALM_CREATE: Final = Layout("RealmCreateTag", 14, (
     Field("flags", "Q", 0),
     Field("s2sz", "B", 8),
@@ -64,12 +66,12 @@ REALM_CREATE: Final = Layout("RealmCreateTag", 14, (
     Field("hash_algo", "B", 13),  # RMI encoding: 0 SHA-256, 1 SHA-512, 2 SHA-384
 ))
 REALM_CREATE_QEMU_PADDING: Final = 2
-# INIT_RIPAS (facts §2.2): one RAM range.
+# INIT_RIPAS (docs/measurement-log.md section 2): one RAM range.
 INIT_RIPAS: Final = Layout("InitRipasTag", 16, (
     Field("base", "Q", 0),
     Field("size", "Q", 8),
 ))
-# REC_CREATE (facts §2.2): flags (bit 0 runnable), pc, x0..x7.
+# REC_CREATE (docs/measurement-log.md section 2): flags (bit 0 runnable), pc, x0..x7.
 REC_CREATE: Final = Layout("RecCreateTag", 80, (
     Field("flags", "Q", 0),
     Field("pc", "Q", 8),
@@ -95,7 +97,7 @@ LAYOUTS: Final[dict[str, Layout]] = {
                                        REALM_CREATE, INIT_RIPAS, REC_CREATE,
                                        PLATFORM_FIRMWARE_BLOB)
 }
-#: the image descriptions of the RIM log (facts §2.3)
+#: the image descriptions of the RIM log (docs/measurement-log.md section 2)
 IMAGE_KINDS: Final = ("KERNEL", "INITRD", "DTB", "FIRMWARE", "ACPI DATA", "LOG")
 
 

@@ -2,8 +2,8 @@
 
 Follows TCG PC Client PFP 1.06 section 10.4 (event types and their event data), UEFI 2.10
 sections 3.1.3 (EFI_LOAD_OPTION) and 32.4.1 (EFI_SIGNATURE_LIST), NIST SP 800-155 /
-PFP 10.4.5.2 (SP800-155 events), and the proposed CCA RIM log (measurement-log facts,
-sections 2.1-2.3: "VM VERSION", REALM_CREATE / INIT_RIPAS / REC_CREATE, image blobs).
+PFP 10.4.5.2 (SP800-155 events), and the proposed CCA RIM log (docs/measurement-log.md
+section 2: "VM VERSION", REALM_CREATE / INIT_RIPAS / REC_CREATE, image blobs).
 
 Decoders read untrusted bytes: every length is checked against the bytes present before
 use. A decoder that meets inconsistent data raises :class:`DecodeError` (field + offset in
@@ -130,7 +130,7 @@ def decode_spec_id(data: bytes) -> Decoded:
 
 
 def decode_vm_version(data: bytes) -> Decoded:
-    """CCA "VM VERSION" (facts 2.1). Both published layouts are reported.
+    """CCA "VM VERSION" (docs/measurement-log.md section 2). Both published layouts are reported.
 
     ``layout`` is ``"qemu"`` (ram_size at 88, num_cpus at 96: QEMU and the reference parser)
     or ``"doc"`` (log_start, log_size, ram_size, num_cpus from offset 88: the 116-byte event
@@ -220,7 +220,7 @@ def decode_blob(data: bytes) -> Decoded:
 
 
 def decode_blob2(data: bytes) -> Decoded:
-    """UEFI_PLATFORM_FIRMWARE_BLOB2 (facts 2.3): description, base, length.
+    """UEFI_PLATFORM_FIRMWARE_BLOB2 (docs/measurement-log.md section 2): description, base, length.
 
     ``description`` has trailing NULs removed; ``description_raw`` is the exact hex, and
     ``description_nul_terminated`` says whether the producer counted a NUL.

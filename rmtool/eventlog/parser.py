@@ -4,7 +4,7 @@ Follows TCG PC Client PFP 1.06 section 10.2 (TCG_PCClientPCREvent, TCG_PCR_EVENT
 TCG_EfiSpecIDEvent), the TCG "Canonical Event Log" rules for crypto-agile logs, the
 UEFI 2.10 section 38.4 confidential-computing event log (CCEL: MR index in place of the
 PCR index, the log area padded with 0x00 or 0xFF), ACPI 6.5 section 5.2.34 (the CCEL
-table), and the CCA RIM-log quirks of the measurement-log facts (section 1: EV_NO_ACTION
+table), and the CCA RIM-log quirks of docs/measurement-log.md (section 1: EV_NO_ACTION
 digest list with algorithm 0, zero padding).
 
 The log is untrusted. Framing (headers, digest lists, sizes) is done with :mod:`struct`
@@ -352,7 +352,8 @@ class _AgileFramer:
             known = sizes.get(alg)
             if known is None:
                 if etype == c.EV_NO_ACTION and count == num_algs:
-                    # CCA RIM log (facts 1.2): skip by the Spec ID size, whatever the id.
+                    # CCA RIM log (docs/measurement-log.md section 1): skip by the Spec ID
+                    # size, whatever the id.
                     name, size = f"alg_{alg:04x}", sizes[order[i]][1]
                 else:
                     raise _Stop(p, f"digests[{i}].hashAlg",

@@ -2,7 +2,7 @@
 
 Follows TCG PC Client PFP 1.06 section 10 (TCG_PCClientPCREvent, TCG_PCR_EVENT2,
 TCG_EfiSpecIDEvent, UEFI_* event data), the ACPI 6.5 CCEL table (section 5.2.34), the
-proposed CCA RIM log (measurement-log facts, sections 2.1-2.3) and the Linux EFI stub
+proposed CCA RIM log (docs/measurement-log.md section 2) and the Linux EFI stub
 tagged events.
 
 The declarations are used to build logs (``rmtool.eventlog.build``) and as the reference
@@ -106,7 +106,8 @@ AcpiCcelTable: Final = Struct(
 # EV_NO_ACTION "StartupLocality" (TCG_EfiStartupLocalityEvent)
 StartupLocalityEvent: Final = Struct("signature" / Bytes(16), "startupLocality" / Int8ul)
 
-# CCA "VM VERSION" event, both layouts (facts 2.1): generated from the one declaration in
+# CCA "VM VERSION" event, both layouts (docs/measurement-log.md section 2): generated from
+# the one declaration in
 # rmtool.eventlog.cca_payloads (text fields as NUL-padded Bytes).
 VmVersionEventQemu: Final = cca.VM_VERSION_QEMU.construct()
 VmVersionEventDoc: Final = cca.VM_VERSION_DOC.construct()

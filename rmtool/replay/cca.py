@@ -1,8 +1,8 @@
 """Strict readers and writers of the VMM-written CCA RIM-log payloads.
 
-Spec: measurement-log facts §2 — "VM VERSION" (§2.1, both published layouts), the
-EV_EVENT_TAG payloads REALM_CREATE / INIT_RIPAS / REC_CREATE (§2.2) and the
-UEFI_PLATFORM_FIRMWARE_BLOB2 image events (§2.3). ``rmtool.eventlog`` frames the log
+Spec: docs/measurement-log.md section 2 — "VM VERSION" (both published layouts; section 5), the
+EV_EVENT_TAG payloads REALM_CREATE / INIT_RIPAS / REC_CREATE  and the
+UEFI_PLATFORM_FIRMWARE_BLOB2 image events. ``rmtool.eventlog`` frames the log
 and decodes these payloads for display; replay needs them *checked* (unknown flag bits,
 minimum sizes, hash algorithm encodings) and turned into RMM parameters: the fields are
 read here with the packers generated from their one declaration
@@ -38,7 +38,8 @@ TAG_REC_CREATE = c.CCA_TAG_REC_CREATE
 TAG_NAMES = {tag: name for tag, (name, _) in payloads.TAG_PAYLOADS.items()}
 IMAGE_KINDS = payloads.IMAGE_KINDS
 
-LAYOUT_QEMU = "ram_size-first"  # QEMU and the reference parser (facts §2.1 table)
+# QEMU and the reference parser (docs/measurement-log.md section 5 table)
+LAYOUT_QEMU = "ram_size-first"
 LAYOUT_DOC = "log-first"  # the reference doc and test: log_start, log_size, ram_size, cpus
 _VMV_QEMU = payloads.VM_VERSION_QEMU  # 112 bytes as QEMU writes it (100 read)
 _VMV_DOC = payloads.VM_VERSION_DOC  # 116 bytes
@@ -73,8 +74,8 @@ def _cstr(raw: bytes) -> str:
 
 
 def read_vm_version(data: bytes) -> VmVersion:
-    """Both layouts (facts §2.1): 116 bytes = log-first (doc/test), otherwise ram_size
-    first (QEMU, the reference parser; 100 bytes at least)."""
+    """Both layouts (docs/measurement-log.md sections 2 and 5): 116 bytes = log-first
+    (doc/test), otherwise ram_size first (QEMU, the reference parser; 100 bytes at least)."""
     if data[:16] != VM_VERSION_SIGNATURE:
         raise CcaEventError("unknown EV_NO_ACTION signature", field="signature", offset=0)
     if len(data) == _VMV_DOC.size:
@@ -217,7 +218,8 @@ EV_EFI_PLATFORM_FIRMWARE_BLOB2 = c.EV_EFI_PLATFORM_FIRMWARE_BLOB2
 TPM_ONLY_TYPES = {t: c.event_type_name(t) for t in (
     c.EV_S_CRTM_CONTENTS, c.EV_S_CRTM_VERSION, c.EV_EFI_HCRTM_EVENT)}
 STARTUP_LOCALITY_SIGNATURE = c.STARTUP_LOCALITY_SIGNATURE
-#: The Realm algorithms EDK2's Arm CCA CC event log declares (facts section 7).
+#: The Realm algorithms EDK2's Arm CCA CC event log declares
+#: (EDK2 MdePkg/Include/Protocol/CcMeasurement.h).
 CCEL_REALM_BANKS = ("sha256", "sha512")
 _MAX_INDICES = 64  # distinct indices remembered for the message
 
@@ -236,7 +238,7 @@ def _ranges(values: list[int]) -> str:
 class RealmLogCheck:
     """Evidence, event by event, that a log is (or is not) an Arm CCA Realm log.
 
-    A Realm log (facts sections 1-3, 7) is either the VMM's RIM log — it carries a
+    A Realm log (docs/measurement-log.md sections 1-3) is either the VMM's RIM log — it carries a
     "VM VERSION" EV_NO_ACTION event, a REALM_CREATE / INIT_RIPAS / REC_CREATE tagged event
     on index 0, or an image event (UEFI_PLATFORM_FIRMWARE_BLOB2 "KERNEL", "INITRD",
     "DTB", ...) on index 0 — possibly followed by firmware REM events; or a firmware CC
@@ -281,7 +283,7 @@ class RealmLogCheck:
 
     @staticmethod
     def is_rim_event(event_type: int, data: bytes) -> bool:
-        """One of the VMM's RIM events (facts section 2.2-2.3), by type and payload."""
+        """One of the VMM's RIM events (docs/measurement-log.md section 2), by type and payload."""
         if event_type == EV_EVENT_TAG:
             return len(data) >= 4 and int.from_bytes(data[:4], "little") in TAG_NAMES
         if event_type in (EV_POST_CODE2, EV_EFI_PLATFORM_FIRMWARE_BLOB2):

@@ -1,7 +1,7 @@
 """The measured RMM structures, each declared once as data.
 
 Spec: DEN0137 1.0-rel0 B4.3.9 (RmiRealmParams), B4.3.12 (RmiRecParams), A7.1.1
-(RmmMeasurementDescriptor{Data,Rec,Ripas}); summarised in spec/rmm-measurement.md §3-§6.
+(RmmMeasurementDescriptor{Data,Rec,Ripas}); TF-RMM lib/measurement/src/rim.c.
 
 Each structure is a :class:`~rmtool.binlayout.Layout`: its total size and a tuple of
 ``Field`` specs (name, :mod:`struct` code, byte offset, optional constant). Everything
@@ -38,7 +38,7 @@ U64_MASK = (1 << 64) - 1  # addresses are u64 fields and wrap (the reference's r
 
 # --- the declarations ------------------------------------------------------------------
 
-# RmiRealmParams as the RMM copies it into its zero-filled measured image (B4.3.9, §3.1).
+# RmiRealmParams as the RMM copies it into its zero-filled measured image (B4.3.9).
 # Only these fields are measured; everything from 0x31 to 0xFFF is zero.
 REALM_PARAMS = Layout("RmiRealmParamsMeasured", PARAMS_SIZE, (
     Field("flags", "Q", 0x000),  # bit0 LPA2, bit1 SVE, bit2 PMU, bit3 DA, bits7-8 MEC
@@ -50,14 +50,14 @@ REALM_PARAMS = Layout("RmiRealmParamsMeasured", PARAMS_SIZE, (
     Field("hash_algo", "B", 0x030),  # 0 SHA-256, 1 SHA-512, 2 SHA-384
 ))
 
-# RmiRecParams measured image (B4.3.12, §6): flags, pc, gprs[8].
+# RmiRecParams measured image (B4.3.12): flags, pc, gprs[8].
 REC_PARAMS = Layout("RmiRecParamsMeasured", PARAMS_SIZE, (
     Field("flags", "Q", 0x000),
     Field("pc", "Q", 0x200),
     Field("gprs", "8Q", 0x300),
 ))
 
-# RmmMeasurementDescriptorData (A7.1.1, §4)
+# RmmMeasurementDescriptorData (A7.1.1)
 DATA_DESC = Layout("RmmMeasurementDescriptorData", DESC_SIZE, (
     Field("desc_type", "B", 0x00, DESC_TYPE_DATA),
     Field("len", "Q", 0x08, DESC_SIZE),
@@ -67,7 +67,7 @@ DATA_DESC = Layout("RmmMeasurementDescriptorData", DESC_SIZE, (
     Field("content", f"{SLOT_SIZE}s", 0x60),
 ))
 
-# RmmMeasurementDescriptorRec (A7.1.1, §6)
+# RmmMeasurementDescriptorRec (A7.1.1)
 REC_DESC = Layout("RmmMeasurementDescriptorRec", DESC_SIZE, (
     Field("desc_type", "B", 0x00, DESC_TYPE_REC),
     Field("len", "Q", 0x08, DESC_SIZE),
@@ -75,7 +75,7 @@ REC_DESC = Layout("RmmMeasurementDescriptorRec", DESC_SIZE, (
     Field("content", f"{SLOT_SIZE}s", 0x50),
 ))
 
-# RmmMeasurementDescriptorRipas (A7.1.1, §5.2)
+# RmmMeasurementDescriptorRipas (A7.1.1)
 RIPAS_DESC = Layout("RmmMeasurementDescriptorRipas", DESC_SIZE, (
     Field("desc_type", "B", 0x00, DESC_TYPE_RIPAS),
     Field("len", "Q", 0x08, DESC_SIZE),

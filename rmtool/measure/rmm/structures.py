@@ -1,7 +1,7 @@
 """The construct view of the measured RMM structures, generated from their one declaration.
 
 Spec: DEN0137 1.0-rel0 B4.3.9 (RmiRealmParams), B4.3.12 (RmiRecParams), A7.1.1
-measurement descriptors; summarised in spec/rmm-measurement.md §3-§6.
+measurement descriptors; TF-RMM lib/measurement/src/rim.c.
 
 The layouts are declared once, as data, in :mod:`rmtool.measure.rmm.layouts` (name,
 struct code and offset of every field). This module builds the construct ``Struct`` of
