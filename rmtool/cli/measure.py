@@ -250,9 +250,8 @@ def measurements_json(m: Measurements, build: VmmBuild) -> dict[str, Any]:
 
 
 def trace_rows(m: Measurements) -> list[dict[str, Any]]:
-    return [{"number": t.number, "operation": t.kind, "origin": t.op.origin,
-             "detail": t.detail, "descriptors": t.descriptors,
-             "rim_after": t.rim_after.hex()} for t in m.trace]
+    """The trace records in their JSON form (``TraceRecord.to_json``, the one codec)."""
+    return [r.to_json() for r in m.records()]
 
 
 @click.command("measure", cls=_MeasureCommand,

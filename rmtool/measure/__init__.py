@@ -4,7 +4,9 @@ Public entry points:
 
 * :func:`measure_vmm` — a VMM command line plus global inputs → build + measurements;
 * :class:`rmtool.measure.rmm.realm.Realm` — execute any RMM operation stream;
-* :mod:`rmtool.measure.vmm` — the VMM front-ends (kvmtool, QEMU, cloud-hypervisor).
+* :mod:`rmtool.measure.vmm` — the VMM front-ends (kvmtool, QEMU, cloud-hypervisor);
+* :class:`rmtool.measure.rmm.trace.TraceRecord` — one executed operation of the trace
+  (``Measurements.records()``), with its JSON codec.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from dataclasses import dataclass
 
 from rmtool.measure.images import ParallelGranuleHasher, Progress
 from rmtool.measure.rmm.realm import Measurements, Realm
+from rmtool.measure.rmm.trace import TraceFormatError, TraceRecord
 from rmtool.measure.vmm import frontend
 from rmtool.measure.vmm.common import MeasureInputs, VmmBuild
 
-__all__ = ["MeasureInputs", "MeasureResult", "Measurements", "Realm", "VmmBuild",
-           "build_vmm", "measure_vmm"]
+__all__ = ["MeasureInputs", "MeasureResult", "Measurements", "Realm", "TraceFormatError",
+           "TraceRecord", "VmmBuild", "build_vmm", "measure_vmm"]
 
 
 @dataclass

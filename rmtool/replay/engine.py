@@ -40,7 +40,15 @@ from rmtool.measure.rmm.ops import (
     RemExtend,
 )
 from rmtool.measure.rmm.profiles import get_profile
-from rmtool.measure.rmm.realm import Realm
+from rmtool.measure.rmm.realm import Realm, TraceEntry
+from rmtool.measure.rmm.trace import (
+    DATA_CREATE,
+    MEASUREMENT_EXTEND,
+    DataInputs,
+    Inputs,
+    Origin,
+    TraceRecord,
+)
 from rmtool.replay import cca, dtbgen, indexmap
 from rmtool.replay.store import ImageStore, ReferenceImages
 
@@ -115,6 +123,20 @@ class EventRow:
                 "image": self.image, "value_after": self.value_after}
 
 
+@dataclass(frozen=True, slots=True)
+class RimFailure:
+    """The event at which the RIM stopped replaying, with what is known of the operation
+    it should have become: ``kind`` (DATA_CREATE for an image event whose payload was
+    read, else the tag name or the event type), ``label`` (the image kind or tag name)
+    and, for an image event, its IPA and size (``data``)."""
+
+    event: int
+    kind: str
+    label: str
+    data: DataInputs | None
+    note: str
+
+
 @dataclass
 class ReplayResult:
     rim: bytes | None  # None: the RIM could not be rebuilt (see ``rim_error``)
@@ -131,6 +153,23 @@ class ReplayResult:
     log_format: str = ""
     operations: list[Operation] = field(default_factory=list)
     rmm_version: str = "1.0-rel0"
+    #: the Realm model's trace of the listed operations (light entries; ``records()``
+    #: builds the structured records): each entry's origin names its log event
+    trace: list[TraceEntry] = field(default_factory=list)
+    rim_failure: RimFailure | None = None  # the first RIM event that did not replay
+
+    def records(self, *, rim_only: bool = False) -> list[TraceRecord]:
+        """The replayed operations as trace records, in order (``rim_only``: without the
+        REM extensions); ``record.origin.event`` is the event each came from."""
+        return [t.record() for t in self.trace
+                if not (rim_only and t.kind == MEASUREMENT_EXTEND)]
+
+    def record_of_event(self, number: int) -> TraceRecord | None:
+        """The operation event ``number`` became (None: it became none, or is not listed)."""
+        for t in self.trace:
+            if t.origin is not None and t.origin.event == number:
+                return t.record()
+        return None
 
     @property
     def ok(self) -> bool:
@@ -283,9 +322,10 @@ class _ReplayRealm(Realm):
 
     recording = True
 
-    def _record(self, op: Operation, kind: str, detail: str, descriptors: int) -> None:
+    def _record(self, op: Operation, kind: str, descriptors: int,
+                inputs: Inputs | None = None) -> None:
         if self.recording:
-            super()._record(op, kind, detail, descriptors)
+            super()._record(op, kind, descriptors, inputs)
 
 
 class _Replayer:
@@ -323,6 +363,8 @@ class _Replayer:
         self.rows: list[EventRow] = []
         self.created = False
         self.assumed = False
+        self.rim_failure: RimFailure | None = None
+        self._attempt: tuple[str, DataInputs | None] | None = None  # label, image range
 
     # ----------------------------------------------------------------- helpers
     def _values(self) -> tuple[str | None, list[str | None]]:
@@ -333,8 +375,8 @@ class _Replayer:
         rems = [None if i in self.rem_errors else r.hex() for i, r in enumerate(t.rems_after)]
         return rim, rems
 
-    def _apply(self, op: Operation) -> None:
-        self.realm.apply(op)
+    def _apply(self, op: Operation, origin: Origin) -> None:
+        self.realm.apply(op, origin)
         if self.keep:
             self.ops.append(op)
 
@@ -345,6 +387,10 @@ class _Replayer:
         else:
             self.warnings.add(text)
         row.note = message
+        if self.keep and self.rim_failure is None:
+            label, data = self._attempt or (row.type, None)
+            kind = DATA_CREATE if data is not None else label
+            self.rim_failure = RimFailure(row.number, kind, label, data, message)
 
     def _ensure_realm(self) -> None:
         """A log without REALM_CREATE still has REMs: create the Realm with the log's
@@ -356,7 +402,8 @@ class _Replayer:
         if self.rim_error is None:
             self.rim_error = "the log has no REALM_CREATE event before its first extension"
         params = RealmParams(hash_algo=self.algo, s2sz=48)
-        self._apply(RealmCreate(params, origin="assumed (no REALM_CREATE in the log)"))
+        origin = Origin("assumed", "assumed (no REALM_CREATE in the log)")
+        self._apply(RealmCreate(params, origin=str(origin)), origin)
 
     # ----------------------------------------------------------------- events
     def run(self) -> None:
@@ -475,6 +522,7 @@ class _Replayer:
 
     # -- RIM
     def _rim_event(self, ev: Event, row: EventRow, digest: bytes | None) -> None:
+        self._attempt = None
         try:
             if ev.event_type == c.EV_EVENT_TAG:
                 self._tag(ev, row)
@@ -486,20 +534,21 @@ class _Replayer:
         except RmtoolError as exc:
             self._fail_rim(row, str(exc))
 
-    def _rim_op(self, row: EventRow, op: Operation) -> None:
+    def _rim_op(self, row: EventRow, op: Operation, origin: Origin) -> None:
         if self.rim_error is not None and not self.assumed:
             row.note = row.note or "not replayed: the RIM is already broken"
             return
         if not self.created and not isinstance(op, RealmCreate):
             self._fail_rim(row, "REALM_CREATE must come first")
             return
-        self._apply(op)
+        self._apply(op, origin)
         row.operation = type(op).__name__
 
     def _tag(self, ev: Event, row: EventRow) -> None:
         tag, payload = cca.read_tag(ev.data)
         row.description = cca.TAG_NAMES[tag]
-        origin = f"event {ev.number} ({row.description})"
+        self._attempt = (row.description, None)
+        origin = Origin.from_event(ev.number, row.description)
         if tag == cca.TAG_REALM_CREATE:
             params = cca.read_realm_create(payload)
             row.description += (f" s2sz {params.s2sz} {params.hash_algo.name}"
@@ -508,7 +557,7 @@ class _Replayer:
                 self._fail_rim(row, "second REALM_CREATE")
                 return
             self.created = True
-            self._rim_op(row, RealmCreate(params, origin=origin))
+            self._rim_op(row, RealmCreate(params, origin=str(origin)), origin)
         elif tag == cca.TAG_INIT_RIPAS:
             base, size = cca.read_init_ripas(payload)
             # as the VMM front-ends compute it (emit-log), without their u64 wrap: a
@@ -519,20 +568,21 @@ class _Replayer:
             if base % GRANULE_SIZE:
                 self._fail_rim(row, f"INIT_RIPAS base {base:#x} is not 4 KiB aligned")
                 return
-            self._rim_op(row, InitRipas(base, top, origin=origin))
+            self._rim_op(row, InitRipas(base, top, origin=str(origin)), origin)
         else:
             flags, pc, gprs = cca.read_rec_create(payload)
             row.description += f" pc {pc:#x} x0 {gprs[0]:#x}"
-            self._rim_op(row, RecCreate(pc, gprs, flags=flags, origin=origin))
+            self._rim_op(row, RecCreate(pc, gprs, flags=flags, origin=str(origin)), origin)
 
     def _image(self, ev: Event, row: EventRow, digest: bytes | None) -> None:
         blob = cca.read_blob2(ev.data)
         row.description = f"{blob.description} {blob.base:#x} +{blob.length:#x}"
-        origin = f"event {ev.number} ({blob.description})"
+        origin = Origin.from_event(ev.number, blob.description)
+        self._attempt = (blob.description, DataInputs(blob.base, blob.length, None))
         if not ev.digests:
             row.image = "unmeasured"
             self._rim_op(row, DataCreate(blob.base, None, measured=False, size=blob.length,
-                                         origin=origin))
+                                         origin=str(origin)), origin)
             return
         if digest is None:
             self._fail_rim(row, f"no {self.algo.name} digest (the Realm algorithm)")
@@ -548,7 +598,7 @@ class _Replayer:
             self._fail_rim(row, f"{label} is {image.size:#x} bytes, the log says "
                                 f"{blob.length:#x}")
             return
-        self._rim_op(row, DataCreate(blob.base, image, origin=origin))
+        self._rim_op(row, DataCreate(blob.base, image, origin=str(origin)), origin)
 
     def _lookup(self, blob: cca.Blob, digest: bytes) -> tuple[Image | None, str]:
         match = self.refs.find(self.algo.name, digest)
@@ -600,8 +650,8 @@ class _Replayer:
             row.image = "unknown"
             self._add_unknown(digest)
         self._ensure_realm()
-        label = row.description or ev.type_name
-        self._apply(RemExtend(reg, digest, origin=f"event {ev.number} ({label})"))
+        origin = Origin.from_event(ev.number, row.description or ev.type_name)
+        self._apply(RemExtend(reg, digest, origin=str(origin)), origin)
         row.operation = "RemExtend"
 
     def result(self) -> ReplayResult:
@@ -626,7 +676,8 @@ class _Replayer:
             errors=self.errors.closed("errors") + self.refs.problems,
             warnings=self.warnings.closed("warnings"), vm_version=self.facts.vm,
             log_format=self.log.format,
-            operations=self.ops, rmm_version=self.realm.profile.name)
+            operations=self.ops, rmm_version=self.realm.profile.name,
+            trace=list(self.realm.trace), rim_failure=self.rim_failure)
 
 
 def replay_log(data: bytes, images: Sequence[str], *, index_map: str = "auto",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from rmtool.errors import MeasurementError
 from rmtool.measure.hashcore import data_chain
@@ -58,6 +58,16 @@ from rmtool.measure.rmm.profiles import (
     RealmRefused,
     RmmProfile,
     get_profile,
+)
+from rmtool.measure.rmm.trace import (
+    DataInputs,
+    Inputs,
+    Origin,
+    RealmInputs,
+    RecInputs,
+    RemInputs,
+    RipasInputs,
+    TraceRecord,
 )
 
 
@@ -210,17 +220,45 @@ def iter_ripas_entries(base: int, top: int, ipa_bits: int, tables: set[int],
         cur += size
 
 
-@dataclass
-class TraceEntry:
-    """One executed operation: what it was, how much was hashed, the RIM after it."""
+class TraceEntry(NamedTuple):
+    """One executed operation as the model keeps it (a light tuple: replay keeps one per
+    event); :meth:`record` is the structured :class:`TraceRecord` it stands for."""
 
     number: int
     op: Operation
     kind: str
-    detail: str
     descriptors: int
     rim_after: bytes
     rems_after: tuple[bytes, ...]
+    origin: Origin | None  # None: from the operation (a VMM front-end's decision)
+    inputs: Inputs | None  # None: from the operation (DATA_CREATE, REC_CREATE, REM)
+
+    def record(self) -> TraceRecord:
+        return TraceRecord(self.number, self.kind,
+                           self.inputs if self.inputs is not None else op_inputs(self.op),
+                           self.origin if self.origin is not None else op_origin(self.op),
+                           self.descriptors, self.rim_after, self.rems_after)
+
+    @property
+    def detail(self) -> str:
+        return self.record().detail
+
+
+def op_origin(op: Operation) -> Origin:
+    """The origin of an operation a VMM front-end produced: an image kind for a
+    DATA_CREATE, else the VMM decision it names."""
+    return Origin("image" if isinstance(op, DataCreate) else "vmm", op.origin)
+
+
+def op_inputs(op: Operation) -> Inputs:
+    """The typed inputs of a DATA_CREATE, REC_CREATE or RSI_MEASUREMENT_EXTEND."""
+    if isinstance(op, DataCreate):
+        return DataInputs(op.ipa, op.length, op.image.name if op.image is not None else None)
+    if isinstance(op, RecCreate):
+        return RecInputs(op.pc, tuple(op.gprs), op.flags)
+    if isinstance(op, RemExtend):
+        return RemInputs(op.rem, bytes(op.data))
+    raise MeasurementError(f"{type(op).__name__} inputs are recorded when it is executed")
 
 
 @dataclass
@@ -231,6 +269,10 @@ class Measurements:
     rpv: bytes
     profile: RmmProfile
     trace: list[TraceEntry] = field(default_factory=list)
+
+    def records(self) -> list[TraceRecord]:
+        """The trace as structured records (built on demand)."""
+        return [t.record() for t in self.trace]
 
     @property
     def rim_slot(self) -> bytes:
@@ -253,6 +295,7 @@ class Realm:
         self._rim_slot = bytes(64)
         self._rems = [bytes(64) for _ in range(4)]
         self.trace: list[TraceEntry] = []
+        self._origin: Origin | None = None  # of the operation being executed
         # RTTs below the start level created by INIT_RIPAS calls (table_base | depth)
         self._rtt_tables: set[int] = set()
 
@@ -273,11 +316,14 @@ class Realm:
     def _h(self, data: bytes) -> bytes:
         return slot(hashlib.new(self.algo.name, data).digest())
 
-    def _record(self, op: Operation, kind: str, detail: str, descriptors: int) -> None:
+    def _record(self, op: Operation, kind: str, descriptors: int,
+                inputs: Inputs | None = None) -> None:
+        """Append the trace entry of ``op`` (a light tuple: its record is built on demand)."""
         size = self.algo.size
-        self.trace.append(TraceEntry(len(self.trace) + 1, op, kind, detail, descriptors,
+        self.trace.append(TraceEntry(len(self.trace) + 1, op, kind, descriptors,
                                      self._rim_slot[:size],
-                                     tuple(r[:size] for r in self._rems)))
+                                     tuple(r[:size] for r in self._rems), self._origin,
+                                     inputs))
 
     # ------------------------------------------------------------------ operations
     def execute(self, ops: Iterable[Operation]) -> Measurements:
@@ -285,7 +331,10 @@ class Realm:
             self.apply(op)
         return self.measurements()
 
-    def apply(self, op: Operation) -> None:
+    def apply(self, op: Operation, origin: Origin | None = None) -> None:
+        """Execute ``op``; ``origin`` (e.g. the log event it came from) is recorded in its
+        trace entry, else the operation's own (a VMM decision or an image kind)."""
+        self._origin = origin
         if isinstance(op, RealmCreate):
             self.realm_create(op)
         elif isinstance(op, InitRipas):
@@ -310,21 +359,18 @@ class Realm:
         self.params = op.params
         self._rim_slot = self._h(image)
         p = op.params
-        detail = (f"s2sz={p.s2sz} bps={p.num_bps} wps={p.num_wps} sve_vl={p.sve_vl} "
-                  f"pmu={'on' if p.pmu else 'off'}/{p.pmu_num_ctrs} "
-                  f"lpa2={'on' if p.lpa2 else 'off'} algo={p.hash_algo.name}")
-        undefined = fields.flags & ~self.profile.flag_mask
-        if undefined:
-            detail += (f" flags={fields.flags:#x} (bits {undefined:#x} not defined by RMM "
-                       f"{self.profile.name}, measured as TF-RMM does)")
-        if p.rmi is not None:
-            detail += (f" raw: sve_vl={fields.sve_vl} pmu_num_ctrs={fields.pmu_num_ctrs}")
-        self._record(op, "REALM_CREATE", detail, 1)
+        raw = p.rmi is not None
+        inputs = RealmInputs(p.s2sz, p.num_bps, p.num_wps, p.sve_vl, p.pmu, p.pmu_num_ctrs,
+                             p.lpa2, p.hash_algo.name, fields.flags,
+                             fields.flags & ~self.profile.flag_mask, self.profile.name,
+                             fields.sve_vl if raw else None,
+                             fields.pmu_num_ctrs if raw else None)
+        self._record(op, "REALM_CREATE", 1, inputs)
 
     def init_ripas(self, op: InitRipas) -> None:
         if not self.profile.measures_init_ripas:
-            self._record(op, "INIT_RIPAS", f"[{op.base:#x}, {op.top:#x}) not measured by "
-                         f"RMM {self.profile.name}", 0)
+            self._record(op, "INIT_RIPAS", 0,
+                         RipasInputs(op.base, op.top, False, self.profile.name))
             return
         assert self.params is not None or self.algo
         if op.top <= op.base:  # TF-RMM smc_rtt_init_ripas: RMI_ERROR_INPUT
@@ -353,7 +399,8 @@ class Realm:
             self._rtt_tables.difference_update(created)
             raise
         self._rim_slot = slot(rim)
-        self._record(op, "INIT_RIPAS", f"[{op.base:#x}, {op.top:#x})", count)
+        self._record(op, "INIT_RIPAS", count,
+                     RipasInputs(op.base, op.top, True, self.profile.name))
 
     def data_create(self, op: DataCreate) -> None:
         """One DATA descriptor per granule. With the RMM's range checks enforced (replay),
@@ -404,19 +451,15 @@ class Realm:
                 rim = ctor(unmeasured.pack(rim, ipa, zero)).digest()
             count = granules
         self._rim_slot = slot(rim)
-        what = op.image.name if op.image is not None else "unmeasured"
-        self._record(op, "DATA_CREATE" if op.measured else "DATA_CREATE_UNMEASURED",
-                     f"{what} at {op.ipa:#x} size {op.length:#x}", count)
+        self._record(op, "DATA_CREATE" if op.measured else "DATA_CREATE_UNMEASURED", count)
 
     def rec_create(self, op: RecCreate) -> None:
         if not op.flags & 1:
-            self._record(op, "REC_CREATE", "not runnable: not measured", 0)
+            self._record(op, "REC_CREATE", 0)
             return
         content = self._h(rec_params_image(op))
         self._rim_slot = self._h(rec_descriptor(self._rim_slot, content))
-        self._record(op, "REC_CREATE",
-                     f"pc={op.pc:#x} " + " ".join(f"x{i}={v:#x}" for i, v in
-                                                  enumerate(op.gprs) if v), 1)
+        self._record(op, "REC_CREATE", 1)
 
     def rem_extend(self, op: RemExtend) -> None:
         if not 0 <= op.rem <= 3:
@@ -425,7 +468,7 @@ class Realm:
             raise MeasurementError(f"RSI_MEASUREMENT_EXTEND size {len(op.data)} > 64")
         size = self.algo.size
         self._rems[op.rem] = self._h(self._rems[op.rem][:size] + op.data)
-        self._record(op, "MEASUREMENT_EXTEND", f"REM{op.rem} += {op.data.hex()}", 0)
+        self._record(op, "MEASUREMENT_EXTEND", 0)
 
     def rem_extend_chain(self, rem: int, data: Sequence[bytes]) -> None:
         """``rem_extend`` of every item of ``data`` in turn on REM ``rem``, in one call and

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +45,16 @@ from typing import Any
 
 from rmtool.errors import UsageError
 from rmtool.files import load_json_bounded
-from rmtool.measure.rmm.ops import DataCreate, InitRipas, RealmCreate, RecCreate, RemExtend
+from rmtool.measure.rmm.trace import (
+    REALM_CREATE,
+    RIM_KINDS,
+    DataInputs,
+    Inputs,
+    RealmInputs,
+    RecInputs,
+    RipasInputs,
+    TraceRecord,
+)
 from rmtool.replay import ReplayResult
 from rmtool.replay.engine import EventRow
 from rmtool.verify.compare.compare import (
@@ -64,23 +72,10 @@ MAX_TRACE_STEPS = 1 << 20
 MAX_HASHES = 400_000  # extend operations spent on single-change hypotheses per register
 MAX_CANDIDATES = 65_536
 LOG_SOURCE = "log replay"
-_AT_RE = re.compile(r"\bat (0x[0-9a-f]+) size (0x[0-9a-f]+)")
-_DESC_RE = re.compile(r"^(\S+) (0x[0-9a-f]+) \+(0x[0-9a-f]+)")
 _ALGOS = {"sha256": 32, "sha384": 48, "sha512": 64}
 
 
 # ---------------------------------------------------------------- expected configuration
-
-
-@dataclass(frozen=True)
-class TraceStep:
-    """One operation of ``measure --trace``: kind, origin, detail and the RIM after it."""
-
-    number: int
-    operation: str
-    origin: str
-    detail: str
-    rim_after: bytes
 
 
 @dataclass(frozen=True)
@@ -92,7 +87,7 @@ class MeasureTrace:
     rems: list[bytes]
     hash_algo: str | None
     rmm_version: str | None
-    steps: list[TraceStep]  # RIM operations only (MEASUREMENT_EXTEND dropped)
+    steps: list[TraceRecord]  # RIM operations only (MEASUREMENT_EXTEND dropped)
 
 
 def _hex_field(doc: Mapping[str, Any], key: str, where: str) -> bytes:
@@ -106,7 +101,8 @@ def _hex_field(doc: Mapping[str, Any], key: str, where: str) -> bytes:
 
 
 def measure_trace_from_json(doc: Any, source: str) -> MeasureTrace:
-    """Validate the measure JSON (``rim``, ``rems``, ``trace``)."""
+    """Validate the measure JSON (``rim``, ``rems``, ``trace``); each trace entry is read
+    with the one record codec (:meth:`TraceRecord.from_json`, strict)."""
     if not isinstance(doc, dict):
         raise UsageError(f"{source}: not the JSON of `rmtool measure --format json --trace`")
     rim = _hex_field(doc, "rim", source)
@@ -120,21 +116,12 @@ def measure_trace_from_json(doc: Any, source: str) -> MeasureTrace:
                          "--trace`)", field="trace")
     if len(trace) > MAX_TRACE_STEPS:
         raise UsageError(f"{source}: more than {MAX_TRACE_STEPS} trace entries", field="trace")
-    steps: list[TraceStep] = []
-    for i, t in enumerate(trace):
-        where = f"{source} trace[{i}]"
-        if not isinstance(t, dict) or not isinstance(t.get("operation"), str):
-            raise UsageError(f"{where}: expected an object with 'operation'", field="trace")
-        if t["operation"] == "MEASUREMENT_EXTEND":
-            continue
-        steps.append(TraceStep(int(t["number"]) if isinstance(t.get("number"), int) else i + 1,
-                               t["operation"], str(t.get("origin", ""))[:200],
-                               str(t.get("detail", ""))[:400],
-                               _hex_field(t, "rim_after", where)))
+    records = [TraceRecord.from_json(t, f"{source} trace[{i}]") for i, t in enumerate(trace)]
     algo = doc.get("hash_algo")
     version = doc.get("rmm_version")
     return MeasureTrace(source, rim, rems, algo if isinstance(algo, str) else None,
-                        version if isinstance(version, str) else None, steps)
+                        version if isinstance(version, str) else None,
+                        [r for r in records if r.kind in RIM_KINDS])
 
 
 def load_measure_trace(path: str | Path) -> MeasureTrace:
@@ -390,110 +377,121 @@ def explain_reference(algo: str, reg: int, result: ReplayResult, source: str,
 
 @dataclass(frozen=True)
 class _LogOp:
+    """One of the log's RIM operations: the replayed record's typed inputs (None for the
+    event at which the RIM stopped replaying, when no operation could be built from it)."""
+
     event: int
     kind: str  # REALM_CREATE, INIT_RIPAS, DATA_CREATE, DATA_CREATE_UNMEASURED, REC_CREATE
     what: str  # KERNEL, DTB, ... (image kind) or the kind
-    detail: str  # as the Realm model's trace words it
-    ipa: int | None
-    size: int | None
+    inputs: Inputs | None
     rim_after: bytes | None  # None: the event did not replay
     row: EventRow
 
+    @property
+    def data(self) -> DataInputs | None:
+        return self.inputs if isinstance(self.inputs, DataInputs) else None
 
-def _params_detail(op: RealmCreate) -> str:
-    p = op.params
-    return (f"s2sz={p.s2sz} bps={p.num_bps} wps={p.num_wps} sve_vl={p.sve_vl} "
-            f"pmu={'on' if p.pmu else 'off'}/{p.pmu_num_ctrs} "
-            f"lpa2={'on' if p.lpa2 else 'off'} algo={p.hash_algo.name}")
-
-
-def _op_from(row: EventRow, op: Any) -> _LogOp:
-    rim = bytes.fromhex(row.rim_after) if row.rim_after else None
-    what = row.description.split(" ", 1)[0] if row.description else row.type
-    if isinstance(op, RealmCreate):
-        return _LogOp(row.number, "REALM_CREATE", "REALM_CREATE", _params_detail(op), None,
-                      None, rim, row)
-    if isinstance(op, InitRipas):
-        return _LogOp(row.number, "INIT_RIPAS", "INIT_RIPAS", f"[{op.base:#x}, {op.top:#x})",
-                      op.base, op.top - op.base, rim, row)
-    if isinstance(op, DataCreate):
-        kind = "DATA_CREATE" if op.measured else "DATA_CREATE_UNMEASURED"
-        return _LogOp(row.number, kind, what,
-                      f"{what.lower()} at {op.ipa:#x} size {op.length:#x}", op.ipa,
-                      op.length, rim, row)
-    assert isinstance(op, RecCreate)
-    detail = f"pc={op.pc:#x} " + " ".join(f"x{i}={v:#x}" for i, v in enumerate(op.gprs) if v)
-    if not op.flags & 1:
-        detail = "not runnable: not measured"
-    return _LogOp(row.number, "REC_CREATE", "REC_CREATE", detail, None, None, rim, row)
+    @property
+    def detail(self) -> str:
+        """The operation as the explanations word it."""
+        if self.inputs is None:
+            return self.row.description
+        if isinstance(self.inputs, RipasInputs):
+            return f"[{self.inputs.base:#x}, {self.inputs.top:#x})"
+        return self.inputs.render()
 
 
-def _failed_op(row: EventRow) -> _LogOp:
-    m = _DESC_RE.match(row.description or "")
-    what = (row.description or row.type).split(" ", 1)[0]
-    ipa = int(m.group(2), 16) if m else None
-    size = int(m.group(3), 16) if m else None
-    kind = "DATA_CREATE" if m else what
-    return _LogOp(row.number, kind, what, row.description, ipa, size, None, row)
+def _op_from(record: TraceRecord, row: EventRow, assumed: bool) -> _LogOp:
+    is_data = isinstance(record.inputs, DataInputs)
+    return _LogOp(row.number, record.kind, record.origin.label if is_data else record.kind,
+                  record.inputs, None if assumed else record.rim_after, row)
 
 
 def log_rim_ops(result: ReplayResult) -> list[_LogOp]:
-    """The log's RIM operations in order, each with its event and the RIM after it; the
-    event at which the RIM stopped replaying (if any) ends the list with no RIM."""
-    ops = [o for o in result.operations if not isinstance(o, RemExtend)
-           and not o.origin.startswith("assumed")]
-    rows = [e for e in result.events if e.register == "RIM" and e.operation is not None]
-    out = [_op_from(row, op) for row, op in zip(rows, ops, strict=False)]
-    failed = next((e for e in result.events if e.register == "RIM" and e.operation is None
-                   and e.note and not e.note.startswith("not replayed")), None)
-    if failed is not None:
-        out.append(_failed_op(failed))
+    """The log's RIM operations in order, each with its event (the replay's own mapping:
+    each record's origin names its event) and the RIM after it; the event at which the
+    RIM stopped replaying (if any) ends the list with no RIM."""
+    rows = {e.number: e for e in result.events}
+    records = result.records(rim_only=True)
+    assumed = any(r.origin.kind == "assumed" for r in records)
+    out = [_op_from(r, rows[r.origin.event], assumed) for r in records
+           if r.origin.event is not None and r.origin.event in rows]
+    failure = result.rim_failure
+    if failure is not None and failure.event in rows:
+        out.append(_LogOp(failure.event, failure.kind, failure.label, failure.data, None,
+                          rows[failure.event]))
     return out
 
 
-def _kv(detail: str) -> dict[str, str]:
-    return dict(p.split("=", 1) for p in detail.split() if "=" in p)
+def _rec_key(r: RecInputs) -> tuple[Any, ...]:
+    """What of a REC_CREATE the RIM depends on, as the trace shows it."""
+    if not r.runnable:
+        return (False,)
+    return (True, r.pc, tuple((i, v) for i, v in enumerate(r.gprs) if v))
 
 
-def _describe_diff(exp: TraceStep, log: _LogOp) -> str:
-    """One sentence: how expected operation ``exp`` and the log's ``log`` differ."""
+def _same_inputs(a: Inputs, b: Inputs | None) -> bool:
+    if isinstance(a, RipasInputs) and isinstance(b, RipasInputs):
+        return (a.base, a.top) == (b.base, b.top)
+    if isinstance(a, RecInputs) and isinstance(b, RecInputs):
+        return _rec_key(a) == _rec_key(b)
+    return a == b
+
+
+def _event_words(log: _LogOp) -> str:
     ev = f"the log's event {log.event} ({log.row.description})"
     if log.rim_after is None:
         ev += f", which does not replay ({log.row.note})"
-    if exp.operation.startswith("DATA_CREATE") and log.kind.startswith("DATA_CREATE"):
-        m = _AT_RE.search(exp.detail)
-        what = exp.origin or log.what
-        if m is None or log.ipa is None:
-            return f"{what} differs: expected {exp.detail}; {ev}"
-        eipa, esize = int(m.group(1), 16), int(m.group(2), 16)
-        if (eipa, esize) == (log.ipa, log.size) and exp.operation == log.kind:
-            if log.rim_after is None:
-                return (f"{what} at {eipa:#x} has the expected address and size ({esize:#x}) "
-                        f"but its content cannot be compared: {ev}")
-            image = log.row.image or "unknown"
-            if os.path.isabs(image):
-                image = os.path.basename(image)
-            return (f"{what} at {eipa:#x} differs: same address and size ({esize:#x}) but "
-                    f"different content; {ev} measured {log.row.digest or '-'} "
-                    f"(image {image})")
-        if eipa != log.ipa:
-            return (f"{what} at {eipa:#x} differs: the expected configuration loads "
-                    f"{exp.detail}; {ev} loads {log.what} at {log.ipa:#x} size "
-                    f"{(log.size or 0):#x}")
-        return (f"{what} at {eipa:#x} differs: expected size {esize:#x} "
-                f"({exp.operation}), {ev} has size {(log.size or 0):#x} ({log.kind})")
-    if exp.operation != log.kind:
-        return (f"operation differs: the expected configuration has {exp.operation} "
+    return ev
+
+
+def _describe_data(exp: TraceRecord, log: _LogOp, ev: str) -> str:
+    """How an expected DATA_CREATE and the log's differ: address, size or content."""
+    what = str(exp.origin) or log.what
+    data = log.data
+    if not isinstance(exp.inputs, DataInputs) or data is None:
+        return f"{what} differs: expected {exp.detail}; {ev}"
+    eipa, esize = exp.inputs.ipa, exp.inputs.size
+    if (eipa, esize) == (data.ipa, data.size) and exp.kind == log.kind:
+        if log.rim_after is None:
+            return (f"{what} at {eipa:#x} has the expected address and size ({esize:#x}) "
+                    f"but its content cannot be compared: {ev}")
+        image = log.row.image or "unknown"
+        if os.path.isabs(image):
+            image = os.path.basename(image)
+        return (f"{what} at {eipa:#x} differs: same address and size ({esize:#x}) but "
+                f"different content; {ev} measured {log.row.digest or '-'} "
+                f"(image {image})")
+    if eipa != data.ipa:
+        return (f"{what} at {eipa:#x} differs: the expected configuration loads "
+                f"{exp.detail}; {ev} loads {log.what} at {data.ipa:#x} size {data.size:#x}")
+    return (f"{what} at {eipa:#x} differs: expected size {esize:#x} "
+            f"({exp.kind}), {ev} has size {data.size:#x} ({log.kind})")
+
+
+def _params_diffs(exp: TraceRecord, log: _LogOp) -> list[str]:
+    """REALM_CREATE parameters that differ, by name, expected first."""
+    e = exp.inputs.summary() if isinstance(exp.inputs, RealmInputs) else {}
+    g = log.inputs.summary(full=False) if isinstance(log.inputs, RealmInputs) else {}
+    return [f"{k} {v} expected, {g.get(k, '?')} in the log" for k, v in e.items()
+            if v != g.get(k)]
+
+
+def _describe_diff(exp: TraceRecord, log: _LogOp) -> str:
+    """One sentence: how expected operation ``exp`` and the log's ``log`` differ."""
+    ev = _event_words(log)
+    if exp.kind.startswith("DATA_CREATE") and log.kind.startswith("DATA_CREATE"):
+        return _describe_data(exp, log, ev)
+    if exp.kind != log.kind:
+        return (f"operation differs: the expected configuration has {exp.kind} "
                 f"({exp.origin}: {exp.detail}) where {ev} is a {log.kind}")
-    if exp.operation == "REALM_CREATE":
-        e, g = _kv(exp.detail), _kv(log.detail)
-        diffs = [f"{k} {e[k]} expected, {g.get(k, '?')} in the log" for k in e
-                 if e.get(k) != g.get(k)]
+    if exp.kind == REALM_CREATE:
+        diffs = _params_diffs(exp, log)
         if diffs:
             return f"REALM_CREATE differs: {'; '.join(diffs)} ({ev})"
-    elif exp.detail != log.detail:
-        return f"{exp.operation} differs: expected {exp.detail}, {ev} has {log.detail}"
-    return (f"{exp.operation} differs: same parameters as described ({exp.detail}) but a "
+    elif not _same_inputs(exp.inputs, log.inputs):
+        return f"{exp.kind} differs: expected {exp.detail}, {ev} has {log.detail}"
+    return (f"{exp.kind} differs: same parameters as described ({exp.detail}) but a "
             f"different RIM ({ev}); check --rmm-version")
 
 
@@ -521,7 +519,7 @@ def diff_rim_ops(trace: MeasureTrace, ops: Sequence[_LogOp], rmm_version: str
             after = f"event {ops[-1].event}" if ops else "its start"
             return Explanation("RIM", ops[-1].event if ops else None, (
                 f"RIM: the log's operations end after {after}; {src} continues with "
-                f"{exp.operation} ({exp.origin}: {exp.detail}){note}"))
+                f"{exp.kind} ({exp.origin}: {exp.detail}){note}"))
         assert log is not None
         return Explanation("RIM", log.event, (
             f"RIM: the log's event {log.event} ({log.row.description}) is a {log.kind} that "
@@ -537,66 +535,90 @@ def _rim_prefix(ops: Sequence[_LogOp], value: bytes) -> int | None:
     return None
 
 
+def _later_events(ops: Sequence[_LogOp]) -> str:
+    return ", ".join(str(o.event) for o in ops)
+
+
+def _rim_not_rebuilt(ops: Sequence[_LogOp], result: ReplayResult,
+                     images_given: bool) -> Explanation:
+    """The log's RIM stops at an event (or never starts): name it."""
+    bad = ops[-1] if ops and ops[-1].rim_after is None else None
+    if bad is None:
+        return Explanation("RIM", None, (
+            f"RIM: the log's RIM cannot be rebuilt at its start: {result.rim_error}"))
+    advice = ""
+    if bad.row.image == "unknown":
+        advice = ("; give the images with --images" if not images_given else
+                  "; if the image changed, this is the component that changed")
+    return Explanation("RIM", bad.event, (
+        f"RIM: the log's RIM cannot be rebuilt at event {bad.event} "
+        f"({bad.row.description}): {bad.row.note}{advice}"))
+
+
+def _token_not_log(ops: Sequence[_LogOp], token: bytes, log_rim: bytes) -> Explanation:
+    """The token's RIM is not the log's: an earlier RIM of the log, or none of them."""
+    k = _rim_prefix(ops, token)
+    if k is not None and k + 1 < len(ops):
+        rest = ops[k + 1:]
+        return Explanation("RIM", rest[0].event, (
+            f"RIM: the token's RIM is the log's RIM after event {ops[k].event}; the log "
+            f"records later operations (events {_later_events(rest)}) "
+            "that the Realm did not perform"))
+    last = ops[-1]
+    return Explanation("RIM", last.event, (
+        f"RIM: the token's RIM {token.hex()} is not the log's RIM after any event; "
+        f"the log's RIM ends at event {last.event} with {log_rim.hex()}: the log "
+        "does not describe how this Realm was created (an operation it does not "
+        f"record, or an event at or before event {last.event} altered)"))
+
+
+def _reference_not_log(ops: Sequence[_LogOp], source: str, expected: bytes | None,
+                       size: int, have_trace: bool) -> Explanation:
+    """The log explains the token's RIM; reference ``source`` expects another."""
+    exp = _at_size(expected, size)
+    k = _rim_prefix(ops, exp) if exp is not None else None
+    if k is not None and k + 1 < len(ops):
+        return Explanation("RIM", ops[k + 1].event, (
+            f"RIM: the log explains the token's RIM; {source} expects the log's "
+            f"RIM after event {ops[k].event}: the Realm also performed events "
+            f"{_later_events(ops[k + 1:])}"))
+    advice = ("" if have_trace else
+              "; give --measure-trace (rmtool measure --format json --trace of "
+              "the expected configuration) to name the first operation that differs")
+    return Explanation("RIM", None, (
+        f"RIM: the log explains the token's RIM; {source} expects "
+        f"{(expected or b'').hex()}, which is not the RIM after any log event: "
+        f"the Realm was built from another configuration{advice}"))
+
+
+def _reference_explanations(ops: Sequence[_LogOp], report: CompareReport, size: int,
+                            trace: MeasureTrace | None) -> list[Explanation]:
+    """Explanation of every other RIM reference that differs (the trace's has its own)."""
+    skip = {LOG_SOURCE} | ({trace.source} if trace is not None else set())
+    return [_reference_not_log(ops, r.source, r.expected, size, trace is not None)
+            for r in report.results
+            if r.claim == "rim" and r.status == MISMATCH and r.source not in skip]
+
+
 def explain_rim(result: ReplayResult, token_rim: bytes | None, report: CompareReport,
                 trace: MeasureTrace | None, images_given: bool = True) -> list[Explanation]:
-    out: list[Explanation] = []
-    rim_bad = any(r.claim == "rim" and r.status == MISMATCH for r in report.results)
-    if not rim_bad:
-        return out
+    """Why the RIM differs (explanation 3), from the replay's records and the trace's."""
+    if not any(r.claim == "rim" and r.status == MISMATCH for r in report.results):
+        return []
     if not _has_rim_events(result):
-        out.append(Explanation("RIM", None, (
+        return [Explanation("RIM", None, (
             "RIM: the log has no VMM events (REALM_CREATE, INIT_RIPAS, images, REC_CREATE): "
-            "it cannot explain the RIM")))
-        return out
+            "it cannot explain the RIM"))]
     ops = log_rim_ops(result)
     size = result.hash_algo.size if result.hash_algo else 0
     token = _at_size(token_rim, size)
+    out: list[Explanation] = []
     if result.rim is None:
-        bad = ops[-1] if ops and ops[-1].rim_after is None else None
-        note = bad.row.note if bad is not None else result.rim_error
-        out.append(Explanation("RIM", bad.event if bad else None, (
-            f"RIM: the log's RIM cannot be rebuilt at "
-            f"{f'event {bad.event} ({bad.row.description})' if bad else 'its start'}: "
-            f"{note}" + (("; give the images with --images" if not images_given else
-                          "; if the image changed, this is the component that changed")
-                         if bad and bad.row.image == "unknown" else ""))))
+        out.append(_rim_not_rebuilt(ops, result, images_given))
     elif token is not None and result.rim != token:
-        k = _rim_prefix(ops, token)
-        last = ops[-1]
-        if k is not None and k + 1 < len(ops):
-            rest = ops[k + 1:]
-            out.append(Explanation("RIM", rest[0].event, (
-                f"RIM: the token's RIM is the log's RIM after event {ops[k].event}; the log "
-                f"records later operations (events {', '.join(str(o.event) for o in rest)}) "
-                "that the Realm did not perform")))
-        else:
-            out.append(Explanation("RIM", last.event, (
-                f"RIM: the token's RIM {token.hex()} is not the log's RIM after any event; "
-                f"the log's RIM ends at event {last.event} with {result.rim.hex()}: the log "
-                "does not describe how this Realm was created (an operation it does not "
-                f"record, or an event at or before event {last.event} altered)")))
+        out.append(_token_not_log(ops, token, result.rim))
     elif token is not None:
-        for r in report.results:
-            if (r.claim != "rim" or r.status != MISMATCH or r.source == LOG_SOURCE
-                    or (trace is not None and r.source == trace.source)):
-                continue
-            exp = _at_size(r.expected, size)
-            k = _rim_prefix(ops, exp) if exp is not None else None
-            if k is not None and k + 1 < len(ops):
-                rest = ops[k + 1:]
-                out.append(Explanation("RIM", rest[0].event, (
-                    f"RIM: the log explains the token's RIM; {r.source} expects the log's "
-                    f"RIM after event {ops[k].event}: the Realm also performed events "
-                    f"{', '.join(str(o.event) for o in rest)}")))
-            else:
-                advice = ("" if trace is not None else
-                          "; give --measure-trace (rmtool measure --format json --trace of "
-                          "the expected configuration) to name the first operation that "
-                          "differs")
-                out.append(Explanation("RIM", None, (
-                    f"RIM: the log explains the token's RIM; {r.source} expects "
-                    f"{(r.expected or b'').hex()}, which is not the RIM after any log event: "
-                    f"the Realm was built from another configuration{advice}")))
+        out.extend(_reference_explanations(ops, report, size, trace))
     if trace is not None and trace.rim != result.rim:
         diff = diff_rim_ops(trace, ops, result.rmm_version)
         if diff is not None:
@@ -642,7 +664,7 @@ def explain(realm: RealmClaims, report: CompareReport, result: ReplayResult | No
     return out
 
 
-__all__ = ["LABELS", "LOG_SOURCE", "MeasureTrace", "TraceStep", "diff_rim_ops", "explain",
+__all__ = ["LABELS", "LOG_SOURCE", "MeasureTrace", "TraceRecord", "diff_rim_ops", "explain",
            "explain_reference", "explain_rem", "explain_rim", "extend", "known_digests",
            "load_measure_trace", "log_rim_ops", "measure_trace_from_json", "replay_reference",
            "trace_reference"]
