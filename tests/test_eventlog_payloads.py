@@ -2,7 +2,7 @@
 
 Stops the readers and writers drifting apart: for random field values the packer
 generated from the declaration equals the construct view generated from it, the
-declared offsets are those of measurement-log facts §2.1-§2.2 (written out here by
+declared offsets are those of docs/measurement-log.md section 2 (written out here by
 hand), the decoder and the strict replay reader read back what the one writer wrote,
 and the writers ``rmtool.replay.emit`` uses today give the same bytes as
 ``rmtool.eventlog.build`` (so emit can switch to build without changing a byte).
@@ -52,7 +52,7 @@ def test_payload_packer_equals_construct_view(name: str, data: st.DataObject) ->
 
 
 def test_declared_offsets_are_the_published_ones() -> None:
-    """facts §2.1: QEMU ram_size at 88, num_cpus at 96, flags at 104 (112 bytes); the doc
+    """docs/measurement-log.md section 2: QEMU ram_size at 88, num_cpus at 96, flags at 104 (112 bytes); the doc
     layout log_start 88, log_size 96, ram_size 104, num_cpus 112 (116 bytes). §2.2:
     REALM_CREATE 14 packed bytes, INIT_RIPAS 16, REC_CREATE 80."""
     assert P.VM_VERSION_QEMU.offsets == {"signature": 0, "name": 16, "version": 48,

@@ -5,7 +5,7 @@ These tests stop the two views drifting apart: for random field values the fast 
 and the construct view build the same bytes and read back the same values, the
 hash-size packers of the per-granule chain equal the 64-byte-slot layout, and the
 measure path still does not import construct. Offsets are checked against DEN0137
-A7.1.1 / B4.3.9 / B4.3.12 as summarised in spec/rmm-measurement.md §3-§6.
+A7.1.1 / B4.3.9 / B4.3.12 (Arm DEN0137), as TF-RMM lib/measurement/src/rim.c uses them.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from rmtool.verify.compare.explain import (
 )
 
 KVMTOOL = ["--realm", "-c", "2", "-k", "Image", "-i", "initrd.cpio", "-p", "console=hvc0"]
-RAM_BASE = 0x8000_0000  # kvmtool's arm64 RAM base (spec/vmm-kvmtool.md)
+RAM_BASE = 0x8000_0000  # kvmtool's arm64 RAM base (docs/vmm-kvmtool.md)
 
 
 @pytest.fixture(scope="module")

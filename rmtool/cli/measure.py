@@ -390,5 +390,3 @@ def _print(result: MeasureResult, fmt: str, trace: bool, print_b64: bool) -> Non
     click.echo(f"RIM: {_hex_or_b64(m.rim, print_b64)}")
     for i, rem in enumerate(m.rems):
         click.echo(f"REM{i}: {_hex_or_b64(rem, print_b64)}")
-
-

@@ -1,7 +1,8 @@
 """Replay of a CCA event log: events → RMM operations → RIM and REMs, event by event.
 
-Spec: measurement-log facts §2 (RIM events), §3 and §7 (index maps), §4 (how the
-reference replays, two passes) and §5 (its limitations, which rmtool fixes: both
+Spec: docs/measurement-log.md section 2 (RIM events), 3 (index maps), 4 (how the
+reference's src/event_log.rs replays: two passes) and 5 (its limitations, which rmtool
+fixes: both
 VM VERSION layouts, NUL-terminated descriptions, LPA2, TF-RMM REM extension with the
 Realm-algorithm digest, logged image length checked, unaligned INIT_RIPAS size, DTB
 regeneration checked by digest, errors collected per event instead of dropped).
@@ -198,10 +199,6 @@ class _Facts:
     image_leads: dict[int, int] = field(default_factory=dict)  # measured length -> IPA % 4 KiB
     count: int = 0  # events in the log
     errors: list[LogError] = field(default_factory=list)  # framing errors
-
-
-def _is_vmm_rim_event(ev: Event) -> bool:
-    return cca.RealmLogCheck.is_rim_event(ev.event_type, ev.data)
 
 
 #: Event types pass 1 reads whole (the others need only their index and type).

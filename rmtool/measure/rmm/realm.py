@@ -1,18 +1,19 @@
 """The Realm model: executes RMM operations and yields RIM, REM0-3 and a trace.
 
 This is the only place that hashes for the RIM and REMs (design.md). Semantics are
-TF-RMM's (spec/rmm-measurement.md):
+TF-RMM's (lib/measurement/src/rim.c; docs/rmm-profiles.md):
 
 * REALM_CREATE: refused where the profile's TF-RMM refuses the parameters (hash
   algorithm, MEC_POLICY); otherwise RIM = H(4096-byte measured RmiRealmParams image) with
-  the whole flags word and the raw 32-bit fields as TF-RMM copies them (§3,
-  docs/rmm-profiles.md);
-* INIT_RIPAS: one RIPAS descriptor per RTT entry, greedy split (§5.3) over the RTTs that
-  earlier ranges created (TF-RMM runtime/rmi/rtt.c), only for RMM versions that measure
-  it (§5.1);
-* DATA_CREATE: one DATA descriptor per 4 KiB granule (§4);
-* REC_CREATE: REC descriptor over H(4096-byte RmiRecParams image) for a runnable REC (§6);
-* RSI_MEASUREMENT_EXTEND: REM = H(REM[:hash_size] || data[:size]) (§7, TF-RMM).
+  the whole flags word and the raw 32-bit fields as TF-RMM copies them
+  (measurement_realm_params_measure, docs/rmm-profiles.md);
+* INIT_RIPAS: one RIPAS descriptor per RTT entry, greedy split over the RTTs that
+  earlier ranges created (TF-RMM runtime/rmi/rtt.c smc_rtt_init_ripas), only for RMM
+  versions that measure it (docs/rmm-profiles.md);
+* DATA_CREATE: one DATA descriptor per 4 KiB granule (measurement_data_granule_measure);
+* REC_CREATE: REC descriptor over H(4096-byte RmiRecParams image) for a runnable REC
+  (measurement_rec_params_measure);
+* RSI_MEASUREMENT_EXTEND: REM = H(REM[:hash_size] || data[:size]) (TF-RMM measurement_extend).
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def rmi_realm_fields(params: RealmParams, profile: RmmProfile) -> RmiRealmFields
 
 
 def realm_params_image(params: RealmParams, profile: RmmProfile) -> bytes:
-    """The 4096-byte zero-filled RmiRealmParams image the RMM hashes (§3.1): TF-RMM
+    """The 4096-byte zero-filled RmiRealmParams image the RMM hashes: TF-RMM
     copies the flags word whole and the low 32 bits of s2sz..pmu_num_ctrs (its struct
     members are unsigned int) into a zeroed structure (``measurement_realm_params_measure``)."""
     f = rmi_realm_fields(params, profile)
@@ -135,13 +136,13 @@ def realm_params_image(params: RealmParams, profile: RmmProfile) -> bytes:
 
 
 def rec_params_image(op: RecCreate) -> bytes:
-    """The 4096-byte RmiRecParams image (§6): flags, pc, x0..x7."""
+    """The 4096-byte RmiRecParams image (measurement_rec_params_measure): flags, pc, x0..x7."""
     gprs = list(op.gprs) + [0] * (8 - len(op.gprs))
     return rec_params_bytes(op.flags, op.pc, gprs)
 
 
 def rtt_block_sizes(ipa_bits: int) -> list[int]:
-    """Entry sizes of RTT levels start_level..3 for a 4 KiB granule (§5.3)."""
+    """Entry sizes of RTT levels start_level..3 for a 4 KiB granule (smc_rtt_init_ripas)."""
     levels = min(4, (ipa_bits - 8) // 9)
     start_level = 4 - levels
     sizes = {0: 512 * GIB, 1: GIB, 2: 2 * MIB, 3: GRANULE_SIZE}

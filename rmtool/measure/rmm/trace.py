@@ -4,7 +4,7 @@ House plan (docs/architecture.md, "the trace is data, not text"): each record ho
 operation kind, its typed inputs (the RmiRealmParams fields, the INIT_RIPAS range, the
 DATA_CREATE IPA/size/image, the REC entry point and registers, the REM index and data),
 its origin (a VMM decision, an image kind, or the log event it came from), the number of
-descriptors hashed (spec/rmm-measurement.md §3-§7) and the RIM / REMs after it. Tables,
+descriptors hashed (TF-RMM lib/measurement/src/rim.c) and the RIM / REMs after it. Tables,
 ``measure --format json --trace``, replay and ``compare`` render or diff these records;
 the ``detail`` text is rendered from the inputs and never parsed back.
 

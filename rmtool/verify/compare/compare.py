@@ -1,12 +1,13 @@
-"""Compare a realm token's measurements with reference values, claim by claim (issue 7).
+"""Compare a realm token's measurements with reference values, claim by claim
+(docs/cli-compare.md).
 
 Reference values come from pluggable *sources*, each producing ``ReferenceValues``
 (acceptable values for ``rim``, ``rem0``..``rem3``, ``rpv``):
 
 * hex given on the command line (``from_hex``);
 * the CoMID JSON written by ``realm-measurements --endorsements-output`` /
-  ``rmtool measure`` (spec/anchor-cli.md §3: ``integrity-registers`` with ``alg;base64``
-  strings over the 64-byte slot) and the newer corim-rs layout (``reference-triples``
+  ``rmtool measure`` (the reference's src/realm_comid.rs: ``integrity-registers`` with
+  ``alg;base64`` strings over the 64-byte slot) and the newer corim-rs layout (``reference-triples``
   with ``mkey`` ``cca.rim`` ...), via ``load_endorsements``;
 * a CoRIM, via ``rmtool.verify.corim.realm.load_reference_values`` (``load_corim``);
 * an event-log replay (``rmtool.verify.compare.explain.replay_reference``), and the expected

@@ -1,8 +1,9 @@
 """Explain ``rmtool compare --log`` mismatches: which register, which event, which operation.
 
-Issue 7 ("explain every mismatch"); register semantics from spec/rmm-measurement.md §7
-(RSI_MEASUREMENT_EXTEND, TF-RMM: ``REM = H(REM[:hash_size] || data)``) and the CCA log
-replay of :mod:`rmtool.replay` (measurement-log facts §2-§4). Three kinds of explanation:
+docs/cli-compare.md "Explanations"; register semantics from TF-RMM measurement_extend
+(lib/measurement/src/measurement.c, RSI_MEASUREMENT_EXTEND:
+``REM = H(REM[:hash_size] || data)``) and the CCA log replay of :mod:`rmtool.replay`
+(docs/measurement-log.md sections 2-4). Three kinds of explanation:
 
 1. **The token's REM differs from the log's replay.** A token holds only the final value
    of a hash chain, so where the Realm's chain and the log's chain part cannot be read
@@ -185,7 +186,7 @@ def known_digests(reference_index: Mapping[bytes, Any], result: ReplayResult
 
 
 def extend(algo: str, value: bytes, data: bytes) -> bytes:
-    """RSI_MEASUREMENT_EXTEND as TF-RMM computes it (rmm-measurement.md §7)."""
+    """RSI_MEASUREMENT_EXTEND as TF-RMM computes it (TF-RMM measurement_extend)."""
     return hashlib.new(algo, value + data).digest()
 
 
