@@ -52,9 +52,9 @@ def test_payload_packer_equals_construct_view(name: str, data: st.DataObject) ->
 
 
 def test_declared_offsets_are_the_published_ones() -> None:
-    """docs/measurement-log.md section 2: QEMU ram_size at 88, num_cpus at 96, flags at 104 (112 bytes); the doc
-    layout log_start 88, log_size 96, ram_size 104, num_cpus 112 (116 bytes). §2.2:
-    REALM_CREATE 14 packed bytes, INIT_RIPAS 16, REC_CREATE 80."""
+    """docs/measurement-log.md section 2: QEMU ram_size at 88, num_cpus at 96, flags at
+    104 (112 bytes); the doc layout log_start 88, log_size 96, ram_size 104, num_cpus 112
+    (116 bytes); REALM_CREATE 14 packed bytes, INIT_RIPAS 16, REC_CREATE 80."""
     assert P.VM_VERSION_QEMU.offsets == {"signature": 0, "name": 16, "version": 48,
                                          "ram_size": 88, "num_cpus": 96, "flags": 104}
     assert P.VM_VERSION_DOC.offsets == {"signature": 0, "name": 16, "version": 48,
