@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import stat
 import subprocess
 import sys
@@ -18,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from rmtool import files
 from rmtool.errors import InputFileError, ParametersError, RmtoolError
 from rmtool.files import atomic_output, write_atomic
 
@@ -86,7 +86,7 @@ def test_symlink_planted_at_the_temporary_name_is_not_followed(
     victim = _victim(tmp_path)
     out = tmp_path / "run-qemu.sh"
     names = iter(["aaaaaaaaaaaa", "bbbbbbbbbbbb"])
-    monkeypatch.setattr(files.secrets, "token_hex", lambda n: next(names))
+    monkeypatch.setattr(secrets, "token_hex", lambda n: next(names))
     (tmp_path / ".run-qemu.sh.aaaaaaaaaaaa.tmp").symlink_to(victim)
     write_atomic(out, "#!/bin/sh\n", mode=0o755)
     assert out.read_text() == "#!/bin/sh\n"
@@ -211,7 +211,7 @@ def test_file_and_directory_are_fsynced(tmp_path: Path,
         kinds.append("dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
         real(fd)
 
-    monkeypatch.setattr(files.os, "fsync", spy)
+    monkeypatch.setattr(os, "fsync", spy)
     write_atomic(tmp_path / "x", b"data")
     assert kinds == ["file", "dir"]
 

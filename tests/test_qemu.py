@@ -22,7 +22,7 @@ from rmtool.measure.host import HostCaps, load_config
 from rmtool.measure.rmm.profiles import get_profile
 from rmtool.measure.rmm.realm import Measurements, Realm
 from rmtool.measure.vmm import frontend
-from rmtool.measure.vmm.common import MeasureInputs, VmmBuild
+from rmtool.measure.vmm.common import MeasureInputs, VmmBuild, rpv_from_base64
 from rmtool.measure.vmm.qemu import regenerate_dtb
 from rmtool.measure.vmm.qemu_args import (
     MemSpec,
@@ -31,10 +31,9 @@ from rmtool.measure.vmm.qemu_args import (
     cpu_map,
     parse_args,
     parse_memory_size,
-    parse_uint,
-    rpv_from_base64,
 )
 from rmtool.measure.vmm.qemu_dtb import generate_tree, memory_map
+from rmtool.measure.vmm.rustcompat import parse_uint
 from tests.conftest import VECTORS, need_shared
 
 MIB, GIB, TIB = 1 << 20, 1 << 30, 1 << 40
@@ -567,7 +566,8 @@ def _tsv_rows() -> list[dict[str, Any]]:
 def _global_options(argv: list[str], base: Path) -> tuple[MeasureInputs, list[str]]:
     i = argv.index("qemu")
     opts, vmm = argv[:i], argv[i + 1:]
-    caps, sets, paths = HostCaps(), {}, {}
+    caps, sets = HostCaps(), {}
+    paths: dict[str, Any] = {}
     j = 0
     while j < len(opts):
         o, v = opts[j], opts[j + 1] if j + 1 < len(opts) else ""

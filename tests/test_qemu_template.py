@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,7 +58,7 @@ def write(tmp_path: Path, data: bytes) -> str:
     return str(p)
 
 
-def build(argv: list[str], template: str, **paths: str) -> VmmBuild:
+def build(argv: list[str], template: str, **paths: Any) -> VmmBuild:
     return qemu_build(argv, MeasureInputs(caps=QHOST, profile=get_profile("1.0-rel0"),
                                           dtb_template=template, **paths))
 

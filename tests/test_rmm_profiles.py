@@ -19,7 +19,13 @@ import pytest
 
 from rmtool.errors import MeasurementError, UsageError
 from rmtool.measure.rmm.algorithms import SHA256, SHA384, SHA512
-from rmtool.measure.rmm.ops import InitRipas, RealmCreate, RealmParams, RmiRealmFields
+from rmtool.measure.rmm.ops import (
+    InitRipas,
+    Operation,
+    RealmCreate,
+    RealmParams,
+    RmiRealmFields,
+)
 from rmtool.measure.rmm.profiles import (
     DEFAULT_PROFILE,
     PROFILES,
@@ -225,8 +231,10 @@ def test_overlapping_ripas_start_level_1_sha512() -> None:
     second.append((2 * GIB, 3 * GIB))
     start = hashlib.sha512(image(0, 41, 0, 1, 1, 0, 1)).digest()
     want = ripas_chain("sha512", start, first + second)
-    ops = [RealmCreate(RealmParams(SHA512, 41, 2, 2)), InitRipas(GIB + 2 * MIB, GIB + 4 * MIB),
-           InitRipas(GIB, 3 * GIB)]
+    ops: list[Operation] = [
+        RealmCreate(RealmParams(SHA512, 41, 2, 2)),
+        InitRipas(GIB + 2 * MIB, GIB + 4 * MIB),
+        InitRipas(GIB, 3 * GIB)]
     assert Realm("1.1").execute(ops).rim == want
 
 
@@ -240,8 +248,10 @@ def test_ripas_overlap_reaches_a_level_3_table_inside_a_level_2_table() -> None:
     second += [(GIB + i * 2 * MIB, GIB + (i + 1) * 2 * MIB) for i in range(4, 512)]
     start = hashlib.sha256(image(0, 41, 0, 1, 1, 0, 0)).digest()
     want = ripas_chain("sha256", start, first + second)
-    ops = [RealmCreate(RealmParams(SHA256, 41, 2, 2)), InitRipas(g + 4096, g + 8192),
-           InitRipas(GIB, 2 * GIB)]
+    ops: list[Operation] = [
+        RealmCreate(RealmParams(SHA256, 41, 2, 2)),
+        InitRipas(g + 4096, g + 8192),
+        InitRipas(GIB, 2 * GIB)]
     assert Realm().execute(ops).rim == want
 
 
@@ -250,16 +260,20 @@ def test_disjoint_ranges_split_as_before() -> None:
     start = hashlib.sha256(image(0, 33, 0, 5, 5, 0, 0)).digest()
     entries = [(0x80000000 + i * 2 * MIB, 0x80200000 + i * 2 * MIB) for i in range(4)]
     entries += [(0x90001000, 0x90002000)]
-    ops = [RealmCreate(RealmParams(SHA256, 33, 6, 6)), InitRipas(0x80000000, 0x80800000),
-           InitRipas(0x90001000, 0x90002000)]
+    ops: list[Operation] = [
+        RealmCreate(RealmParams(SHA256, 33, 6, 6)),
+        InitRipas(0x80000000, 0x80800000),
+        InitRipas(0x90001000, 0x90002000)]
     assert Realm().execute(ops).rim == ripas_chain("sha256", start, entries)
 
 
 @pytest.mark.parametrize("profile", ["2.0", "2.0-v0.9.0"])
 def test_overlapping_ripas_is_not_measured_under_2_0(profile: str) -> None:
     start = hashlib.sha256(image(0, 33, 0, 5, 5, 0, 0)).digest()
-    ops = [RealmCreate(RealmParams(SHA256, 33, 6, 6)), InitRipas(0x80001000, 0x80002000),
-           InitRipas(0x80000000, 0x80400000)]
+    ops: list[Operation] = [
+        RealmCreate(RealmParams(SHA256, 33, 6, 6)),
+        InitRipas(0x80001000, 0x80002000),
+        InitRipas(0x80000000, 0x80400000)]
     assert Realm(profile).execute(ops).rim == start
 
 

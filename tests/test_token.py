@@ -247,8 +247,11 @@ def test_built_token_verifies_with_pycose_and_rmtool(collection: int, profile: s
     assert raw.tag == collection
     entries = [e[1] if isinstance(e, tuple | list) else e for e in
                (raw.value[44234], raw.value[44241])]
-    assert _pycose_verify(entries[0], cose.public_of(cpak))
-    assert _pycose_verify(entries[1], cose.public_of(rak))
+    cpak_pub, rak_pub = cose.public_of(cpak), cose.public_of(rak)
+    assert isinstance(cpak_pub, ec.EllipticCurvePublicKey)
+    assert isinstance(rak_pub, ec.EllipticCurvePublicKey)
+    assert _pycose_verify(entries[0], cpak_pub)
+    assert _pycose_verify(entries[1], rak_pub)
     path = tmp_path / "built.cbor"
     path.write_bytes(data)
     code, out, err = _cli(capsys, "token", "verify", str(path), "--platform-key",
