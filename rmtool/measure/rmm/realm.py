@@ -156,27 +156,9 @@ MAX_MEASURE_RTT_ENTRIES = 1 << 24
 
 
 def ripas_split(base: int, top: int, ipa_bits: int) -> list[tuple[int, int]]:
-    """Greedy split of [base, top) into RTT entries, as KVM + TF-RMM produce them."""
-    return list(iter_ripas_split(base, top, ipa_bits))
-
-
-def iter_ripas_split(base: int, top: int, ipa_bits: int,
-                     limit: int = MAX_RIPAS_ENTRIES) -> Iterator[tuple[int, int]]:
-    if base % GRANULE_SIZE or top % GRANULE_SIZE:
-        raise MeasurementError(f"INIT_RIPAS range [{base:#x}, {top:#x}) is not granule aligned")
-    sizes = rtt_block_sizes(ipa_bits)
-    cur = base
-    count = 0
-    while cur < top:
-        count += 1
-        if count > limit:
-            raise MeasurementError(f"INIT_RIPAS range [{base:#x}, {top:#x}) needs more than "
-                                   f"{limit} RTT entries")
-        for s in sizes:
-            if cur % s == 0 and cur + s <= top:
-                yield cur, cur + s
-                cur += s
-                break
+    """Greedy split of [base, top) into RTT entries, as KVM + TF-RMM produce them on
+    fresh tables (:func:`iter_ripas_entries` with no table created yet)."""
+    return list(iter_ripas_entries(base, top, ipa_bits, set(), []))
 
 
 def iter_ripas_entries(base: int, top: int, ipa_bits: int, tables: set[int],
@@ -193,7 +175,7 @@ def iter_ripas_entries(base: int, top: int, ipa_bits: int, tables: set[int],
     exist, each as ``table_base | depth`` (depth 1.. counts levels below the start level;
     a table base is 4 KiB aligned); the tables this call creates are added to it and
     listed in ``created`` (so that a caller can undo a failed call). On fresh tables this
-    is the greedy split of :func:`iter_ripas_split`; where an earlier range created a
+    is the greedy split of :func:`ripas_split`; where an earlier range created a
     deeper table, its entries are measured at that table's level."""
     if base % GRANULE_SIZE or top % GRANULE_SIZE:
         raise MeasurementError(f"INIT_RIPAS range [{base:#x}, {top:#x}) is not granule aligned")
