@@ -50,6 +50,7 @@ from rmtool.measure.vmm.common import (
     align_up,
     attach_warnings,
     check_images_loaded,
+    dummy_virt_root,
     parse_size,
     rpv_from_base64,
 )
@@ -405,11 +406,7 @@ def _lo(v: int) -> int:
 def dtb_tree(facts: Mapping[str, Any]) -> Node:
     """The reference generator's tree, in node and property order (reference ``add_dtb``)."""
     n = int(facts["num_cpus"])
-    root = Node("")
-    root.prop("compatible", string("linux,dummy-virt"))
-    root.prop("model", string("linux,dummy-virt-realm"))
-    root.prop("#address-cells", u32(2)).prop("#size-cells", u32(2))
-    root.prop("interrupt-parent", u32(PHANDLE_GIC))
+    root = dummy_virt_root(PHANDLE_GIC)
 
     chosen = root.child("chosen")
     if facts.get("bootargs") is not None:

@@ -195,6 +195,18 @@ def rpv_pad(raw: bytes) -> bytes:
     return raw + bytes(64 - len(raw))
 
 
+def dummy_virt_root(phandle_gic: int) -> Node:
+    """The root node the reference's generator writes for kvmtool and cloud-hypervisor
+    (``linux,dummy-virt`` / ``linux,dummy-virt-realm``, 2-cell addresses and sizes, the GIC
+    as interrupt parent), in its property order."""
+    root = Node("")
+    root.prop("compatible", string("linux,dummy-virt"))
+    root.prop("model", string("linux,dummy-virt-realm"))
+    root.prop("#address-cells", u32(2)).prop("#size-cells", u32(2))
+    root.prop("interrupt-parent", u32(phandle_gic))
+    return root
+
+
 def add_cpus_and_psci(root: Node, cpus: int) -> None:
     """The reference generator's ``cpus`` and ``psci`` nodes, identical for all three VMMs
     (reference ``fdt_add_cpu`` and

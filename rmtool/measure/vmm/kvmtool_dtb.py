@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from rmtool.errors import ParametersError
 from rmtool.measure.dtb import fdt
 from rmtool.measure.dtb.fdt import NULL, Node, string, strings, u32, u64
-from rmtool.measure.vmm.common import add_cpus_and_psci, align_up
+from rmtool.measure.vmm.common import add_cpus_and_psci, align_up, dummy_virt_root
 
 # the guest memory map (reference ``KVMTOOL_*`` constants)
 RAM_BASE = 0x80000000
@@ -86,11 +86,7 @@ def add_reserved_memory(root: Node, log: tuple[int, int]) -> None:
 
 def generate_tree(f: DtbFacts) -> Node:
     """The reference ``gen_dtb`` node and property order."""
-    root = Node("")
-    root.prop("compatible", string("linux,dummy-virt"))
-    root.prop("model", string("linux,dummy-virt-realm"))
-    root.prop("#address-cells", u32(2)).prop("#size-cells", u32(2))
-    root.prop("interrupt-parent", u32(PHANDLE_GIC))
+    root = dummy_virt_root(PHANDLE_GIC)
     chosen = root.child("chosen")
     chosen.prop("bootargs", string(f.bootargs))
     if f.initrd is not None:
