@@ -32,7 +32,7 @@ from rmtool.filetype import check_kind
 from rmtool.verify.corim import comid_json
 from rmtool.verify.corim import realm as corim_lib
 from rmtool.verify.corim.lint import has_errors, lint
-from rmtool.verify.corim.model import MAX_CORIM_SIZE
+from rmtool.verify.corim.model import HASH_BY_SIZE, HASH_SIZES, MAX_CORIM_SIZE
 from rmtool.verify.corim.sign import load_cert_chain, load_signing_key, sign_corim
 from rmtool.verify.corim.submit import AuthConfig, Deadline, submit_corim
 
@@ -76,7 +76,7 @@ def _hex(value: str | None, what: str) -> bytes | None:
 
 def _algo(value: Any, what: str) -> str:
     text = str(value).lower().replace("-", "").replace("rmihash", "")
-    if text not in ("sha256", "sha384", "sha512"):
+    if text not in HASH_SIZES:
         raise UsageError(f"{what} {value!r} is not sha256, sha384 or sha512", field=what)
     return text
 
@@ -150,7 +150,7 @@ def create(measurements: str | None, settings: CorimCreateSettings,
     if o.hash_algo is not None:
         algo = _algo(o.hash_algo, "--hash-algo")
     if algo is None:
-        algo = {32: "sha256", 48: "sha384", 64: "sha512"}.get(len(rim_b))
+        algo = HASH_BY_SIZE.get(len(rim_b))
         if algo is None:
             raise UsageError(f"RIM is {len(rim_b)} bytes; give --hash-algo", field="rim")
     if (o.cert or o.meta) and not o.key:

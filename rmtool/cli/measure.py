@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from rmtool import hashalgo
 from rmtool.cli.options_measure import MeasureSettings, measure_options
 from rmtool.errors import (
     ConfigError,
@@ -55,8 +56,10 @@ from rmtool.measure.vmm.rustcompat import (
 
 PROGRESS_THRESHOLD = 64 << 20
 def _parse_hash_algo(text: str) -> str:
-    """``RmiHashAlgorithm::from_str`` (the value is then ignored by the reference)."""
-    if text not in ("sha256", "sha512"):
+    """``RmiHashAlgorithm::from_str`` (the value is then ignored by the reference).
+
+    The reference's enum has SHA-256 and SHA-512 only (no SHA-384)."""
+    if text not in (hashalgo.SHA256.name, hashalgo.SHA512.name):
         raise ValueRejected(f"unknown hash algorithm `{text}`")
     return text
 

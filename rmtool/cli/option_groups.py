@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from rmtool.measure.rmm.algorithms import ALGORITHMS
 from rmtool.measure.rmm.profiles import DEFAULT_PROFILE, PROFILES
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -122,7 +123,7 @@ _REPLAY_OPTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any], str, str]] = {
                                          "default": DEFAULT_PROFILE, "show_default": True},
                     "RMM version whose measurement rules apply.",
                     "With --log: RMM version whose rules the replay uses."),
-    "hash_algo": (("--hash-algo",), {"type": click.Choice(["sha256", "sha512", "sha384"])},
+    "hash_algo": (("--hash-algo",), {"type": click.Choice(list(ALGORITHMS))},
                   "Realm algorithm when the log has no REALM_CREATE event.", ""),
 }
 # (order in --help; compare takes the algorithm from the token, so no --hash-algo)

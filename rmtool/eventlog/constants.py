@@ -1,7 +1,8 @@
 """Numbers and names of TCG event logs.
 
 Event types follow the TCG PC Client Platform Firmware Profile (PFP) 1.06, section 10.4.1
-("Event Types"); algorithm identifiers follow the TCG Algorithm Registry (TPM_ALG_ID);
+("Event Types"); algorithm identifiers follow the TCG Algorithm Registry (TPM_ALG_ID), as
+declared once in ``rmtool.hashalgo``;
 the CCA tag identifiers follow the proposed VMM-written RIM log (measurement-log facts,
 section 2.2); the Linux tag identifiers follow the Linux EFI stub (``efistub``).
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from typing import Final, Protocol
+
+from rmtool import hashalgo
 
 EV_PREBOOT_CERT: Final = 0x00000000
 EV_POST_CODE: Final = 0x00000001
@@ -64,16 +67,10 @@ def event_type_name(event_type: int) -> str:
     return EVENT_TYPE_NAMES.get(event_type) or f"EV_UNKNOWN_{event_type:08x}"
 
 
-# TPM_ALG_ID -> (bank name, digest size). Names are the lower-case TCG names.
+# TPM_ALG_ID -> (bank name, digest size): the TCG rows of the one table (rmtool.hashalgo).
+# Names are the lower-case TCG names.
 ALGORITHMS: Final[dict[int, tuple[str, int]]] = {
-    0x0004: ("sha1", 20),
-    0x000B: ("sha256", 32),
-    0x000C: ("sha384", 48),
-    0x000D: ("sha512", 64),
-    0x0012: ("sm3_256", 32),
-    0x0027: ("sha3_256", 32),
-    0x0028: ("sha3_384", 48),
-    0x0029: ("sha3_512", 64),
+    a.tcg_id: (a.name, a.size) for a in hashalgo.TCG if a.tcg_id is not None
 }
 ALGORITHM_IDS: Final[dict[str, int]] = {name: alg for alg, (name, _) in ALGORITHMS.items()}
 DIGEST_SIZES: Final[dict[str, int]] = {name: size for name, size in ALGORITHMS.values()}
@@ -119,16 +116,16 @@ def _sm3_constructor() -> Callable[[bytes], HashObject]:
     return sm3
 
 
+def _constructor(algo: hashalgo.HashAlgorithm) -> Callable[[bytes], HashObject]:
+    if algo.hashlib_name == "sm3":
+        return _sm3_constructor()
+    ctor: Callable[[bytes], HashObject] = getattr(hashlib, algo.hashlib_name)
+    return ctor
+
+
 # Bank name -> hash constructor (data -> object with .digest()).
 HASH_CONSTRUCTORS: Final[dict[str, Callable[[bytes], HashObject]]] = {
-    "sha1": hashlib.sha1,
-    "sha256": hashlib.sha256,
-    "sha384": hashlib.sha384,
-    "sha512": hashlib.sha512,
-    "sm3_256": _sm3_constructor(),
-    "sha3_256": hashlib.sha3_256,
-    "sha3_384": hashlib.sha3_384,
-    "sha3_512": hashlib.sha3_512,
+    a.name: _constructor(a) for a in hashalgo.TCG
 }
 
 

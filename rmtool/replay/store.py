@@ -51,6 +51,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from rmtool import hashalgo
 from rmtool.errors import InputFileError, UsageError
 from rmtool.files import read_bounded
 from rmtool.measure.images import (
@@ -68,7 +69,8 @@ from rmtool.measure.kernel import ARM64_MAGIC, MAX_KERNEL_SIZE
 SCHEMA_VERSION = 2  # 1: rows keyed by (path, size, mtime) -- discarded, never read
 MAX_CHECKSUM_FILE = 16 << 20  # bytes of one checksum file
 MAX_FILES = 100_000  # files under one --images directory
-DIGEST_LENGTHS = {64: "sha256", 96: "sha384", 128: "sha512"}
+# hex digits of a checksum line -> Realm Hash Algorithm (views of rmtool.hashalgo)
+DIGEST_LENGTHS = {2 * a.size: a.name for a in hashalgo.REALM}
 GZIP_MAGIC = b"\x1f\x8b"
 #: git's racy-clean margin: a row is not trusted when the file's mtime or ctime is at or
 #: after (the time its read started - this). 2 s covers the coarsest common timestamp

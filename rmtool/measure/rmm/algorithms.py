@@ -1,7 +1,8 @@
 """Realm Hash Algorithms (RMM spec DEN0137 A7.1, B4.4; TF-RMM ``lib/measurement``).
 
-One table maps the RMI encoding (RmiRealmParams.hash_algo), the hashlib name, the
-hash size, the token claim text (44236), and the TCG algorithm id used in event logs.
+The Realm model's view of the one hash-algorithm table (``rmtool.hashalgo``): the rows
+with an RMI encoding (RmiRealmParams.hash_algo), each with its hashlib name, hash size,
+token claim text (44236) and the TCG algorithm id used in event logs.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from rmtool import hashalgo
 from rmtool.errors import UsageError
 
 
@@ -27,14 +29,26 @@ class HashAlgo:
     def hash(self, data: bytes | memoryview) -> bytes:
         return hashlib.new(self.name, data).digest()
 
+    @classmethod
+    def from_table(cls, row: hashalgo.HashAlgorithm) -> HashAlgo:
+        """The Realm view of a row of ``rmtool.hashalgo.TABLE`` (one with an RMI encoding)."""
+        if (row.rmi is None or row.ni_name is None or row.tcg_id is None
+                or row.hashlib_name != row.name):
+            raise ValueError(f"{row.name} is not a Realm Hash Algorithm")
+        return cls(row.name, row.rmi, row.size, row.ni_name, row.tcg_id)
 
-SHA256 = HashAlgo("sha256", 0, 32, "sha-256", 0x000B)
-SHA512 = HashAlgo("sha512", 1, 64, "sha-512", 0x000D)
-SHA384 = HashAlgo("sha384", 2, 48, "sha-384", 0x000C)
 
-ALGORITHMS: dict[str, HashAlgo] = {a.name: a for a in (SHA256, SHA512, SHA384)}
-_ALIASES = {"sha-256": SHA256, "sha-512": SHA512, "sha-384": SHA384,
-            "rmihashsha256": SHA256, "rmihashsha512": SHA512, "rmihashsha384": SHA384}
+# By RMI encoding (0 SHA-256, 1 SHA-512, 2 SHA-384): the --hash-algo choices' order.
+ALGORITHMS: dict[str, HashAlgo] = {
+    row.name: HashAlgo.from_table(row) for row in hashalgo.REALM_BY_RMI}
+SHA256 = ALGORITHMS[hashalgo.SHA256.name]
+SHA512 = ALGORITHMS[hashalgo.SHA512.name]
+SHA384 = ALGORITHMS[hashalgo.SHA384.name]
+
+# Other spellings by_name accepts (case-insensitive): the token/CoMID text and the RMM
+# specification's enumerator name.
+_ALIASES = {spelling.lower(): ALGORITHMS[row.name] for row in hashalgo.REALM_BY_RMI
+            for spelling in (row.ni_name, row.rmi_name) if spelling is not None}
 
 
 def by_name(name: str) -> HashAlgo:

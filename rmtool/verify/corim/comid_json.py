@@ -24,6 +24,7 @@ from typing import Any
 
 import cbor2
 
+from rmtool import hashalgo
 from rmtool.errors import CorimError
 from rmtool.verify.corim.model import (
     TAG_BYTES,
@@ -37,9 +38,10 @@ MAX_JSON_ITEMS = 4096
 
 COMID_ROLES = {"tagCreator": 0, "creator": 1, "maintainer": 2}
 CORIM_ROLES = {"manifestCreator": 1, "manifestSigner": 2}
-DIGEST_ALG_TEXT = {"sha-256": 1, "sha-384": 7, "sha-512": 8, "sha-256-128": 2,
-                   "sha-256-120": 3, "sha-256-96": 4, "sha-256-64": 5, "sha-256-32": 6,
-                   "sha3-224": 9, "sha3-256": 10, "sha3-384": 11, "sha3-512": 12}
+# Named Information Hash Algorithm Registry text (matched in lower case) -> id: every row
+# of rmtool.hashalgo that has one.
+DIGEST_ALG_TEXT = {a.ni_name: a.ni_id for a in hashalgo.NAMED_INFORMATION
+                   if a.ni_name is not None and a.ni_id is not None}
 
 
 def is_comid_template(obj: Any) -> bool:

@@ -48,7 +48,7 @@ LEGACY_REALM_PROFILE = "http://arm.com/cca/realm/1"
 MKEY_RIM = "cca.rim"
 MKEY_REMS = ("cca.rem0", "cca.rem1", "cca.rem2", "cca.rem3")
 MKEY_RPV = "cca.rpv"
-DIGEST_SIZES = (32, 48, 64)
+DIGEST_SIZES = tuple(HASH_SIZES.values())  # Realm Hash Algorithm sizes (rmtool.hashalgo)
 CDDL_ENV = "RMTOOL_CORIM_CDDL"
 
 # Fragment order of draft-ietf-rats-corim's cddl/Makefile (CORIM_FRAGS then COMID_FRAGS).

@@ -20,6 +20,7 @@ from typing import Any, TypeGuard
 
 import cbor2
 
+from rmtool import hashalgo
 from rmtool.errors import CorimError
 from rmtool.verify import cbor, cose
 
@@ -54,12 +55,14 @@ CORIM_CONTENT_TYPE = "application/rim+cbor"
 COSE_ALG_NAMES = {-7: "ES256", -35: "ES384", -36: "ES512", -8: "EdDSA", -37: "PS256",
                   -38: "PS384", -39: "PS512", -257: "RS256"}
 
-# Named Information Hash Algorithm Registry ids used in CoMID digests.
-HASH_ALG_IDS = {"sha256": 1, "sha384": 7, "sha512": 8}
+# Named Information Hash Algorithm Registry ids used in CoMID digests, for the Realm Hash
+# Algorithms (views of rmtool.hashalgo, by digest size). A text alg is matched in lower
+# case against the registry name ("sha-256") or rmtool's name ("sha256").
+HASH_ALG_IDS = {a.name: a.ni_id for a in hashalgo.REALM if a.ni_id is not None}
 HASH_ALG_BY_ID = {v: k for k, v in HASH_ALG_IDS.items()}
-HASH_ALG_BY_TEXT = {"sha-256": "sha256", "sha-384": "sha384", "sha-512": "sha512",
-                    "sha256": "sha256", "sha384": "sha384", "sha512": "sha512"}
-HASH_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
+HASH_ALG_BY_TEXT = {**{a.ni_name: a.name for a in hashalgo.REALM if a.ni_name is not None},
+                    **{a.name: a.name for a in hashalgo.REALM}}
+HASH_SIZES = {a.name: a.size for a in hashalgo.REALM}
 HASH_BY_SIZE = {v: k for k, v in HASH_SIZES.items()}
 
 

@@ -8,6 +8,7 @@ platform 265 profile, 10 challenge, 2396 implementation id, 256 instance id, 240
 2395 lifecycle, 2399 software components, 2400 verification service, 2402 hash algo;
 realm 10 challenge, 44235 personalization value, 44236 hash algo, 44237 RAK,
 44238 RIM, 44239 REMs, 44240 RAK hash algo, 265 profile, 256 instance id, 44243 MEC policy.
+Hash-algo-id texts come from the one hash-algorithm table, ``rmtool.hashalgo``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from rmtool import hashalgo
 from rmtool.errors import TokenError
 
 # Collection keys (tag 399 map / tag 907 CMW collection).
@@ -55,7 +57,10 @@ REALM_PROFILE_2 = "tag:arm.com,2024:realm#2.0.0"
 PLATFORM_PROFILES = (PLATFORM_PROFILE_LEGACY, PLATFORM_PROFILE_FFM)
 REALM_PROFILES = (None, REALM_PROFILE_1, REALM_PROFILE_2)
 
-HASH_SIZES = {"sha-256": 32, "sha-384": 48, "sha-512": 64}
+# hash-algo-id texts a token may carry (claims 44236, 44240, 2402; exact spelling, case
+# included) -> digest size: the Realm rows of rmtool.hashalgo, by size.
+HASH_SIZES = {a.ni_name: a.size for a in hashalgo.REALM if a.ni_name is not None}
+_HASHLIB_NAMES = {a.ni_name: a.hashlib_name for a in hashalgo.REALM if a.ni_name is not None}
 
 PLATFORM_NAMES = {PROFILE: "profile", CHALLENGE: "challenge", INSTANCE_ID: "instance_id",
                   P_IMPLEMENTATION_ID: "implementation_id", P_CONFIG: "config",
@@ -74,9 +79,10 @@ _LIFECYCLE = ((0x0000, "unknown"), (0x1000, "assembly_and_test"),
 
 def hash_digest(name: str, data: bytes) -> bytes:
     """Digest with a token hash-algo-id (``sha-256`` / ``sha-384`` / ``sha-512``)."""
-    if name not in HASH_SIZES:
+    hashlib_name = _HASHLIB_NAMES.get(name)
+    if hashlib_name is None:
         raise ValueError(f"unknown hash algorithm {name!r}")
-    return hashlib.new(name.replace("-", ""), data).digest()
+    return hashlib.new(hashlib_name, data).digest()
 
 
 def lifecycle_state(value: int) -> str:
