@@ -105,7 +105,6 @@ def test_by_name_accepts_exactly_the_old_spellings() -> None:
         with pytest.raises(UsageError, match="unknown hash algorithm"):
             algorithms.by_name(spelling)
     assert algorithms.by_rmi(2) is algorithms.SHA384
-    assert algorithms.by_size(64) is algorithms.SHA512
     with pytest.raises(UsageError):
         algorithms.by_rmi(3)
 
