@@ -97,7 +97,7 @@ CASES: list[Case] = [
     _c("replay", "fail", ["replay", "{realm_log}"], 1),   # no reference images
     _c("replay", "pass", ["replay", "{realm_log}", "--images", "{ex}"], 0),
     # compare
-    _c("compare", "missing", ["compare", "{missing}", "--rim", "{token_rim}"], 2),
+    _c("compare", "missing", ["compare", "{missing}", "--rim", "00"], 2),
     _c("compare", "directory", ["compare", "{dir}", "--rim", "00"], 2),
     _c("compare", "missing", ["compare", "{token}", "--corim", "{missing}"], 2, corpus=True),
     _c("compare", "usage", ["compare", "--bogus", "{token}"], 2, corpus=True),
