@@ -17,6 +17,7 @@ import click
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from rmtool import hashalgo
 from rmtool.errors import InputFileError
 from rmtool.examples import write_inputs
 from rmtool.files import LIMITS, read_bounded, write_atomic
@@ -24,7 +25,7 @@ from rmtool.files import LIMITS, read_bounded, write_atomic
 # fixed private scalars: deterministic TEST keys (RAK and CPAK, P-384)
 TEST_RAK_SCALAR = int.from_bytes(b"rmtool example realm attestation key (test only)", "big")
 TEST_CPAK_SCALAR = int.from_bytes(b"rmtool example platform attestation key (test)", "big")
-_TOKEN_ALGO = {"sha256": "sha-256", "sha384": "sha-384", "sha512": "sha-512"}
+_TOKEN_ALGO = {a.name: a.ni_name for a in hashalgo.REALM if a.ni_name}
 
 
 def test_key(scalar: int) -> ec.EllipticCurvePrivateKey:

@@ -26,6 +26,7 @@ import hashlib
 import os
 from types import ModuleType
 
+from rmtool import hashalgo
 from rmtool.measure.rmm.layouts import GRANULE_SIZE, U64_MASK, DataDescriptorLayout
 
 
@@ -40,7 +41,7 @@ def _load_native() -> ModuleType | None:
 
 
 _native = _load_native()
-NATIVE_ALGOS = frozenset({"sha256", "sha384", "sha512"})
+NATIVE_ALGOS = frozenset(a.name for a in hashalgo.REALM)  # what _granules.c hashes
 
 
 def core_name(algo_name: str) -> str:

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rmtool import hashalgo
 from rmtool.errors import UsageError
 from rmtool.files import load_json_bounded
 from rmtool.measure.rmm.trace import (
@@ -73,7 +74,8 @@ MAX_TRACE_STEPS = 1 << 20
 MAX_HASHES = 400_000  # extend operations spent on single-change hypotheses per register
 MAX_CANDIDATES = 65_536
 LOG_SOURCE = "log replay"
-_ALGOS = {"sha256": 32, "sha384": 48, "sha512": 64}
+_ALGOS = {a.name: a.size for a in hashalgo.REALM}  # the Realm algorithms' sizes
+_TOKEN_NAMES = {a.name: a.ni_name for a in hashalgo.REALM if a.ni_name}
 
 
 # ---------------------------------------------------------------- expected configuration
@@ -140,8 +142,7 @@ def trace_reference(trace: MeasureTrace) -> ReferenceValues:
 
 
 def _token_algo(name: str | None) -> str | None:
-    return None if name is None else {"sha256": "sha-256", "sha384": "sha-384",
-                                      "sha512": "sha-512"}.get(name, name)
+    return None if name is None else _TOKEN_NAMES.get(name, name)
 
 
 # ---------------------------------------------------------------- the log as a source
