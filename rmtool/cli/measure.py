@@ -10,14 +10,16 @@ token carries (the reference prints 64-byte slots).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
 
 from rmtool import hashalgo
 from rmtool.cli.options_measure import MeasureSettings, measure_options
+from rmtool.diagnose.request import MeasureRequest
 from rmtool.errors import (
     ConfigError,
     InvalidArguments,
@@ -288,9 +290,9 @@ def measure(settings: MeasureSettings, vmm: str | None, vmm_args: tuple[str, ...
         raise click.exceptions.Exit(exc.exit_code) from exc
 
 
-def _measure(s: MeasureSettings, vmm: str, vmm_args: tuple[str, ...]) -> None:
-    """src/main.rs: check_args, build_params (DTB written at its end), then the
-    measurements unless --no-measurements."""
+def measure_inputs(s: MeasureSettings, *, reference_mode: bool = False) -> MeasureInputs:
+    """The global options as the inputs of every front-end (reference ``check_args`` and
+    ``RealmConfig::from_args``)."""
     if s.dtb is not None and s.dtb_template is not None:
         raise InvalidArguments("either --dtb or --dtb-template can be set but not both")
     caps = _caps_from_globals(s.configs, s.host_options())
@@ -299,10 +301,42 @@ def _measure(s: MeasureSettings, vmm: str, vmm_args: tuple[str, ...]) -> None:
         caps = HostCaps(**{**caps.as_dict(), **{k: v for k, v in (
             ("num_bps", 2), ("num_wps", 2), ("pmu_num_ctrs", 0), ("ipa_bits", 52))
             if getattr(caps, k) is None}})
-    inputs = MeasureInputs(caps=caps, profile=get_profile(s.rmm_version), kernel=s.kernel,
-                           initrd=s.initrd, firmware=s.firmware, dtb=s.dtb,
-                           dtb_template=s.dtb_template,
-                           reference_mode=_as_realm_measurements())
+    return MeasureInputs(caps=caps, profile=get_profile(s.rmm_version), kernel=s.kernel,
+                         initrd=s.initrd, firmware=s.firmware, dtb=s.dtb,
+                         dtb_template=s.dtb_template, reference_mode=reference_mode)
+
+
+def parse_measure_args(argv: Sequence[str]) -> MeasureRequest:
+    """MEASURE_ARGS (``rmtool measure``'s global options, VMM name, VMM arguments) as a
+    :class:`rmtool.diagnose.request.MeasureRequest`, with the command's own checks: a
+    usage error is an ``InvalidArguments`` (exit 2) carrying the message ``measure``
+    prints."""
+    args = list(argv)
+    try:
+        clap_check(args)
+        ctx = measure.make_context("measure", list(args), resilient_parsing=False)
+    except ClapError as exc:
+        raise InvalidArguments(f"MEASURE_ARGS: {exc.message.removeprefix('error: ')}") from exc
+    except click.exceptions.Exit as exc:
+        raise InvalidArguments("MEASURE_ARGS: no VMM command line (e.g. -- kvmtool "
+                               "--realm -m 512M -k Image)") from exc
+    except click.ClickException as exc:
+        raise InvalidArguments(f"MEASURE_ARGS: {exc.format_message()}") from exc
+    params = dict(ctx.params)
+    vmm, vmm_args = params.pop("vmm"), tuple(params.pop("vmm_args"))
+    if vmm is None or not is_vmm_name(vmm):
+        raise InvalidArguments(f"MEASURE_ARGS: expected a VMM name (kvmtool, qemu, "
+                               f"cloud-hv), got {vmm!r}")
+    fields = {f.name for f in dataclasses.fields(MeasureSettings)}
+    settings = MeasureSettings(**{k: v for k, v in params.items() if k in fields})
+    return MeasureRequest(tuple(args), measure_inputs(settings), get_frontend(vmm).name,
+                          vmm_args)
+
+
+def _measure(s: MeasureSettings, vmm: str, vmm_args: tuple[str, ...]) -> None:
+    """src/main.rs: check_args, build_params (DTB written at its end), then the
+    measurements unless --no-measurements."""
+    inputs = measure_inputs(s, reference_mode=_as_realm_measurements())
     build = build_vmm(vmm, list(vmm_args), inputs)
     for w in build.warnings:
         click.echo(f"WARN {w}", err=True)
