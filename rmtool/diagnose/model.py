@@ -43,6 +43,19 @@ SCHEMA = "rmtool/diagnose/1"
 
 
 @dataclass(frozen=True)
+class Target:
+    """What the token's Realm measured: the realm claims a candidate must reproduce."""
+
+    rim: bytes
+    rems: tuple[bytes, ...]
+    #: the token's ``cca-realm-hash-algo-id`` as a Realm algorithm name (sha256/sha384/
+    #: sha512), None when absent or not one of them
+    hash_algo: str | None = None
+    #: the token's ``cca-realm-personalization-value`` (64 bytes), None when absent
+    rpv: bytes | None = None
+
+
+@dataclass(frozen=True)
 class Cause:
     """One parameter whose value in the token's Realm differs from the expected one."""
 
