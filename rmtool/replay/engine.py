@@ -611,7 +611,7 @@ class _Replayer:
             vm=self.facts.vm, pmu=bool(self.facts.params and self.facts.params.pmu),
             initrd=self.facts.initrd, log=self.facts.log, dtb_base=blob.base,
             dtb_length=blob.length)
-        found, how = dtbgen.regenerate(inputs, self.algo.name, digest, self.templates)
+        found, how = dtbgen.regenerate(inputs, self.algo, digest, self.templates)
         if found is None:
             return None, f"{where}; {how}"
         return Image.from_bytes("regenerated DTB", found.data), how

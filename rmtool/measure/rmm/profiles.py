@@ -91,9 +91,11 @@ class RmmProfile:
         """VMM front-ends: the hash algorithm chosen on the command line (UsageError)."""
         if algo not in self.hash_algos:
             allowed = ", ".join(a.name for a in self.hash_algos)
+            where = [p.name for p in PROFILES.values() if algo in p.hash_algos]
+            hint = f"; choose --rmm-version {where[-1]} for {algo.name}" if where else ""
             raise UsageError(
                 f"RMM {self.name} does not accept {algo.name} as Realm hash algorithm "
-                f"(accepted: {allowed}); choose --rmm-version 2.0 for sha384")
+                f"(accepted: {allowed}){hint}")
 
     def _tags(self) -> str:
         return "/".join(self.tf_rmm) if self.tf_rmm else self.name
@@ -161,6 +163,13 @@ DEFAULT_PROFILE = "1.0-rel0"
 
 # TF-RMM tag (or "main") -> profile; docs/rmm-profiles.md explains each row
 TF_RMM_PROFILES: dict[str, str] = {tag: p.name for p in PROFILES.values() for tag in p.tf_rmm}
+
+
+def algorithm_names(profile: RmmProfile | None = None) -> tuple[str, ...]:
+    """Names of the Realm hash algorithms a VMM command line may select under ``profile``
+    (the profile's ``hash_algos``, views of ``rmtool.hashalgo``); None: the default
+    profile's, those the reference tool accepts (sha256, sha512)."""
+    return tuple(a.name for a in (profile or PROFILES[DEFAULT_PROFILE]).hash_algos)
 
 
 def get_profile(name: str) -> RmmProfile:

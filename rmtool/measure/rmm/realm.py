@@ -297,7 +297,7 @@ class Realm:
         return 63
 
     def _h(self, data: bytes) -> bytes:
-        return slot(hashlib.new(self.algo.name, data).digest())
+        return slot(self.algo.hash(data))
 
     def _record(self, op: Operation, kind: str, descriptors: int,
                 inputs: Inputs | None = None) -> None:
