@@ -1,5 +1,5 @@
 """The code's shape, checked from its source: no function with more than 8
-parameters, and no import cycle between rmtool's modules.
+parameters, and no import cycle between rmtool's modules or through its packages.
 
 Both are house rules: no function with more than 8 parameters (use a settings dataclass),
 and the import arrows between rooms point one way (docs/architecture.md). The checks read
@@ -152,6 +152,81 @@ def test_no_import_cycle() -> None:
     assert sorted(cycles - CYCLE_ALLOW_LIST) == []
     assert sorted(CYCLE_ALLOW_LIST - cycles) == []  # a fixed cycle leaves the list
     assert not any(m.startswith("rmtool.cli") for c in CYCLE_ALLOW_LIST for m in c)
+
+
+def _package_imports(module: str, is_package: bool, tree: ast.Module, known: set[str],
+                     packages: set[str]) -> set[str]:
+    """:func:`_imports` plus, at package level, the package ``P`` itself for every ``from
+    P import x``: that statement reads ``x`` from the package's namespace, so it depends
+    on ``P/__init__`` having run (and on whatever that imports), even when ``x`` is a
+    submodule. (Python also runs every ancestor's ``__init__`` before a submodule; that
+    implicit upward step is why an ``__init__`` may only import downward.)"""
+    found = _imports(module, is_package, tree, known)
+    package = module if is_package else module.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[:len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            if base in packages and base != module:
+                found.add(base)
+    return found
+
+
+def _package_graph() -> dict[str, set[str]]:
+    modules = _modules()
+    known = set(modules)
+    packages = {n for n, (p, _) in modules.items() if p.name == "__init__.py"}
+    return {name: _package_imports(name, path.name == "__init__.py", tree, known, packages)
+            for name, (path, tree) in modules.items()}
+
+
+def test_no_import_cycle_at_package_level() -> None:
+    """``from rmtool.eventlog import constants`` inside rmtool/eventlog, while
+    ``eventlog/__init__`` imports the parser, was a cycle through the package (as was
+    ``from rmtool.replay import cca`` in replay/engine.py): submodules import their
+    siblings by module path, and a package ``__init__`` only downward."""
+    assert sorted(_cycles(_package_graph())) == []
+
+
+def test_package_inits_import_only_downward() -> None:
+    """A package ``__init__`` imports only modules below it (or nothing). A package that
+    is a module in all but name (its only submodule is ``__main__``, e.g.
+    rmtool.examples) may import like a module, but never its ``__main__``."""
+    modules = _modules()
+    known = set(modules)
+    wrong: list[str] = []
+    for name, (path, tree) in modules.items():
+        if path.name != "__init__.py":
+            continue
+        below = {m for m in known if m.startswith(f"{name}.")}
+        module_like = below <= {f"{name}.__main__"}
+        for target in sorted(_imports(name, True, tree, known)):
+            if target.endswith(".__main__") or (target not in below and not module_like):
+                wrong.append(f"{name} -> {target}")
+    assert wrong == []
+
+
+def test_package_level_graph_sees_imports_through_a_package() -> None:
+    """``from rmtool.pkg import d`` in a sibling of ``d`` depends on ``rmtool.pkg``, whose
+    ``__init__`` imports ``d``'s sibling back: a cycle the module-level graph misses."""
+    known = {"rmtool.pkg", "rmtool.pkg.d", "rmtool.pkg.e"}
+    init = ast.parse("from rmtool.pkg.e import f\n")
+    e = ast.parse("from rmtool.pkg import d\n")
+    module_graph = {"rmtool.pkg": _imports("rmtool.pkg", True, init, known),
+                    "rmtool.pkg.d": set(),
+                    "rmtool.pkg.e": _imports("rmtool.pkg.e", False, e, known)}
+    assert _cycles(module_graph) == set()
+    pkgs = {"rmtool.pkg"}
+    package_graph = {"rmtool.pkg": _package_imports("rmtool.pkg", True, init, known, pkgs),
+                     "rmtool.pkg.d": set(),
+                     "rmtool.pkg.e": _package_imports("rmtool.pkg.e", False, e, known, pkgs)}
+    assert package_graph["rmtool.pkg.e"] == {"rmtool.pkg", "rmtool.pkg.d"}
+    assert _cycles(package_graph) == {("rmtool.pkg", "rmtool.pkg.e")}
+    fixed = ast.parse("import rmtool.pkg.d as d\n")
+    assert _package_imports("rmtool.pkg.e", False, fixed, known, pkgs) == {"rmtool.pkg.d"}
 
 
 def test_cycle_finder_sees_function_level_and_relative_imports() -> None:

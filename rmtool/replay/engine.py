@@ -24,6 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import rmtool.replay.cca as cca
+import rmtool.replay.dtbgen as dtbgen
+import rmtool.replay.indexmap as indexmap
 from rmtool.errors import EventLogError, RmtoolError
 from rmtool.eventlog import Event, EventLog, LogError, parse
 from rmtool.eventlog import constants as c
@@ -50,7 +53,6 @@ from rmtool.measure.rmm.trace import (
     Origin,
     TraceRecord,
 )
-from rmtool.replay import cca, dtbgen, indexmap
 from rmtool.replay.store import ImageStore, ReferenceImages
 
 U64_LIMIT = 1 << 64
