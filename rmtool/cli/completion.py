@@ -64,9 +64,8 @@ def vmm_option_items(vmm: str, incomplete: str) -> list[CompletionItem]:
 @click.argument("shell", type=click.Choice(SHELLS))
 def completion(shell: str) -> None:
     """Print the completion script for SHELL; enable with eval "$(rmtool completion SHELL)"."""
-    from rmtool.cli.main import cli
-
+    root = click.get_current_context().find_root().command  # the rmtool group
     cls = get_completion_class(shell)
     if cls is None:  # pragma: no cover - click ships all three
         raise click.UsageError(f"no completion support for {shell}")
-    click.echo(cls(cli, {}, "rmtool", "_RMTOOL_COMPLETE").source())
+    click.echo(cls(root, {}, "rmtool", "_RMTOOL_COMPLETE").source())

@@ -138,8 +138,7 @@ def realm_measurements(argv: Sequence[str]) -> int:
     """``realm-measurements ARGV``: ``rmtool measure ARGV`` with the reference tool's exit
     statuses, run as its own top-level command (its help and usage name
     ``realm-measurements``, not ``rmtool measure``)."""
-    from rmtool.cli.measure import measure
-
+    measure = cli.get_command(click.Context(cli), "measure")  # lazily, as every command
     return run(list(argv), prog_name="realm-measurements", command=measure,
                reference_exits=True)
 

@@ -185,11 +185,8 @@ class _MeasureCommand(click.Command):
         (``realm-measurements`` shows ``realm-measurements ...``)."""
         from rmtool.cli.help_examples import epilog
 
-        text = epilog("measure", prog=ctx.command_path)
-        if text:
-            formatter.write_paragraph()
-            with formatter.indentation():
-                formatter.write_text(text)
+        self.epilog = epilog("measure", prog=ctx.command_path)
+        super().format_epilog(ctx, formatter)
 
     def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
         """After the VMM name an option-looking word is the VMM's own option; before it,
@@ -229,13 +226,16 @@ def _config_hint(path: str, exc: ConfigError) -> str | None:
         return None
     if "unknown field" in exc.message or "\ninvalid" in exc.message:
         return None  # a TOML file with a wrong key or value: the message says which
+    import os
+
+    from rmtool.files import open_regular
     from rmtool.filetype import sniff
 
     hint = f"{path} is not a host-capability TOML file"
-    try:
-        with open(path, "rb") as f:
+    try:  # its first bytes, from a regular file only (rmtool.files)
+        with os.fdopen(open_regular(path, "config"), "rb") as f:
             found = sniff(f.read(4096))
-    except OSError:
+    except (OSError, RmtoolError):
         found = None
     if found is not None and found.strong:
         hint += f" (it looks like {found.name})"
