@@ -6,6 +6,9 @@ Usage (from the repository root, after ``pip install -e .``)::
 
 The commands run in a fresh directory made by ``python -m rmtool.examples inputs``;
 its path is shown as ``ex`` in the output. Long outputs are cut (marked ``[...]``).
+The examples that end every command's ``--help`` (``rmtool/cli/help_examples.py``) are
+among the commands run, so the help and this page show the same working lines
+(tests/test_first_hour.py checks it).
 """
 
 from __future__ import annotations

@@ -153,6 +153,22 @@ def test_mistyped_vmm_name(typo: str, meant: str, capsys: pytest.CaptureFixture[
                                  f"hint: did you mean '{meant}'?"]
 
 
+@pytest.mark.parametrize("argv, hint", [
+    # a VMM's option before the VMM name
+    (["-m", "512M", "kvmtool", "--realm"],
+     "hint: -m is an option of kvmtool and qemu: put it after the VMM name (rmtool measure "
+     "[OPTIONS] VMM -m ...)"),
+    (["--realm", "kvmtool"], "hint: --realm is an option of kvmtool: put it after the VMM "
+                             "name (rmtool measure [OPTIONS] VMM --realm ...)"),
+    # a mistyped global option
+    (["--num-wp", "4", "kvmtool"], "hint: did you mean '--num-wps' or '--num-bps'?"),
+])
+def test_misplaced_or_mistyped_global_option(argv: list[str], hint: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["measure", *argv]) == 2
+    assert err_lines(capsys) == [f"error: unexpected argument '{argv[0]}' found", hint]
+
+
 @pytest.mark.parametrize("argv, line", [
     (["mesure"], "Error: No such command 'mesure'. Did you mean 'measure'?"),
     (["replya", "x"], "Error: No such command 'replya'. Did you mean 'replay'?"),

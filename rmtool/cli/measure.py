@@ -119,6 +119,9 @@ def clap_check(args: list[str]) -> None:
         opts = scan(args, _CLAP_GLOBALS, "", stop_at=lambda word: True, deferred=deferred)
     except HelpRequested:
         return  # help / version: click's
+    except ClapError as exc:
+        exc.hint = _global_option_hint(exc.message)
+        raise
     if STOP_KEY not in opts:
         if args:
             raise ClapError("error: 'realm-measurements' requires a subcommand but one was "
@@ -155,6 +158,26 @@ def did_you_mean(word: str, choices: Sequence[str]) -> str | None:
 
     close = difflib.get_close_matches(word, list(choices), n=2, cutoff=0.6)
     return ("did you mean " + " or ".join(f"'{c}'" for c in close) + "?") if close else None
+
+
+def _global_option_hint(message: str) -> str | None:
+    """For clap's ``unexpected argument '-m' found`` before the VMM name: that it is a
+    VMM's option (it goes after the VMM name), or the global option it is close to."""
+    import re
+
+    from rmtool.cli.completion import vmm_options
+
+    m = re.fullmatch(r"error: unexpected argument '(-[^']*)' found", message)
+    if m is None:
+        return None
+    word = m.group(1)
+    owners = [name for name in vmm_names() if word in vmm_options(name)]
+    if owners:
+        return (f"{word} is an option of {' and '.join(owners)}: put it after the VMM name "
+                f"(rmtool measure [OPTIONS] VMM {word} ...)")
+    if word.startswith("--"):
+        return did_you_mean(word, [f"--{name}" for o in _CLAP_GLOBALS for name in o.longs])
+    return None
 
 
 def _clap_exit(exc: ClapError) -> click.exceptions.Exit:
