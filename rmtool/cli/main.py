@@ -8,7 +8,6 @@ traceback unless ``RMTOOL_DEBUG=1`` is set.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import os
 import sys
@@ -55,6 +54,8 @@ class LazyGroup(click.Group):
 
 def did_you_mean(word: str, choices: Sequence[str]) -> str | None:
     """`` Did you mean 'measure'?`` for a mistyped name (difflib), or None."""
+    import difflib  # only on an error: keeps it off every start-up
+
     close = difflib.get_close_matches(word, list(choices), n=2, cutoff=0.6)
     if not close:
         return None
