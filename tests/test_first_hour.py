@@ -169,6 +169,34 @@ def test_misplaced_or_mistyped_global_option(argv: list[str], hint: str,
     assert err_lines(capsys) == [f"error: unexpected argument '{argv[0]}' found", hint]
 
 
+def test_second_config_file_without_its_option(ex: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """``-c qemu-max-8.2.conf kvm.conf kvmtool``: clap takes kvm.conf as the VMM name."""
+    assert run(["measure", "-k", "Image", "-c", "qemu-max-8.2.conf", "kvm.conf", "kvmtool",
+                "--realm"]) == 2
+    assert err_lines(capsys) == [
+        "error: unrecognized subcommand 'kvm.conf'",
+        "hint: kvm.conf is a file, not a VMM name (kvmtool, qemu, cloud-hv): each file needs "
+        "its own option before the VMM name, e.g. -c kvm.conf"]
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["launch", "--vmm", "qemuu"], "Error: Invalid value for '--vmm': 'qemuu' is not one of "
+                                   "'kvmtool', 'qemu', 'cloud-hv'. Did you mean 'qemu'?"),
+])
+def test_mistyped_choice(argv: list[str], line: str,
+                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(argv) == 2
+    assert err_lines(capsys)[-1] == line
+
+
+def test_mistyped_format(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["token", "show", "--format", "jsn", "t.cbor"]) == 2
+    last = err_lines(capsys)[-1]  # the list of formats may grow (yaml)
+    assert last.startswith("Error: Invalid value for '--format': 'jsn' is not one of 'table', ")
+    assert last.endswith(". Did you mean 'json'?")
+
+
 @pytest.mark.parametrize("argv, line", [
     (["mesure"], "Error: No such command 'mesure'. Did you mean 'measure'?"),
     (["replya", "x"], "Error: No such command 'replya'. Did you mean 'replay'?"),

@@ -77,6 +77,21 @@ def _suggest_command(exc: click.UsageError) -> None:
         exc.message = f"{exc.message} {hint}"
 
 
+def _suggest_choice(exc: click.BadParameter) -> None:
+    """Add "Did you mean ..." to click's "'qemuu' is not one of ..." of a choice option."""
+    param_type = getattr(exc.param, "type", None)
+    if not isinstance(param_type, click.Choice):
+        return
+    import re
+
+    m = re.search(r"'([^']*)' is not one of", exc.message)
+    if m is None:
+        return
+    hint = did_you_mean(m.group(1), [str(c) for c in param_type.choices])
+    if hint is not None:
+        exc.message = f"{exc.message} {hint}"
+
+
 def _name(attr: str) -> str:
     return attr.replace("_", "-")
 
@@ -113,7 +128,9 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "rmtool",
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
-        if isinstance(exc, click.UsageError):
+        if isinstance(exc, click.BadParameter):
+            _suggest_choice(exc)
+        elif isinstance(exc, click.UsageError):
             _suggest_command(exc)
         exc.show()
         return exc.exit_code

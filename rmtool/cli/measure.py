@@ -147,8 +147,13 @@ def clap_check(args: list[str]) -> None:
 def unknown_vmm(word: str) -> ClapError:
     """clap's ``unrecognized subcommand`` (the reference's line), with "did you mean" as
     a hint line when a VMM name is close."""
+    import os
+
     error = ClapError(f"error: unrecognized subcommand '{word}'")
     error.hint = did_you_mean(word, vmm_names())
+    if error.hint is None and os.path.lexists(word):  # "-c a.conf b.conf kvmtool"
+        error.hint = (f"{word} is a file, not a VMM name ({', '.join(vmm_names())}): each "
+                      f"file needs its own option before the VMM name, e.g. -c {word}")
     return error
 
 
