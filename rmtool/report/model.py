@@ -274,7 +274,7 @@ def summary_of(doc: dict[str, Any]) -> tuple[tuple[str, str], ...]:
             out.append((key, str(value)))
         elif value is None:
             out.append((key, "null"))
-        elif isinstance(value, list) and all(isinstance(v, str | None) for v in value) \
-                and len(value) <= 8:
+        elif isinstance(value, list) and len(value) <= 8 and all(
+                v is None or (isinstance(v, str) and len(v) <= 128) for v in value):
             out.append((key, ", ".join("null" if v is None else v for v in value) or "-"))
     return tuple(out)

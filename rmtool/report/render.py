@@ -22,8 +22,6 @@ from rmtool.report import memmap
 from rmtool.report.model import LANE_TITLES, Report
 from rmtool.verify.compare.hexdiff import mark_first_difference
 
-_LANE_SHORT = ("RAM", "RIPAS", "data", "unm.")
-
 
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
@@ -82,7 +80,7 @@ def render(report: Report) -> str:
     return _environment().get_template("report.html.j2").render(
         r=report, mm=mm, tl=tl, rows=rows, layouts=layouts,
         diffs=memmap.differing(layouts, divergence), lane_titles=LANE_TITLES,
-        lane_short=_LANE_SHORT, size_text=memmap.size_text, hexruns=hexruns,
+        size_text=memmap.size_text, hexruns=hexruns,
         hexshort=hexshort, hexfull=hexfull, cmdline=command_line(report.argv))
 
 
