@@ -230,6 +230,31 @@ def test_compare_report_shows_every_cause_claim_region_and_operation(
     assert text_out.err == ""
 
 
+def test_waived_check_is_not_shown_as_a_green_match(
+        scenario: Scenario, capsys: pytest.CaptureFixture[str]) -> None:
+    """The mistake this stops: a report painting MATCH green although the platform
+    signature was never checked (--skip-platform-signature): exit 0, verdict box amber."""
+    started = json.loads((scenario.dir / "started.json").read_text())
+    cwd = _in_dir(scenario.dir)
+    try:
+        doc = _json(["compare", "token.cbor", "--skip-platform-signature", "--rim",
+                     started["rim"], "--format", "json", "--html", "waived.html"], capsys, 0)
+        assert run(["compare", "token.cbor", "--platform-key", "key.pem", "--rim",
+                    started["rim"], "--html", "verified.html"]) == 0
+    finally:
+        os.chdir(cwd)
+    assert doc["unverified"] == ["platform.signature"]
+    waived = _html(scenario.dir / "waived.html")
+    header = [a for t, a in waived.tags if a.get("id") == "verdict"][0]
+    assert header["class"] == "verdict warn"
+    assert waived.text("verdict-text") == ("MATCH (UNVERIFIED: platform.signature waived by "
+                                           "--skip-platform-signature)")
+    verified = _html(scenario.dir / "verified.html")
+    assert [a for t, a in verified.tags if a.get("id") == "verdict"][0]["class"] == \
+        "verdict pass"
+    assert verified.text("verdict-text") == "MATCH"
+
+
 def test_replay_report_lists_every_event_and_the_cause(
         scenario: Scenario, capsys: pytest.CaptureFixture[str]) -> None:
     s = scenario

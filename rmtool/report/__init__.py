@@ -18,7 +18,8 @@ A command fills a :class:`Report` (``rmtool.report.model``) and calls
 claims, checks, components, dtb_diff, measurements, warnings)``
 
 - ``verdict``: :class:`Verdict` ``(text, status, causes, summary)`` — ``text`` as the
-  terminal prints it, ``status`` ``"pass"``/``"fail"``/``"info"``, ``causes`` the strings
+  terminal prints it, ``status`` ``"pass"`` (every check ran and passed), ``"warn"`` (a
+  check waived), ``"fail"`` or ``"info"`` (nothing checked), ``causes`` the strings
   the JSON lists (mismatches, explanations, errors), ``summary=summary_of(json_doc)``;
 - ``layouts``: one :class:`RealmLayout` (a single Realm) or two (expected, actual: drawn on
   one shared axis, differing regions highlighted); build each with
@@ -47,7 +48,8 @@ Ready-made builders for the existing commands are in :mod:`rmtool.report.sources
         write_report(html, report)
 
 The report is written before the command exits with its status (a failed verdict still
-writes its report; the exit status is unchanged).
+writes its report; the exit status is unchanged). Input that cannot be used (exit 2) writes
+no report: there is no result to show.
 """
 
 from __future__ import annotations

@@ -32,9 +32,10 @@ LANES: tuple[Lane, ...] = ("ram", "ripas", "data", "unmeasured")
 LANE_TITLES: dict[str, str] = {"ram": "RAM", "ripas": "RIPAS RAM", "data": "measured data",
                                "unmeasured": "unmeasured"}
 
-#: Verdict states (CSS classes): pass (exit 0), fail (a check ran and failed, exit 1),
+#: Verdict states (CSS classes): pass (exit 0, every check ran and passed), warn (exit 0
+#: with a check waived: ``MATCH (UNVERIFIED: ...)``), fail (a check ran and failed, exit 1),
 #: info (no check: e.g. ``measure`` computed values).
-Status = Literal["pass", "fail", "info"]
+Status = Literal["pass", "warn", "fail", "info"]
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from rmtool.report.model import (
     RealmLayout,
     Region,
     Report,
+    Status,
     Timeline,
     Verdict,
     first_divergence,
@@ -121,7 +122,9 @@ def _replay_layout(title: str, result: ReplayResult) -> RealmLayout:
 
 def _replay_ops(result: ReplayResult) -> list[Operation]:
     """The log's RIM operations (``explain.log_rim_ops``), the failing one last."""
-    return [Operation(i + 1, op.kind, f"event {op.event} ({op.row.description})", op.detail,
+    return [Operation(i + 1, op.kind, f"event {op.event} ({op.row.description})",
+                      op.detail if op.rim_after is not None
+                      else f"does not replay: {op.row.note or op.row.description}",
                       op.rim_after, op.event)
             for i, op in enumerate(exp.log_rim_ops(result))]
 
@@ -168,8 +171,10 @@ def compare_report(report: cmp.CompareReport, argv: Sequence[str], *,
     ver = report.verification
     if ver is not None and not ver.ok:
         causes.insert(0, f"token verification failed: {ver.failure_text()}")
-    verdict = Verdict(report.verdict_text(), "pass" if report.ok else "fail", tuple(causes),
-                      summary_of(doc))
+    status: Status = "fail"
+    if report.ok:  # MATCH; with a waived check, MATCH (UNVERIFIED: ...): not all green
+        status = "warn" if ver is not None and ver.unverified else "pass"
+    verdict = Verdict(report.verdict_text(), status, tuple(causes), summary_of(doc))
     layouts: list[RealmLayout] = []
     timeline = None
     expected = operations(trace.steps) if trace is not None else []
