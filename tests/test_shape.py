@@ -379,7 +379,7 @@ PRIVATE_PENDING: frozenset[str] = frozenset({
     "rmtool.replay.engine", "rmtool.replay.indexmap", "rmtool.replay.store", "rmtool.verify.cbor",
     "rmtool.verify.compare.explain", "rmtool.verify.corim.comid_json", "rmtool.verify.corim.lint",
     "rmtool.verify.corim.model", "rmtool.verify.corim.sign", "rmtool.verify.corim.submit",
-    "rmtool.verify.token.claims",
+    "rmtool.verify.token.claims", "rmtool.report", "rmtool.verify.compare.hexdiff",
 })
 
 _DOTTED = re.compile(r"(?<![\w.])rmtool(?:\.[A-Za-z_]\w*)+")

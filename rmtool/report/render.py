@@ -17,8 +17,8 @@ from functools import lru_cache
 
 import jinja2
 
+import rmtool.report.memmap as memmap
 from rmtool.files import write_atomic
-from rmtool.report import memmap
 from rmtool.report.model import LANE_TITLES, Report
 from rmtool.verify.compare.hexdiff import mark_first_difference
 
