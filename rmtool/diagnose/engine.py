@@ -1,0 +1,411 @@
+"""``rmtool diagnose``: from a verified token and the expected Realm to causes (issue 15).
+
+The steps (docs/diagnose.md): measure the expected Realm (MEASURE_ARGS, as ``rmtool
+measure``), compare every realm claim (RIM, REM0..REM3 at the token's size, hash
+algorithm, personalization value); on a difference name the causes — claim evidence
+(:mod:`rmtool.diagnose.claims`), then log evidence (:mod:`rmtool.diagnose.log`, then the
+DTB diffed node by node, REMs and the RMM version) or, without a log, the search of
+:mod:`rmtool.diagnose.search`. Every cause that has a knob is written into MEASURE_ARGS
+(:func:`rmtool.diagnose.knobs.with_parameter`) and the result is measured again:
+``reproduced_by`` is only set when that argv gives exactly the token's RIM and REMs.
+
+The verdict is earned (docs/security.md): ``match`` only when the token verified (the
+checks of ``token verify``, a waived check named) and every claim equals the expected
+Realm's; a token that fails verification never has verdict ``match`` and its causes are
+listed as resting on unverified claims (``errors``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rmtool.diagnose import knobs
+from rmtool.diagnose.claims import claim_causes, rpv_hex
+from rmtool.diagnose.log import (
+    IMAGE_PARAMETERS,
+    LoadedImage,
+    RealmFacts,
+    facts_of_build,
+    facts_of_log,
+    log_causes,
+    rem_causes,
+)
+from rmtool.diagnose.model import Cause, Diagnosis, Target
+from rmtool.diagnose.request import MeasureRequest, ParseMeasureArgs
+from rmtool.errors import DtbError, RmtoolError
+from rmtool.files import read_bounded
+from rmtool.measure import MeasureResult
+from rmtool.measure.dtb.fdt import Node, format_value, parse_dtb
+from rmtool.measure.rmm.profiles import PROFILES
+from rmtool.measure.vmm.common import VmmBuild
+from rmtool.replay import ImageStore, ReferenceImages, replay_log
+from rmtool.replay import dtbgen
+from rmtool.replay.cca import VmVersion
+from rmtool.verify.compare.compare import equal_at_token_size
+from rmtool.verify.token.checks import Verification
+
+MAX_LOG_SIZE = 64 << 20  # as ``rmtool compare --log``
+MAX_DTB_SIZE = 16 << 20
+#: causes that are not knobs: written into MEASURE_ARGS otherwise (dtb) or not at all
+NOT_KNOBS = frozenset({"dtb", "rem0", "rem1", "rem2", "rem3"})
+
+
+@dataclass(frozen=True)
+class DiagnoseSettings:
+    """How to look for causes: the log (and its images), or the search's limits."""
+
+    log: str | None = None
+    images: tuple[str, ...] = ()
+    store: str | None = None
+    index_map: str = "auto"
+    jobs: int | None = None
+    max_candidates: int = 100_000
+    deadline_s: float | None = None
+
+
+# ---------------------------------------------------------------- measurements
+
+
+def reproduces(m: MeasureResult, target: Target) -> bool:
+    """The measured RIM and REMs equal the token's (compared at the token's size)."""
+    got = m.measurements
+    if not target.rim or not equal_at_token_size(got.rim, target.rim)[0]:
+        return False
+    if len(target.rems) != len(got.rems):
+        return False
+    return all(equal_at_token_size(a, b)[0] for a, b in zip(got.rems, target.rems,
+                                                               strict=True))
+
+
+def _differs(m: MeasureResult, target: Target) -> list[str]:
+    got = m.measurements
+    out = [] if target.rim and equal_at_token_size(got.rim, target.rim)[0] else ["RIM"]
+    for i, rem in enumerate(target.rems):
+        if i >= len(got.rems) or not equal_at_token_size(got.rems[i], rem)[0]:
+            out.append(f"REM{i}")
+    return out
+
+
+def apply_causes(request: MeasureRequest, causes: Sequence[Cause],
+                 parse: ParseMeasureArgs) -> tuple[MeasureRequest, list[str]]:
+    """MEASURE_ARGS with every cause's actual value written in (the VMM's syntax), and
+    the causes that could not be written (a sentence each)."""
+    problems: list[str] = []
+    for cause in causes:
+        if cause.parameter in NOT_KNOBS:
+            continue
+        try:
+            request = parse(knobs.with_parameter(request, cause.parameter, cause.actual))
+        except RmtoolError as exc:
+            if cause.parameter != "personalization_value":  # not measured: no RIM change
+                problems.append(f"{cause.parameter} {_short(cause.actual)} cannot be written "
+                                f"into MEASURE_ARGS: {exc}")
+    return request, problems
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# ---------------------------------------------------------------- DTB
+
+
+def _nodes(root: Node) -> dict[str, Node]:
+    return dict(root.walk())
+
+
+def _props(node: Node | None) -> dict[str, str]:
+    if node is None:
+        return {}
+    return {p.name: format_value(p.value) for p in node.properties}
+
+
+def _bootargs(root: Node) -> str | None:
+    chosen = root.find_child("chosen")
+    prop = chosen.find_property("bootargs") if chosen is not None else None
+    if prop is None:
+        return None
+    return prop.value.rstrip(b"\0").decode("utf-8", "replace")
+
+
+def dtb_causes(expected: bytes, actual: bytes, expected_bootargs: Any,
+               where: str) -> list[Cause]:
+    """The DTB ``actual`` against ``expected`` node by node: ``bootargs`` for
+    ``/chosen/bootargs``, one ``dtb`` cause per other node that differs (its path in
+    ``detail``; values: the node's differing properties, None for an absent node)."""
+    a, b = parse_dtb(expected).root, parse_dtb(actual).root
+    out: list[Cause] = []
+    want_args, got_args = _bootargs(a), _bootargs(b)
+    if want_args != got_args:
+        exp = expected_bootargs if expected_bootargs is not None else want_args
+        out.append(Cause("bootargs", exp, got_args, "log",
+                         f"{where}: /chosen bootargs {got_args!r}, expected {want_args!r}"))
+    na, nb = _nodes(a), _nodes(b)
+    for path in [*na, *(p for p in nb if p not in na)]:
+        pa, pb = _props(na.get(path)), _props(nb.get(path))
+        if path == "/chosen":
+            pa.pop("bootargs", None)
+            pb.pop("bootargs", None)
+        if pa == pb and (path in na) == (path in nb):
+            continue
+        keys = [k for k in dict.fromkeys([*pa, *pb]) if pa.get(k) != pb.get(k)]
+        exp_v = None if path not in na else {k: pa.get(k) for k in keys}
+        act_v = None if path not in nb else {k: pb.get(k) for k in keys}
+        if path not in na:
+            what = "node only in the token's Realm"
+        elif path not in nb:
+            what = "node missing from the token's Realm"
+        else:
+            what = "properties differ: " + ", ".join(keys)
+        out.append(Cause("dtb", exp_v, act_v, "log", f"{where}: {path}: {what}"))
+    return out
+
+
+def _find_dtb(log_dtb: LoadedImage, facts: RealmFacts, algo: str,
+              refs: ReferenceImages) -> tuple[bytes | None, str | None, str]:
+    """The log's DTB bytes: a file under --images with its digest (returned as path), or
+    a DTB regenerated from the log's facts whose digest matches (rmtool.replay.dtbgen)."""
+    assert log_dtb.digest is not None
+    match = refs.find(algo, log_dtb.digest)
+    if match is not None:
+        return (read_bounded(match.path, MAX_DTB_SIZE, "DTB"), match.path,
+                f"the log's DTB (event {log_dtb.event}) is {match.path}")
+    if facts.vm is None:
+        return None, None, "the log has no VM VERSION event to regenerate its DTB from"
+    initrd = facts.image("INITRD")
+    inputs = dtbgen.DtbInputs(
+        vm=VmVersion(facts.vm.name, facts.vm.version, facts.vm.ram_size, facts.vm.cpus,
+                     "diagnose"),
+        pmu=bool(facts.params and facts.params.pmu),
+        initrd=(initrd.base, initrd.length) if initrd is not None else None,
+        log=facts.log_region, dtb_base=log_dtb.base, dtb_length=log_dtb.length)
+    found, how = dtbgen.regenerate(inputs, algo, log_dtb.digest, [])
+    if found is None:
+        return None, None, how
+    return found.data, None, f"the log's DTB (event {log_dtb.event}) {how}"
+
+
+# ---------------------------------------------------------------- the two modes
+
+
+@dataclass
+class _Run:
+    """One diagnosis in progress."""
+
+    request: MeasureRequest
+    parse: ParseMeasureArgs
+    target: Target
+    settings: DiagnoseSettings
+    expected: MeasureResult
+
+    def expected_value(self, parameter: str) -> Any:
+        try:
+            return knobs.expected_value(self.request, self.expected.build, parameter)
+        except RmtoolError:
+            return None
+
+
+def _paths(run: _Run) -> dict[str, str | None]:
+    return {kind: run.expected_value(param) for kind, param in IMAGE_PARAMETERS.items()}
+
+
+def _log_mode(run: _Run, claims: list[Cause], out: Diagnosis) -> None:
+    settings = run.settings
+    assert settings.log is not None
+    data = read_bounded(settings.log, MAX_LOG_SIZE, "event log")
+    build = run.expected.build
+    algo = build.params.hash_algo.name
+    store = ImageStore(settings.store)
+    try:
+        replay = replay_log(data, list(settings.images), index_map=settings.index_map,
+                            store=store, rmm_version=run.request.inputs.profile.name,
+                            hash_algo=run.target.hash_algo)
+        log_algo = replay.hash_algo.name if replay.hash_algo is not None else algo
+        refs = ReferenceImages(list(settings.images), store)
+        expected = facts_of_build(build, _paths(run))
+        known = {img.digest: img.path for img in expected.images
+                 if img.digest is not None and img.path is not None}
+
+        def finder(digest: bytes) -> str | None:
+            if digest in known and log_algo == algo:
+                return known[digest]
+            match = refs.find(log_algo, digest)
+            return match.path if match is not None else None
+
+        actual = facts_of_log(data, replay)
+        out.warnings += actual.problems
+        causes = log_causes(expected, actual, finder, run.expected_value)
+        if any(c.parameter == "hash_algo" for c in claims):
+            causes = [c for c in causes if c.parameter != "hash_algo"]
+        if replay.rim is not None and run.target.rim \
+                and not equal_at_token_size(replay.rim, run.target.rim)[0]:
+            out.warnings.append("the log's replay gives RIM " + replay.rim.hex() + ", not the "
+                                "token's: the log may not be this Realm's")
+        all_causes = [*claims, *causes]
+        corrected, problems = apply_causes(run.request, all_causes, run.parse)
+        dtb_extra, dtb_file = _dtb_step(run, corrected, actual, log_algo, refs, out)
+        all_causes += dtb_extra
+        if dtb_extra:
+            corrected, more = apply_causes(corrected, dtb_extra, run.parse)
+            problems += more
+            if dtb_file is not None and any(c.parameter == "dtb" for c in dtb_extra):
+                corrected = _with_dtb(corrected, dtb_file, run.parse, problems)
+            elif any(c.parameter == "dtb" for c in dtb_extra):
+                problems.append("the token's DTB content is not known as a file: "
+                                "MEASURE_ARGS cannot load it")
+    finally:
+        store.close()
+    measured = _measure(corrected, out)
+    if measured is not None and not reproduces(measured, run.target):
+        profile = _rmm_version(run, corrected, measured, out)
+        if profile is not None:
+            cause, corrected, measured = profile
+            all_causes.append(cause)
+    if measured is not None:
+        rems = rem_causes(expected, actual, run.target.rems,
+                          run.expected.measurements.rems, replay.rems,
+                          [c.parameter for c in all_causes])
+        still = _differs(measured, run.target)
+        all_causes += [c for c in rems if c.parameter.upper() in still]
+    out.causes = all_causes
+    out.errors += problems
+    if measured is not None and reproduces(measured, run.target) and not problems:
+        out.reproduced_by = list(corrected.argv)
+    elif measured is not None:
+        out.warnings.append("MEASURE_ARGS with every cause applied give "
+                            + ", ".join(_differs(measured, run.target))
+                            + " other than the token's: reproduced_by is null")
+    out.verdict = "mismatch" if out.causes else "unexplained"
+
+
+def _measure(request: MeasureRequest, out: Diagnosis) -> MeasureResult | None:
+    try:
+        return request.measure()
+    except RmtoolError as exc:
+        out.errors.append(f"the corrected MEASURE_ARGS cannot be measured: {exc}")
+        return None
+
+
+def _dtb_step(run: _Run, corrected: MeasureRequest, actual: RealmFacts, algo: str,
+              refs: ReferenceImages, out: Diagnosis) -> tuple[list[Cause], str | None]:
+    """When the corrected Realm's DTB still differs from the log's: find the log's DTB
+    and diff it node by node (bootargs and dtb causes)."""
+    log_dtb = actual.image("DTB")
+    if log_dtb is None or log_dtb.digest is None:
+        return [], None
+    try:
+        build = corrected.build()
+    except RmtoolError as exc:
+        out.errors.append(f"the corrected MEASURE_ARGS cannot be built: {exc}")
+        return [], None
+    if build.dtb is None:
+        return [], None
+    if hashlib.new(algo, build.dtb).digest() == log_dtb.digest:
+        return [], None
+    data, path, how = _find_dtb(log_dtb, actual, algo, refs)
+    where = f"DTB (event {log_dtb.event})"
+    if data is None:
+        return [Cause("dtb", hashlib.new(algo, build.dtb).hexdigest(), log_dtb.digest.hex(),
+                      "log", f"{where}: the log's DTB differs from the expected one with "
+                             f"the other causes applied; {how}; give the Realm's DTB file "
+                             "under --images to name the node")], None
+    try:
+        causes = dtb_causes(build.dtb, data, run.expected_value("bootargs"),
+                            f"{where}, {how}")
+    except DtbError as exc:
+        out.errors.append(f"the log's DTB cannot be read: {exc}")
+        return [], None
+    return causes, path
+
+
+def _with_dtb(request: MeasureRequest, path: str, parse: ParseMeasureArgs,
+              problems: list[str]) -> MeasureRequest:
+    """MEASURE_ARGS loading the token's DTB file (global ``--dtb``) instead of generating."""
+    try:
+        return parse(["--dtb", path, *request.argv])
+    except RmtoolError as exc:
+        problems.append(f"--dtb {path} cannot be added to MEASURE_ARGS: {exc}")
+        return request
+
+
+def _rmm_version(run: _Run, corrected: MeasureRequest, measured: MeasureResult,
+                 out: Diagnosis) -> tuple[Cause, MeasureRequest, MeasureResult] | None:
+    """An RMM version under whose measurement rules the corrected Realm gives the token's
+    RIM (the log's operations are the same bytes; the RMM measures them differently)."""
+    current = corrected.inputs.profile.name
+    for name in PROFILES:
+        if name == current:
+            continue
+        try:
+            request = run.parse(knobs.with_parameter(corrected, "rmm_version", name))
+            m = request.measure()
+        except RmtoolError:
+            continue
+        if m.measurements.rim == measured.measurements.rim:
+            continue
+        if equal_at_token_size(m.measurements.rim, run.target.rim)[0]:
+            return (Cause("rmm_version", run.expected_value("rmm_version") or current, name,
+                          "log", f"the log's operations give the token's RIM when measured "
+                                 f"by RMM {name} ({PROFILES[name].description}), not by "
+                                 f"RMM {current}"), request, m)
+    return None
+
+
+def _search_mode(run: _Run, claims: list[Cause], out: Diagnosis) -> None:
+    from rmtool.diagnose.search import SearchSettings, search
+
+    s = run.settings
+    fixed = [(c.parameter, c.actual) for c in claims]
+    result = search(run.request, run.target, run.parse,
+                    SearchSettings(images=s.images, jobs=s.jobs,
+                                   max_candidates=s.max_candidates, deadline_s=s.deadline_s),
+                    fixed)
+    out.causes = [*claims, *result.causes]
+    out.reproduced_by = result.reproduced_by
+    out.candidates_tried = result.candidates_tried
+    out.exhausted = result.exhausted
+    if result.reproduced_by is not None:
+        out.verdict = "mismatch"
+    else:
+        out.verdict = "unexplained"
+        out.warnings.append(f"no configuration among {result.candidates_tried} candidates "
+                            "gives the token's RIM and REMs"
+                            + (" (search space exhausted)" if result.exhausted else ""))
+
+
+def diagnose(target: Target, verification: Verification, request: MeasureRequest,
+             parse: ParseMeasureArgs, settings: DiagnoseSettings) -> Diagnosis:
+    """Why the token's Realm is not the one MEASURE_ARGS describe (docs/diagnose.md)."""
+    expected = request.measure(settings.jobs)
+    run = _Run(request, parse, target, settings, expected)
+    out = Diagnosis("match", verification.to_json())
+    claims = claim_causes(target, expected.build.params)
+    if reproduces(expected, target):
+        out.causes = claims
+        if claims:
+            out.verdict = "mismatch"
+            corrected, _ = apply_causes(request, claims, parse)
+            m = _measure(corrected, out)
+            ok = m is not None and reproduces(m, target)
+            out.reproduced_by = list(corrected.argv if ok else request.argv)
+        else:
+            out.reproduced_by = list(request.argv)
+    elif settings.log is not None:
+        _log_mode(run, claims, out)
+    else:
+        _search_mode(run, claims, out)
+    if not verification.ok:
+        out.errors.insert(0, "token verification failed (" + verification.failure_text()
+                          + "): the claims above are not authenticated, the verdict is "
+                            "not a match")
+        if out.verdict == "match":
+            out.verdict = "mismatch"
+    return out
+
+
+__all__ = ["DiagnoseSettings", "apply_causes", "diagnose", "dtb_causes", "reproduces",
+           "rpv_hex"]
