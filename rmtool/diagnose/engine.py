@@ -226,12 +226,12 @@ def _log_mode(run: _Run, claims: list[Cause], out: Diagnosis) -> None:
                             hash_algo=run.target.hash_algo)
         log_algo = replay.hash_algo.name if replay.hash_algo is not None else algo
         refs = ReferenceImages(list(settings.images), store)
-        expected = facts_of_build(build, _paths(run))
+        expected = facts_of_build(build, _paths(run), log_algo)
         known = {img.digest: img.path for img in expected.images
                  if img.digest is not None and img.path is not None}
 
         def finder(digest: bytes) -> str | None:
-            if digest in known and log_algo == algo:
+            if digest in known:
                 return known[digest]
             match = refs.find(log_algo, digest)
             return match.path if match is not None else None

@@ -108,10 +108,12 @@ class RealmFacts:
 # ---------------------------------------------------------------- the two sources
 
 
-def facts_of_build(build: VmmBuild, paths: dict[str, str | None]) -> RealmFacts:
+def facts_of_build(build: VmmBuild, paths: dict[str, str | None],
+                   algo: str | None = None) -> RealmFacts:
     """The expected Realm's facts: what ``measure --emit-log`` writes for ``build``
-    (``paths``: kind → the image path given in MEASURE_ARGS)."""
-    algo = build.params.hash_algo.name
+    (``paths``: kind → the image path given in MEASURE_ARGS), image digests with ``algo``
+    (the log's algorithm, so that digests compare; default the Realm's)."""
+    algo = algo or build.params.hash_algo.name
     out = RealmFacts("the expected Realm", params=build.params,
                      ripas=sorted(build.ram), recs=[(None, build.rec_pc)],
                      log_region=build.log_region)
