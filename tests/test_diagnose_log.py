@@ -87,8 +87,8 @@ class Box:
         assert (again["rim"], again["rems"]) == (token_doc["rim"], token_doc["rems"])
 
 
-@pytest.fixture(scope="module")
-def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def make_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example inputs, other builds of each image under alt/, an empty directory."""
     d = tmp_path_factory.mktemp("diagnose")
     write_inputs(d)
     alt = d / "alt"
@@ -100,14 +100,24 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-@pytest.fixture
-def box(inputs: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[Box]:
+def make_box(inputs: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[Box]:
+    """A Box working in ``inputs`` (relative image paths, as a user types them)."""
     old = os.getcwd()
     os.chdir(inputs)
     try:
         yield Box(inputs, tokens.generated_keys().cpak_pem(inputs), capsys)
     finally:
         os.chdir(old)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_inputs(tmp_path_factory)
+
+
+@pytest.fixture
+def box(inputs: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[Box]:
+    yield from make_box(inputs, capsys)
 
 
 def swap(argv: Sequence[str], old: Sequence[str], new: Sequence[str]) -> list[str]:

@@ -27,7 +27,8 @@ from rmtool.cli.options import (
 from rmtool.cli.options_diagnose import diagnose_options
 from rmtool.diagnose import knobs
 from rmtool.diagnose.claims import target_of
-from rmtool.diagnose.engine import DiagnoseSettings, diagnose as run_diagnose
+from rmtool.diagnose.engine import DiagnoseSettings
+from rmtool.diagnose.engine import diagnose as run_diagnose
 from rmtool.diagnose.model import Diagnosis
 from rmtool.diagnose.render import changed_words, table
 from rmtool.diagnose.request import MeasureRequest

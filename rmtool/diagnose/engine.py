@@ -40,9 +40,7 @@ from rmtool.files import read_bounded
 from rmtool.measure import MeasureResult
 from rmtool.measure.dtb.fdt import Node, format_value, parse_dtb
 from rmtool.measure.rmm.profiles import PROFILES
-from rmtool.measure.vmm.common import VmmBuild
-from rmtool.replay import ImageStore, ReferenceImages, replay_log
-from rmtool.replay import dtbgen
+from rmtool.replay import ImageStore, ReferenceImages, dtbgen, replay_log
 from rmtool.replay.cca import VmVersion
 from rmtool.verify.compare.compare import equal_at_token_size
 from rmtool.verify.token.checks import Verification
@@ -359,15 +357,25 @@ def _search_mode(run: _Run, claims: list[Cause], out: Diagnosis) -> None:
     from rmtool.diagnose.search import SearchSettings, search
 
     s = run.settings
-    fixed = [(c.parameter, c.actual) for c in claims]
+    fixed: list[tuple[str, Any]] = []
+    for c in claims:
+        try:  # the RPV is not measured: a VMM that cannot express it still searches
+            knobs.with_parameter(run.request, c.parameter, c.actual)
+        except RmtoolError:
+            if c.parameter == "personalization_value":
+                continue
+            raise
+        fixed.append((c.parameter, c.actual))
     result = search(run.request, run.target, run.parse,
                     SearchSettings(images=s.images, jobs=s.jobs,
-                                   max_candidates=s.max_candidates, deadline_s=s.deadline_s),
+                                   max_candidates=s.max_candidates, deadline_s=s.deadline_s,
+                                   store_path=s.store),
                     fixed)
     out.causes = [*claims, *result.causes]
     out.reproduced_by = result.reproduced_by
     out.candidates_tried = result.candidates_tried
     out.exhausted = result.exhausted
+    out.warnings += result.notes
     if result.reproduced_by is not None:
         out.verdict = "mismatch"
     else:
