@@ -26,6 +26,7 @@ from rmtool.diagnose import knobs
 from rmtool.diagnose.claims import claim_causes, rpv_hex
 from rmtool.diagnose.log import (
     IMAGE_PARAMETERS,
+    REALM_FIELDS,
     LoadedImage,
     RealmFacts,
     facts_of_build,
@@ -243,7 +244,7 @@ def _log_mode(run: _Run, claims: list[Cause], out: Diagnosis) -> None:
                 and not equal_at_token_size(replay.rim, run.target.rim)[0]:
             out.warnings.append("the log's replay gives RIM " + replay.rim.hex() + ", not the "
                                 "token's: the log may not be this Realm's")
-        all_causes = [*claims, *causes]
+        all_causes = _prune([*claims, *causes], actual, run.request, run.parse)
         corrected, problems = apply_causes(run.request, all_causes, run.parse)
         dtb_extra, dtb_file = _dtb_step(run, corrected, actual, log_algo, refs, out)
         all_causes += dtb_extra
@@ -278,6 +279,28 @@ def _log_mode(run: _Run, claims: list[Cause], out: Diagnosis) -> None:
                             + ", ".join(_differs(measured, run.target))
                             + " other than the token's: reproduced_by is null")
     out.verdict = "mismatch" if out.causes else "unexplained"
+
+
+def _prune(causes: list[Cause], actual: RealmFacts, request: MeasureRequest,
+           parse: ParseMeasureArgs) -> list[Cause]:
+    """Drop a REALM_CREATE cause that the other causes already account for (PMU turned
+    on brings its counters): the parameter did not change in MEASURE_ARGS."""
+    if actual.params is None:
+        return causes
+    fields = {param: name for name, param in REALM_FIELDS}
+    out = list(causes)
+    for cause in causes:
+        name = fields.get(cause.parameter)
+        if name is None:
+            continue
+        others = [c for c in out if c is not cause]
+        try:
+            build = apply_causes(request, others, parse)[0].build()
+        except RmtoolError:
+            continue
+        if getattr(build.params, name) == getattr(actual.params, name):
+            out = others
+    return out
 
 
 def _measure(request: MeasureRequest, out: Diagnosis) -> MeasureResult | None:
