@@ -156,6 +156,8 @@ def test_cli_doc_commands_run_as_written() -> None:
     failed = [cmd for cmd, body in blocks if "(exit status" in body]
     assert failed == ["rmtool measure kvmtool --realm",
                       "rmtool launch --config launch.toml --vmm kvmtool --edk2",
-                      "rmtool compare token.cbor --platform-key cpak.pem --rim 00"]
+                      "rmtool compare token.cbor --platform-key cpak.pem --rim 00",
+                      next(cmd for cmd, _ in blocks if "diagnose" in cmd and "-m 256M" in cmd),
+                      next(cmd for cmd, _ in blocks if "diagnose" in cmd and "--log" in cmd)]
     assert len(blocks) >= 20
     assert not any("Traceback" in body for _, body in blocks)

@@ -212,10 +212,8 @@ def _paths(run: _Run) -> dict[str, str | None]:
     return {kind: run.expected_value(param) for kind, param in IMAGE_PARAMETERS.items()}
 
 
-def _log_mode(run: _Run, claims: list[Cause], out: Diagnosis) -> None:
+def _log_mode(run: _Run, claims: list[Cause], out: Diagnosis, data: bytes) -> None:
     settings = run.settings
-    assert settings.log is not None
-    data = read_bounded(settings.log, MAX_LOG_SIZE, "event log")
     build = run.expected.build
     algo = build.params.hash_algo.name
     store = ImageStore(settings.store)
@@ -411,6 +409,8 @@ def _search_mode(run: _Run, claims: list[Cause], out: Diagnosis) -> None:
 def diagnose(target: Target, verification: Verification, request: MeasureRequest,
              parse: ParseMeasureArgs, settings: DiagnoseSettings) -> Diagnosis:
     """Why the token's Realm is not the one MEASURE_ARGS describe (docs/diagnose.md)."""
+    data = read_bounded(settings.log, MAX_LOG_SIZE, "event log") \
+        if settings.log is not None else None
     expected = request.measure(settings.jobs)
     run = _Run(request, parse, target, settings, expected)
     out = Diagnosis("match", verification.to_json())
@@ -425,8 +425,8 @@ def diagnose(target: Target, verification: Verification, request: MeasureRequest
             out.reproduced_by = list(corrected.argv if ok else request.argv)
         else:
             out.reproduced_by = list(request.argv)
-    elif settings.log is not None:
-        _log_mode(run, claims, out)
+    elif data is not None:
+        _log_mode(run, claims, out, data)
     else:
         _search_mode(run, claims, out)
     if not verification.ok:
