@@ -432,3 +432,15 @@ def test_kvmtool_pmu_on_brings_its_counters(box: Box) -> None:
     """--pmu true in the token's Realm: the PMU is named, not the counter count that
     MEASURE_ARGS already gave (6)."""
     check(box, KVMTOOL, ["--pmu", "true", *KVMTOOL], {"pmu": (False, True)})
+
+
+def test_cloudhv_unknown_initrd_names_no_dtb_node(box: Box) -> None:
+    """The token's initrd is known only by its digest: its range in /chosen is part of
+    the initrd cause, not a DTB difference of its own."""
+    actual = swap(CLOUDHV, ["-i", "initrd.cpio"], ["-i", "alt/initrd.cpio"])
+    token, log, _ = box.realm(actual)
+    code, doc = box.diagnose(token, CLOUDHV, "--log", str(log), "--images", "empty")
+    digest = hashlib.sha256((box.dir / "alt" / "initrd.cpio").read_bytes()).hexdigest()
+    assert causes(doc) == {"initrd": ("initrd.cpio", digest)}
+    assert (code, doc["reproduced_by"]) == (1, None)
+    assert any("give it under --images" in e for e in doc["errors"])

@@ -27,7 +27,7 @@ from rmtool.cli.options import (
 from rmtool.cli.options_diagnose import diagnose_options
 from rmtool.diagnose import knobs
 from rmtool.diagnose.claims import target_of
-from rmtool.diagnose.engine import DiagnoseSettings
+from rmtool.diagnose.engine import DiagnoseSettings, writable
 from rmtool.diagnose.engine import diagnose as run_diagnose
 from rmtool.diagnose.model import Diagnosis
 from rmtool.diagnose.render import changed_words, table
@@ -41,6 +41,8 @@ def _how(request: MeasureRequest, d: Diagnosis) -> dict[int, list[str]]:
     """Per cause, the MEASURE_ARGS words that set its actual value (``-m 1G``)."""
     out: dict[int, list[str]] = {}
     for i, cause in enumerate(d.causes):
+        if writable(cause) is not None:
+            continue
         try:
             argv = knobs.with_parameter(request, cause.parameter, cause.actual)
         except RmtoolError:

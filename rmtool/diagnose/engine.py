@@ -18,6 +18,7 @@ listed as resting on unverified claims (``errors``).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -88,13 +89,28 @@ def _differs(m: MeasureResult, target: Target) -> list[str]:
     return out
 
 
+def writable(cause: Cause) -> str | None:
+    """Why ``cause`` cannot be written into MEASURE_ARGS (None: it can be tried): a DTB
+    node or REM is no VMM option, an image known only by its digest is no file."""
+    if cause.parameter in NOT_KNOBS:
+        return f"{cause.parameter} is not a VMM option"
+    if cause.parameter in IMAGE_PARAMETERS.values() and cause.actual is not None \
+            and not os.path.isfile(str(cause.actual)):
+        return (f"no file has the token's {cause.parameter} (digest {cause.actual}): give "
+                "it under --images")
+    return None
+
+
 def apply_causes(request: MeasureRequest, causes: Sequence[Cause],
                  parse: ParseMeasureArgs) -> tuple[MeasureRequest, list[str]]:
     """MEASURE_ARGS with every cause's actual value written in (the VMM's syntax), and
     the causes that could not be written (a sentence each)."""
     problems: list[str] = []
     for cause in causes:
-        if cause.parameter in NOT_KNOBS:
+        why = writable(cause)
+        if why is not None:
+            if cause.parameter not in NOT_KNOBS:
+                problems.append(why)
             continue
         try:
             request = parse(knobs.with_parameter(request, cause.parameter, cause.actual))
@@ -132,10 +148,12 @@ def _bootargs(root: Node) -> str | None:
 
 
 def dtb_causes(expected: bytes, actual: bytes, expected_bootargs: Any,
-               where: str) -> list[Cause]:
+               where: str, explained: frozenset[tuple[str, str]] = frozenset()
+               ) -> list[Cause]:
     """The DTB ``actual`` against ``expected`` node by node: ``bootargs`` for
     ``/chosen/bootargs``, one ``dtb`` cause per other node that differs (its path in
-    ``detail``; values: the node's differing properties, None for an absent node)."""
+    ``detail``; values: the node's differing properties, None for an absent node).
+    ``explained``: (node, property) pairs another cause accounts for."""
     a, b = parse_dtb(expected).root, parse_dtb(actual).root
     out: list[Cause] = []
     want_args, got_args = _bootargs(a), _bootargs(b)
@@ -146,9 +164,10 @@ def dtb_causes(expected: bytes, actual: bytes, expected_bootargs: Any,
     na, nb = _nodes(a), _nodes(b)
     for path in [*na, *(p for p in nb if p not in na)]:
         pa, pb = _props(na.get(path)), _props(nb.get(path))
-        if path == "/chosen":
-            pa.pop("bootargs", None)
-            pb.pop("bootargs", None)
+        for node, prop in (("/chosen", "bootargs"), *explained):
+            if node == path:
+                pa.pop(prop, None)
+                pb.pop(prop, None)
         if pa == pb and (path in na) == (path in nb):
             continue
         keys = [k for k in dict.fromkeys([*pa, *pb]) if pa.get(k) != pb.get(k)]
@@ -332,9 +351,16 @@ def _dtb_step(run: _Run, corrected: MeasureRequest, actual: RealmFacts, algo: st
                       "log", f"{where}: the log's DTB differs from the expected one with "
                              f"the other causes applied; {how}; give the Realm's DTB file "
                              "under --images to name the node")], None
+    explained: set[tuple[str, str]] = set()
+    initrd = actual.image("INITRD")
+    built = next(((b.ipa, b.image.size) for b in build.blobs if b.kind == "INITRD"), None)
+    logged = (initrd.base, initrd.length) if initrd is not None else None
+    if logged != built:
+        # an initrd the corrected command line could not load (no file): its range
+        explained |= {("/chosen", "linux,initrd-start"), ("/chosen", "linux,initrd-end")}
     try:
         causes = dtb_causes(build.dtb, data, run.expected_value("bootargs"),
-                            f"{where}, {how}")
+                            f"{where}, {how}", frozenset(explained))
     except DtbError as exc:
         out.errors.append(f"the log's DTB cannot be read: {exc}")
         return [], None
