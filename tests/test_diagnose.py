@@ -157,3 +157,14 @@ def test_compare_lists_the_same_causes_as_diagnose(box: Box) -> None:
     code, out, err = box.cli("compare", str(token), "--platform-key", str(box.cpak),
                              "--rim", "00" * 32, "--", *QEMU)
     assert code == 2 and "need --log" in err
+
+
+def test_sha384_claim_brings_rmm_2_0_to_the_search(box: Box) -> None:
+    actual = ["--rmm-version", "2.0", *swap(CLOUDHV, ["arm_rme=on,measurement_algo=sha256"],
+                                             ["arm_rme=on,measurement_algo=sha384"])]
+    code, doc, token_doc = searched(box, CLOUDHV, actual)
+    assert causes(doc) == {"hash_algo": ("sha256", "sha384"),
+                           "rmm_version": ("1.0-rel0", "2.0")}
+    assert [c["evidence"] for c in doc["causes"]] == ["claim", "claim"]
+    assert code == 1
+    box.reproduces(doc, token_doc)

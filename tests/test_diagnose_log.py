@@ -444,3 +444,12 @@ def test_cloudhv_unknown_initrd_names_no_dtb_node(box: Box) -> None:
     assert causes(doc) == {"initrd": ("initrd.cpio", digest)}
     assert (code, doc["reproduced_by"]) == (1, None)
     assert any("give it under --images" in e for e in doc["errors"])
+
+
+def test_cloudhv_sha384_needs_rmm_2_0(box: Box) -> None:
+    """SHA-384 exists only in RMM 2.0: the algorithm (claim) and the RMM version (the
+    log's operations give the token's RIM under 2.0) are both named."""
+    actual = ["--rmm-version", "2.0", *swap(CLOUDHV, ["arm_rme=on,measurement_algo=sha256"],
+                                             ["arm_rme=on,measurement_algo=sha384"])]
+    check(box, CLOUDHV, actual, {"hash_algo": ("sha256", "sha384"),
+                                 "rmm_version": ("1.0-rel0", "2.0")})

@@ -41,6 +41,7 @@ from rmtool.errors import DtbError, RmtoolError
 from rmtool.files import read_bounded
 from rmtool.measure import MeasureResult
 from rmtool.measure.dtb.fdt import Node, format_value, parse_dtb
+from rmtool.measure.rmm.algorithms import ALGORITHMS
 from rmtool.measure.rmm.profiles import PROFILES
 from rmtool.replay import ImageStore, ReferenceImages, dtbgen, replay_log
 from rmtool.replay.cca import VmVersion
@@ -231,6 +232,16 @@ def _paths(run: _Run) -> dict[str, str | None]:
     return {kind: run.expected_value(param) for kind, param in IMAGE_PARAMETERS.items()}
 
 
+def _replay_profile(run: _Run) -> str:
+    """The RMM version the log is replayed under: the expected one, unless it refuses the
+    token's algorithm (SHA-384 needs 2.0): then the first version that accepts it."""
+    current = run.request.inputs.profile
+    algo = ALGORITHMS.get(run.target.hash_algo or "")
+    if algo is None or algo in current.hash_algos:
+        return current.name
+    return next((p.name for p in PROFILES.values() if algo in p.hash_algos), current.name)
+
+
 def _log_mode(run: _Run, claims: list[Cause], out: Diagnosis, data: bytes) -> None:
     settings = run.settings
     build = run.expected.build
@@ -238,7 +249,7 @@ def _log_mode(run: _Run, claims: list[Cause], out: Diagnosis, data: bytes) -> No
     store = ImageStore(settings.store)
     try:
         replay = replay_log(data, list(settings.images), index_map=settings.index_map,
-                            store=store, rmm_version=run.request.inputs.profile.name,
+                            store=store, rmm_version=_replay_profile(run),
                             hash_algo=run.target.hash_algo)
         log_algo = replay.hash_algo.name if replay.hash_algo is not None else algo
         refs = ReferenceImages(list(settings.images), store)
@@ -275,12 +286,14 @@ def _log_mode(run: _Run, claims: list[Cause], out: Diagnosis, data: bytes) -> No
                                 "MEASURE_ARGS cannot load it")
     finally:
         store.close()
-    measured = _measure(corrected, out)
-    if measured is not None and not reproduces(measured, run.target):
-        profile = _rmm_version(run, corrected, measured, out)
+    measured = _measure(corrected, out, quiet=True)
+    if measured is None or not reproduces(measured, run.target):
+        profile = _rmm_version(run, corrected, measured)
         if profile is not None:
             cause, corrected, measured = profile
             all_causes.append(cause)
+        elif measured is None:
+            measured = _measure(corrected, out)
     if measured is not None:
         rems = rem_causes(expected, actual, run.target.rems,
                           run.expected.measurements.rems, replay.rems,
@@ -320,11 +333,13 @@ def _prune(causes: list[Cause], actual: RealmFacts, request: MeasureRequest,
     return out
 
 
-def _measure(request: MeasureRequest, out: Diagnosis) -> MeasureResult | None:
+def _measure(request: MeasureRequest, out: Diagnosis, quiet: bool = False
+             ) -> MeasureResult | None:
     try:
         return request.measure()
     except RmtoolError as exc:
-        out.errors.append(f"the corrected MEASURE_ARGS cannot be measured: {exc}")
+        if not quiet:
+            out.errors.append(f"the corrected MEASURE_ARGS cannot be measured: {exc}")
         return None
 
 
@@ -337,9 +352,8 @@ def _dtb_step(run: _Run, corrected: MeasureRequest, actual: RealmFacts, algo: st
         return [], None
     try:
         build = corrected.build()
-    except RmtoolError as exc:
-        out.errors.append(f"the corrected MEASURE_ARGS cannot be built: {exc}")
-        return [], None
+    except RmtoolError:
+        return [], None  # measuring it says why (or another RMM version builds it)
     if build.dtb is None:
         return [], None
     if hashlib.new(algo, build.dtb).digest() == log_dtb.digest:
@@ -377,8 +391,8 @@ def _with_dtb(request: MeasureRequest, path: str, parse: ParseMeasureArgs,
         return request
 
 
-def _rmm_version(run: _Run, corrected: MeasureRequest, measured: MeasureResult,
-                 out: Diagnosis) -> tuple[Cause, MeasureRequest, MeasureResult] | None:
+def _rmm_version(run: _Run, corrected: MeasureRequest, measured: MeasureResult | None
+                 ) -> tuple[Cause, MeasureRequest, MeasureResult] | None:
     """An RMM version under whose measurement rules the corrected Realm gives the token's
     RIM (the log's operations are the same bytes; the RMM measures them differently)."""
     current = corrected.inputs.profile.name
@@ -390,7 +404,7 @@ def _rmm_version(run: _Run, corrected: MeasureRequest, measured: MeasureResult,
             m = request.measure()
         except RmtoolError:
             continue
-        if m.measurements.rim == measured.measurements.rim:
+        if measured is not None and m.measurements.rim == measured.measurements.rim:
             continue
         if equal_at_token_size(m.measurements.rim, run.target.rim)[0]:
             return (Cause("rmm_version", run.expected_value("rmm_version") or current, name,
@@ -400,10 +414,28 @@ def _rmm_version(run: _Run, corrected: MeasureRequest, measured: MeasureResult,
     return None
 
 
+def _profile_for_algo(run: _Run) -> Cause | None:
+    """The token's algorithm is one the expected RMM version refuses (SHA-384 before 2.0):
+    the RMM version that accepts it, as a claim cause the search keeps fixed."""
+    current = run.request.inputs.profile
+    algo = ALGORITHMS.get(run.target.hash_algo or "")
+    if algo is None or algo in current.hash_algos:
+        return None
+    name = _replay_profile(run)
+    if name == current.name:
+        return None
+    return Cause("rmm_version", current.name, name, "claim",
+                 f"the token's algorithm {algo.name} is not accepted by RMM {current.name}; "
+                 f"RMM {name} accepts it")
+
+
 def _search_mode(run: _Run, claims: list[Cause], out: Diagnosis) -> None:
     from rmtool.diagnose.search import SearchSettings, search
 
     s = run.settings
+    needed = _profile_for_algo(run)
+    if needed is not None:
+        claims = [*claims, needed]
     fixed: list[tuple[str, Any]] = []
     for c in claims:
         try:  # the RPV is not measured: a VMM that cannot express it still searches
