@@ -453,3 +453,17 @@ def test_cloudhv_sha384_needs_rmm_2_0(box: Box) -> None:
                                              ["arm_rme=on,measurement_algo=sha384"])]
     check(box, CLOUDHV, actual, {"hash_algo": ("sha256", "sha384"),
                                  "rmm_version": ("1.0-rel0", "2.0")})
+
+
+def test_images_may_name_single_files(box: Box) -> None:
+    """--images FILE: a DTB or kernel named directly (not a directory or checksum file)."""
+    dtb = box.dir / "single.dtb"
+    actual = swap([*KVMTOOL, "-p", "earlycon"], ["-k", "Image"], ["-k", "alt/Image"])
+    token, log, token_doc = box.realm(actual, "--output-dtb", str(dtb))
+    code, doc = box.diagnose(token, KVMTOOL, "--log", str(log), "--images", str(dtb),
+                             "--images", "alt/Image")
+    got = causes(doc)
+    assert got["kernel"] == ("Image", alt(box, "Image"))
+    assert got["bootargs"][1].endswith("earlycon") and set(got) == {"kernel", "bootargs"}
+    box.reproduces(doc, token_doc)
+    dtb.unlink()

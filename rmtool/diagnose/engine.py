@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ from rmtool.diagnose.claims import claim_causes, rpv_hex
 from rmtool.diagnose.log import (
     IMAGE_PARAMETERS,
     REALM_FIELDS,
+    Finder,
     LoadedImage,
     RealmFacts,
     facts_of_build,
@@ -185,14 +187,14 @@ def dtb_causes(expected: bytes, actual: bytes, expected_bootargs: Any,
 
 
 def _find_dtb(log_dtb: LoadedImage, facts: RealmFacts, algo: str,
-              refs: ReferenceImages) -> tuple[bytes | None, str | None, str]:
+              finder: Finder) -> tuple[bytes | None, str | None, str]:
     """The log's DTB bytes: a file under --images with its digest (returned as path), or
     a DTB regenerated from the log's facts whose digest matches (rmtool.replay.dtbgen)."""
     assert log_dtb.digest is not None
-    match = refs.find(algo, log_dtb.digest)
-    if match is not None:
-        return (read_bounded(match.path, MAX_DTB_SIZE, "DTB"), match.path,
-                f"the log's DTB (event {log_dtb.event}) is {match.path}")
+    path = finder(log_dtb.digest)
+    if path is not None:
+        return (read_bounded(path, MAX_DTB_SIZE, "DTB"), path,
+                f"the log's DTB (event {log_dtb.event}) is {path}")
     if facts.vm is None:
         return None, None, "the log has no VM VERSION event to regenerate its DTB from"
     initrd = facts.image("INITRD")
@@ -232,6 +234,30 @@ def _paths(run: _Run) -> dict[str, str | None]:
     return {kind: run.expected_value(param) for kind, param in IMAGE_PARAMETERS.items()}
 
 
+_CHECKSUM_LINE = re.compile(rb"^[0-9a-fA-F]{64}(?:[0-9a-fA-F]{32}){0,2} [ *]\S")
+
+
+def split_images(specs: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``--images``: directories and sha256sum/sha512sum files (the replay's image set),
+    and single image files (a kernel, initrd, firmware or DTB named directly)."""
+    sets: list[str] = []
+    files: list[str] = []
+    for spec in specs:
+        if os.path.isfile(spec):
+            try:
+                with open(spec, "rb") as f:
+                    head = f.read(4096)
+            except OSError:
+                head = b""
+            lines = [ln for ln in head.splitlines()[:4] if ln.strip()
+                     and not ln.startswith(b"#")]
+            if not lines or not all(_CHECKSUM_LINE.match(ln) for ln in lines):
+                files.append(spec)
+                continue
+        sets.append(spec)
+    return sets, files
+
+
 def _replay_profile(run: _Run) -> str:
     """The RMM version the log is replayed under: the expected one, unless it refuses the
     token's algorithm (SHA-384 needs 2.0): then the first version that accepts it."""
@@ -247,15 +273,21 @@ def _log_mode(run: _Run, claims: list[Cause], out: Diagnosis, data: bytes) -> No
     build = run.expected.build
     algo = build.params.hash_algo.name
     store = ImageStore(settings.store)
+    sets, files = split_images(settings.images)
     try:
-        replay = replay_log(data, list(settings.images), index_map=settings.index_map,
+        replay = replay_log(data, sets, index_map=settings.index_map,
                             store=store, rmm_version=_replay_profile(run),
                             hash_algo=run.target.hash_algo)
         log_algo = replay.hash_algo.name if replay.hash_algo is not None else algo
-        refs = ReferenceImages(list(settings.images), store)
+        refs = ReferenceImages(sets, store)
         expected = facts_of_build(build, _paths(run), log_algo)
         known = {img.digest: img.path for img in expected.images
                  if img.digest is not None and img.path is not None}
+
+        for path in files:  # single files: hashed (and cached) by the image store
+            digest = store.digest(path, log_algo)
+            if digest is not None:
+                known.setdefault(digest, os.path.realpath(path))
 
         def finder(digest: bytes) -> str | None:
             if digest in known:
@@ -274,7 +306,7 @@ def _log_mode(run: _Run, claims: list[Cause], out: Diagnosis, data: bytes) -> No
                                 "token's: the log may not be this Realm's")
         all_causes = _prune([*claims, *causes], actual, run.request, run.parse)
         corrected, problems = apply_causes(run.request, all_causes, run.parse)
-        dtb_extra, dtb_file = _dtb_step(run, corrected, actual, log_algo, refs, out)
+        dtb_extra, dtb_file = _dtb_step(run, corrected, actual, log_algo, finder, out)
         all_causes += dtb_extra
         if dtb_extra:
             corrected, more = apply_causes(corrected, dtb_extra, run.parse)
@@ -344,7 +376,7 @@ def _measure(request: MeasureRequest, out: Diagnosis, quiet: bool = False
 
 
 def _dtb_step(run: _Run, corrected: MeasureRequest, actual: RealmFacts, algo: str,
-              refs: ReferenceImages, out: Diagnosis) -> tuple[list[Cause], str | None]:
+              finder: Finder, out: Diagnosis) -> tuple[list[Cause], str | None]:
     """When the corrected Realm's DTB still differs from the log's: find the log's DTB
     and diff it node by node (bootargs and dtb causes)."""
     log_dtb = actual.image("DTB")
@@ -358,7 +390,7 @@ def _dtb_step(run: _Run, corrected: MeasureRequest, actual: RealmFacts, algo: st
         return [], None
     if hashlib.new(algo, build.dtb).digest() == log_dtb.digest:
         return [], None
-    data, path, how = _find_dtb(log_dtb, actual, algo, refs)
+    data, path, how = _find_dtb(log_dtb, actual, algo, finder)
     where = f"DTB (event {log_dtb.event})"
     if data is None:
         return [Cause("dtb", hashlib.new(algo, build.dtb).hexdigest(), log_dtb.digest.hex(),
