@@ -27,7 +27,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Hashable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rmtool.diagnose.knobs import (
@@ -36,6 +36,7 @@ from rmtool.diagnose.knobs import (
     KnobError,
     candidate_base,
     expected_value,
+    split_argv,
     with_parameter,
 )
 from rmtool.diagnose.model import Cause, Target
@@ -316,32 +317,69 @@ def candidates(groups: dict[str, list[Any]]) -> Iterator[tuple[Change, ...]]:
 
 def apply_changes(parse: ParseMeasureArgs, argv: Sequence[str],
                   changes: Sequence[Change]) -> MeasureRequest:
-    """The request of ``argv`` with each change applied in turn (re-parsed after each)."""
+    """The request of ``argv`` with each change applied in turn, parsed by ``parse``
+    (the reference path: what ``rmtool measure`` would make of the final argv)."""
     req = parse(list(argv))
+    if not changes:
+        return req
     for name, value in changes:
-        req = parse(with_parameter(req, name, value))
-    return req
+        req = syntactic(with_parameter(req, name, value), req)
+    return parse(list(req.argv))
+
+
+def syntactic(argv: list[str], like: MeasureRequest) -> MeasureRequest:
+    """``argv`` (made by ``with_parameter`` from ``like``) as a request without parsing:
+    only its argv, VMM and VMM arguments are meaningful (for ``with_parameter``)."""
+    split = split_argv(argv)
+    return MeasureRequest(tuple(argv), like.inputs, like.vmm, tuple(split.args))
 
 
 class Evaluator:
-    """One worker's state: the parser, the base argv and the measurer with its caches."""
+    """One worker's state: the parser, the base request and the measurer with its caches.
+
+    Only the base argv is parsed by ``parse`` (click); a candidate's global inputs are
+    derived (:meth:`request`), its VMM arguments built by the front-end. The match is
+    parsed and measured again in full before it is reported (:func:`search`)."""
 
     def __init__(self, parse: ParseMeasureArgs, base_argv: list[str], target: Target,
                  measurer: PrefixMeasurer) -> None:
         self.parse = parse
-        self.base_argv = base_argv
+        self.base = parse(base_argv)
         self.target = target
         self.measurer = measurer
 
+    def request(self, changes: Sequence[Change]) -> MeasureRequest:
+        """The candidate's request without click: the argv from ``with_parameter``, the
+        global inputs derived from the base's as ``measure_inputs`` derives them (a
+        global host-capability option *sets* its capability after the ``-c`` files;
+        ``--rmm-version`` picks the profile; ``-k/-i/-f`` name the content). The front-end
+        still parses and checks the VMM arguments in ``build``."""
+        req = self.base
+        inputs = req.inputs
+        for name, value in changes:
+            req = syntactic(with_parameter(req, name, value), req)
+            if name in HOST_KNOBS:
+                inputs = replace(inputs, caps=inputs.caps.set(**{name: value}))
+            elif name == "rmm_version":
+                inputs = replace(inputs, profile=PROFILES[value])
+            elif name in IMAGE_KNOBS:
+                inputs = replace(inputs, **{name: value})
+        return MeasureRequest(req.argv, inputs, req.vmm, req.vmm_args)
+
+    def measure(self, changes: Sequence[Change]) -> Measured | None:
+        """The candidate's values through the fast path (None when refused)."""
+        try:
+            req = self.request(changes)
+            build = req.build()
+            return self.measurer.measure(build, req.inputs.profile.name)
+        except (RmtoolError, OSError, ValueError, OverflowError):
+            return None
+
     def run(self, changes: Sequence[Change]) -> bool:
         """Whether the candidate measures to the target (False when refused)."""
-        try:
-            req = apply_changes(self.parse, self.base_argv, changes)
-            build = req.build()
-            got = self.measurer.measure(build, req.inputs.profile.name)
-        except (RmtoolError, OSError, ValueError, OverflowError):
-            return False
-        return got.rim == self.target.rim and got.rems == tuple(self.target.rems)
+        got = self.measure(changes)
+        return got is not None and got.rim == self.target.rim and \
+            got.rems == tuple(self.target.rems)
 
 
 _WORKER: Evaluator | None = None
