@@ -225,11 +225,15 @@ def clap_set(words: list[str], specs: dict[str, OptSpec], key: str,
     if value is None:
         return clap_remove(words, specs, key)
     name = f"--{spec.longs[0]}" if spec.longs else f"-{spec.shorts[0]}"
-    if occ and occ[0].form != "flag":  # keep the word the user wrote (``-m``, ``--mem``)
-        word = words[occ[0].index]
-        name = word.partition("=")[0] if occ[0].form == "eq" else word[:2] \
-            if occ[0].form == "attached" else word
     new = [name] if not spec.takes_value else [name, str(value)]
+    if occ and spec.takes_value:  # keep the form the user wrote (``-m 1G``, ``--mem=1G``)
+        word = words[occ[0].index]
+        if occ[0].form == "eq":
+            new = [f"{word.partition('=')[0]}={value}"]
+        elif occ[0].form == "attached":
+            new = [f"{word[:2]}{value}"]
+        else:
+            new = [word, str(value)]
     if not occ:
         return [*words, *new]
     first = occ[0]

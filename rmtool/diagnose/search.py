@@ -69,13 +69,15 @@ class SearchSettings:
     """``images``: the --images directories and files; ``jobs``: worker processes (None:
     all cores); ``max_candidates`` / ``deadline_s``: bounds on the work (seconds of wall
     time from the start); ``store_path``: an image store (rmtool/replay/store.py) to take
-    granule hashes from (None: hash each file once per run)."""
+    granule hashes from (None: hash each file once per run); ``parameters``: search only
+    these parameters (None: all of :data:`ORDER`)."""
 
     images: tuple[str, ...] = ()
     jobs: int | None = None
     max_candidates: int = 100_000
     deadline_s: float | None = None
     store_path: str | None = None
+    parameters: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -418,11 +420,21 @@ def search(request: MeasureRequest, target: Target, parse: ParseMeasureArgs,
     algo = _hash_algo_of(target)
     fixed_names = {n for n, _ in fixed}
     if algo is not None and algo != base["hash_algo"] and "hash_algo" not in fixed_names:
-        forced.append(("hash_algo", algo))  # the token's values have this size: a cause
-        base_req = apply_changes(parse, base_req.argv, forced)
-        base_build = base_req.build()
+        # the token's values have this size: a cause (sha384 exists from RMM 2.0 only)
+        extras: list[list[Change]] = [[], *([("rmm_version", p)] for p in PROFILES
+                                            if p != base["rmm_version"])]
+        for extra in extras:
+            try:
+                trial = apply_changes(parse, base_req.argv, [("hash_algo", algo), *extra])
+                base_build = trial.build()
+            except RmtoolError:
+                continue
+            forced, base_req = [("hash_algo", algo), *extra], trial
+            break
     base_argv = list(base_req.argv)
     groups = value_groups(base, classify_images(settings.images), algo)
+    groups = {k: v for k, v in groups.items() if k not in fixed_names and (
+        settings.parameters is None or k in settings.parameters)}
     measurer = PrefixMeasurer(settings.store_path, settings.jobs)
     evaluator = Evaluator(parse, base_argv, target, measurer)
     jobs = max(1, settings.jobs or os.cpu_count() or 1)
