@@ -364,3 +364,13 @@ def test_expected_values_read_back(files: dict[str, str]) -> None:
                    "bootargs": "console=hvc0", "hash_algo": "sha256", "ipa_bits": 40,
                    "num_bps": 6, "num_wps": 6, "sve_vl": 512, "pmu": True,
                    "pmu_num_ctrs": 6, "lpa2": False, "rmm_version": "1.0-rel0"}
+
+
+def test_token_values_in_64_byte_slots(files: dict[str, str]) -> None:
+    """A token that carries SHA-256 values zero padded to 64 bytes, without an algorithm
+    claim: still SHA-256 (not a reason to try SHA-512), compared at the token's size."""
+    t = target_of(argv("qemu", files, mem="1G"))
+    padded = Target(t.rim + bytes(32), tuple(r + bytes(32) for r in t.rems))
+    r = search(parse_measure_args(argv("qemu", files)), padded, parse_measure_args, ONE)
+    assert [(c.parameter, c.actual) for c in r.causes] == [("memory_size", 1 << 30)]
+    check_reproduces(r.reproduced_by, t)

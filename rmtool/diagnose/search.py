@@ -54,6 +54,7 @@ from rmtool.measure.rmm.ops import (
 from rmtool.measure.rmm.profiles import PROFILES
 from rmtool.measure.rmm.realm import Realm, RealmState
 from rmtool.measure.vmm.common import VmmBuild
+from rmtool.verify.compare.compare import equal_at_token_size
 
 MIB, GIB = 1 << 20, 1 << 30
 #: bounds on hostile input: files looked at under --images, the prefix memo
@@ -380,8 +381,16 @@ class Evaluator:
     def run(self, changes: Sequence[Change]) -> bool:
         """Whether the candidate measures to the target (False when refused)."""
         got = self.measure(changes)
-        return got is not None and got.rim == self.target.rim and \
-            got.rems == tuple(self.target.rems)
+        return got is not None and reproduces(got.rim, got.rems, self.target)
+
+
+def reproduces(rim: bytes, rems: Sequence[bytes], target: Target) -> bool:
+    """RIM and every REM equal the token's, compared at the token's size (a token that
+    carries 64-byte slots pads a shorter hash with zeros: rmtool.verify.compare)."""
+    if not target.rim or len(rems) != len(target.rems):
+        return False
+    return equal_at_token_size(rim, target.rim)[0] and all(
+        equal_at_token_size(a, b)[0] for a, b in zip(rems, target.rems, strict=True))
 
 
 _WORKER: Evaluator | None = None
@@ -397,8 +406,14 @@ def _worker_batch(batch: list[tuple[int, tuple[Change, ...]]]) -> int | None:
 
 
 def _hash_algo_of(target: Target) -> str | None:
-    by_size = {32: "sha256", 48: "sha384", 64: "sha512"}
-    return target.hash_algo or by_size.get(len(target.rim))
+    """The token's algorithm: its claim, else the size of its RIM (a 64-byte slot whose
+    tail is zero holds a shorter hash)."""
+    if target.hash_algo:
+        return target.hash_algo
+    rim = target.rim
+    if len(rim) == 64:
+        return "sha256" if not any(rim[32:]) else "sha384" if not any(rim[48:]) else "sha512"
+    return {32: "sha256", 48: "sha384"}.get(len(rim))
 
 
 # --------------------------------------------------------------------------- search
@@ -448,7 +463,7 @@ def search(request: MeasureRequest, target: Target, parse: ParseMeasureArgs,
     notes: list[str] = []
     full = final.measure()  # the full measurement decides, never the fast path
     m = full.measurements
-    if m.rim != target.rim or tuple(m.rems) != tuple(target.rems):
+    if not reproduces(m.rim, m.rems, target):
         notes.append("the fast path's match did not survive the full measurement")
         return SearchResult([], None, index + 1, False, notes)
     causes = causes_of(request, expected_build, final, full.build, all_changes)
