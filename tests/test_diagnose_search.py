@@ -374,3 +374,17 @@ def test_token_values_in_64_byte_slots(files: dict[str, str]) -> None:
     r = search(parse_measure_args(argv("qemu", files)), padded, parse_measure_args, ONE)
     assert [(c.parameter, c.actual) for c in r.causes] == [("memory_size", 1 << 30)]
     check_reproduces(r.reproduced_by, t)
+
+
+def test_workers_with_an_image_store(files: dict[str, str], tmp_path: Path) -> None:
+    """Granule hashes from the image store, in forked workers (each opens its own
+    connection); a second, warm run gives the same answer."""
+    settings = SearchSettings(jobs=2, images=(files["dir"],),
+                              store_path=str(tmp_path / "store.sqlite"))
+    expected, actual = argv("cloud-hv", files), argv("cloud-hv", files, kernel="kernel2")
+    first, target = diagnose(expected, actual, settings)
+    second, _ = diagnose(expected, actual, settings)
+    for r in (first, second):
+        assert [(c.parameter, c.actual) for c in r.causes] == [("kernel", files["kernel2"])]
+        check_reproduces(r.reproduced_by, target)
+    assert first.candidates_tried == second.candidates_tried

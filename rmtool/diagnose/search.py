@@ -99,12 +99,25 @@ class CachedGranules:
 
     def __init__(self, store_path: str | None = None, jobs: int | None = None) -> None:
         self.fallback = ParallelGranuleHasher(jobs)
+        self.store_path = store_path
+        self.jobs = jobs
         self.store: Any = None
-        if store_path is not None:
+        self.pid = -1
+        self._inherited: list[Any] = []
+        self.cache: dict[tuple[Hashable, str, int], bytes] = {}
+
+    def _store(self) -> Any:
+        """The image store, opened in this process (an SQLite connection must not cross
+        a fork: a forked worker opens its own)."""
+        if self.store_path is None:
+            return None
+        if self.pid != os.getpid():
             from rmtool.replay.store import ImageStore
 
-            self.store = ImageStore(store_path, jobs)
-        self.cache: dict[tuple[Hashable, str, int], bytes] = {}
+            if self.store is not None:  # the parent's: kept, never used or closed here
+                self._inherited.append(self.store)
+            self.store, self.pid = ImageStore(self.store_path, self.jobs), os.getpid()
+        return self.store
 
     def content_hashes(self, image: Image, algo_name: str, lead: int) -> Iterator[bytes]:
         blob = self._blob(image, algo_name, lead)
@@ -121,8 +134,9 @@ class CachedGranules:
         key = (image_key(image), algo_name, lead)
         hit = self.cache.get(key)
         if hit is None:
-            if self.store is not None and image.path is not None and image.data is None:
-                hit = b"".join(self.store.content_hashes(image, algo_name, lead))
+            store = self._store() if image.path is not None and image.data is None else None
+            if store is not None:
+                hit = b"".join(store.content_hashes(image, algo_name, lead))
             else:
                 hit = b"".join(self.fallback.content_hash_blocks(image, algo_name, lead))
             self.cache[key] = hit
@@ -548,8 +562,9 @@ def _evaluate(pool: Any, evaluator: Evaluator, batch: list[tuple[int, tuple[Chan
             if evaluator.run(changes):
                 return index
         return None
-    step = max(1, len(batch) // jobs)
-    parts = [batch[i:i + step] for i in range(0, len(batch), step)]
+    # interleaved: neighbours in the order (same parameter, similar cost) on different
+    # workers; a part stops at its first match, whose index is below all its later ones
+    parts = [batch[k::jobs] for k in range(jobs) if batch[k::jobs]]
     found = [i for i in pool.map(_worker_batch, parts) if i is not None]
     return min(found) if found else None
 
