@@ -61,6 +61,7 @@ MIB, GIB = 1 << 20, 1 << 30
 MAX_IMAGE_FILES = 4096
 MAX_MEMO = 50_000
 BATCH_PER_JOB = 16
+PAIR_RANKS = 64
 
 Change = tuple[str, Any]
 
@@ -215,19 +216,26 @@ def _closeness(values: Sequence[Any], expected: Any) -> list[Any]:
 
 
 def memory_sizes(expected: int) -> list[int]:
-    """RAM sizes to try (2 MiB..64 GiB): powers of two and common sizes first, nearest
-    (by ratio) first, then the expected size plus or minus a power of two (2 MiB..1 GiB)."""
-    common = {1 << k for k in range(25, 37)}
-    common |= {m * MIB for m in (192, 384, 768, 1536, 3072, 6144, 12288, 24576, 49152)}
-    near = {expected + d for k in range(21, 31) for d in (1 << k, -(1 << k))}
-    near |= {expected * 2, expected // 2}
-
-    def ordered(sizes: set[int]) -> list[int]:
-        ok = [s for s in sizes if 2 * MIB <= s <= 64 * GIB and s != expected]
-        return sorted(ok, key=lambda s: (abs(math.log2(s / expected)), s))
-    first = ordered(common)
-    seen = set(first)
-    return first + [s for s in ordered(near) if s not in seen]
+    """RAM sizes to try (2 MiB..64 GiB), nearest (by ratio) first within each tier:
+    powers of two up to 16 times smaller or larger, then the other common sizes (192 MiB,
+    384 MiB, 768 MiB, 1.5 GiB ... and the remaining powers of two from 32 MiB), then the
+    expected size plus or minus a power of two (2 MiB..1 GiB) and doubled or halved."""
+    powers = {1 << k for k in range(21, 37)}
+    near_powers = {p for p in powers if expected / 16 <= p <= expected * 16}
+    common = {p for p in powers if p >= 32 * MIB} | {
+        m * MIB for m in (192, 384, 768, 1536, 3072, 6144, 12288, 24576, 49152)}
+    offsets = {expected + d for k in range(21, 31) for d in (1 << k, -(1 << k))}
+    offsets |= {expected * 2, expected // 2}
+    out: list[int] = []
+    seen = {expected}
+    ref = max(expected, 1)
+    for tier in (near_powers, common, offsets):
+        ok = [v for v in tier if 2 * MIB <= v <= 64 * GIB]
+        for size in sorted(ok, key=lambda v: (abs(math.log2(v / ref)), v)):
+            if size not in seen:
+                seen.add(size)
+                out.append(size)
+    return out
 
 
 def classify_images(paths: Sequence[str]) -> dict[str, list[str]]:
@@ -307,7 +315,8 @@ WEIGHT = {"memory_size": 4, "cpus": 4, "kernel": 3, "initrd": 3, "firmware": 3,
 
 def candidates(groups: dict[str, list[Any]]) -> Iterator[tuple[Change, ...]]:
     """Single changes by weighted rank (rank / WEIGHT, then ORDER), then pairs of
-    changes of two parameters by the sum of their weighted ranks."""
+    changes of two parameters by the sum of their weighted ranks (the first
+    :data:`PAIR_RANKS` values of each parameter: bounded for a large --images set)."""
     names = list(groups)
 
     def score(name: str, rank: int) -> float:
@@ -321,8 +330,8 @@ def candidates(groups: dict[str, list[Any]]) -> Iterator[tuple[Change, ...]]:
     for i, a in enumerate(names):
         for j in range(i + 1, len(names)):
             b = names[j]
-            for ra in range(len(groups[a])):
-                for rb in range(len(groups[b])):
+            for ra in range(min(len(groups[a]), PAIR_RANKS)):
+                for rb in range(min(len(groups[b]), PAIR_RANKS)):
                     pairs.append((score(a, ra) + score(b, rb), i, j, ra, rb))
     pairs.sort()
     for _, i, j, ra, rb in pairs:
