@@ -45,6 +45,7 @@ and names only those whose value differs.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -154,6 +155,7 @@ OUTPUT_ONLY = ("output-dtb", "endorsements-template", "endorsements-output", "fo
                "jobs", "corim-output", "emit-log", "verbose", "print-b64", "trace")
 
 
+@functools.lru_cache(maxsize=4)
 def _clap_specs(vmm: str) -> dict[str, OptSpec]:
     """The clap grammar of kvmtool / cloud-hv (their front-ends' option tables)."""
     from rmtool.measure.vmm import cloudhv, kvmtool
@@ -223,11 +225,15 @@ def clap_set(words: list[str], specs: dict[str, OptSpec], key: str,
     if value is None:
         return clap_remove(words, specs, key)
     name = f"--{spec.longs[0]}" if spec.longs else f"-{spec.shorts[0]}"
-    if occ and occ[0].form != "flag":  # keep the word the user wrote (``-m``, ``--mem``)
-        word = words[occ[0].index]
-        name = word.partition("=")[0] if occ[0].form == "eq" else word[:2] \
-            if occ[0].form == "attached" else word
     new = [name] if not spec.takes_value else [name, str(value)]
+    if occ and spec.takes_value:  # keep the form the user wrote (``-m 1G``, ``--mem=1G``)
+        word = words[occ[0].index]
+        if occ[0].form == "eq":
+            new = [f"{word.partition('=')[0]}={value}"]
+        elif occ[0].form == "attached":
+            new = [f"{word[:2]}{value}"]
+        else:
+            new = [word, str(value)]
     if not occ:
         return [*words, *new]
     first = occ[0]
@@ -349,6 +355,33 @@ class SplitArgv:
 
     def set_global(self, key: str, value: str | None) -> None:
         self.globals = clap_set(self.globals, GLOBAL_SPECS, key, value)
+
+
+def split_argv(argv: Sequence[str]) -> SplitArgv:
+    """MEASURE_ARGS split at the VMM word: the first word that is neither a global option
+    (:data:`GLOBAL_SPECS`) nor the value of one (click stops there)."""
+    i = 0
+    while i < len(argv):
+        w = argv[i]
+        if w == "--":
+            i += 1
+            break
+        if not w.startswith("-") or w == "-":
+            break
+        step = 1
+        if w.startswith("--"):
+            name, eq, _ = w[2:].partition("=")
+            spec = next((s for s in GLOBAL_SPECS.values() if name in s.longs), None)
+            if spec is not None and spec.takes_value and not eq:
+                step = 2
+        else:
+            spec = next((s for s in GLOBAL_SPECS.values() if w[1] in s.shorts), None)
+            if spec is not None and spec.takes_value and len(w) == 2:
+                step = 2
+        i += step
+    if i >= len(argv):
+        raise KnobError("MEASURE_ARGS has no VMM name")
+    return SplitArgv(list(argv[:i]), argv[i], list(argv[i + 1:]))
 
 
 def candidate_base(request: MeasureRequest) -> list[str]:

@@ -27,7 +27,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Hashable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rmtool.diagnose.knobs import (
@@ -36,6 +36,7 @@ from rmtool.diagnose.knobs import (
     KnobError,
     candidate_base,
     expected_value,
+    split_argv,
     with_parameter,
 )
 from rmtool.diagnose.model import Cause, Target
@@ -53,12 +54,14 @@ from rmtool.measure.rmm.ops import (
 from rmtool.measure.rmm.profiles import PROFILES
 from rmtool.measure.rmm.realm import Realm, RealmState
 from rmtool.measure.vmm.common import VmmBuild
+from rmtool.verify.compare.compare import equal_at_token_size
 
 MIB, GIB = 1 << 20, 1 << 30
 #: bounds on hostile input: files looked at under --images, the prefix memo
 MAX_IMAGE_FILES = 4096
 MAX_MEMO = 50_000
 BATCH_PER_JOB = 16
+PAIR_RANKS = 64
 
 Change = tuple[str, Any]
 
@@ -68,13 +71,15 @@ class SearchSettings:
     """``images``: the --images directories and files; ``jobs``: worker processes (None:
     all cores); ``max_candidates`` / ``deadline_s``: bounds on the work (seconds of wall
     time from the start); ``store_path``: an image store (rmtool/replay/store.py) to take
-    granule hashes from (None: hash each file once per run)."""
+    granule hashes from (None: hash each file once per run); ``parameters``: search only
+    these parameters (None: all of :data:`ORDER`)."""
 
     images: tuple[str, ...] = ()
     jobs: int | None = None
     max_candidates: int = 100_000
     deadline_s: float | None = None
     store_path: str | None = None
+    parameters: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -95,12 +100,25 @@ class CachedGranules:
 
     def __init__(self, store_path: str | None = None, jobs: int | None = None) -> None:
         self.fallback = ParallelGranuleHasher(jobs)
+        self.store_path = store_path
+        self.jobs = jobs
         self.store: Any = None
-        if store_path is not None:
+        self.pid = -1
+        self._inherited: list[Any] = []
+        self.cache: dict[tuple[Hashable, str, int], bytes] = {}
+
+    def _store(self) -> Any:
+        """The image store, opened in this process (an SQLite connection must not cross
+        a fork: a forked worker opens its own)."""
+        if self.store_path is None:
+            return None
+        if self.pid != os.getpid():
             from rmtool.replay.store import ImageStore
 
-            self.store = ImageStore(store_path, jobs)
-        self.cache: dict[tuple[Hashable, str, int], bytes] = {}
+            if self.store is not None:  # the parent's: kept, never used or closed here
+                self._inherited.append(self.store)
+            self.store, self.pid = ImageStore(self.store_path, self.jobs), os.getpid()
+        return self.store
 
     def content_hashes(self, image: Image, algo_name: str, lead: int) -> Iterator[bytes]:
         blob = self._blob(image, algo_name, lead)
@@ -117,8 +135,9 @@ class CachedGranules:
         key = (image_key(image), algo_name, lead)
         hit = self.cache.get(key)
         if hit is None:
-            if self.store is not None and image.path is not None and image.data is None:
-                hit = b"".join(self.store.content_hashes(image, algo_name, lead))
+            store = self._store() if image.path is not None and image.data is None else None
+            if store is not None:
+                hit = b"".join(store.content_hashes(image, algo_name, lead))
             else:
                 hit = b"".join(self.fallback.content_hash_blocks(image, algo_name, lead))
             self.cache[key] = hit
@@ -197,19 +216,26 @@ def _closeness(values: Sequence[Any], expected: Any) -> list[Any]:
 
 
 def memory_sizes(expected: int) -> list[int]:
-    """RAM sizes to try (2 MiB..64 GiB): powers of two and common sizes first, nearest
-    (by ratio) first, then the expected size plus or minus a power of two (2 MiB..1 GiB)."""
-    common = {1 << k for k in range(25, 37)}
-    common |= {m * MIB for m in (192, 384, 768, 1536, 3072, 6144, 12288, 24576, 49152)}
-    near = {expected + d for k in range(21, 31) for d in (1 << k, -(1 << k))}
-    near |= {expected * 2, expected // 2}
-
-    def ordered(sizes: set[int]) -> list[int]:
-        ok = [s for s in sizes if 2 * MIB <= s <= 64 * GIB and s != expected]
-        return sorted(ok, key=lambda s: (abs(math.log2(s / expected)), s))
-    first = ordered(common)
-    seen = set(first)
-    return first + [s for s in ordered(near) if s not in seen]
+    """RAM sizes to try (2 MiB..64 GiB), nearest (by ratio) first within each tier:
+    powers of two up to 16 times smaller or larger, then the other common sizes (192 MiB,
+    384 MiB, 768 MiB, 1.5 GiB ... and the remaining powers of two from 32 MiB), then the
+    expected size plus or minus a power of two (2 MiB..1 GiB) and doubled or halved."""
+    powers = {1 << k for k in range(21, 37)}
+    near_powers = {p for p in powers if expected / 16 <= p <= expected * 16}
+    common = {p for p in powers if p >= 32 * MIB} | {
+        m * MIB for m in (192, 384, 768, 1536, 3072, 6144, 12288, 24576, 49152)}
+    offsets = {expected + d for k in range(21, 31) for d in (1 << k, -(1 << k))}
+    offsets |= {expected * 2, expected // 2}
+    out: list[int] = []
+    seen = {expected}
+    ref = max(expected, 1)
+    for tier in (near_powers, common, offsets):
+        ok = [v for v in tier if 2 * MIB <= v <= 64 * GIB]
+        for size in sorted(ok, key=lambda v: (abs(math.log2(v / ref)), v)):
+            if size not in seen:
+                seen.add(size)
+                out.append(size)
+    return out
 
 
 def classify_images(paths: Sequence[str]) -> dict[str, list[str]]:
@@ -289,7 +315,8 @@ WEIGHT = {"memory_size": 4, "cpus": 4, "kernel": 3, "initrd": 3, "firmware": 3,
 
 def candidates(groups: dict[str, list[Any]]) -> Iterator[tuple[Change, ...]]:
     """Single changes by weighted rank (rank / WEIGHT, then ORDER), then pairs of
-    changes of two parameters by the sum of their weighted ranks."""
+    changes of two parameters by the sum of their weighted ranks (the first
+    :data:`PAIR_RANKS` values of each parameter: bounded for a large --images set)."""
     names = list(groups)
 
     def score(name: str, rank: int) -> float:
@@ -303,8 +330,8 @@ def candidates(groups: dict[str, list[Any]]) -> Iterator[tuple[Change, ...]]:
     for i, a in enumerate(names):
         for j in range(i + 1, len(names)):
             b = names[j]
-            for ra in range(len(groups[a])):
-                for rb in range(len(groups[b])):
+            for ra in range(min(len(groups[a]), PAIR_RANKS)):
+                for rb in range(min(len(groups[b]), PAIR_RANKS)):
                     pairs.append((score(a, ra) + score(b, rb), i, j, ra, rb))
     pairs.sort()
     for _, i, j, ra, rb in pairs:
@@ -316,32 +343,77 @@ def candidates(groups: dict[str, list[Any]]) -> Iterator[tuple[Change, ...]]:
 
 def apply_changes(parse: ParseMeasureArgs, argv: Sequence[str],
                   changes: Sequence[Change]) -> MeasureRequest:
-    """The request of ``argv`` with each change applied in turn (re-parsed after each)."""
+    """The request of ``argv`` with each change applied in turn, parsed by ``parse``
+    (the reference path: what ``rmtool measure`` would make of the final argv)."""
     req = parse(list(argv))
+    if not changes:
+        return req
     for name, value in changes:
-        req = parse(with_parameter(req, name, value))
-    return req
+        req = syntactic(with_parameter(req, name, value), req)
+    return parse(list(req.argv))
+
+
+def syntactic(argv: list[str], like: MeasureRequest) -> MeasureRequest:
+    """``argv`` (made by ``with_parameter`` from ``like``) as a request without parsing:
+    only its argv, VMM and VMM arguments are meaningful (for ``with_parameter``)."""
+    split = split_argv(argv)
+    return MeasureRequest(tuple(argv), like.inputs, like.vmm, tuple(split.args))
 
 
 class Evaluator:
-    """One worker's state: the parser, the base argv and the measurer with its caches."""
+    """One worker's state: the parser, the base request and the measurer with its caches.
+
+    Only the base argv is parsed by ``parse`` (click); a candidate's global inputs are
+    derived (:meth:`request`), its VMM arguments built by the front-end. The match is
+    parsed and measured again in full before it is reported (:func:`search`)."""
 
     def __init__(self, parse: ParseMeasureArgs, base_argv: list[str], target: Target,
                  measurer: PrefixMeasurer) -> None:
         self.parse = parse
-        self.base_argv = base_argv
+        self.base = parse(base_argv)
         self.target = target
         self.measurer = measurer
 
+    def request(self, changes: Sequence[Change]) -> MeasureRequest:
+        """The candidate's request without click: the argv from ``with_parameter``, the
+        global inputs derived from the base's as ``measure_inputs`` derives them (a
+        global host-capability option *sets* its capability after the ``-c`` files;
+        ``--rmm-version`` picks the profile; ``-k/-i/-f`` name the content). The front-end
+        still parses and checks the VMM arguments in ``build``."""
+        req = self.base
+        inputs = req.inputs
+        for name, value in changes:
+            req = syntactic(with_parameter(req, name, value), req)
+            if name in HOST_KNOBS:
+                inputs = replace(inputs, caps=inputs.caps.set(**{name: value}))
+            elif name == "rmm_version":
+                inputs = replace(inputs, profile=PROFILES[value])
+            elif name in IMAGE_KNOBS:
+                inputs = replace(inputs, **{name: value})
+        return MeasureRequest(req.argv, inputs, req.vmm, req.vmm_args)
+
+    def measure(self, changes: Sequence[Change]) -> Measured | None:
+        """The candidate's values through the fast path (None when refused)."""
+        try:
+            req = self.request(changes)
+            build = req.build()
+            return self.measurer.measure(build, req.inputs.profile.name)
+        except (RmtoolError, OSError, ValueError, OverflowError):
+            return None
+
     def run(self, changes: Sequence[Change]) -> bool:
         """Whether the candidate measures to the target (False when refused)."""
-        try:
-            req = apply_changes(self.parse, self.base_argv, changes)
-            build = req.build()
-            got = self.measurer.measure(build, req.inputs.profile.name)
-        except (RmtoolError, OSError, ValueError, OverflowError):
-            return False
-        return got.rim == self.target.rim and got.rems == tuple(self.target.rems)
+        got = self.measure(changes)
+        return got is not None and reproduces(got.rim, got.rems, self.target)
+
+
+def reproduces(rim: bytes, rems: Sequence[bytes], target: Target) -> bool:
+    """RIM and every REM equal the token's, compared at the token's size (a token that
+    carries 64-byte slots pads a shorter hash with zeros: rmtool.verify.compare)."""
+    if not target.rim or len(rems) != len(target.rems):
+        return False
+    return equal_at_token_size(rim, target.rim)[0] and all(
+        equal_at_token_size(a, b)[0] for a, b in zip(rems, target.rems, strict=True))
 
 
 _WORKER: Evaluator | None = None
@@ -357,8 +429,14 @@ def _worker_batch(batch: list[tuple[int, tuple[Change, ...]]]) -> int | None:
 
 
 def _hash_algo_of(target: Target) -> str | None:
-    by_size = {32: "sha256", 48: "sha384", 64: "sha512"}
-    return target.hash_algo or by_size.get(len(target.rim))
+    """The token's algorithm: its claim, else the size of its RIM (a 64-byte slot whose
+    tail is zero holds a shorter hash)."""
+    if target.hash_algo:
+        return target.hash_algo
+    rim = target.rim
+    if len(rim) == 64:
+        return "sha256" if not any(rim[32:]) else "sha384" if not any(rim[48:]) else "sha512"
+    return {32: "sha256", 48: "sha384"}.get(len(rim))
 
 
 # --------------------------------------------------------------------------- search
@@ -380,11 +458,21 @@ def search(request: MeasureRequest, target: Target, parse: ParseMeasureArgs,
     algo = _hash_algo_of(target)
     fixed_names = {n for n, _ in fixed}
     if algo is not None and algo != base["hash_algo"] and "hash_algo" not in fixed_names:
-        forced.append(("hash_algo", algo))  # the token's values have this size: a cause
-        base_req = apply_changes(parse, base_req.argv, forced)
-        base_build = base_req.build()
+        # the token's values have this size: a cause (sha384 exists from RMM 2.0 only)
+        extras: list[list[Change]] = [[], *([("rmm_version", p)] for p in PROFILES
+                                            if p != base["rmm_version"])]
+        for extra in extras:
+            try:
+                trial = apply_changes(parse, base_req.argv, [("hash_algo", algo), *extra])
+                base_build = trial.build()
+            except RmtoolError:
+                continue
+            forced, base_req = [("hash_algo", algo), *extra], trial
+            break
     base_argv = list(base_req.argv)
     groups = value_groups(base, classify_images(settings.images), algo)
+    groups = {k: v for k, v in groups.items() if k not in fixed_names and (
+        settings.parameters is None or k in settings.parameters)}
     measurer = PrefixMeasurer(settings.store_path, settings.jobs)
     evaluator = Evaluator(parse, base_argv, target, measurer)
     jobs = max(1, settings.jobs or os.cpu_count() or 1)
@@ -398,7 +486,7 @@ def search(request: MeasureRequest, target: Target, parse: ParseMeasureArgs,
     notes: list[str] = []
     full = final.measure()  # the full measurement decides, never the fast path
     m = full.measurements
-    if m.rim != target.rim or tuple(m.rems) != tuple(target.rems):
+    if not reproduces(m.rim, m.rems, target):
         notes.append("the fast path's match did not survive the full measurement")
         return SearchResult([], None, index + 1, False, notes)
     causes = causes_of(request, expected_build, final, full.build, all_changes)
@@ -483,8 +571,9 @@ def _evaluate(pool: Any, evaluator: Evaluator, batch: list[tuple[int, tuple[Chan
             if evaluator.run(changes):
                 return index
         return None
-    step = max(1, len(batch) // jobs)
-    parts = [batch[i:i + step] for i in range(0, len(batch), step)]
+    # interleaved: neighbours in the order (same parameter, similar cost) on different
+    # workers; a part stops at its first match, whose index is below all its later ones
+    parts = [batch[k::jobs] for k in range(jobs) if batch[k::jobs]]
     found = [i for i in pool.map(_worker_batch, parts) if i is not None]
     return min(found) if found else None
 
