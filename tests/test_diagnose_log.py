@@ -23,6 +23,8 @@ from typing import Any
 import pytest
 
 from rmtool.cli.main import run
+from rmtool.eventlog import constants as c
+from rmtool.eventlog.build import blob2, event2
 from rmtool.examples import arm64_image, firmware, initrd, write_inputs
 from tests import tokens
 
@@ -467,3 +469,27 @@ def test_images_may_name_single_files(box: Box) -> None:
     assert got["bootargs"][1].endswith("earlycon") and set(got) == {"kernel", "bootargs"}
     box.reproduces(doc, token_doc)
     dtb.unlink()
+
+
+def test_kvmtool_logged_rem_extension_is_named_with_its_event(box: Box) -> None:
+    """A firmware component the expected Realm does not load, logged on REM1 (RSI index
+    2): the log explains the token's REM1, and the cause names that event."""
+    token_doc = box.measure(KVMTOOL)
+    log = box.dir / "rem1.log"
+    box.measure(KVMTOOL, "--emit-log", str(log))
+    component = hashlib.sha256(b"a boot loader nobody expected").digest()
+    events = log.read_bytes()
+    number = 8  # the emitted kvmtool log has events 0..7
+    log.write_bytes(events + event2(2, c.EV_EFI_PLATFORM_FIRMWARE_BLOB2,
+                                    [("sha256", component)],
+                                    blob2(b"GRUB", 0x7000_0000, 0x1000)))
+    rem1 = hashlib.sha256(bytes(32) + component).digest()
+    rems = [bytes.fromhex(token_doc["rems"][0]), rem1,
+            *(bytes.fromhex(r) for r in token_doc["rems"][2:])]
+    token = box.dir / "rem1.cbor"
+    token.write_bytes(tokens.token_bytes(bytes.fromhex(token_doc["rim"]), rems))
+    code, doc = box.diagnose(token, KVMTOOL, "--log", str(log))
+    assert causes(doc) == {"rem1": (token_doc["rems"][1], rem1.hex())}
+    detail = doc["causes"][0]["detail"]
+    assert f"event {number} (GRUB, digest {component.hex()})" in detail
+    assert (code, doc["verdict"], doc["reproduced_by"]) == (1, "mismatch", None)
