@@ -39,8 +39,8 @@ from rmtool.diagnose.log import (
 )
 from rmtool.diagnose.model import Cause, Diagnosis, Target
 from rmtool.diagnose.request import MeasureRequest, ParseMeasureArgs
-from rmtool.errors import DtbError, RmtoolError
-from rmtool.files import read_bounded
+from rmtool.errors import DtbError, RmtoolError, UsageError
+from rmtool.files import open_regular, read_bounded
 from rmtool.measure import MeasureResult
 from rmtool.measure.dtb.fdt import Node, format_value, parse_dtb
 from rmtool.measure.rmm.algorithms import ALGORITHMS
@@ -244,11 +244,11 @@ def split_images(specs: Sequence[str]) -> tuple[list[str], list[str]]:
     files: list[str] = []
     for spec in specs:
         if os.path.isfile(spec):
+            fd = open_regular(spec, "--images file", UsageError)
             try:
-                with open(spec, "rb") as f:
-                    head = f.read(4096)
-            except OSError:
-                head = b""
+                head = os.read(fd, 4096)
+            finally:
+                os.close(fd)
             lines = [ln for ln in head.splitlines()[:4] if ln.strip()
                      and not ln.startswith(b"#")]
             if not lines or not all(_CHECKSUM_LINE.match(ln) for ln in lines):
