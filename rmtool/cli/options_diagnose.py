@@ -17,9 +17,9 @@ diagnose_options = option_group(DiagnoseSettings, "settings", [
                  help="The Realm's event log: its facts (VM VERSION, REALM_CREATE, RIPAS "
                       "ranges, image digests, DTB) name the causes (evidence \"log\")."),
     click.option("--images", "images", multiple=True, type=click.Path(),
-                 help="Directory or sha256sum/sha512sum file of candidate images "
-                      "(repeatable): names the file a log digest is, and the images a "
-                      "search tries."),
+                 help="Directory, sha256sum/sha512sum file or single image file "
+                      "(repeatable): names the file a log digest is (kernel, initrd, "
+                      "firmware, DTB), and the images a search tries."),
     click.option("--store", type=click.Path(dir_okay=False),
                  help="Image-store database (default: in the user cache directory)."),
     click.option("--index-map", type=click.Choice(["auto", "pcr", "mr"]), default="auto",
