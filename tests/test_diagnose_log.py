@@ -493,3 +493,18 @@ def test_kvmtool_logged_rem_extension_is_named_with_its_event(box: Box) -> None:
     detail = doc["causes"][0]["detail"]
     assert f"event {number} (GRUB, digest {component.hex()})" in detail
     assert (code, doc["verdict"], doc["reproduced_by"]) == (1, "mismatch", None)
+
+
+def test_log_without_vm_version_uses_ripas_ranges(box: Box) -> None:
+    """A log with no VM VERSION event: the RAM size comes from the INIT_RIPAS ranges."""
+    from rmtool.eventlog import parse
+
+    token, log, token_doc = box.realm(swap(KVMTOOL, ["-m", "256M"], ["-m", "512M"]))
+    data = log.read_bytes()
+    vm = next(ev for ev in parse(data).events if ev.number == 1)
+    assert vm.data.startswith(b"VM VERSION")
+    log.write_bytes(data[:vm.offset] + data[vm.offset + vm.size:])
+    code, doc = box.diagnose(token, KVMTOOL, "--log", str(log))
+    assert causes(doc) == {"memory_size": (256 * MIB, 512 * MIB)}
+    assert "INIT_RIPAS ranges total 512 MiB" in doc["causes"][0]["detail"]
+    box.reproduces(doc, token_doc)

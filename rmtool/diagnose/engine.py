@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rmtool.diagnose import knobs
-from rmtool.diagnose.claims import claim_causes, rpv_hex
+from rmtool.diagnose.claims import claim_causes
 from rmtool.diagnose.log import (
     IMAGE_PARAMETERS,
     REALM_FIELDS,
@@ -529,4 +529,4 @@ def diagnose(target: Target, verification: Verification, request: MeasureRequest
 
 
 __all__ = ["DiagnoseSettings", "apply_causes", "diagnose", "dtb_causes", "reproduces",
-           "rpv_hex"]
+           "split_images", "writable"]
