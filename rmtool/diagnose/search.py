@@ -216,7 +216,8 @@ def _closeness(values: Sequence[Any], expected: Any) -> list[Any]:
 
 
 def memory_sizes(expected: int) -> list[int]:
-    """RAM sizes to try (2 MiB..64 GiB), nearest (by ratio) first within each tier:
+    """RAM sizes to try (2 MiB..64 GiB, at most 16 times smaller or larger; the INIT_RIPAS
+    cost grows with the size), nearest (by ratio) first within each tier:
     powers of two up to 16 times smaller or larger; common sizes within 4 times smaller
     or larger (192 MiB, 384 MiB, 768 MiB, 1.5 GiB, 3 GiB ..., whole GiB up to 64, powers
     of two from 32 MiB); within 4 times, the expected size plus or minus a power of two
@@ -238,7 +239,7 @@ def memory_sizes(expected: int) -> list[int]:
         return {v for v in sizes if expected / 4 <= v <= expected * 4}
     tiers = (near_powers, close(common), close(offsets | steps), common | offsets | steps)
     for tier in tiers:
-        ok = [v for v in tier if 2 * MIB <= v <= 64 * GIB]
+        ok = [v for v in tier if max(2 * MIB, expected // 16) <= v <= min(64 * GIB, ref * 16)]
         for size in sorted(ok, key=lambda v: (abs(math.log2(v / ref)), v)):
             if size not in seen:
                 seen.add(size)
