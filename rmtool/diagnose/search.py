@@ -407,7 +407,9 @@ class Evaluator:
             req = self.request(changes)
             build = req.build()
             return self.measurer.measure(build, req.inputs.profile.name)
-        except (RmtoolError, OSError, ValueError, OverflowError):
+        except Exception:  # a generated candidate that fails is skipped (refused by
+            # the VMM, or an arithmetic limit of a front-end): the answer
+            # only ever comes from a candidate that measures, and is measured again
             return None
 
     def run(self, changes: Sequence[Change]) -> bool:
