@@ -61,7 +61,7 @@ MIB, GIB = 1 << 20, 1 << 30
 MAX_IMAGE_FILES = 4096
 MAX_MEMO = 50_000
 BATCH_PER_JOB = 16
-PAIR_RANKS = 64
+PAIR_RANKS = 32
 
 Change = tuple[str, Any]
 
