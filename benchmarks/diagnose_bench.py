@@ -36,7 +36,12 @@ sys.path.insert(0, str(ROOT))
 from rmtool.cli.measure import parse_measure_args  # noqa: E402
 from rmtool.diagnose.knobs import with_parameter  # noqa: E402
 from rmtool.diagnose.model import Target  # noqa: E402
-from rmtool.diagnose.search import SearchSettings, search  # noqa: E402
+from rmtool.diagnose.search import (  # noqa: E402
+    Evaluator,
+    PrefixMeasurer,
+    SearchSettings,
+    search,
+)
 from rmtool.examples import arm64_image  # noqa: E402
 
 MIB = 1 << 20
@@ -54,6 +59,26 @@ def target_of(argv: list[str]) -> Target:
     return Target(m.rim, tuple(m.rems), m.hash_algo.name)
 
 
+def per_kind(argv: list[str], settings: SearchSettings) -> str:
+    """Milliseconds per candidate, one process, by what the change re-runs."""
+    ev = Evaluator(parse_measure_args, argv, Target(bytes(32), (bytes(32),) * 4),
+                   PrefixMeasurer(settings.store_path, 1))
+    ev.run(())
+    kinds = {
+        "vCPU (DTB + REC)": [(("cpus", n),) for n in range(3, 23)],
+        "host capability (whole chain)": [(("num_bps", n),) for n in range(7, 27)],
+        "RAM size (RIPAS + whole chain)": [(("memory_size", m * MIB),)
+                                           for m in range(1024 + 64, 2048 + 64, 64)][:20],
+    }
+    out = []
+    for name, cands in kinds.items():
+        t0 = time.perf_counter()
+        for c in cands:
+            ev.run(c)
+        out.append(f"{name} {(time.perf_counter() - t0) / len(cands) * 1000:.1f} ms")
+    return ", ".join(out)
+
+
 def one_workload(name: str, kernel: Path, initrd: Path, settings: SearchSettings,
                  candidates: int) -> None:
     argv = measure_argv(kernel, initrd)
@@ -68,6 +93,7 @@ def one_workload(name: str, kernel: Path, initrd: Path, settings: SearchSettings
     dt = time.perf_counter() - t0
     print(f"{name}: {r.candidates_tried} candidates in {dt:.2f} s: "
           f"{r.candidates_tried / dt:.0f} candidates/s (search set-up included)")
+    print(f"{name}: per candidate, one process: {per_kind(argv, settings)}")
     for what, param, value in (("RAM size 1G -> 2G", "memory_size", 2 << 30),
                                ("vCPUs 2 -> 5", "cpus", 5)):
         target = target_of(with_parameter(req, param, value))

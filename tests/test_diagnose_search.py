@@ -190,8 +190,9 @@ def test_without_images_a_rebuilt_kernel_is_unexplained(files: dict[str, str]) -
     result, _ = diagnose(argv("qemu", files), argv("qemu", files, kernel="kernel2"),
                          SearchSettings(jobs=1, parameters=("kernel", "cpus")))
     assert result.causes == [] and result.reproduced_by is None
-    # the expected configuration, absence of the kernel, 63 vCPU counts, 63 pairs
-    assert (result.candidates_tried, result.exhausted) == (1 + 1 + 63 + 63, True)
+    # the expected configuration, absence of the kernel, 63 vCPU counts, and the pairs
+    # of no kernel with the 32 nearest vCPU counts (PAIR_RANKS)
+    assert (result.candidates_tried, result.exhausted) == (1 + 1 + 63 + 32, True)
 
 
 @pytest.mark.parametrize("vmm", ["kvmtool", "qemu"])
@@ -390,3 +391,16 @@ def test_workers_with_an_image_store(files: dict[str, str], tmp_path: Path) -> N
         assert [(c.parameter, c.actual) for c in r.causes] == [("kernel", files["kernel2"])]
         check_reproduces(r.reproduced_by, target)
     assert first.candidates_tried == second.candidates_tried
+
+
+def test_kernel_loaded_by_firmware_is_found_through_rem0(files: dict[str, str]) -> None:
+    """QEMU -bios -kernel: the kernel is not in the RIM but extended into REM0 by the
+    firmware; a rebuilt kernel changes REM0 only, and the search still names it."""
+    expected = argv("qemu", files, fw="firmware")
+    actual = argv("qemu", files, fw="firmware", kernel="kernel2")
+    t_exp, t_act = target_of(expected), target_of(actual)
+    assert t_exp.rim == t_act.rim and t_exp.rems != t_act.rems
+    result, target = diagnose(expected, actual, SearchSettings(jobs=1, images=(files["dir"],)))
+    assert [(c.parameter, c.expected, c.actual) for c in result.causes] == \
+        [("kernel", files["kernel"], files["kernel2"])]
+    check_reproduces(result.reproduced_by, target)

@@ -61,7 +61,7 @@ MIB, GIB = 1 << 20, 1 << 30
 MAX_IMAGE_FILES = 4096
 MAX_MEMO = 50_000
 BATCH_PER_JOB = 16
-PAIR_RANKS = 64
+PAIR_RANKS = 32
 
 Change = tuple[str, Any]
 
@@ -216,21 +216,30 @@ def _closeness(values: Sequence[Any], expected: Any) -> list[Any]:
 
 
 def memory_sizes(expected: int) -> list[int]:
-    """RAM sizes to try (2 MiB..64 GiB), nearest (by ratio) first within each tier:
-    powers of two up to 16 times smaller or larger, then the other common sizes (192 MiB,
-    384 MiB, 768 MiB, 1.5 GiB ... and the remaining powers of two from 32 MiB), then the
-    expected size plus or minus a power of two (2 MiB..1 GiB) and doubled or halved."""
+    """RAM sizes to try (2 MiB..64 GiB, at most 16 times smaller or larger; the INIT_RIPAS
+    cost grows with the size), nearest (by ratio) first within each tier:
+    powers of two up to 16 times smaller or larger; common sizes within 4 times smaller
+    or larger (192 MiB, 384 MiB, 768 MiB, 1.5 GiB, 3 GiB ..., whole GiB up to 64, powers
+    of two from 32 MiB); within 4 times, the expected size plus or minus a power of two
+    (2 MiB..1 GiB) or a multiple of 64 MiB (up to 1 GiB), doubled or halved, multiples of
+    128 MiB up to 8 GiB; then all of those beyond 4 times."""
     powers = {1 << k for k in range(21, 37)}
     near_powers = {p for p in powers if expected / 16 <= p <= expected * 16}
     common = {p for p in powers if p >= 32 * MIB} | {
-        m * MIB for m in (192, 384, 768, 1536, 3072, 6144, 12288, 24576, 49152)}
+        m * MIB for m in (192, 384, 768, 1536, 3072, 6144, 12288, 24576, 49152)} | {
+        n * GIB for n in range(1, 65)}
     offsets = {expected + d for k in range(21, 31) for d in (1 << k, -(1 << k))}
+    offsets |= {expected + d for n in range(1, 17) for d in (n * 64 * MIB, -n * 64 * MIB)}
     offsets |= {expected * 2, expected // 2}
+    steps = {n * 128 * MIB for n in range(1, 65)}
     out: list[int] = []
     seen = {expected}
     ref = max(expected, 1)
-    for tier in (near_powers, common, offsets):
-        ok = [v for v in tier if 2 * MIB <= v <= 64 * GIB]
+    def close(sizes: set[int]) -> set[int]:
+        return {v for v in sizes if expected / 4 <= v <= expected * 4}
+    tiers = (near_powers, close(common), close(offsets | steps), common | offsets | steps)
+    for tier in tiers:
+        ok = [v for v in tier if max(2 * MIB, expected // 16) <= v <= min(64 * GIB, ref * 16)]
         for size in sorted(ok, key=lambda v: (abs(math.log2(v / ref)), v)):
             if size not in seen:
                 seen.add(size)
@@ -302,7 +311,7 @@ def value_groups(base: dict[str, Any], images: dict[str, list[str]],
     g["pmu"] = [not base["pmu"]]
     g["pmu_num_ctrs"] = _closeness(range(0, 32), base["pmu_num_ctrs"])
     g["sve_vl"] = _closeness([0, *range(128, 2049, 128)], base["sve_vl"])
-    g["ipa_bits"] = _closeness(range(32, 53), base["ipa_bits"])
+    g["ipa_bits"] = _closeness(range(24, 53), base["ipa_bits"])
     g["lpa2"] = [not base["lpa2"]]
     return {k: g[k] for k in ORDER if g.get(k)}
 
@@ -398,7 +407,9 @@ class Evaluator:
             req = self.request(changes)
             build = req.build()
             return self.measurer.measure(build, req.inputs.profile.name)
-        except (RmtoolError, OSError, ValueError, OverflowError):
+        except Exception:  # a generated candidate that fails is skipped (refused by
+            # the VMM, or an arithmetic limit of a front-end): the answer
+            # only ever comes from a candidate that measures, and is measured again
             return None
 
     def run(self, changes: Sequence[Change]) -> bool:
