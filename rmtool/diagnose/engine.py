@@ -204,7 +204,7 @@ def _find_dtb(log_dtb: LoadedImage, facts: RealmFacts, algo: str,
         pmu=bool(facts.params and facts.params.pmu),
         initrd=(initrd.base, initrd.length) if initrd is not None else None,
         log=facts.log_region, dtb_base=log_dtb.base, dtb_length=log_dtb.length)
-    found, how = dtbgen.regenerate(inputs, algo, log_dtb.digest, [])
+    found, how = dtbgen.regenerate(inputs, ALGORITHMS[algo], log_dtb.digest, [])
     if found is None:
         return None, None, how
     return found.data, None, f"the log's DTB (event {log_dtb.event}) {how}"
