@@ -26,7 +26,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("rmtool.cli.token", "token"),
     ("rmtool.cli.replay", "replay"),
     ("rmtool.cli.compare", "compare"),
-    ("rmtool.cli.diagnose", "diagnose"),
+    ("rmtool.cli._diagnose", "diagnose"),
     ("rmtool.cli.log", "log"),
     ("rmtool.cli.corim", "corim"),
     ("rmtool.cli.launch", "launch"),

@@ -17,6 +17,7 @@ import json
 
 import click
 
+from rmtool.cli._options_diagnose import diagnose_options
 from rmtool.cli.measure import parse_measure_args
 from rmtool.cli.option_groups import OutputFormat, output_format
 from rmtool.cli.options import (
@@ -24,7 +25,6 @@ from rmtool.cli.options import (
     token_verification_options,
     verification_lines,
 )
-from rmtool.cli.options_diagnose import diagnose_options
 from rmtool.diagnose import knobs
 from rmtool.diagnose.claims import target_of
 from rmtool.diagnose.engine import DiagnoseSettings, writable
