@@ -66,6 +66,11 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
      [K_JSON, TOKEN, *EX["token show"], *EX["token verify"]]),
     ("rmtool compare", "Which realm claim differs from which reference value.",
      [*EX["compare"]]),
+    ("rmtool diagnose", "Why a token's Realm is not the expected one (docs/diagnose.md): "
+     "the expected Realm's `rmtool measure` arguments after `--`; causes from the token's "
+     "claims, from `--log`, or from a search of nearby configurations.",
+     [f"rmtool diagnose token.cbor --platform-key cpak.pem -- {HOST} -k Image "
+      f"-i initrd.cpio {KVMTOOL}", *EX["diagnose"]]),
     ("rmtool completion", "Shell completion (bash, zsh, fish); see the end of this page.",
      [*EX["completion"]]),
 ]
@@ -106,9 +111,11 @@ EXIT_STATUS = [
     "`dtb diff` of DTBs that differ) |",
     "| 2 | unusable input or usage: a file that is missing, unreadable, a directory, a "
     "device, too large or malformed; an unknown option or options that conflict; an "
-    "output that cannot be written |", "",
+    "output that cannot be written |",
+    "| 3 | `diagnose` only: the token's Realm differs from the expected one and no cause "
+    "explains it (verdict UNEXPLAINED) |", "",
     "Commands with a verdict (status 1 possible): `dtb diff`, `token verify`, `replay`, "
-    "`compare`, `corim lint`, `corim submit`. The others exit 0 or 2.",
+    "`compare`, `diagnose`, `corim lint`, `corim submit`. The others exit 0 or 2.",
     "`realm-measurements` (the reference tool's entry point) keeps the reference tool's",
     "status 1 for its `ERROR` lines; its usage errors stay 2.", "",
     "### Output files", "",

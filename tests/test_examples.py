@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from rmtool.cli.help_examples import EXAMPLES as HELP_EXAMPLES
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
@@ -176,6 +178,7 @@ def test_cli_doc_commands_run_as_written() -> None:
                       "RMTOOL_PROVISIONING_PASSWORD=s3cret rmtool corim submit realm.corim "
                       "--api-server http://127.0.0.1:9 --auth basic --username alice "
                       "--timeout 5",
-                      "rmtool compare token.cbor --platform-key cpak.pem --rim 00"]
+                      "rmtool compare token.cbor --platform-key cpak.pem --rim 00",
+                      *HELP_EXAMPLES["diagnose"]]  # mismatches with causes: exit 1
     assert len(blocks) >= 20
     assert not any("Traceback" in body for _, body in blocks)

@@ -26,6 +26,7 @@ import click
 import pytest
 
 from rmtool.cli.main import COMMANDS, cli, run
+from tests import tokens
 from tests.conftest import CORPUS
 
 TOKENS = CORPUS / "tokens"
@@ -112,6 +113,22 @@ CASES: list[Case] = [
                            "--platform-key", "{cpak}"], 1, corpus=True),
     _c("compare", "pass", ["compare", "{token}", "--rim", "{token_rim}", "--platform-key",
                            "{cpak}"], 0, corpus=True),
+    # diagnose: 0 match, 1 mismatch with causes (or a token that fails verification),
+    # 3 unexplained (tests/test_diagnose.py), 2 unusable; the token is the -c 1 Realm's
+    _c("diagnose", "missing", ["diagnose", "{missing}", "--", *HOST, *KVMTOOL], 2),
+    _c("diagnose", "directory", ["diagnose", "{dir}", "--", *HOST, *KVMTOOL], 2),
+    _c("diagnose", "missing", ["diagnose", "{diag_token}", "--log", "{missing}", "--",
+                               *HOST, *KVMTOOL], 2),
+    _c("diagnose", "usage", ["diagnose", "--bogus", "{diag_token}"], 2),
+    _c("diagnose", "usage", ["diagnose", "{diag_token}"], 2),  # no MEASURE_ARGS
+    _c("diagnose", "malformed", ["diagnose", "{diag_token}", "--platform-key", "{diag_cpak}",
+                                 "--log", "{truncated_log}", "--", *HOST, *KVMTOOL], 2),
+    _c("diagnose", "fail", ["diagnose", "{diag_token}", "--platform-key", "{diag_cpak}",
+                            "--jobs", "1", "--", *HOST, *KVMTOOL], 1),  # -c 1, not 2
+    _c("diagnose", "fail", ["diagnose", "{diag_token}", "--", *HOST, *KVMTOOL[:3], "1",
+                            *KVMTOOL[4:]], 1),  # no trust anchor: never a match
+    _c("diagnose", "pass", ["diagnose", "{diag_token}", "--platform-key", "{diag_cpak}",
+                            "--", *HOST, *KVMTOOL[:3], "1", *KVMTOOL[4:]], 0),
     # log show: no verdict (digest checks are shown); malformed is unusable input
     _c("log show", "missing", ["log", "show", "{missing}"], 2),
     _c("log show", "directory", ["log", "show", "{dir}"], 2),
@@ -183,7 +200,8 @@ CASES: list[Case] = [
 ]
 
 #: Commands that give a verdict (exit 1 on a check that fails).
-VERDICTS = {"dtb diff", "token verify", "replay", "compare", "corim lint", "corim submit"}
+VERDICTS = {"dtb diff", "token verify", "replay", "compare", "diagnose", "corim lint",
+            "corim submit"}
 #: Commands that read no file (no "missing" case).
 NO_INPUT_FILE = {"demo", "completion", "rmtool", "examples inputs"}
 
@@ -246,6 +264,9 @@ def paths(tmp_path_factory: pytest.TempPathFactory, server: str) -> dict[str, st
                     "json", *other]) == 0
     (base / "m.json").write_text(buf.getvalue())
     p["m_json"] = str(base / "m.json")
+    (base / "diag.cbor").write_bytes(tokens.from_measure_json(json.loads(buf.getvalue())))
+    p["diag_token"] = str(base / "diag.cbor")
+    p["diag_cpak"] = str(tokens.generated_keys().cpak_pem(base))
     p.update({k: str(v) for k, v in out.items()})
     copy = base / "realm-copy.dtb"
     copy.write_bytes(out["realm_dtb"].read_bytes())

@@ -19,6 +19,7 @@ is unusable or no reference is given. docs/cli-compare.md describes it.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 from tabulate import tabulate
@@ -107,6 +108,20 @@ def _write_html(path: str, token: str, ref: CompareReferences, rs: ReplaySetting
                                       inputs=input_files(named)))
 
 
+def _causes(realm: RealmClaims, checked: K.Verification, log: str, rs: ReplaySettings,
+            measure_args: tuple[str, ...]) -> list[dict[str, Any]]:
+    """``rmtool diagnose --log``'s causes (its code: the two commands never disagree)."""
+    from rmtool.cli.measure import parse_measure_args
+    from rmtool.diagnose.claims import target_of
+    from rmtool.diagnose.engine import DiagnoseSettings, diagnose
+
+    settings = DiagnoseSettings(log=log, images=rs.images, store=rs.store,
+                                index_map=rs.index_map)
+    found = diagnose(target_of(realm), checked, parse_measure_args(list(measure_args)),
+                     parse_measure_args, settings)
+    return [c.to_json() for c in found.causes]
+
+
 @click.command("compare")
 @click.argument("token", type=click.Path(dir_okay=False))
 @compare_references
@@ -116,10 +131,12 @@ def _write_html(path: str, token: str, ref: CompareReferences, rs: ReplaySetting
 @click.option("--html", "html", type=click.Path(dir_okay=False), metavar="FILE",
               help="Also write a self-contained HTML report (verdict, claims, expected and "
                    "actual memory maps, operation timeline, events, inputs) to FILE.")
+@click.argument("measure_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def compare(ctx: click.Context, token: str, references: CompareReferences,
             replay_settings: ReplaySettings, verification: TokenVerificationSettings,
-            output_format: OutputFormat, html: str | None) -> None:
+            output_format: OutputFormat, html: str | None,
+            measure_args: tuple[str, ...]) -> None:
     """Compare the realm measurements in TOKEN with reference values.
 
     References: --rim/--rem0..3/--rpv, --endorsements, --corim, --measure-trace and
@@ -136,10 +153,16 @@ def compare(ctx: click.Context, token: str, references: CompareReferences,
     MATCH (exit 0) only when every given reference matches AND the token verifies; a
     waived check is named as UNVERIFIED. A token that fails verification is FAIL (exit 1)
     whatever its claims; MISMATCH is exit 1; unusable input is exit 2.
+
+    With --log and, after --, the expected Realm's `rmtool measure` arguments
+    (MEASURE_ARGS), a mismatch also lists its causes (memory size, vCPUs, images,
+    bootargs, Realm parameters...), computed by `rmtool diagnose`'s code.
     """
     ref, rs = references, replay_settings
     if not ref.log and (rs.images or rs.dtb_templates):
         raise UsageError("--images and --dtb-templates need --log")
+    if measure_args and not ref.log:
+        raise UsageError("MEASURE_ARGS (after --) need --log: the causes come from the log")
     policy = verification.policy()
     tok = read_token(token)
     if tok.realm is None:
@@ -171,6 +194,8 @@ def compare(ctx: click.Context, token: str, references: CompareReferences,
     report.verification = checked
     report.explanations = exp.explain(realm, report, result, trace, candidates,
                                       images_given=bool(rs.images))
+    if ref.log and measure_args and not report.claims_ok:
+        report.causes = _causes(tok.realm.claims, checked, ref.log, rs, measure_args)
     if html is not None:
         _write_html(html, token, ref, rs, (report, trace, result))
     if output_format.json:
@@ -192,6 +217,11 @@ def compare(ctx: click.Context, token: str, references: CompareReferences,
             click.echo("explanations:")
         for e in report.explanations:
             click.echo(f"- {e.message}")
+        if report.causes:
+            click.echo("causes:")
+        for c in report.causes:
+            click.echo(f"- {c['parameter']}: expected {c['expected']}, the token's Realm had "
+                       f"{c['actual']} ({c['detail']})")
         click.echo(f"claims: {'MATCH' if report.claims_ok else 'MISMATCH'}")
         click.echo(f"verdict: {report.verdict_text()}")
     if not report.ok:

@@ -51,6 +51,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "token verify": ("rmtool token verify token.cbor --platform-key cpak.pem",),
     "compare": ("rmtool compare token.cbor --platform-key cpak.pem --corim realm.corim",
                 "rmtool compare token.cbor --platform-key cpak.pem --rim 00"),
+    "diagnose": (f"rmtool diagnose token.cbor --platform-key cpak.pem --log realm.log -- "
+                 f"{HOST} -k Image -i initrd.cpio {KVMTOOL.replace('-c 2', '-c 4')}",
+                 f"rmtool diagnose token.cbor --platform-key cpak.pem -- {HOST} -k Image "
+                 f"-i initrd.cpio {KVMTOOL.replace('-m 512M', '-m 256M')}"),
     "completion": ("rmtool completion bash",),
 }
 

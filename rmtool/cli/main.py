@@ -26,6 +26,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("rmtool.cli.token", "token"),
     ("rmtool.cli.replay", "replay"),
     ("rmtool.cli.compare", "compare"),
+    ("rmtool.cli._diagnose", "diagnose"),
     ("rmtool.cli.log", "log"),
     ("rmtool.cli.corim", "corim"),
     ("rmtool.cli.launch", "launch"),

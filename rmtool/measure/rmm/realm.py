@@ -263,6 +263,18 @@ class Measurements:
         return slot(self.rim)
 
 
+@dataclass(frozen=True)
+class RealmState:
+    """The whole state the measurements depend on after some operations (no trace):
+    :meth:`Realm.snapshot` / :meth:`Realm.restore` let a caller that runs many operation
+    streams sharing a prefix (``rmtool.diagnose.search``) resume after that prefix."""
+
+    params: RealmParams | None
+    rim_slot: bytes
+    rems: tuple[bytes, ...]
+    rtt_tables: frozenset[int]
+
+
 class Realm:
     """Executes RMM operations under one RMM version profile."""
 
@@ -282,6 +294,19 @@ class Realm:
         self._origin: Origin | None = None  # of the operation being executed
         # RTTs below the start level created by INIT_RIPAS calls (table_base | depth)
         self._rtt_tables: set[int] = set()
+
+    def snapshot(self) -> RealmState:
+        """The state after the operations executed so far (the trace is not part of it)."""
+        return RealmState(self.params, self._rim_slot, tuple(self._rems),
+                          frozenset(self._rtt_tables))
+
+    def restore(self, state: RealmState) -> None:
+        """Continue from ``state`` (of a Realm of the same profile): the next operations
+        give the values they would give after the operations that led to ``state``."""
+        self.params = state.params
+        self._rim_slot = state.rim_slot
+        self._rems = list(state.rems)
+        self._rtt_tables = set(state.rtt_tables)
 
     # ------------------------------------------------------------------ helpers
     @property

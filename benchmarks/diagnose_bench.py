@@ -1,0 +1,137 @@
+"""Benchmark: the no-log ``rmtool diagnose`` search (run on demand, not in the suite).
+
+Workloads (kvmtool, ``-c 2 -m 1G``, SHA-256):
+
+* large: the 64 MiB kernel and 100 MiB initrd from ../shared/vectors/gen_inputs.py (as
+  benchmarks/measure_bench.py), target >= 50 candidates/s on 2 cores;
+* small: an 8 MiB kernel (``rmtool.examples.arm64_image``) and a 3 MiB initrd, target
+  >= 500 candidates/s.
+
+For each, with a warm image store (one measurement first, in a temporary store):
+
+* throughput: a search for an unreachable target limited to ``--candidates`` single
+  changes (the first ones in search order, whatever they change), candidates per second;
+* time to find a RAM-size change (1G -> 2G) and a vCPU change (2 -> 5), neither of them
+  the first candidate, with ``candidates_tried``.
+
+Prints the load average (the machine may be shared) and the worker count.
+
+    python benchmarks/diagnose_bench.py [--inputs DIR] [--jobs N] [--candidates 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+sys.path.insert(0, str(ROOT))
+
+from rmtool.cli.measure import parse_measure_args  # noqa: E402
+from rmtool.diagnose.knobs import with_parameter  # noqa: E402
+from rmtool.diagnose.model import Target  # noqa: E402
+from rmtool.diagnose.search import (  # noqa: E402
+    Evaluator,
+    PrefixMeasurer,
+    SearchSettings,
+    search,
+)
+from rmtool.examples import arm64_image  # noqa: E402
+
+MIB = 1 << 20
+
+
+def measure_argv(kernel: Path, initrd: Path) -> list[str]:
+    return ["--num-bps", "6", "--num-wps", "6", "--ipa-bits", "40", "--sve-vl", "512",
+            "--pmu", "true", "--pmu-num-ctrs", "6", "-k", str(kernel), "-i", str(initrd),
+            "kvmtool", "--realm", "-c", "2", "-m", "1G", "-k", "x", "-i", "y",
+            "--measurement-algo", "sha256"]
+
+
+def target_of(argv: list[str]) -> Target:
+    m = parse_measure_args(argv).measure().measurements
+    return Target(m.rim, tuple(m.rems), m.hash_algo.name)
+
+
+def per_kind(argv: list[str], settings: SearchSettings) -> str:
+    """Milliseconds per candidate, one process, by what the change re-runs."""
+    ev = Evaluator(parse_measure_args, argv, Target(bytes(32), (bytes(32),) * 4),
+                   PrefixMeasurer(settings.store_path, 1))
+    ev.run(())
+    kinds = {
+        "vCPU (DTB + REC)": [(("cpus", n),) for n in range(3, 23)],
+        "host capability (whole chain)": [(("num_bps", n),) for n in range(7, 27)],
+        "RAM size (RIPAS + whole chain)": [(("memory_size", m * MIB),)
+                                           for m in range(1024 + 64, 2048 + 64, 64)][:20],
+    }
+    out = []
+    for name, cands in kinds.items():
+        t0 = time.perf_counter()
+        for c in cands:
+            ev.run(c)
+        out.append(f"{name} {(time.perf_counter() - t0) / len(cands) * 1000:.1f} ms")
+    return ", ".join(out)
+
+
+def one_workload(name: str, kernel: Path, initrd: Path, settings: SearchSettings,
+                 candidates: int) -> None:
+    argv = measure_argv(kernel, initrd)
+    req = parse_measure_args(argv)
+    unreachable = Target(bytes(32), (bytes(32),) * 4, "sha256")
+    # warm: the store holds the granule hashes (a first search fills it)
+    search(req, unreachable, parse_measure_args,
+           SearchSettings(**{**settings.__dict__, "max_candidates": 1}))
+    t0 = time.perf_counter()
+    r = search(req, unreachable, parse_measure_args,
+               SearchSettings(**{**settings.__dict__, "max_candidates": candidates}))
+    dt = time.perf_counter() - t0
+    print(f"{name}: {r.candidates_tried} candidates in {dt:.2f} s: "
+          f"{r.candidates_tried / dt:.0f} candidates/s (search set-up included)")
+    print(f"{name}: per candidate, one process: {per_kind(argv, settings)}")
+    for what, param, value in (("RAM size 1G -> 2G", "memory_size", 2 << 30),
+                               ("vCPUs 2 -> 5", "cpus", 5)):
+        target = target_of(with_parameter(req, param, value))
+        t0 = time.perf_counter()
+        r = search(req, target, parse_measure_args, settings)
+        dt = time.perf_counter() - t0
+        found = ", ".join(f"{c.parameter} {c.expected} -> {c.actual}" for c in r.causes)
+        print(f"{name}: {what}: found [{found}] after {r.candidates_tried} candidates in "
+              f"{dt:.2f} s (full re-measurement of the match included)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--inputs", type=Path)
+    ap.add_argument("--jobs", type=int, default=None)
+    ap.add_argument("--candidates", type=int, default=400)
+    ap.add_argument("--only", choices=("large", "small"))
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = a.inputs
+        if inputs is None and a.only != "small":
+            inputs = Path(tmp) / "in"
+            subprocess.run([sys.executable, str(SHARED / "vectors" / "gen_inputs.py"),
+                            str(inputs)], check=True, capture_output=True)
+        small_k, small_i = Path(tmp) / "Image-8M", Path(tmp) / "initrd-3M"
+        small_k.write_bytes(arm64_image(8 * MIB, label="bench-kernel"))
+        small_i.write_bytes(os.urandom(3 * MIB))
+        settings = SearchSettings(jobs=a.jobs, store_path=str(Path(tmp) / "store.sqlite"))
+        print(f"cpus: {os.cpu_count()}  jobs: {a.jobs or os.cpu_count()}  "
+              f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        if a.only != "large":
+            one_workload("small (8 MiB kernel + 3 MiB initrd)", small_k, small_i, settings,
+                         a.candidates)
+        if a.only != "small" and inputs is not None:
+            one_workload("large (64 MiB kernel + 100 MiB initrd)", inputs / "Image-64M.bin",
+                         inputs / "initrd-100M.bin", settings, a.candidates)
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
