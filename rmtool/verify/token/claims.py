@@ -93,6 +93,17 @@ def lifecycle_state(value: int) -> str:
     return "invalid"
 
 
+def lifecycle_text(value: int) -> str:
+    """A lifecycle claim for people: ``0x3003 (secured)``: the PSA state is the high byte,
+    the low byte is implementation defined (PSA Security Model: ``psa_rot_lifecycle_state``
+    states 0x0000 unknown ... 0x6000 decommissioned, each followed by 0xFF IMPLEMENTATION
+    DEFINED sub-states; the names as the PSA token's CDDL and veraison/psatoken give them)."""
+    state = lifecycle_state(value)
+    if state == "invalid":
+        return f"{value:#06x} (not a PSA lifecycle state)"
+    return f"{value:#06x} ({state.replace('_', '-')})"
+
+
 @dataclass
 class SwComponent:
     measurement_type: str | None = None
