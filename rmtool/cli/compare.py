@@ -31,7 +31,7 @@ from rmtool.cli.options import (
     verification_lines,
 )
 from rmtool.cli.options_compare import CompareReferences, compare_references
-from rmtool.cli.output import Messages, emit
+from rmtool.cli.output import emit
 from rmtool.cli.replay import replay_messages
 from rmtool.cli.token import verification_messages
 from rmtool.errors import TokenError, UsageError

@@ -9,7 +9,6 @@ A VMM whose front-end is not installed is skipped with a note.
 
 from __future__ import annotations
 
-import json
 import shlex
 import tempfile
 from pathlib import Path
@@ -19,6 +18,7 @@ import click
 from tabulate import tabulate
 
 from rmtool.cli.option_groups import OutputFormat, output_format
+from rmtool.cli.output import Messages, emit
 from rmtool.examples import HOST_FILES, write_inputs
 from rmtool.measure import measure_vmm
 from rmtool.measure.host import HostCaps, load_config
@@ -77,8 +77,14 @@ def demo(directory: str | None, output_format: OutputFormat) -> None:
     """Measure three example Realms (kvmtool, QEMU, cloud-hypervisor) from generated inputs."""
     d = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="rmtool-demo-"))
     rows = run_demo(d)
-    if output_format.json:
-        click.echo(json.dumps({"directory": str(d), "realms": rows}, indent=2))
+    if output_format.structured:  # the document of rmtool.cli.output (docs/json.md)
+        msgs = Messages()
+        for r in rows:
+            for w in r.get("warnings") or ():
+                msgs.warn(f"{r['vmm']}: {w}", echo=False)
+            if r.get("note"):
+                msgs.warn(f"{r['vmm']}: {r['note']}", echo=False)
+        emit("demo", {"directory": str(d), "realms": rows}, output_format.fmt, msgs)
         return
     click.echo(f"Example inputs (made by rmtool.examples) in {d}:")
     click.echo("  Image (synthetic arm64 kernel), initrd.cpio, QEMU_EFI.fd, host files "
