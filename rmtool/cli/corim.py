@@ -210,10 +210,10 @@ def show(file: str, output_format: OutputFormat) -> None:
                  ["profile", f"{c.get('profile')} ({c.get('profile-encoding')})"]]
         if "rim-validity" in c:
             head.append(["rim-validity", _validity_text(c["rim-validity"])])
-        for i, e in enumerate(c.get("entities") or []):
-            head.append([f"entity[{i}]", _entity_text(e)])
-        for i, loc in enumerate(c.get("dependent-rims") or []):
-            head.append([f"dependent-rim[{i}]", _locator_text(loc)])
+        for e in c.get("entities") or []:
+            head.append(["entity", _entity_text(e)])
+        for loc in c.get("dependent-rims") or []:
+            head.append(["dependent-rim", _locator_text(loc)])
     p = desc.get("protected")
     if p:
         head += [["signature alg", f"{p.get('alg')} ({p.get('alg-name')})"],
@@ -234,8 +234,8 @@ def show(file: str, output_format: OutputFormat) -> None:
         click.echo(f"\nCoMID tags[{comid['index']}] ({comid['encoding']}):")
         entities = comid.get("entities")
         if isinstance(entities, list):
-            click.echo(tabulate([[f"entity[{i}]", _entity_text(e)]
-                                 for i, e in enumerate(entities)], tablefmt="plain"))
+            click.echo(tabulate([["entity", _entity_text(e)]
+                                 for e in entities], tablefmt="plain"))
         click.echo(json.dumps({k: v for k, v in comid.items()
                                if k not in ("index", "encoding", "entities")}, indent=2))
 
