@@ -9,7 +9,11 @@ the expected configuration) and ``--log LOG --images PATH...`` (the log's replay
 which event, which operation). Output: a table per claim (expected, actual, status) and
 the explanations, or ``--format json`` / ``yaml`` (``rmtool/compare/1``, docs/json.md;
 ``explanations``: [{register, event, message}], ``errors`` / ``warnings``: the token's
-failed and waived checks, the replay's reasons and what to pass).
+failed and waived checks, the replay's reasons and what to pass); ``--html FILE`` also
+writes the report of :mod:`rmtool.report` (claims with the differing bytes, expected and
+actual Realm side by side, operations aligned). In the table a
+mismatching value shows its first differing byte in brackets (:mod:`hexdiff
+<rmtool.verify.compare.hexdiff>`); the JSON keeps full values.
 Exit 0 when every given reference matches, 1 otherwise, 2 when the token or a reference
 is unusable or no reference is given. docs/cli-compare.md describes it.
 """
@@ -40,6 +44,7 @@ from rmtool.measure.rmm.algorithms import ALGORITHMS
 from rmtool.replay import ImageStore, ReferenceImages, ReplayResult, replay_log
 from rmtool.verify.compare import compare as cmp
 from rmtool.verify.compare import explain as exp
+from rmtool.verify.compare.hexdiff import mark_first_difference
 from rmtool.verify.token import checks as K
 from rmtool.verify.token.claims import RealmClaims
 from rmtool.verify.token.codec import read_token
@@ -52,6 +57,14 @@ def _short(value: bytes | None) -> str:
         return "-"
     text = value.hex()
     return text if len(text) <= 64 else text[:64] + "\n" + text[64:]
+
+
+def _cell(value: bytes | None, other: bytes | None, status: str) -> str:
+    """A table cell: a mismatching value with its first differing byte bracketed
+    (``8b9d07a2…[df]5b61…``), any other value in full."""
+    if status == cmp.MISMATCH and value is not None and other is not None:
+        return mark_first_difference(value, other)
+    return _short(value)
 
 
 def _read_log(path: str) -> bytes:
@@ -80,16 +93,36 @@ def _replay(realm: RealmClaims, log: str, settings: ReplaySettings
     return result, candidates
 
 
+def _write_html(path: str, token: str, ref: CompareReferences, rs: ReplaySettings,
+                data: tuple[cmp.CompareReport, exp.MeasureTrace | None, ReplayResult | None]
+                ) -> None:
+    """``--html FILE``: the comparison's report (rmtool.report), from the JSON's data."""
+    import sys
+
+    from rmtool.report import compare_report, input_files, write_report
+
+    report, trace, result = data
+    named = [("token", token), ("endorsements", ref.endorsements), ("corim", ref.corim_file),
+             ("measure trace", ref.measure_trace), ("event log", ref.log),
+             *(("image", i) for i in rs.images),
+             *(("dtb template", d) for d in rs.dtb_templates)]
+    write_report(path, compare_report(report, sys.argv, trace=trace, result=result,
+                                      inputs=input_files(named)))
+
+
 @click.command("compare")
 @click.argument("token", type=click.Path(dir_okay=False))
 @compare_references
 @replay_options(for_compare=True)
 @token_verification_options
 @output_format()
+@click.option("--html", "html", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write a self-contained HTML report (verdict, claims, expected and "
+                   "actual memory maps, operation timeline, events, inputs) to FILE.")
 @click.pass_context
 def compare(ctx: click.Context, token: str, references: CompareReferences,
             replay_settings: ReplaySettings, verification: TokenVerificationSettings,
-            output_format: OutputFormat) -> None:
+            output_format: OutputFormat, html: str | None) -> None:
     """Compare the realm measurements in TOKEN with reference values.
 
     References: --rim/--rem0..3/--rpv, --endorsements, --corim, --measure-trace and
@@ -145,6 +178,8 @@ def compare(ctx: click.Context, token: str, references: CompareReferences,
     report.verification = checked
     report.explanations = exp.explain(realm, report, result, trace, candidates,
                                       images_given=bool(rs.images))
+    if html is not None:
+        _write_html(html, token, ref, rs, (report, trace, result))
     if output_format.structured:
         emit("compare", report.to_json(), output_format.fmt, msgs)
     else:
@@ -152,8 +187,8 @@ def compare(ctx: click.Context, token: str, references: CompareReferences,
         click.echo("\n".join(verification_lines(checked)))
         click.echo(f"verification: {checked.summary()}")
         click.echo("")
-        rows = [(cmp.LABELS[r.claim], r.source, _short(r.expected), _short(r.actual), r.status)
-                for r in report.results]
+        rows = [(cmp.LABELS[r.claim], r.source, _cell(r.expected, r.actual, r.status),
+                 _cell(r.actual, r.expected, r.status), r.status) for r in report.results]
         click.echo(tabulate(rows, headers=["claim", "source", "expected", "actual", "status"]))
         for r in report.results:
             if r.status == cmp.MISMATCH:

@@ -3,8 +3,8 @@
 ``rmtool measure [GLOBAL OPTIONS] <kvmtool|qemu|cloud-hv> [VMM ARGS...]`` — global
 options as the reference's Args, src/command_line.rs (accepted verbatim for scripts),
 plus rmtool's own: ``--rmm-version``, ``--format``, ``--trace``, ``--jobs``,
-``--corim-output``, ``--emit-log``. Measurements are printed at the hash size the
-token carries (the reference prints 64-byte slots).
+``--corim-output``, ``--emit-log``, ``--html`` (rmtool.report). Measurements are printed at
+the hash size the token carries (the reference prints 64-byte slots).
 """
 
 from __future__ import annotations
@@ -96,6 +96,7 @@ GLOBAL_OPTIONS = (
     Opt("jobs", ("jobs",)),
     Opt("corim_output", ("corim-output",)),
     Opt("emit_log", ("emit-log",)),
+    Opt("html", ("html",)),
 )
 
 
@@ -364,9 +365,24 @@ def _measure(s: MeasureSettings, vmm: str, vmm_args: tuple[str, ...]) -> None:
     result = MeasureResult(build, m)
     _write_side_outputs(result, s.endorsements_template, s.endorsements_output,
                         s.corim_output, s.emit_log)
+    if s.html is not None:
+        _write_html(s.html, s, result)
     if s.endorsements_output is None:
         _print(result, s.fmt, s.trace, s.print_b64)
     _print_result_warnings(build)
+
+
+def _write_html(path: str, s: MeasureSettings, result: MeasureResult) -> None:
+    """``--html FILE``: the report of this run (rmtool.report), from the JSON's data."""
+    from rmtool.report import input_files, measure_report, write_report
+
+    named = [("kernel", s.kernel), ("initrd", s.initrd), ("firmware", s.firmware),
+             ("dtb", s.dtb), ("dtb template", s.dtb_template),
+             *(("config", c) for c in s.configs)]
+    build = result.build
+    report = measure_report(result, measurements_json(result.measurements, build), sys.argv,
+                            input_files(named), [*build.warnings, *build.result_warnings])
+    write_report(path, report)
 
 
 def _print_result_warnings(build: VmmBuild) -> None:

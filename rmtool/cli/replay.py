@@ -5,9 +5,10 @@ register, description, short digest, matching image, register value after it), t
 index map used and why, then the final RIM and REMs. ``--format json`` / ``yaml`` is the
 stable contract documented in docs/measurement-log.md and docs/json.md
 (``rmtool/replay/1``: the reason a RIM or REM is null is in its ``errors``). When no
-``--images`` are given, the output says so and what to pass. Exit 0 when every register was
-computed, 1 when the RIM (or a REM) cannot be rebuilt (naming the event), 2 for input
-that cannot be replayed at all.
+``--images`` are given, the output says so and what to pass. ``--html FILE`` also writes
+the report of :mod:`rmtool.report` (events, memory map, operations). Exit 0 when every
+register was computed, 1 when the RIM (or a REM) cannot be rebuilt (naming the event), 2
+for input that cannot be replayed at all.
 """
 
 from __future__ import annotations
@@ -62,11 +63,26 @@ def _text(r: ReplayResult) -> str:
     return "\n".join(lines)
 
 
+def _write_html(path: str, log: str, settings: ReplaySettings, result: ReplayResult) -> None:
+    """``--html FILE``: the replay's report (rmtool.report), from the JSON's data."""
+    import sys
+
+    from rmtool.report import input_files, replay_report, write_report
+
+    named = [("event log", log), *(("image", i) for i in settings.images),
+             *(("dtb template", d) for d in settings.dtb_templates)]
+    write_report(path, replay_report(result, sys.argv, input_files(named)))
+
+
 @click.command("replay")
 @click.argument("log", type=click.Path(dir_okay=False))
 @replay_options()
 @output_format()
-def replay(log: str, replay_settings: ReplaySettings, output_format: OutputFormat) -> None:
+@click.option("--html", "html", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write a self-contained HTML report (events, memory map, "
+                   "operations, inputs) to FILE.")
+def replay(log: str, replay_settings: ReplaySettings, output_format: OutputFormat,
+           html: str | None) -> None:
     """Rebuild a Realm's RIM and REMs from its event LOG, event by event."""
     ctx = click.get_current_context()
     try:
@@ -83,6 +99,8 @@ def replay(log: str, replay_settings: ReplaySettings, output_format: OutputForma
              replay_messages(result, bool(replay_settings.images), echo=False))
     else:
         click.echo(_text(result))
+    if html is not None:
+        _write_html(html, log, replay_settings, result)
     msgs = replay_messages(result, bool(replay_settings.images))
     if msgs.errors:
         ctx.exit(1)
