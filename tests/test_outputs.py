@@ -292,9 +292,11 @@ def test_log_show_labels_index_zero_of_a_realm_log(
     log, _ = realm_log
     status, out, _ = cli_run(["log", "show", str(log)], capsys)
     assert status == 0
-    row = next(line for line in out.splitlines() if line.startswith("0 (RIM events"))
-    assert row.startswith("0 (RIM events: not the RIM)")
+    row = next(line for line in out.splitlines() if line.endswith("RIM events: not the RIM "
+                                                                    "(see note)"))
+    assert row.split()[0] == "0"
     assert KVMTOOL_RIM not in row  # the value shown is not the Realm's RIM
+    assert "  index  sha256 (PCR-style extend)" in out
     assert "note: index 0 holds the VMM's RIM events of an Arm CCA Realm log" in out
     status, out, _ = cli_run(["log", "show", str(log), "--format", "json"], capsys)
     doc = json.loads(out)
@@ -315,8 +317,8 @@ def test_log_show_realm_label_in_the_corpus_realm_log(
         capsys: pytest.CaptureFixture[str]) -> None:
     need_shared()
     _, out, _ = cli_run(["log", "show", str(BOOTLOG)], capsys)
-    assert ("0 (RIM events: not the RIM)  "
-            "344c49ee07578074ff08afcb8d36df2d07a5e5aacff52edd7e4d42fbec58e8b2") in out
+    assert ("\n      0  344c49ee07578074ff08afcb8d36df2d07a5e5aacff52edd7e4d42fbec58e8b2  "
+            "RIM events: not the RIM (see note)\n") in out
 
 
 # ------------------------------------------------------------------ readable values

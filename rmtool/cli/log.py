@@ -107,6 +107,10 @@ RIM_INDEX_NOTE = ("index 0 holds the VMM's RIM events of an Arm CCA Realm log: i
                   "rebuilds the RIM)")
 
 
+#: The note on index 0's row of the register table of a Realm log.
+_INDEX_ZERO_LABEL = "RIM events: not the RIM (see note)"
+
+
 class _RealmIndexZero:
     """Whether the log's index 0 carries a CCA RIM event (then its PCR-style register
     value means nothing): fed each listed event, cheaply (index and type first)."""
@@ -122,9 +126,10 @@ class _RealmIndexZero:
         self.found = RealmLogCheck.is_rim_event(event.event_type, event.data)
 
     def warnings(self, banks: Iterable[str]) -> list[dict[str, Any]]:
+        """One warning per bank shown (``field``: the register it is about)."""
         if not self.found:
             return []
-        return [message(RIM_INDEX_NOTE, field=f"registers.{b}.0") for b in banks][:1]
+        return [message(RIM_INDEX_NOTE, field=f"registers.{b}.0") for b in banks]
 
 
 def _make_dumps() -> Callable[[Any], str]:
@@ -390,9 +395,13 @@ def _table(log: EventLog, banks: list[str], errors: list[LogError] | None = None
     for bank in banks:
         regs = sorted(replayed[bank].items())
         lines.append("")
-        lines.append(tabulate([[_index_label(i, realm.found), v.hex()] for i, v in regs],
-                              headers=["index", f"{bank} (PCR-style extend)"],
-                              disable_numparse=True))
+        if realm.found:  # a note column: index 0 is not the RIM
+            lines.append(tabulate([[i, v.hex(), _INDEX_ZERO_LABEL if i == 0 else ""]
+                                   for i, v in regs],
+                                  headers=["index", f"{bank} (PCR-style extend)", "note"]))
+        else:
+            lines.append(tabulate([[i, v.hex()] for i, v in regs],
+                                  headers=["index", f"{bank} (PCR-style extend)"]))
     if realm.found:
         lines.append(f"note: {RIM_INDEX_NOTE}")
     if padding[0]:
@@ -400,10 +409,6 @@ def _table(log: EventLog, banks: list[str], errors: list[LogError] | None = None
     for err in found:
         lines.append(f"\nerror at offset {err.offset:#x} (field {err.field}): {err.message}")
     return "\n".join(lines)
-
-
-def _index_label(index: int, realm: bool) -> str:
-    return f"{index} (RIM events: not the RIM)" if realm and index == 0 else str(index)
 
 
 @click.group("log")
