@@ -450,3 +450,75 @@ def test_demo_commands_in_the_document_are_shell_words(
     kvm = next(r for r in doc["realms"] if r["vmm"] == "kvmtool")
     assert kvm["rim"] == KVMTOOL_RIM
     assert shlex.split(kvm["command"])[:2] == ["rmtool", "measure"]
+
+
+# ------------------------------------------------- errors / warnings: the verdict's reasons
+
+
+def test_token_verify_document_names_failed_and_waived_checks(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A script reading ``errors`` / ``warnings`` sees what the verdict rests on: nothing
+    with the real CPAK (tokens/keys PROVENANCE: it verifies the tf-m tokens), the waived
+    signature as a warning, the missing trust anchor as an error."""
+    need_shared()
+    good = str(TOKENS / "tfmtools_cca_example_token_2024-05.cbor")
+    cpak = str(TOKENS / "keys" / "tfmtools_cca_platform.pem")
+    status, out, _ = cli_run(["token", "verify", good, "--platform-key", cpak, "--format",
+                              "json"], capsys)
+    doc = json.loads(out)
+    assert status == 0 and doc["result"] == "pass" and doc["errors"] == []
+    status, out, _ = cli_run(["token", "verify", good, "--skip-platform-signature",
+                              "--format", "yaml"], capsys)
+    doc = yaml.safe_load(out)
+    assert status == 0 and doc["schema"] == "rmtool/token-verify/1" and doc["errors"] == []
+    assert [w["field"] for w in doc["warnings"]] == ["platform.signature"]
+    assert "waived by --skip-platform-signature" in doc["warnings"][0]["message"]
+    status, out, _ = cli_run(["token", "verify", good, "--format", "json"], capsys)
+    doc = json.loads(out)
+    assert status == 1 and doc["result"] == "fail"
+    assert [e["field"] for e in doc["errors"]] == ["platform.signature"]
+
+
+def test_corim_lint_document_lists_the_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    need_shared()
+    bad = CORIMS / "corimlib_cca_cca-realm-invalid-missing-rim.cbor"
+    status, out, _ = cli_run(["corim", "lint", str(bad), "--format", "json"], capsys)
+    doc = json.loads(out)
+    assert status == 1 and doc["valid"] is False
+    errors = [f for f in doc["findings"] if f["severity"] == "error"]
+    assert errors and [e["message"] for e in doc["errors"]] == [f["message"] for f in errors]
+
+
+def test_corim_submit_document_says_why_it_was_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A refused submission (exit 1) has its reason in ``errors``."""
+
+    class Refuse(_Provisioning):
+        def do_POST(self) -> None:  # noqa: N802 (http.server API)
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            body = json.dumps({"status": "failed", "expiry": "2026-01-01T00:00:00Z",
+                               "failure-reason": "RIM measurement is mandatory"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type",
+                             "application/vnd.veraison.provisioning-session+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    corim = tmp_path / "realm.cbor"
+    measured = tmp_path / "m.json"
+    measured.write_text(json.dumps({"rim": KVMTOOL_RIM, "rems": ["00" * 32] * 4}))
+    try:
+        assert run(["corim", "create", str(measured), "-o", str(corim)]) == 0
+        status, out, _ = cli_run(["corim", "submit", str(corim), "--api-server",
+                                  f"http://127.0.0.1:{httpd.server_address[1]}/submit",
+                                  "--format", "json"], capsys)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    doc = json.loads(out)
+    assert status == 1 and doc["ok"] is False
+    assert doc["errors"] == [{"message": "RIM measurement is mandatory",
+                              "field": "submission"}]
