@@ -333,6 +333,14 @@ def test_lifecycle_names_follow_the_psa_states() -> None:
     assert lifecycle_text(0x4000) == "0x4000 (non-psa-rot-debug)"
     assert lifecycle_text(0x5000) == "0x5000 (recoverable-psa-rot-debug)"
     assert lifecycle_text(0x6000) == "0x6000 (decommissioned)"
+    # veraison/psatoken's lifecycle test vectors (value, state)
+    for value, state in ((0x00A7, "unknown"), (0x00FF, "unknown"),
+                         (0x1010, "assembly-and-test"), (0x20FF, "psa-rot-provisioning"),
+                         (0x3090, "secured"), (0x4020, "non-psa-rot-debug"),
+                         (0x50AF, "recoverable-psa-rot-debug"), (0x6001, "decommissioned"),
+                         (0x60FF, "decommissioned")):
+        assert lifecycle_text(value) == f"{value:#06x} ({state})"
+        assert lifecycle_state(value) == state  # the JSON's lifecycle_state: same name
     # between the states and past the last one: no name is made up
     assert lifecycle_text(0x3100) == "0x3100 (not a PSA lifecycle state)"
     assert lifecycle_text(0x7000) == "0x7000 (not a PSA lifecycle state)"
