@@ -530,3 +530,39 @@ def test_corim_submit_document_says_why_it_was_refused(
     assert status == 1 and doc["ok"] is False
     assert doc["errors"] == [{"message": "RIM measurement is mandatory",
                               "field": "submission"}]
+
+
+def test_corim_entity_roles_are_named_only_when_the_draft_defines_them() -> None:
+    """A role the draft does not define (7), or a CBOR ``true`` where a role number
+    belongs, is never shown as a defined role (True == 1 == manifest-creator in Python)."""
+    import cbor2
+
+    from rmtool.verify.corim.model import CORIM_ROLE_NAMES
+    from rmtool.verify.corim.realm import entity_json
+
+    entity = {0: "Example", 1: cbor2.CBORTag(32, "https://example.com"), 2: [1, 2, 7, True]}
+    assert entity_json(entity, CORIM_ROLE_NAMES) == {
+        "entity-name": "Example", "reg-id": "https://example.com",
+        "roles": ["manifest-creator", "manifest-signer", "role 7", True]}
+
+
+def test_corim_show_escapes_control_characters_of_hostile_names(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An entity name with a newline cannot forge a table row (here a fake RIM line), nor
+    an escape sequence recolour the terminal: both are shown escaped."""
+    import cbor2
+
+    forged = "Mallory\nRIM       " + "00" * 32 + "\x1b[2J"
+    corim = cbor2.dumps(cbor2.CBORTag(501, {
+        0: "forged-names", 1: [],
+        5: [{0: forged, 1: cbor2.CBORTag(32, "https://evil\r.example"), 2: [1]}]}))
+    path = tmp_path / "forged.cbor"
+    path.write_bytes(corim)
+    status, out, _ = cli_run(["corim", "show", str(path)], capsys)
+    assert status == 0
+    assert "\x1b" not in out and "\r" not in out
+    assert not any(line.startswith("RIM") for line in out.splitlines())
+    entity = next(line for line in out.splitlines() if line.startswith("entity"))
+    assert entity.split(None, 1)[1] == (
+        "Mallory\\nRIM       " + "00" * 32 + "\\u001b[2J (reg-id https://evil\\r.example; "
+        "roles: manifest-creator)")

@@ -28,7 +28,7 @@ from rmtool.cli.options_corim import (
     corim_create_options,
     submit_options,
 )
-from rmtool.cli.output import Messages, emit
+from rmtool.cli.output import Messages, emit, printable
 from rmtool.errors import CorimError, InputFileError, UsageError
 from rmtool.files import LIMITS, read_bounded, write_atomic
 from rmtool.filetype import check_kind
@@ -206,8 +206,8 @@ def show(file: str, output_format: OutputFormat) -> None:
     head: list[list[Any]] = [["kind", desc["kind"]]]
     c = desc.get("corim")
     if c:
-        head += [["corim-id", c.get("id")],
-                 ["profile", f"{c.get('profile')} ({c.get('profile-encoding')})"]]
+        head += [["corim-id", _text(c.get("id"))],
+                 ["profile", f"{_text(c.get('profile'))} ({c.get('profile-encoding')})"]]
         if "rim-validity" in c:
             head.append(["rim-validity", _validity_text(c["rim-validity"])])
         for e in c.get("entities") or []:
@@ -217,19 +217,20 @@ def show(file: str, output_format: OutputFormat) -> None:
     p = desc.get("protected")
     if p:
         head += [["signature alg", f"{p.get('alg')} ({p.get('alg-name')})"],
-                 ["content-type", p.get("content-type")],
+                 ["content-type", _text(p.get("content-type"))],
                  ["corim-meta", _meta_text(p.get("corim-meta"))],
                  ["x5chain", "present" if p.get("x5chain") else "absent"]]
     for t in desc.get("other-tags", []):
         head.append([f"tag[{t['index']}]", f"CBOR tag {t['tag']} (not a CoMID)"])
-    click.echo(tabulate(head, tablefmt="plain"))
+    click.echo(tabulate(head, tablefmt="plain", disable_numparse=True))
     realms = desc.get("realms", [])
     if not realms:
         click.echo("\nno CCA realm reference values found")
     for i, r in enumerate(realms):
         click.echo(f"\nrealm reference values [{i}] (tag {r['tag_index']}, "
                    f"triple {r['triple_index']})")
-        click.echo(tabulate(_realm_rows(r), tablefmt="plain"))
+        click.echo(tabulate([[k, _text(v) if isinstance(v, str) else v]
+                             for k, v in _realm_rows(r)], tablefmt="plain"))
     for comid in desc.get("comids", []):
         click.echo(f"\nCoMID tags[{comid['index']}] ({comid['encoding']}):")
         entities = comid.get("entities")
@@ -240,11 +241,19 @@ def show(file: str, output_format: OutputFormat) -> None:
                                if k not in ("index", "encoding", "entities")}, indent=2))
 
 
+def _text(value: Any) -> str:
+    """A text value of the CoRIM for the table (non-printable characters escaped);
+    anything else as JSON."""
+    if value is None:
+        return "-"
+    return printable(value) if isinstance(value, str) else json.dumps(value)
+
+
 def _uri(value: Any) -> str:
     """A (tagged, #6.32) URI as its text."""
     if isinstance(value, Mapping) and value.get("tag") == 32:
-        return str(value.get("value"))
-    return value if isinstance(value, str) else json.dumps(value)
+        return _text(value.get("value"))
+    return _text(value)
 
 
 def _entity_text(entity: Any) -> str:
@@ -252,13 +261,13 @@ def _entity_text(entity: Any) -> str:
     named entity of ``describe`` (``rmtool.verify.corim.realm.entity_json``)."""
     if not isinstance(entity, Mapping) or "entity-name" not in entity:
         return json.dumps(entity)
-    text = str(entity["entity-name"])
+    text = _text(entity["entity-name"])
     extra = []
     if entity.get("reg-id") is not None:
         extra.append(f"reg-id {_uri(entity['reg-id'])}")
     roles = entity.get("roles")
     if isinstance(roles, list):
-        extra.append("roles: " + (", ".join(str(r) for r in roles) or "none"))
+        extra.append("roles: " + (", ".join(_text(r) for r in roles) or "none"))
     rest = {k: v for k, v in entity.items() if k not in ("entity-name", "reg-id", "roles")}
     if rest:
         extra.append(json.dumps(rest))
@@ -269,9 +278,8 @@ def _validity_text(validity: Any) -> str:
     """validity-map (0 not-before, 1 not-after) as ``not before X, not after Y``."""
     if not isinstance(validity, Mapping):
         return json.dumps(validity)
-    parts = [f"{name} {validity[k]}" for k, name in (("0", "not before"), (0, "not before"),
-                                                     ("1", "not after"), (1, "not after"))
-             if k in validity]
+    keys = (("0", "not before"), (0, "not before"), ("1", "not after"), (1, "not after"))
+    parts = [f"{name} {_text(validity[k])}" for k, name in keys if k in validity]
     return ", ".join(parts) or json.dumps(validity)
 
 
@@ -283,7 +291,8 @@ def _locator_text(locator: Any) -> str:
     thumb = locator.get("1", locator.get(1))
     text = f"href {_uri(href)}" if href is not None else json.dumps(locator)
     if isinstance(thumb, list) and len(thumb) == 2 and isinstance(thumb[0], int):
-        return text + f", thumbprint {hash_algo_name(thumb[0]) or thumb[0]}:{thumb[1]}"
+        return text + (f", thumbprint {hash_algo_name(thumb[0]) or thumb[0]}:"
+                       f"{_text(thumb[1])}")
     return text + (f", thumbprint {json.dumps(thumb)}" if thumb is not None else "")
 
 
@@ -296,7 +305,7 @@ def _meta_text(meta: Any) -> str:
     if isinstance(signer, Mapping):
         name = signer.get("0", signer.get(0))
         uri = signer.get("1", signer.get(1))
-        parts.append(f"signer {name}" + (f" ({_uri(uri)})" if uri is not None else ""))
+        parts.append(f"signer {_text(name)}" + (f" ({_uri(uri)})" if uri is not None else ""))
     validity = meta.get("1", meta.get(1))
     if validity is not None:
         parts.append(f"signature validity: {_validity_text(validity)}")

@@ -125,6 +125,15 @@ def emit(command: str, body: Mapping[str, Any], fmt: str,
     click.echo(render(document(command, body, messages), fmt))
 
 
+def printable(text: str) -> str:
+    """TEXT from an input file for a terminal line: every character that is not printable
+    (newline, escape sequences, bidi controls...) as its JSON escape, so that a hostile
+    name cannot forge a table row or recolour the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else json.dumps(ch)[1:-1] for ch in text)
+
+
 def hex_text(value: Any) -> str:
     """A value for a human table: bytes as lower-case hex, the rest as ``str``."""
     if isinstance(value, (bytes, bytearray, memoryview)):

@@ -452,7 +452,8 @@ def entity_json(entity: Any, roles: Mapping[int, str]) -> Any:
         if k == 1 and is_tag(v, TAG_URI):
             out[name] = to_jsonable(v.value)
         elif k == 2 and isinstance(v, list):
-            out[name] = [roles.get(r, f"role {r}") if isinstance(r, int) else to_jsonable(r)
+            out[name] = [roles.get(r, f"role {r}")
+                         if isinstance(r, int) and not isinstance(r, bool) else to_jsonable(r)
                          for r in v]
         else:
             out[name] = to_jsonable(v)
