@@ -566,3 +566,25 @@ def test_corim_show_escapes_control_characters_of_hostile_names(
     assert entity.split(None, 1)[1] == (
         "Mallory\\nRIM       " + "00" * 32 + "\\u001b[2J (reg-id https://evil\\r.example; "
         "roles: manifest-creator)")
+
+
+def test_token_show_escapes_control_characters_of_claim_texts(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A realm profile claim carrying a newline and a forged ``rim`` row is shown escaped
+    on its own row (tokens made with keys generated here)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from rmtool.verify.token.codec import build_cca_token, make_realm_claims
+
+    rak = ec.generate_private_key(ec.SECP384R1())
+    cpak = ec.generate_private_key(ec.SECP384R1())
+    realm = make_realm_claims(rak, rim=b"\x11" * 32, rems=[bytes(32)] * 4,
+                              profile="tag:arm.com,2023:realm#1.0.0\nrim  " + "22" * 32)
+    token = build_cca_token(realm, rak=rak, cpak=cpak)
+    path = tmp_path / "forged.cbor"
+    path.write_bytes(token)
+    status, out, _ = cli_run(["token", "show", str(path)], capsys)
+    assert status == 0
+    rims = [line.split() for line in out.splitlines() if line.startswith("rim ")]
+    assert rims == [["rim", "11" * 32]]
+    assert "tag:arm.com,2023:realm#1.0.0\\nrim  " + "22" * 32 in out

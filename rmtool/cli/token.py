@@ -22,7 +22,7 @@ from rmtool.cli.options import (
     token_verification_options,
     verification_lines,
 )
-from rmtool.cli.output import Messages, emit
+from rmtool.cli.output import Messages, emit, printable
 from rmtool.verify.token import checks as K
 from rmtool.verify.token.claims import lifecycle_text
 from rmtool.verify.token.codec import CcaToken, read_token
@@ -38,7 +38,7 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, list):
         return "\n".join(_cell(v) for v in value)
-    return str(value)
+    return printable(str(value))  # a claim text cannot forge a row or send escapes
 
 
 def _rows(section: dict[str, Any]) -> list[tuple[str, str]]:
@@ -46,7 +46,8 @@ def _rows(section: dict[str, Any]) -> list[tuple[str, str]]:
     for key, value in section.items():
         if key == "sw_components" and isinstance(value, list):
             for i, comp in enumerate(value):
-                desc = ", ".join(f"{k}={v}" for k, v in comp.items() if v is not None)
+                desc = ", ".join(f"{k}={printable(str(v))}" for k, v in comp.items()
+                                 if v is not None)
                 rows.append((f"sw_components[{i}]", desc))
             continue
         if key == "unknown_claims":
