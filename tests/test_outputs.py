@@ -23,9 +23,9 @@ import click
 import pytest
 import yaml
 
+from rmtool.cli._output import SCHEMAS, Messages, document, fields_text, render
 from rmtool.cli.demo import run_demo
 from rmtool.cli.main import cli, run
-from rmtool.cli.output import SCHEMAS, Messages, document, fields_text, render
 from rmtool.verify.token.claims import lifecycle_state, lifecycle_text
 from tests.conftest import CORPUS, need_shared
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import click
 from tabulate import tabulate
 
+from rmtool.cli._output import emit
 from rmtool.cli.option_groups import (
     OutputFormat,
     ReplaySettings,
@@ -35,7 +36,6 @@ from rmtool.cli.options import (
     verification_lines,
 )
 from rmtool.cli.options_compare import CompareReferences, compare_references
-from rmtool.cli.output import emit
 from rmtool.cli.replay import replay_messages
 from rmtool.cli.token import verification_messages
 from rmtool.errors import TokenError, UsageError

@@ -5,7 +5,7 @@ Endorsements for today's Veraison (docs/cli.md, "rmtool corim").  The library is
 :mod:`rmtool.verify.corim.sign` and :mod:`rmtool.verify.corim.submit`; this module only
 parses options and formats output (tables with names for the CoRIM's integer keys:
 entities, validity, locators, corim-meta; ``--format json`` / ``yaml`` is the document of
-``rmtool.cli.output``, ``rmtool/corim-<command>/1`` in docs/json.md). Exit codes: 0
+``rmtool.cli._output``, ``rmtool/corim-<command>/1`` in docs/json.md). Exit codes: 0
 success / clean, 1 invalid CoRIM or rejected submission, 2 unreadable input.
 """
 
@@ -18,6 +18,7 @@ from typing import Any
 import click
 from tabulate import tabulate
 
+from rmtool.cli._output import Messages, emit, printable
 from rmtool.cli.option_groups import OutputFormat, output_format
 from rmtool.cli.options_corim import (
     CLIENT_SECRET_ENV,
@@ -28,7 +29,6 @@ from rmtool.cli.options_corim import (
     corim_create_options,
     submit_options,
 )
-from rmtool.cli.output import Messages, emit, printable
 from rmtool.errors import CorimError, InputFileError, UsageError
 from rmtool.files import LIMITS, read_bounded, write_atomic
 from rmtool.filetype import check_kind

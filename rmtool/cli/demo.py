@@ -17,8 +17,8 @@ from typing import Any
 import click
 from tabulate import tabulate
 
+from rmtool.cli._output import Messages, emit
 from rmtool.cli.option_groups import OutputFormat, output_format
-from rmtool.cli.output import Messages, emit
 from rmtool.examples import HOST_FILES, write_inputs
 from rmtool.measure import measure_vmm
 from rmtool.measure.host import HostCaps, load_config
@@ -77,7 +77,7 @@ def demo(directory: str | None, output_format: OutputFormat) -> None:
     """Measure three example Realms (kvmtool, QEMU, cloud-hypervisor) from generated inputs."""
     d = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="rmtool-demo-"))
     rows = run_demo(d)
-    if output_format.structured:  # the document of rmtool.cli.output (docs/json.md)
+    if output_format.structured:  # the document of rmtool.cli._output (docs/json.md)
         msgs = Messages()
         for r in rows:
             for w in r.get("warnings") or ():

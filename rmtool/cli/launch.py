@@ -15,8 +15,8 @@ from typing import Any
 
 import click
 
+from rmtool.cli._output import Messages, emit
 from rmtool.cli.options_launch import LaunchSettings, launch_options
-from rmtool.cli.output import Messages, emit
 from rmtool.errors import InputFileError, UsageError
 from rmtool.files import LIMITS, load_json_bounded, write_atomic
 from rmtool.launch import (
@@ -167,7 +167,7 @@ def launch(ctx: click.Context, settings: LaunchSettings) -> None:
     for kind, path, content, mode in outputs:
         _write(path, content, mode)
         written[kind] = path
-    if s.fmt in ("json", "yaml"):  # the document of rmtool.cli.output (docs/json.md)
+    if s.fmt in ("json", "yaml"):  # the document of rmtool.cli._output (docs/json.md)
         emit("launch", {
             "vmm": plan.vmm, "rim": m.rim.hex(), "rems": [r.hex() for r in m.rems],
             "hash_algo": m.hash_algo.name, "personalization_value": m.rpv.hex(),

@@ -12,7 +12,7 @@ Output contract of ``--format json`` (docs/cli.md, "rmtool log")::
      "padding": int}
 
 plus ``"table"`` (the fields) for an ACPI CCEL table (docs/json.md: the shared
-``schema`` / ``errors`` / ``warnings`` keys of ``rmtool.cli.output``; ``--format yaml``
+``schema`` / ``errors`` / ``warnings`` keys of ``rmtool.cli._output``; ``--format yaml``
 is the same document). Hex is lower-case without ``0x``.
 ``digest_matches_data`` is null where the PFP does not define the digest as the hash of
 the event data. ``registers`` is the PCR-style extend of each index (TCG PC Client PFP):
@@ -34,7 +34,7 @@ from typing import Any
 
 import click
 
-from rmtool.cli.output import message, schema, yaml_text
+from rmtool.cli._output import message, schema, yaml_text
 from rmtool.errors import EventLogError, InputFileError, UsageError
 from rmtool.eventlog import Event, EventLog, LogError, parse
 from rmtool.eventlog import constants as c

@@ -342,7 +342,7 @@ def _measure(s: MeasureSettings, vmm: str, vmm_args: tuple[str, ...]) -> None:
     for w in build.warnings:
         click.echo(f"WARN {w}", err=True)
     if s.verbose:
-        from rmtool.cli.output import fields_text  # the RPV in hex, not a bytes repr
+        from rmtool.cli._output import fields_text  # the RPV in hex, not a bytes repr
 
         click.echo(f"realm parameters: {fields_text(build.params)}", err=True)
         click.echo(f"granule hashing: {core_name(build.params.hash_algo.name)} core, "
@@ -426,8 +426,8 @@ def _write_side_outputs(result: MeasureResult, endorsements_template: str | None
 
 def _print(result: MeasureResult, fmt: str, trace: bool, print_b64: bool) -> None:
     m = result.measurements
-    if fmt in ("json", "yaml"):  # the document of rmtool.cli.output (docs/json.md)
-        from rmtool.cli.output import Messages, emit
+    if fmt in ("json", "yaml"):  # the document of rmtool.cli._output (docs/json.md)
+        from rmtool.cli._output import Messages, emit
 
         doc = measurements_json(m, result.build)
         if trace:

@@ -67,7 +67,7 @@ def option_group(settings: type[Any], keyword: str, options: Sequence[Decorator]
 def format_option(help_text: str | None = None) -> Decorator:
     """``--format table|text|json|yaml`` (default table), the one output switch of every
     command with the human table / JSON contract (docs/design: Output); ``yaml`` is the
-    JSON document in YAML (``rmtool.cli.output``, docs/json.md)."""
+    JSON document in YAML (``rmtool.cli._output``, docs/json.md)."""
     return click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
                         show_default=True,
                         help=help_text or "Output format: a table, or the JSON / YAML "
@@ -77,7 +77,7 @@ def format_option(help_text: str | None = None) -> Decorator:
 @dataclass(frozen=True)
 class OutputFormat:
     """``--format``: ``table`` / ``text`` (the human table), or ``json`` / ``yaml`` (the
-    structured document of ``rmtool.cli.output``)."""
+    structured document of ``rmtool.cli._output``)."""
 
     fmt: str = "table"
 
@@ -87,7 +87,7 @@ class OutputFormat:
 
     @property
     def structured(self) -> bool:
-        """``json`` or ``yaml``: print the command's document (``rmtool.cli.output``)."""
+        """``json`` or ``yaml``: print the command's document (``rmtool.cli._output``)."""
         return self.fmt in ("json", "yaml")
 
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import click
 
+from rmtool.cli._output import Messages, emit
 from rmtool.cli.option_groups import (
     OutputFormat,
     ReplaySettings,
     output_format,
     replay_options,
 )
-from rmtool.cli.output import Messages, emit
 from rmtool.errors import InputFileError
 from rmtool.files import LIMITS, read_bounded
 from rmtool.filetype import check_kind

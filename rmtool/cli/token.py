@@ -16,13 +16,13 @@ from typing import Any
 import click
 from tabulate import tabulate
 
+from rmtool.cli._output import Messages, emit, printable
 from rmtool.cli.option_groups import OutputFormat, output_format
 from rmtool.cli.options import (
     TokenVerificationSettings,
     token_verification_options,
     verification_lines,
 )
-from rmtool.cli.output import Messages, emit, printable
 from rmtool.verify.token import checks as K
 from rmtool.verify.token.claims import lifecycle_text
 from rmtool.verify.token.codec import CcaToken, read_token
