@@ -12,7 +12,7 @@ success / clean, 1 invalid CoRIM or rejected submission, 2 unreadable input.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import click
@@ -82,10 +82,16 @@ def _hex(value: str | None, what: str) -> bytes | None:
         raise UsageError(f"{what} is not hex: {value[:40]!r}", field=what) from None
 
 
+def _one_of(names: Iterable[str]) -> str:
+    """``a, b or c`` (the Realm algorithms of rmtool.hashalgo, in its order)."""
+    *head, last = names
+    return f"{', '.join(head)} or {last}" if head else last
+
+
 def _algo(value: Any, what: str) -> str:
     text = str(value).lower().replace("-", "").replace("rmihash", "")
     if text not in HASH_SIZES:
-        raise UsageError(f"{what} {value!r} is not sha256, sha384 or sha512", field=what)
+        raise UsageError(f"{what} {value!r} is not {_one_of(HASH_SIZES)}", field=what)
     return text
 
 

@@ -135,9 +135,12 @@ def launch(ctx: click.Context, settings: LaunchSettings) -> None:
     plan = plan_launch(cfg, opts, rmm_version=s.rmm_version, jobs=s.jobs)
     for note in plan.notes:
         click.echo(f"NOTE {note}", err=True)
-    for w in plan.build.warnings:
+    for w in plan.warnings():  # not those about the arguments rmtool generated itself
         click.echo(f"WARN {w}", err=True)
     if s.verbose:
+        for w in plan.generated_word_notes():
+            click.echo(f"NOTE measured as the reference does: {w} (an argument rmtool "
+                       f"generated)", err=True)
         click.echo(f"kernel parameters: {plan.kernel_params}", err=True)
         click.echo(f"measured as: {plan.measure_command()}", err=True)
     m = plan.measurements

@@ -342,8 +342,8 @@ def build_realm_corim(rim: bytes, rems: Sequence[bytes | None], hash_algo: str,
     """
     algo = hash_algo.lower().replace("-", "")
     if algo not in HASH_SIZES:
-        raise CorimError(f"hash algorithm {hash_algo!r} is not sha256, sha384 or sha512",
-                         field="hash_algo")
+        raise CorimError(f"hash algorithm {hash_algo!r} is not one of "
+                         f"{', '.join(HASH_SIZES)}", field="hash_algo")
     size = HASH_SIZES[algo]
     alg_id = HASH_ALG_IDS[algo]
     if len(rems) != 4:
