@@ -7,9 +7,11 @@ the expected configuration) and ``--log LOG --images PATH...`` (the log's replay
 ``--index-map/--store/--dtb-templates/--rmm-version`` passed to ``replay_log``). With
 ``--log`` the mismatches are explained by :mod:`rmtool.verify.compare.explain` (which register,
 which event, which operation). Output: a table per claim (expected, actual, status) and
-the explanations, or ``--format json`` (``explanations``: [{register, event, message}]);
-``--html FILE`` also writes the report of :mod:`rmtool.report` (claims with the differing
-bytes, expected and actual Realm side by side, operations aligned). In the table a
+the explanations, or ``--format json`` / ``yaml`` (``rmtool/compare/1``, docs/json.md;
+``explanations``: [{register, event, message}], ``errors`` / ``warnings``: the token's
+failed and waived checks, the replay's reasons and what to pass); ``--html FILE`` also
+writes the report of :mod:`rmtool.report` (claims with the differing bytes, expected and
+actual Realm side by side, operations aligned). In the table a
 mismatching value shows its first differing byte in brackets (:mod:`hexdiff
 <rmtool.verify.compare.hexdiff>`); the JSON keeps full values.
 Exit 0 when every given reference matches, 1 otherwise, 2 when the token or a reference
@@ -18,12 +20,12 @@ is unusable or no reference is given. docs/cli-compare.md describes it.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 from tabulate import tabulate
 
+from rmtool.cli._output import emit
 from rmtool.cli.option_groups import (
     OutputFormat,
     ReplaySettings,
@@ -36,6 +38,8 @@ from rmtool.cli.options import (
     verification_lines,
 )
 from rmtool.cli.options_compare import CompareReferences, compare_references
+from rmtool.cli.replay import replay_messages
+from rmtool.cli.token import verification_messages
 from rmtool.errors import TokenError, UsageError
 from rmtool.files import read_bounded
 from rmtool.measure.rmm.algorithms import ALGORITHMS
@@ -182,10 +186,14 @@ def compare(ctx: click.Context, token: str, references: CompareReferences,
         refs.append(exp.trace_reference(trace))
     result = None
     candidates: dict[bytes, str] = {}
+    msgs = verification_messages(checked)
     if ref.log:
         result, candidates = _replay(realm, ref.log, rs)
-        for w in result.warnings:
-            click.echo(f"WARN {w}", err=True)
+        replayed = replay_messages(result, bool(rs.images), echo=False)
+        for w in replayed.warnings:  # stderr as before: the warnings, and what to pass
+            click.echo(f"WARN {w['message']}", err=True)
+        msgs.warnings += replayed.warnings
+        msgs.errors += replayed.errors
         refs.append(exp.replay_reference(result))
     if not refs:
         raise UsageError("no reference values given (use --rim/--rem0..3/--rpv, "
@@ -198,8 +206,8 @@ def compare(ctx: click.Context, token: str, references: CompareReferences,
         report.causes = _causes(tok.realm.claims, checked, ref.log, rs, measure_args)
     if html is not None:
         _write_html(html, token, ref, rs, (report, trace, result))
-    if output_format.json:
-        click.echo(json.dumps(report.to_json(), indent=2))
+    if output_format.structured:
+        emit("compare", report.to_json(), output_format.fmt, msgs)
     else:
         click.echo("token verification:")
         click.echo("\n".join(verification_lines(checked)))

@@ -9,7 +9,6 @@ A VMM whose front-end is not installed is skipped with a note.
 
 from __future__ import annotations
 
-import json
 import shlex
 import shutil
 import tempfile
@@ -19,6 +18,7 @@ from typing import Any
 import click
 from tabulate import tabulate
 
+from rmtool.cli._output import Messages, emit
 from rmtool.cli.option_groups import OutputFormat, output_format
 from rmtool.examples import HOST_FILES, write_inputs
 from rmtool.measure import measure_vmm
@@ -101,9 +101,15 @@ def demo(directory: str | None, keep: bool, output_format: OutputFormat) -> None
 
 def _report(d: Path, rows: list[dict[str, Any]], files: list[str], kept: bool,
             output_format: OutputFormat) -> None:
-    if output_format.json:
-        click.echo(json.dumps({"directory": str(d), "kept": kept, "files": files,
-                               "realms": rows}, indent=2))
+    if output_format.structured:  # the document of rmtool.cli._output (docs/json.md)
+        msgs = Messages()
+        for r in rows:
+            for w in r.get("warnings") or ():
+                msgs.warn(f"{r['vmm']}: {w}", echo=False)
+            if r.get("note"):
+                msgs.warn(f"{r['vmm']}: {r['note']}", echo=False)
+        emit("demo", {"directory": str(d), "kept": kept, "files": files, "realms": rows},
+             output_format.fmt, msgs)
         return
     click.echo(f"Wrote {len(files)} example input files (made by rmtool.examples) in {d}:")
     for name in files:

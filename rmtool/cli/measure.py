@@ -495,7 +495,9 @@ def _measure(s: MeasureSettings, vmm: str, vmm_args: tuple[str, ...]) -> None:
     for w in build.warnings:
         click.echo(f"WARN {w}", err=True)
     if s.verbose:
-        click.echo(f"realm parameters: {build.params}", err=True)
+        from rmtool.cli._output import fields_text  # the RPV in hex, not a bytes repr
+
+        click.echo(f"realm parameters: {fields_text(build.params)}", err=True)
         click.echo(f"granule hashing: {core_name(build.params.hash_algo.name)} core, "
                    f"{ParallelGranuleHasher(s.jobs).jobs} workers", err=True)
     if s.output_dtb is not None and build.dtb is not None:
@@ -577,13 +579,16 @@ def _write_side_outputs(result: MeasureResult, endorsements_template: str | None
 
 def _print(result: MeasureResult, fmt: str, trace: bool, print_b64: bool) -> None:
     m = result.measurements
-    if fmt == "json":
+    if fmt in ("json", "yaml"):  # the document of rmtool.cli._output (docs/json.md)
+        from rmtool.cli._output import Messages, emit
+
         doc = measurements_json(m, result.build)
         if trace:
             doc["trace"] = trace_rows(m)
-        import json
-
-        click.echo(json.dumps(doc, indent=2))
+        msgs = Messages()
+        for w in (*result.build.warnings, *result.build.result_warnings):
+            msgs.warn(w, echo=False)  # on stderr too, as they are found
+        emit("measure", doc, fmt, msgs)
         return
     if trace:
         from tabulate import tabulate

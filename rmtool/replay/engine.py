@@ -75,6 +75,19 @@ class ReplayInputError(EventLogError):
     exit_code = 2
 
 
+#: What a log without REALM_CREATE means and what to pass (appended to that message).
+NO_REALM_CREATE_MEANS = (
+    ": the VMM did not log the Realm's creation parameters (hash algorithm, IPA width, "
+    "SVE, PMU, breakpoints), which the RIM starts from, so no RIM can be rebuilt from this "
+    "log alone (the REMs still replay); measure the VMM command line instead (rmtool "
+    "measure VMM ARGS, or compare --measure-trace with its --format json --trace output)")
+
+#: An image event's digest with no --images at all: say so (``IMAGES_HINT`` says what to pass).
+NO_IMAGES_GIVEN = "cannot be matched: no reference images were given (--images)"
+IMAGES_HINT = ("pass the kernel, initrd and DTB with --images DIR (a directory holding them, "
+               "or a sha256sum file)")
+
+
 class NotARealmLog(ReplayInputError):
     """The log is a TCG event log, but not an Arm CCA Realm's: ``hint`` says what to use."""
 
@@ -429,7 +442,8 @@ class _Replayer:
         self.assumed = True
         self.created = True
         if self.rim_error is None:
-            self.rim_error = "the log has no REALM_CREATE event before its first extension"
+            self.rim_error = ("the log has no REALM_CREATE event before its first extension"
+                              + NO_REALM_CREATE_MEANS)
         params = RealmParams(hash_algo=self.algo, s2sz=48)
         origin = Origin("assumed", "assumed (no REALM_CREATE in the log)")
         self._apply(RealmCreate(params, origin=str(origin)), origin)
@@ -634,7 +648,8 @@ class _Replayer:
         if match is not None:
             img = match.image()
             return img, match.path + (" (decompressed)" if match.variant == "gunzip" else "")
-        where = f"{self.algo.name} {digest.hex()} is not in the reference images"
+        where = (f"{self.algo.name} {digest.hex()} "
+                 + ("is not in the reference images" if self.refs.refs else NO_IMAGES_GIVEN))
         if blob.description != "DTB":
             return None, where
         if self.facts.vm is None:
@@ -686,9 +701,9 @@ class _Replayer:
     def result(self) -> ReplayResult:
         if not self.created:
             if self.rim_error is None:
-                self.rim_error = "the log has no REALM_CREATE event"
+                self.rim_error = "the log has no REALM_CREATE event" + NO_REALM_CREATE_MEANS
             else:
-                self.warnings.add("the log has no REALM_CREATE event")
+                self.warnings.add("the log has no REALM_CREATE event" + NO_REALM_CREATE_MEANS)
         rim: bytes | None = None
         rems: list[bytes | None] = [None] * 4
         if self.created:
