@@ -27,6 +27,7 @@ from rmtool.cli._output import SCHEMAS, Messages, document, fields_text, render
 from rmtool.cli.demo import run_demo
 from rmtool.cli.main import cli, run
 from rmtool.verify.token.claims import lifecycle_state, lifecycle_text
+from tests import tokens
 from tests.conftest import CORPUS, need_shared
 
 BOOTLOG = CORPUS / "eventlogs" / "cca-realm" / "ccarealm_realm-bootlog.bin"
@@ -116,6 +117,9 @@ def every_command(demo: Path, realm_log: tuple[Path, Path], server: str,
                                     "hash_algo": "sha256"}))
     corim = tmp / "realm.cbor"
     assert run(["corim", "create", str(measured), "-o", str(corim)]) == 0
+    realm_token = tmp / "realm-token.cbor"  # the token of the Realm KVMTOOL_ARGS describe
+    realm_token.write_bytes(tokens.token_bytes(bytes.fromhex(KVMTOOL_RIM), [bytes(32)] * 4))
+    cpak = tokens.generated_keys().cpak_pem(tmp)
     return {
         "measure": ["measure", *measure_globals(demo), *KVMTOOL_ARGS],
         "replay": ["replay", str(log), "--images", str(images)],
@@ -130,6 +134,8 @@ def every_command(demo: Path, realm_log: tuple[Path, Path], server: str,
         "corim-submit": ["corim", "submit", str(corim), "--api-server", server],
         "launch": ["launch", "--config", str(demo / "launch.toml"), "--gen-measurements"],
         "demo": ["demo", "--dir", str(tmp / "demo")],
+        "diagnose": ["diagnose", str(realm_token), "--platform-key", str(cpak), "--",
+                     *measure_globals(demo), *KVMTOOL_ARGS],
     }
 
 

@@ -13,11 +13,10 @@ that fails verification), 3 mismatch not explained, 2 unusable input.
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from rmtool.cli._options_diagnose import diagnose_options
+from rmtool.cli._output import emit
 from rmtool.cli.measure import parse_measure_args
 from rmtool.cli.option_groups import OutputFormat, output_format
 from rmtool.cli.options import (
@@ -89,8 +88,8 @@ def diagnose(ctx: click.Context, token: str, settings: DiagnoseSettings,
     request = parse_measure_args(list(measure_args))
     result = run_diagnose(target_of(tok.realm.claims), checked, request, parse_measure_args,
                           settings)
-    if output_format.json:
-        click.echo(json.dumps(result.to_json(), indent=2))
+    if output_format.structured:
+        emit("diagnose", result.to_json(), output_format.fmt)
     else:
         suffix = ""
         if not checked.ok:
