@@ -190,7 +190,7 @@ def test_forged_realm_signature_is_never_a_match(box: Box) -> None:
     assert doc["verification"]["result"] == "fail"
     failed = [c["check"] for c in doc["verification"]["checks"] if c["status"] == "fail"]
     assert failed == ["realm.signature"]
-    assert "realm.signature" in doc["errors"][0]
+    assert "realm.signature" in doc["errors"][0]["message"]
     code, out, _ = box.cli("diagnose", str(forged), "--platform-key", str(box.cpak), "--",
                            *KVMTOOL)
     assert code == 1 and "verdict: MISMATCH (token verification failed: realm.signature" in out
@@ -445,7 +445,7 @@ def test_cloudhv_unknown_initrd_names_no_dtb_node(box: Box) -> None:
     digest = hashlib.sha256((box.dir / "alt" / "initrd.cpio").read_bytes()).hexdigest()
     assert causes(doc) == {"initrd": ("initrd.cpio", digest)}
     assert (code, doc["reproduced_by"]) == (1, None)
-    assert any("give it under --images" in e for e in doc["errors"])
+    assert any("give it under --images" in e["message"] for e in doc["errors"])
 
 
 def test_cloudhv_sha384_needs_rmm_2_0(box: Box) -> None:
