@@ -10,7 +10,9 @@ for the RIM leaves ``executables`` unrecognized (33). A looked-up reference whos
 differs from its class-id RIM is Veraison's "verifier malfunction" (-1 everywhere).
 
 rmtool also compares the realm hash algorithm (claim 44236) with the digests' algorithm,
-which Veraison does not: reported always, lowering ``executables`` only with ``strict``.
+which Veraison does not: reported always, lowering ``executables`` only with ``strict``;
+``strict`` also makes a REM mismatch unrecognized (33) instead of Veraison's approved boot
+(3, an affirming value).
 """
 
 from __future__ import annotations
@@ -84,9 +86,14 @@ def realm_submod(claims: C.RealmClaims, references: Sequence[RealmReference], *,
         if bad:
             i = bad[0]
             got = rems[i] if i < len(rems) else None
-            sub.set(A.EXECUTABLES, A.APPROVED_BOOT,
-                    f"realm RIM and RPV match {ref.source} but REM{i} {_short(got)} differs "
+            text = (f"realm RIM and RPV match {ref.source} but REM{i} {_short(got)} differs "
                     f"from the reference {_short(rv.rems[i])}{suffix}")
+            if strict:
+                sub.set(A.EXECUTABLES, A.UNRECOGNIZED_RUNTIME, f"{text} (strict mode)")
+            else:
+                sub.set(A.EXECUTABLES, A.APPROVED_BOOT,
+                        f"{text} (Veraison: approved boot, still affirming; --strict: "
+                        "unrecognized)")
         elif extra and strict:
             sub.set(A.EXECUTABLES, A.UNRECOGNIZED_RUNTIME, f"{extra} (strict mode)")
         else:
