@@ -39,7 +39,7 @@ def _challenge(text: str | None) -> bytes | None:
 
 
 def _endorsements(settings: AppraiseSettings) -> Endorsements:
-    if not settings.corims and settings.ta_store is None:
+    if not settings.corims and settings.ta_store is None and settings.rv_store is None:
         raise UsageError("give the endorsements: --corim FILE (repeatable) or --ta-store / "
                          "--rv-store", field="corim")
     out = load_endorsements(settings.corims)
@@ -110,7 +110,12 @@ def appraise(ctx: click.Context, token: str, settings: AppraiseSettings,
                          field="ear-key")
     endorsements = _endorsements(settings)
     tok = read_token(token)
-    result = run_appraisal(tok, endorsements, policy)
+    if settings.semantics == "rust-ccatoken":
+        from rmtool.verify.appraise.rust_ccatoken import appraise_rust_ccatoken
+
+        result = appraise_rust_ccatoken(tok, endorsements, policy)
+    else:
+        result = run_appraisal(tok, endorsements, policy)
     kind = _write_ear(result, settings)
     if output_format.json:
         out: dict[str, Any] = result.to_json()

@@ -22,6 +22,7 @@ class AppraiseSettings:
     rv_store: str | None = None
     challenge: str | None = None
     strict: bool = False
+    semantics: str = "veraison"
     ear: str | None = None
     ear_key: str | None = None
 
@@ -38,6 +39,10 @@ appraise_options = option_group(AppraiseSettings, "settings", [
     click.option("--strict", is_flag=True,
                  help="Also require the signer ids and the realm hash algorithm to match "
                  "(Veraison does not compare them)."),
+    click.option("--semantics", type=click.Choice(["veraison", "rust-ccatoken"]),
+                 default="veraison", show_default=True,
+                 help="Appraise as Veraison's arm-cca scheme or as rust-ccatoken's Evidence "
+                 "(trustee's local verifier) would."),
     click.option("--ear", type=click.Path(dir_okay=False),
                  help="Write the EAR here (JWT with --ear-key, else unsigned JSON)."),
     click.option("--ear-key", type=click.Path(dir_okay=False),

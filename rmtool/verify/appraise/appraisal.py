@@ -64,6 +64,7 @@ class Appraisal:
     waived: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     platform: PlatformComparison | None = None
+    signatures_verified: bool = True
 
     @property
     def status(self) -> str:
@@ -71,7 +72,8 @@ class Appraisal:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.status == A.AFFIRMING else 1
+        """0 only for an affirming result whose signatures were verified."""
+        return 0 if self.status == A.AFFIRMING and self.signatures_verified else 1
 
     def to_json(self) -> dict[str, Any]:
         ta = self.trust_anchor
@@ -85,6 +87,7 @@ class Appraisal:
             "checks": [c.to_json() for c in self.checks],
             "nonce": None if self.nonce is None else self.nonce.hex(),
             "unverified": self.waived,
+            "signatures_verified": self.signatures_verified,
             "notes": self.notes,
         }
 
