@@ -60,11 +60,16 @@ def _table(result: Appraisal) -> str:
         lines.append(f"check {c.name}: {c.status.upper()} {c.reason}")
     for sub in result.submods:
         lines.append("")
-        lines.append(f"submod {sub.name}: {sub.status}"
-                     + (f" ({sub.problem})" if sub.problem else ""))
-        rows = [(c, sub.vector[c], A.tier_of(sub.vector[c]), sub.reasons.get(c, "no claim"))
-                for c in A.CLAIMS]
-        lines.append(tabulate(rows, headers=["claim", "value", "tier", "reason"],
+        lines.append(f"submod {sub.name}: {sub.status}")
+        reasons = {sub.reasons.get(c, "no claim") for c in A.CLAIMS}
+        if len(reasons) == 1:  # one cause set every claim (Veraison's SetAll)
+            rows = [(c, sub.vector[c], A.tier_of(sub.vector[c])) for c in A.CLAIMS]
+            lines.append(tabulate(rows, headers=["claim", "value", "tier"]))
+            lines.append(f"reason (every claim): {reasons.pop()}")
+            continue
+        rows2 = [(c, sub.vector[c], A.tier_of(sub.vector[c]), sub.reasons.get(c, "no claim"))
+                 for c in A.CLAIMS]
+        lines.append(tabulate(rows2, headers=["claim", "value", "tier", "reason"],
                               maxcolwidths=[None, None, None, 90]))
     lines.append("")
     for w in result.waived:
