@@ -180,6 +180,24 @@ def test_platform_corim_values() -> None:
     assert ref.components[0].signer_id.hex()[:8] == "53787963"
 
 
+def test_platform_corim_agrees_with_its_cocli_source() -> None:
+    """The CBOR CoRIM read as the cocli template it was compiled from says
+    (test/corim/src/comid-cca-platform-refval.json, -ta.json; compile-endorsements.sh)."""
+    src = CORPUS / "corim" / "json"
+    refval = json.loads((src / "services_armcca_src_comid-cca-platform-refval.json").read_text())
+    [triple] = refval["triples"]["reference-values"]
+    want = [(m["value"]["name"], base64.urlsafe_b64decode(m["value"]["digests"][0][1] + "=="),
+             base64.b64decode(m["value"]["cryptokeys"][0]["value"]))
+            for m in triple["measurements"] if m["key"]["value"] == "cca.software-component"]
+    [ref] = _endorsements(PLATFORM).platform
+    assert [(c.label, c.digests[0][1], c.signer_id) for c in ref.components] == want
+    ta = json.loads((src / "services_armcca_src_comid-cca-platform-ta.json").read_text())
+    [avk] = ta["triples"]["attester-verification-keys"]
+    [anchor] = _endorsements(PLATFORM).trust_anchors
+    assert anchor.key_pem().strip() == avk["verification-keys"][0]["value"].strip()
+    assert anchor.instance_id == base64.b64decode(avk["environment"]["instance"]["value"])
+
+
 def test_realm_corim_values() -> None:
     e = _endorsements(REALM)
     [ref] = e.realms
