@@ -435,3 +435,22 @@ def test_cli_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
     junk = tmp_path / "junk.cbor"
     junk.write_bytes(b"\xa1")
     assert run(["appraise", str(junk), "--corim", str(PLATFORM)]) == 2
+
+
+def test_mutated_corims_are_refused_not_crashed() -> None:
+    """Hostile CoRIMs: every single-byte change of the valid platform and realm CoRIMs is
+    either still readable or refused as one RmtoolError (exit 2), never another exception."""
+    from rmtool.errors import RmtoolError
+
+    outcomes = {"read": 0, "refused": 0}
+    for path in (PLATFORM, REALM):
+        data = path.read_bytes()
+        for i in range(0, len(data), 3):
+            mutated = bytearray(data)
+            mutated[i] ^= 0x5A
+            try:
+                endorsements_from_bytes(bytes(mutated), path.name)
+                outcomes["read"] += 1
+            except RmtoolError:
+                outcomes["refused"] += 1
+    assert outcomes["refused"] > 0 and outcomes["read"] > 0

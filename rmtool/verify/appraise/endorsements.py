@@ -362,6 +362,10 @@ def _platform(dec: DecodedCorim, name: str, legacy: bool) -> Endorsements:
         if refs is None and keys is None:
             raise CorimError(f"{name}: tags[{tag.index}]: no reference values or trust "
                              "anchors in CoMID triples", field="triples")
+        for key, value in ((0, refs), (3, keys)):
+            if value is not None and not isinstance(value, list):
+                raise CorimError(f"{name}: tags[{tag.index}]: triples key {key} is not an "
+                                 "array", field="triples")
         for i, t in enumerate(refs if isinstance(refs, list) else []):
             w = f"{name} tags[{tag.index}] platform reference value at index {i}"
             out.platform.append(_platform_triple(t, w, legacy=legacy))

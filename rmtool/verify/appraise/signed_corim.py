@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from rmtool.errors import CorimError
@@ -48,7 +49,10 @@ def load_certificate(data: bytes, name: str) -> x509.Certificate:
 
 
 def certificate_key(cert: x509.Certificate) -> cose.PublicKey:
-    key = cert.public_key()
+    try:
+        key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise CorimError(f"certificate key cannot be used: {exc}", field="cert") from None
     if not isinstance(key, cose.PublicKey):
         raise CorimError("certificate key is not EC, Ed25519 or RSA", field="cert")
     return key
