@@ -27,7 +27,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("rmtool.cli.compare", "compare"),
     ("rmtool.cli.log", "log"),
     ("rmtool.cli.corim", "corim"),
-    ("rmtool.cli.appraise", "appraise"),
+    ("rmtool.cli._appraise", "appraise"),
     ("rmtool.cli.launch", "launch"),
     ("rmtool.cli.demo", "demo"),
     ("rmtool.cli.completion", "completion"),

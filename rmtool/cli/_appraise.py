@@ -1,5 +1,8 @@
 """``rmtool appraise``: what Veraison would conclude about a CCA token, offline (docs/appraise.md).
 
+Private by convention (a leading underscore, as tests/test_shape.py asks of modules
+docs/api.md does not document); the library is public.
+
 The library is :mod:`rmtool.verify.appraise` (endorsements, the pipeline, platform and realm
 comparison, EAR); this module parses options, formats the result and writes the EAR with
 ``rmtool.files.write_atomic``. Exit codes: 0 affirming, 1 warning / contraindicated / none,
@@ -14,8 +17,8 @@ from typing import Any
 import click
 from tabulate import tabulate
 
+from rmtool.cli._options_appraise import AppraiseSettings, appraise_options
 from rmtool.cli.option_groups import OutputFormat, output_format
-from rmtool.cli.options_appraise import AppraiseSettings, appraise_options
 from rmtool.errors import UsageError
 from rmtool.files import write_atomic
 from rmtool.verify.appraise import ar4si as A
