@@ -108,6 +108,7 @@ EXIT_STATUS = [
     "| 1 | a check ran on usable input and failed: the verdict is negative "
     "(`token verify` FAIL, `compare` MISMATCH, `replay` cannot rebuild the RIM or a REM, "
     "`corim lint` INVALID, `corim submit` refused by the lint or rejected by the service, "
+    "`corim verify` INVALID signature, `appraise` not affirming, "
     "`dtb diff` of DTBs that differ) |",
     "| 2 | unusable input or usage: a file that is missing, unreadable, a directory, a "
     "device, too large or malformed; an unknown option or options that conflict; an "
@@ -115,7 +116,8 @@ EXIT_STATUS = [
     "| 3 | `diagnose` only: the token's Realm differs from the expected one and no cause "
     "explains it (verdict UNEXPLAINED) |", "",
     "Commands with a verdict (status 1 possible): `dtb diff`, `token verify`, `replay`, "
-    "`compare`, `diagnose`, `corim lint`, `corim submit`. The others exit 0 or 2.",
+    "`compare`, `diagnose`, `corim lint`, `corim submit`, `corim verify`, `appraise`. The "
+    "others exit 0 or 2.",
     "`realm-measurements` (the reference tool's entry point) keeps the reference tool's",
     "status 1 for its `ERROR` lines; its usage errors stay 2.", "",
     "### Output files", "",

@@ -165,6 +165,36 @@ CASES: list[Case] = [
                                 "{server}/fail"], 1),  # the service rejects it
     _c("corim submit", "pass", ["corim", "submit", "{realm_corim}", "--api-server",
                                 "{server}/ok"], 0),
+    _c("corim verify", "missing", ["corim", "verify", "{missing}", "--key", "{corim_key}"], 2,
+       corpus=True),
+    _c("corim verify", "directory", ["corim", "verify", "{dir}", "--key", "{corim_key}"], 2,
+       corpus=True),
+    _c("corim verify", "usage", ["corim", "verify", "{signed_corim}"], 2, corpus=True),
+    _c("corim verify", "malformed", ["corim", "verify", "{corim_valid}", "--key",
+                                     "{corim_key}"], 2, corpus=True),  # not signed
+    _c("corim verify", "fail", ["corim", "verify", "{signed_corim}", "--key", "{cpak}"], 1,
+       corpus=True),
+    _c("corim verify", "pass", ["corim", "verify", "{signed_corim}", "--key", "{corim_key}"],
+       0, corpus=True),
+    # appraise: 0 affirming, 1 warning / contraindicated
+    _c("appraise", "missing", ["appraise", "{missing}", "--corim", "{corim_valid}"], 2,
+       corpus=True),
+    _c("appraise", "directory", ["appraise", "{dir}", "--corim", "{corim_valid}"], 2,
+       corpus=True),
+    _c("appraise", "missing", ["appraise", "{good_token}", "--corim", "{missing}"], 2,
+       corpus=True),
+    _c("appraise", "usage", ["appraise", "--bogus", "{good_token}"], 2, corpus=True),
+    _c("appraise", "malformed", ["appraise", "{truncated_token}", "--corim",
+                                 "{corim_valid}"], 2, corpus=True),
+    _c("appraise", "malformed", ["appraise", "{good_token}", "--corim", "{corim_no_rim}"], 2,
+       corpus=True),
+    _c("appraise", "pass", ["appraise", "{good_token}", "--corim", "{platform_corim}",
+                            "--corim", "{corim_valid}", "--challenge", "{good_nonce}"], 0,
+       corpus=True),
+    _c("appraise", "fail", ["appraise", "{good_token}", "--corim", "{platform_corim}",
+                            "--challenge", "{good_nonce}"], 1, corpus=True),  # no realm RVs
+    _c("appraise", "fail", ["appraise", "{good_token}", "--corim", "{platform_corim}",
+                            "--corim", "{corim_valid}", "--challenge", "00"], 1, corpus=True),
     # launch: no verdict
     _c("launch", "missing", ["launch", "--config", "{missing}"], 2),
     _c("launch", "missing", ["launch", "--config", "{ex}/launch.toml", "--kernel",
@@ -201,7 +231,7 @@ CASES: list[Case] = [
 
 #: Commands that give a verdict (exit 1 on a check that fails).
 VERDICTS = {"dtb diff", "token verify", "replay", "compare", "diagnose", "corim lint",
-            "corim submit"}
+            "corim submit", "corim verify", "appraise"}
 #: Commands that read no file (no "missing" case).
 NO_INPUT_FILE = {"demo", "completion", "rmtool", "examples inputs"}
 
@@ -290,6 +320,13 @@ def paths(tmp_path_factory: pytest.TempPathFactory, server: str) -> dict[str, st
     if CORIMS.is_dir():
         p["corim_valid"] = str(CORIMS / "services_armcca_corim-cca-realm-valid.cbor")
         p["corim_no_rim"] = str(CORIMS / "services_armcca_corim-cca-realm-bad-no-rim.cbor")
+        p["platform_corim"] = str(CORIMS / "services_armcca_corim-cca-platform-valid.cbor")
+        p["signed_corim"] = str(CORIMS / "corimlib_corim_signed-good-corim.cbor")
+        p["corim_key"] = str(CORPUS / "corim" / "src" / "corimlib_corim_src_ec-p256.jwk")
+        p["good_token"] = str(TOKENS / "services_arm-cca_cca-good.cbor")
+        # scheme/arm-cca/scheme_test.go testNonce (the realm challenge of cca-good.cbor)
+        p["good_nonce"] = ("6f24d6b9635a2c8bbf58e908b94e04c1bfb3ae80cdebe832424578499fe31761"
+                           "e7f5e1d8bce0121844f54abdfa5286da88f53a657b15335c9396b4329254bc5c")
     return p
 
 

@@ -355,6 +355,47 @@ def lint_cmd(ctx: click.Context, file: str, cddl_dir: str | None,
 
 
 
+@corim.command("verify")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--key", type=click.Path(dir_okay=False),
+              help="Public (or private) key: PEM, DER or JWK.")
+@click.option("--cert", type=click.Path(dir_okay=False),
+              help="Signer certificate (PEM or DER); its key verifies the signature.")
+@output_format(FORMAT_HELP)
+@click.pass_context
+def verify_cmd(ctx: click.Context, file: str, key: str | None, cert: str | None,
+               output_format: OutputFormat) -> None:
+    """Verify the COSE_Sign1 signature of the signed CoRIM in FILE (exit 0 / 1 / 2)."""
+    from rmtool.verify import cose
+    from rmtool.verify.appraise.signed_corim import (
+        certificate_key,
+        load_certificate,
+        verify_signed_corim,
+    )
+
+    if (key is None) == (cert is None):
+        raise UsageError("give exactly one of --key KEY and --cert CERT", field="key")
+    certificate = None
+    if cert is not None:
+        certificate = load_certificate(_read(cert, "key"), cert)
+        public: cose.PublicKey | cose.PrivateKey = certificate_key(certificate)
+    else:
+        assert key is not None
+        public = cose.load_any_key_bytes(_read(key, "key"), key, UsageError)
+    result = verify_signed_corim(_read(file, "file"), public, certificate)
+    if output_format.json:
+        click.echo(json.dumps({"file": file, **result.to_json()}, indent=2))
+    else:
+        click.echo(f"alg: {result.alg or '-'}")
+        click.echo(f"signer: {result.signer or '-'}")
+        if result.x5chain_leaf_matches is not None:
+            click.echo("x5chain leaf: " + ("the given certificate" if result.x5chain_leaf_matches
+                                           else "a different certificate"))
+        click.echo(f"{file}: {'VALID' if result.valid else 'INVALID'} ({result.reason})")
+    if not result.valid:
+        ctx.exit(1)
+
+
 @corim.command("submit")
 @click.argument("file", type=click.Path(dir_okay=False))
 @submit_options

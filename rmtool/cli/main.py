@@ -29,6 +29,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("rmtool.cli._diagnose", "diagnose"),
     ("rmtool.cli.log", "log"),
     ("rmtool.cli.corim", "corim"),
+    ("rmtool.cli._appraise", "appraise"),
     ("rmtool.cli.launch", "launch"),
     ("rmtool.cli.demo", "demo"),
     ("rmtool.cli.completion", "completion"),

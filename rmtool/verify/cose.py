@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import cbor2
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import (
@@ -339,7 +339,7 @@ def load_any_key_bytes(data: bytes, name: str,
                 key = serialization.load_der_public_key(data)
             except ValueError:
                 key = serialization.load_der_private_key(data, password=None)
-    except (ValueError, TypeError, json.JSONDecodeError) as exc:
+    except (ValueError, TypeError, json.JSONDecodeError, UnsupportedAlgorithm) as exc:
         raise error(f"cannot load key {name}: {exc}", field="key") from None
     if not isinstance(key, _ANY_KEYS):
         raise error(f"key {name}: unsupported key type (EC, Ed25519 or RSA)", field="key")
