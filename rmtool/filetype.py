@@ -161,6 +161,8 @@ EXPECTED: dict[str, Expected] = {
     "event log": Expected("a TCG event log", frozenset({"event-log", "ccel-table"})),
     "dtb": Expected("a DTB", frozenset({"dtb"})),
     "key": Expected("a key", frozenset({"pem", "json"})),
+    # rmtool launch --config (rmtool.launch.config) and measure -c host files: TOML text
+    "launch config": Expected("a TOML launch configuration", frozenset({"toml", "text"})),
 }
 
 

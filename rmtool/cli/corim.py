@@ -31,7 +31,7 @@ from rmtool.cli.options_corim import (
 )
 from rmtool.errors import CorimError, InputFileError, UsageError
 from rmtool.files import LIMITS, read_bounded, write_atomic
-from rmtool.filetype import check_kind
+from rmtool.filetype import check_kind, sniff
 from rmtool.verify.corim import comid_json
 from rmtool.verify.corim import realm as corim_lib
 from rmtool.verify.corim.lint import has_errors, lint
@@ -67,6 +67,19 @@ def _read_json(path: str, what: str) -> Any:
     try:
         return json.loads(data)
     except (ValueError, RecursionError) as exc:
+        # a binary file (an event log, a CoRIM...) makes json guess UTF-16/32 and fail
+        # with a codec error: say what the file is instead (rmtool.filetype)
+        found = sniff(data)
+        if found is not None and found.key != "json":
+            hint = f"{what} {path} is {found.name}, not JSON"
+            if what == "measurements":
+                hint += " (give the output of rmtool measure --format json)"
+            if found.command is not None:
+                hint += f"; {found.command} reads it"
+            raise InputFileError(hint, field=what) from None
+        if isinstance(exc, UnicodeDecodeError):
+            raise InputFileError(f"{what} {path} is not JSON: not UTF-8 text "
+                                 f"(byte {exc.start})", field=what) from None
         raise InputFileError(f"{what} {path} is not valid JSON: {exc}", field=what) from None
 
 
@@ -93,6 +106,26 @@ def _algo(value: Any, what: str) -> str:
     if text not in HASH_SIZES:
         raise UsageError(f"{what} {value!r} is not {_one_of(HASH_SIZES)}", field=what)
     return text
+
+
+def _valid_sizes() -> str:
+    """``32 (sha256), 48 (sha384) or 64 (sha512) bytes``: the RIM sizes of the Realm
+    hash algorithms (RMM specification, RMI_HASH_SHA_256 / _512; rmtool.hashalgo)."""
+    return _one_of(f"{size} ({name})" for name, size in HASH_SIZES.items()) + " bytes"
+
+
+def _check_rim_size(rim: bytes, algo: str | None) -> None:
+    """A RIM the size of ``algo`` (or, with no algorithm, of one of them), else a usage
+    error that lists the valid sizes up front (a 64-byte zero-padded slot is accepted by
+    the library for a shorter algorithm)."""
+    size = HASH_SIZES.get(algo) if algo is not None else None
+    if size is not None and (len(rim) == size
+                             or (len(rim) == 64 and not any(rim[size:]))):
+        return
+    hint = f"a RIM is {_valid_sizes()}"
+    if algo is not None:
+        hint += f"; --hash-algo {algo} needs {size}"
+    raise UsageError(f"RIM is {len(rim)} bytes; {hint}", field="rim")
 
 
 def _measurements_from_json(obj: Any) -> tuple[bytes, list[bytes | None], str | None,
@@ -165,8 +198,7 @@ def create(measurements: str | None, settings: CorimCreateSettings,
         algo = _algo(o.hash_algo, "--hash-algo")
     if algo is None:
         algo = HASH_BY_SIZE.get(len(rim_b))
-        if algo is None:
-            raise UsageError(f"RIM is {len(rim_b)} bytes; give --hash-algo", field="rim")
+    _check_rim_size(rim_b, algo)
     if (o.cert or o.meta) and not o.key:
         raise UsageError("--cert and --meta need --key", field="key")
     corim_t, comid_t = _load_templates(o.templates)

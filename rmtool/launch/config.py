@@ -19,6 +19,7 @@ from typing import Any
 
 from rmtool.errors import ConfigError
 from rmtool.files import read_bounded
+from rmtool.filetype import hint_for
 
 # printf "%64s" "I'm a teapot" | base64 -w0  (the reference script's RPV)
 DEFAULT_RPV = ("ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIEknbSBhIHRl"
@@ -109,6 +110,14 @@ def load_config(path: str | None) -> LaunchConfig:
     try:
         doc = tomllib.loads(data.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        # a CoRIM, DTB, kernel... given as the config: say what it is (rmtool.filetype),
+        # not the codec's complaint about its first byte
+        hint = hint_for("launch config", data, str(path))
+        if hint is not None:
+            raise ConfigError(f"invalid launch config: {hint}") from None
+        if isinstance(exc, UnicodeDecodeError):
+            raise ConfigError(f"invalid launch config {path}: not UTF-8 text (byte "
+                              f"{exc.start}); a launch config is a TOML file") from None
         raise ConfigError(f"invalid launch config {path}: {exc}") from None
     return parse_config(doc, str(path), p.resolve().parent)
 
