@@ -93,7 +93,7 @@ def test_key_of_another_curve_is_invalid(capsys: pytest.CaptureFixture[str]) -> 
 
 
 @pytest.mark.parametrize(("name", "message"), [
-    ("cocli_corim_unsigned-corim.cbor", "not a signed CoRIM"),
+    ("cocli_corim_unsigned-corim.cbor", "is an unsigned CoRIM: nothing to verify"),
     ("cocli_cmdtest_signed-corim-invalid.cbor", "signed CoRIM payload is not a corim-map"),
     ("cocli_corim_signed-corim-bad-signature.cbor", "trailing bytes after the CBOR item"),
 ])

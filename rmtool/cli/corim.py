@@ -12,7 +12,8 @@ success / clean, 1 invalid CoRIM or rejected submission, 2 unreadable input.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -39,6 +40,7 @@ from rmtool.verify.corim.model import (
     HASH_BY_SIZE,
     HASH_SIZES,
     MAX_CORIM_SIZE,
+    decode,
     hash_algo_name,
 )
 from rmtool.verify.corim.sign import load_cert_chain, load_signing_key, sign_corim
@@ -56,6 +58,25 @@ def _read(path: str, what: str, limit: int = MAX_CORIM_SIZE) -> bytes:
     if what == "file":
         check_kind(data, "corim", path)
     return data
+
+
+#: What ``rmtool.verify.corim.model.decode`` calls the kinds that are not signed.
+_KIND_NAMES = {"unsigned-corim": "an unsigned CoRIM", "comid": "a CoMID"}
+
+
+@contextmanager
+def _named(path: str, data: bytes) -> Iterator[None]:
+    """Run a decode of the CoRIM file ``path``: its errors name the file (the library says
+    "file: ..."), and a file that went through a text conversion (U+FFFD, bytes ef bf bd,
+    where binary bytes were) says so."""
+    try:
+        yield
+    except CorimError as exc:
+        message = exc.message.removeprefix("file: ").removeprefix("file ")
+        if b"\xef\xbf\xbd" in data:
+            message += ("; it holds U+FFFD replacement characters (ef bf bd), as a binary "
+                        "file saved through a text (UTF-8) conversion does")
+        raise CorimError(f"{path}: {message}", field=exc.field, offset=exc.offset) from None
 
 
 def _output_error(path: str, exc: OSError) -> InputFileError:
@@ -125,6 +146,8 @@ def _check_rim_size(rim: bytes, algo: str | None) -> None:
     hint = f"a RIM is {_valid_sizes()}"
     if algo is not None:
         hint += f"; --hash-algo {algo} needs {size}"
+    else:
+        hint += ", the size choosing the algorithm (or give --hash-algo)"
     raise UsageError(f"RIM is {len(rim)} bytes; {hint}", field="rim")
 
 
@@ -237,7 +260,9 @@ def _realm_rows(r: Mapping[str, Any]) -> list[list[str]]:
 @output_format(FORMAT_HELP)
 def show(file: str, output_format: OutputFormat) -> None:
     """Decode a CoRIM (signed or not), a CoMID or CoMID JSON and print its realm values."""
-    desc = corim_lib.describe(_read(file, "file"))
+    data = _read(file, "file")
+    with _named(file, data):
+        desc = corim_lib.describe(data)
     if output_format.structured:
         emit("corim-show", desc, output_format.fmt)
         return
@@ -361,7 +386,9 @@ def lint_cmd(ctx: click.Context, file: str, cddl_dir: str | None,
              output_format: OutputFormat) -> None:
     """Check FILE against the CCA realm profile and the CoRIM CDDL (exit 0 / 1 / 2)."""
     try:
-        findings = lint(_read(file, "file"), cddl_dir=cddl_dir)
+        data = _read(file, "file")
+        with _named(file, data):
+            findings = lint(data, cddl_dir=cddl_dir)
     except InputFileError as exc:
         raise CorimError(exc.message, field=exc.field) from None
     bad = has_errors(findings)
@@ -414,7 +441,13 @@ def verify_cmd(ctx: click.Context, file: str, key: str | None, cert: str | None,
     else:
         assert key is not None
         public = cose.load_any_key_bytes(_read(key, "key"), key, UsageError)
-    result = verify_signed_corim(_read(file, "file"), public, certificate)
+    data = _read(file, "file")
+    with _named(file, data):
+        kind = decode(data).kind
+        if kind != "signed-corim":
+            raise UsageError(f"{file} is {_KIND_NAMES.get(kind, kind)}: nothing to verify "
+                             "(corim verify checks a signed CoRIM)", field="file")
+        result = verify_signed_corim(data, public, certificate)
     if output_format.structured:
         msgs = Messages()
         if not result.valid:
