@@ -140,7 +140,14 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "rmtool",
         click.echo("Aborted!", err=True)
         return 1
     except BrokenPipeError:
-        return 1
+        return _closed_stdout()
+    except SystemExit as exc:
+        # click's main turns EPIPE into sys.exit(1) with stdout and stderr wrapped in its
+        # PacifyFlushWrapper: that is a reader that went away, not a failed check
+        if not _unpacify():
+            raise
+        del exc
+        return _closed_stdout()
     except Exception as exc:  # a bug: still one line for the user, details on request
         if os.environ.get("RMTOOL_DEBUG"):
             raise
@@ -150,8 +157,51 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "rmtool",
     return rv if isinstance(rv, int) else 0
 
 
+#: The status of a writer whose reader went away: 128 + SIGPIPE (13), what the shell
+#: reports for ``yes | head -1`` (POSIX sh, "Exit Status for Commands"). Not 0: a verdict
+#: (compare, token verify...) may not have been reached when the reader stopped, and
+#: ``set -o pipefail`` must not turn that into a pass.
+EXIT_BROKEN_PIPE = 128 + 13
+
+
+def _closed_stdout() -> int:
+    """End quietly after standard output was closed by its reader (``| head -1``): point
+    the descriptor at /dev/null so the interpreter's final flush cannot print "Exception
+    ignored ... BrokenPipeError" (Python documentation, signal module, "Note on SIGPIPE")."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real descriptor (a test's captured stdout)
+        pass
+    return EXIT_BROKEN_PIPE
+
+
+def _unpacify() -> bool:
+    """Whether click replaced stdout/stderr after an EPIPE; put the real streams back."""
+    from click.utils import PacifyFlushWrapper
+
+    pacified = False
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if isinstance(stream, PacifyFlushWrapper):
+            setattr(sys, name, stream.wrapped)
+            pacified = True
+    return pacified
+
+
+def _exit(status: int) -> None:
+    """``sys.exit`` after flushing standard output here, where a reader that went away
+    is still handled (the interpreter's own flush at exit would report it)."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        status = _closed_stdout()
+    sys.exit(status)
+
+
 def main() -> None:
-    sys.exit(run())
+    _exit(run())
 
 
 def realm_measurements(argv: Sequence[str]) -> int:
@@ -165,7 +215,7 @@ def realm_measurements(argv: Sequence[str]) -> int:
 
 def realm_measurements_main() -> None:
     """``realm-measurements``: the reference tool's argv, i.e. ``rmtool measure ...``."""
-    sys.exit(realm_measurements(sys.argv[1:]))
+    _exit(realm_measurements(sys.argv[1:]))
 
 
 if __name__ == "__main__":
