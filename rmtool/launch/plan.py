@@ -17,7 +17,7 @@ from pathlib import Path
 
 import rmtool.launch.argv as A
 from rmtool import __version__
-from rmtool.errors import UsageError
+from rmtool.errors import RmtoolError, UsageError
 from rmtool.launch.config import LaunchConfig
 from rmtool.launch.hosts import caps_from_profiles
 from rmtool.launch.script import ScriptSpec, render
@@ -157,6 +157,28 @@ def _firmware_paths(cfg: LaunchConfig, o: A.LaunchOptions) -> tuple[str | None, 
     return build, run or build
 
 
+def _in_launch_terms(exc: RmtoolError, o: A.LaunchOptions, args: list[str]) -> RmtoolError:
+    """``exc`` of the VMM front-end, told in the user's terms: without the parser's remarks
+    about words rmtool generated (``Parameter -serial ignored``), and a refused
+    ``--memory`` value named as the launch option (the front-end says ``-m 512X``, a
+    word of the command line rmtool wrote)."""
+    warnings = [w for w in getattr(exc, "warnings", ()) if not about_generated_word(w, args)]
+    hint = exc.hint or ""
+    if any(o.memory in a for a in args) and f"{o.memory}:" in hint and "expected a size" in hint:
+        new: RmtoolError = UsageError(f"--memory {o.memory}: " + hint.split(": ", 1)[1])
+    else:
+        new = exc
+    setattr(new, "warnings", warnings)  # noqa: B010 (RmtoolError has no such field)
+    return new
+
+
+def _build(vmm: str, args: list[str], inputs: MeasureInputs, o: A.LaunchOptions) -> VmmBuild:
+    try:
+        return build_vmm(vmm, args, inputs)
+    except RmtoolError as exc:
+        raise _in_launch_terms(exc, o, args) from None
+
+
 def plan_launch(cfg: LaunchConfig, o: A.LaunchOptions, *, rmm_version: str | None = None,
                 measure: bool = True, jobs: int | None = None) -> LaunchPlan:
     """Decide the command line, build the Realm (and measure it unless ``measure=False``)."""
@@ -186,11 +208,11 @@ def plan_launch(cfg: LaunchConfig, o: A.LaunchOptions, *, rmm_version: str | Non
     # pass 1: the Realm's IPA width (the serial console address depends on it)
     kparams = A.kernel_params(o, 48)
     args = make(kparams)
-    build = build_vmm(o.vmm, A.substitute(args, A.RUNTIME_DEFAULTS), inputs)
+    build = _build(o.vmm, A.substitute(args, A.RUNTIME_DEFAULTS), inputs, o)
     if o.serial:
         kparams = A.kernel_params(o, build.params.s2sz)
         args = make(kparams)
-        build = build_vmm(o.vmm, A.substitute(args, A.RUNTIME_DEFAULTS), inputs)
+        build = _build(o.vmm, A.substitute(args, A.RUNTIME_DEFAULTS), inputs, o)
     used = A.runtime_vars(args)
     if used:
         other = build_vmm(o.vmm, A.substitute(args, A.RUNTIME_ALTERNATES), inputs)
