@@ -39,7 +39,7 @@ def show(file: str) -> None:
 @click.argument("a")
 @click.argument("b")
 def diff(a: str, b: str) -> None:
-    """Show how two DTBs differ (exit 1 when they do)."""
+    """Show how two DTBs differ (exit 1 when they do; "identical" and exit 0 when not)."""
     from rmtool.measure.dtb.dump import diff_dts
 
     ba, bb = _read(a), _read(b)
@@ -48,4 +48,7 @@ def diff(a: str, b: str) -> None:
         click.echo(line)
     if ba != bb and not lines:
         click.echo("same tree, different bytes (string table order, padding or header)")
+    if ba == bb:  # say so: no output looked like a failure to run
+        click.echo(f"identical: {a} and {b} are the same {len(ba)} bytes (sha256 "
+                   f"{hashlib.sha256(ba).hexdigest()})")
     click.get_current_context().exit(1 if ba != bb else 0)
