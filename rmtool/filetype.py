@@ -37,12 +37,14 @@ is unambiguous; ``hinted`` turns a parse error into the hint when there is one.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from rmtool.errors import InputFileError, ParseError
+from rmtool.errors import InputFileError, ParseError, RmtoolError
+from rmtool.files import open_regular, read_bounded
 
 
 class WrongFileType(InputFileError):
@@ -195,6 +197,40 @@ def check_kind(data: bytes, expected: str, path: str) -> None:
     hint = hint_for(expected, data, path, strong_only=True)
     if hint is not None:
         raise WrongFileType(hint)
+
+
+def _head(path: str | os.PathLike[str], size: int = 4096) -> bytes | None:
+    """The first ``size`` bytes of the regular file ``path``, or None if it cannot be read."""
+    try:
+        fd = open_regular(path, "file")
+    except RmtoolError:
+        return None
+    try:
+        with os.fdopen(fd, "rb", closefd=True) as f:
+            return f.read(size)
+    except OSError:
+        return None
+
+
+def read_expected(path: str | os.PathLike[str], expected: str, limit: int, what: str,
+                  error: type[RmtoolError] = InputFileError) -> bytes:
+    """``rmtool.files.read_bounded``, naming a file of another known kind (unambiguous
+    magics only) as ``error`` "PATH is X, not Y": also when it is over the cap, where the
+    size alone would hide the mistake (a kernel Image given as a key is "an arm64 Linux
+    kernel Image, not a key", not "larger than 65536 bytes")."""
+    try:
+        data = read_bounded(path, limit, what, error)
+    except RmtoolError:
+        head = _head(path)
+        hint = None if head is None else hint_for(expected, head, os.fspath(path),
+                                                   strong_only=True)
+        if hint is None:
+            raise
+        raise error(hint) from None
+    hint = hint_for(expected, data, os.fspath(path), strong_only=True)
+    if hint is not None:
+        raise error(hint)
+    return data
 
 
 @contextmanager

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 from rmtool import hashalgo
 from rmtool.errors import RmtoolError, TokenError, UsageError
 from rmtool.files import LIMITS, read_bounded
+from rmtool.filetype import read_expected
 from rmtool.verify import cbor
 
 COSE_SIGN1_TAG = 18
@@ -366,7 +367,8 @@ def load_private_key(data: bytes, name: str = "key",
 
 def load_key(path: str | Path) -> EcPublicKey | EcPrivateKey:
     """A key file (regular file, at most 64 KiB) as :func:`load_key_bytes` reads it."""
-    return load_key_bytes(read_bounded(path, LIMITS["key"], "key", UsageError), str(path))
+    return load_key_bytes(read_expected(path, "key", LIMITS["key"], "key", UsageError),
+                          str(path))
 
 
 def public_of(key: PublicKey | PrivateKey) -> PublicKey:
