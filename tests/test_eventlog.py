@@ -212,17 +212,20 @@ def test_cca_rust_vector_vm_version_doc_layout_and_realm_create() -> None:
     log = parse(data)
     assert log.errors == [] and log.algorithms == ["sha256", "sha512"]
     vm = log[1].decoded
-    assert (vm["layout"], vm["name"], vm["ram_size"], vm["num_cpus"]) == ("doc", "kvmtool",
-                                                                           1 << 30, 128)
+    # the layout is named as replay names it (docs/measurement-log.md section 2)
+    assert (vm["layout"], vm["name"], vm["ram_size"], vm["num_cpus"]) == (
+        "log-first", "kvmtool", 1 << 30, 128)
     assert (vm["log_start"], vm["log_size"]) == (2 << 20, 1024)
     # what the reference parser reads from this event (docs/measurement-log.md section 5):
     # 2 MiB and 1024 CPUs
     assert vm["reference_parser"] == {"ram_size": 2 << 20, "num_cpus": 1024}
     assert len(log[1].data) == 116
     tag = log[2].decoded
-    assert (tag["tag"], tag["tagged_event_data_size"], tag["s2sz"], tag["num_bps"],
-            tag["num_wps"], tag["hash_algo"], tag["size_beyond_minimum"]) == (
+    # raw RMI encodings as rmi_*, natural values under measure's names
+    assert (tag["tag"], tag["tagged_event_data_size"], tag["s2sz"], tag["rmi_num_bps"],
+            tag["rmi_num_wps"], tag["rmi_hash_algo"], tag["size_beyond_minimum"]) == (
         "REALM_CREATE", 14, 48, 5, 3, 0, 0)
+    assert (tag["num_bps"], tag["num_wps"], tag["hash_algo"]) == (6, 4, "sha256")
     assert log[2].size == 12 + 34 + 4 + 22  # header, one sha256 digest, size, 22-byte event
 
 
@@ -243,13 +246,15 @@ def test_cca_qemu_style_log() -> None:
             + b"\x00" * 64)
     log = parse(data)
     assert log.errors == [] and len(log) == 7 and log.padding == 64
-    assert log[1].digests == {"alg_0000": b"\x00" * 64}
+    # QEMU's algorithm 0 digest is named after the Spec ID algorithm of its slot
+    assert log[1].digests == {"sha512": b"\x00" * 64}
     vm = log[1].decoded
     assert (vm["layout"], vm["name"], vm["version"], vm["ram_size"], vm["num_cpus"],
-            vm["flags"]) == ("qemu", "QEMU", "9.1.50", 0x80000000, 4, 0)
+            vm["flags"]) == ("ram_size-first", "QEMU", "9.1.50", 0x80000000, 4, 0)
     rc = log[2].decoded
-    assert (rc["sve"], rc["pmu"], rc["lpa2"], rc["sve_vl"], rc["pmu_num_ctrs"],
-            rc["hash_algo"], rc["size_beyond_minimum"]) == (True, True, False, 3, 8, 1, 2)
+    assert (rc["sve"], rc["pmu"], rc["lpa2"], rc["rmi_sve_vl"], rc["pmu_num_ctrs"],
+            rc["rmi_hash_algo"], rc["size_beyond_minimum"]) == (True, True, False, 3, 8, 1, 2)
+    assert (rc["sve_vl"], rc["hash_algo"]) == (512, "sha512")  # (VQ 3 + 1) * 128 bits
     assert (log[3].decoded["base"], log[3].decoded["size"]) == (0x40000000, 0x7FFFF000)
     kernel = log[4].decoded
     assert (kernel["description"], kernel["description_nul_terminated"]) == ("KERNEL", False)

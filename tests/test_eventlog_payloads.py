@@ -86,7 +86,8 @@ def test_vm_version_both_layouts_round_trip() -> None:
     doc = build.vm_version("kvmtool", "3.18", 2 << 30, 2, layout="doc", log_start=0x1000,
                            log_size=0x2000)
     assert decode_vm_version(qemu) | {"reference_parser": None} == {
-        "signature": "VM VERSION", "name": "QEMU", "version": "9.1.50", "layout": "qemu",
+        "signature": "VM VERSION", "name": "QEMU", "version": "9.1.50",
+        "layout": "ram_size-first",
         "ram_size": 1 << 30, "num_cpus": 4, "flags": 2, "reference_parser": None,
         "size": 112}
     vm = cca.read_vm_version(doc)

@@ -19,6 +19,7 @@ from typing import Any
 
 import rmtool.eventlog.cca_payloads as cca
 import rmtool.eventlog.constants as c
+from rmtool import hashalgo
 from rmtool.binlayout import Field
 from rmtool.eventlog.devicepath import device_path_text, guid_text, utf16_text
 from rmtool.eventlog.layouts import FAST
@@ -132,9 +133,10 @@ def decode_spec_id(data: bytes) -> Decoded:
 def decode_vm_version(data: bytes) -> Decoded:
     """CCA "VM VERSION" (docs/measurement-log.md section 2). Both published layouts are reported.
 
-    ``layout`` is ``"qemu"`` (ram_size at 88, num_cpus at 96: QEMU and the reference parser)
-    or ``"doc"`` (log_start, log_size, ram_size, num_cpus from offset 88: the 116-byte event
-    of docs/measurement-log.md); ``reference_parser`` is what the Rust parser reads
+    ``layout`` is ``"ram_size-first"`` (ram_size at 88, num_cpus at 96: QEMU and the
+    reference parser) or ``"log-first"`` (log_start, log_size, ram_size, num_cpus from
+    offset 88: the 116-byte event of docs/measurement-log.md), the names ``replay``
+    prints (rmtool.replay.cca.LAYOUT_QEMU / LAYOUT_DOC); ``reference_parser`` is what the Rust parser reads
     whatever the layout. The raw bytes stay in ``Event.data``.
     """
     _need(data, 0, cca.VM_VERSION_QEMU_MIN, "vm_version")
@@ -147,10 +149,10 @@ def decode_vm_version(data: bytes) -> Decoded:
     cpus_96 = _VMV_QEMU.value(data, "num_cpus")
     if len(data) == _VMV_DOC.size:
         _, _, _, log_start, log_size, ram_size, num_cpus = _VMV_DOC.struct.unpack_from(data)
-        out.update(layout="doc", log_start=log_start, log_size=log_size, ram_size=ram_size,
+        out.update(layout="log-first", log_start=log_start, log_size=log_size, ram_size=ram_size,
                    num_cpus=num_cpus)
     else:
-        out.update(layout="qemu", ram_size=ram_88, num_cpus=cpus_96)
+        out.update(layout="ram_size-first", ram_size=ram_88, num_cpus=cpus_96)
         if len(data) >= _VMV_QEMU.size:
             out["flags"] = _VMV_QEMU.value(data, "flags")
     out["reference_parser"] = {"ram_size": ram_88, "num_cpus": cpus_96}
@@ -442,11 +444,23 @@ def decode_gpt(data: bytes) -> Decoded:
 # --- tagged events ---------------------------------------------------------------------
 
 def _realm_create(payload: bytes) -> Decoded:
+    """REALM_CREATE (docs/measurement-log.md section 2). The fields hold RmiRealmParams
+    encodings (RMM specification: sve_vl is VQ - 1, num_bps and num_wps are count - 1,
+    hash_algo an RmiHashAlgorithm); they are shown as ``rmi_<field>``, and beside them
+    the natural values under the names ``rmtool measure`` and ``replay`` use (``sve_vl``
+    in bits, ``num_bps`` / ``num_wps`` as counts, ``hash_algo`` by name), so that one key
+    never means two things (docs/json.md)."""
     _need(payload, 0, _REALM_CREATE.size, "REALM_CREATE")
-    flags, s2sz, sve_vl, bps, wps, pmu_ctrs, hash_algo = _REALM_CREATE.unpack_from(payload)
-    return {"flags": flags, "lpa2": bool(flags & 1), "sve": bool(flags & 2),
-            "pmu": bool(flags & 4), "s2sz": s2sz, "sve_vl": sve_vl, "num_bps": bps,
-            "num_wps": wps, "pmu_num_ctrs": pmu_ctrs, "hash_algo": hash_algo}
+    flags, s2sz, vq, bps, wps, pmu_ctrs, algo = _REALM_CREATE.unpack_from(payload)
+    sve = bool(flags & 2)
+    known = [a.name for a in hashalgo.REALM if a.rmi == algo]
+    return {"flags": flags, "lpa2": bool(flags & 1), "sve": sve,
+            "pmu": bool(flags & 4), "s2sz": s2sz,
+            # as replay reads them (rmtool.replay.cca.read_realm_create)
+            "sve_vl": (vq + 1) * 128 if sve or vq else 0, "rmi_sve_vl": vq,
+            "num_bps": bps + 1, "rmi_num_bps": bps, "num_wps": wps + 1, "rmi_num_wps": wps,
+            "pmu_num_ctrs": pmu_ctrs,
+            "hash_algo": known[0] if known else None, "rmi_hash_algo": algo}
 
 
 def _init_ripas(payload: bytes) -> Decoded:

@@ -353,8 +353,11 @@ class _AgileFramer:
             if known is None:
                 if etype == c.EV_NO_ACTION and count == num_algs:
                     # CCA RIM log (docs/measurement-log.md section 1): skip by the Spec ID
-                    # size, whatever the id.
-                    name, size = f"alg_{alg:04x}", sizes[order[i]][1]
+                    # size, whatever the id (QEMU writes 0), and name the digest after
+                    # the Spec ID algorithm of its slot (alg_<hex> if that name is taken).
+                    name, size = sizes[order[i]]
+                    if name in digests:
+                        name = f"alg_{alg:04x}"
                 else:
                     raise _Stop(p, f"digests[{i}].hashAlg",
                                 f"algorithm {alg:#06x} is not declared in the Spec ID event")
