@@ -135,14 +135,14 @@ def _valid_sizes() -> str:
     return _one_of(f"{size} ({name})" for name, size in HASH_SIZES.items()) + " bytes"
 
 
-def _check_rim_size(rim: bytes, algo: str | None) -> None:
-    """A RIM the size of ``algo`` (or, with no algorithm, of one of them), else a usage
-    error that lists the valid sizes up front (a 64-byte zero-padded slot is accepted by
-    the library for a shorter algorithm)."""
+def _check_rim_size(rim: bytes, algo: str | None) -> str:
+    """``algo`` when the RIM has its size (or, with no algorithm, the algorithm of the
+    RIM's size); else a usage error that lists the valid sizes up front (a 64-byte
+    zero-padded slot is accepted by the library for a shorter algorithm)."""
     size = HASH_SIZES.get(algo) if algo is not None else None
-    if size is not None and (len(rim) == size
-                             or (len(rim) == 64 and not any(rim[size:]))):
-        return
+    if algo is not None and size is not None and (
+            len(rim) == size or (len(rim) == 64 and not any(rim[size:]))):
+        return algo
     hint = f"a RIM is {_valid_sizes()}"
     if algo is not None:
         hint += f"; --hash-algo {algo} needs {size}"
@@ -221,7 +221,7 @@ def create(measurements: str | None, settings: CorimCreateSettings,
         algo = _algo(o.hash_algo, "--hash-algo")
     if algo is None:
         algo = HASH_BY_SIZE.get(len(rim_b))
-    _check_rim_size(rim_b, algo)
+    algo = _check_rim_size(rim_b, algo)
     if (o.cert or o.meta) and not o.key:
         raise UsageError("--cert and --meta need --key", field="key")
     corim_t, comid_t = _load_templates(o.templates)

@@ -136,8 +136,8 @@ def decode_vm_version(data: bytes) -> Decoded:
     ``layout`` is ``"ram_size-first"`` (ram_size at 88, num_cpus at 96: QEMU and the
     reference parser) or ``"log-first"`` (log_start, log_size, ram_size, num_cpus from
     offset 88: the 116-byte event of docs/measurement-log.md), the names ``replay``
-    prints (rmtool.replay.cca.LAYOUT_QEMU / LAYOUT_DOC); ``reference_parser`` is what the Rust parser reads
-    whatever the layout. The raw bytes stay in ``Event.data``.
+    prints (rmtool.replay.cca.LAYOUT_QEMU / LAYOUT_DOC); ``reference_parser`` is what the
+    Rust parser reads whatever the layout. The raw bytes stay in ``Event.data``.
     """
     _need(data, 0, cca.VM_VERSION_QEMU_MIN, "vm_version")
     out: Decoded = {

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 
 from rmtool import hashalgo
 from rmtool.errors import RmtoolError, TokenError, UsageError
-from rmtool.files import LIMITS, read_bounded
+from rmtool.files import LIMITS
 from rmtool.filetype import read_expected
 from rmtool.verify import cbor
 
