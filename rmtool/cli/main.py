@@ -112,6 +112,7 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "rmtool",
     (``rmtool.errors``). ``reference_exits`` is ``realm-measurements``: the reference
     tool's status 1 for its ``ERROR`` lines, and its leniencies where ``rmtool measure``
     refuses (the click context's ``obj`` is ``REFERENCE_MODE``; docs/cli.md)."""
+    was_pacified = _pacified()
     try:
         rv = (command or cli).main(args=list(argv) if argv is not None else None,
                                    prog_name=prog_name, standalone_mode=False,
@@ -144,9 +145,8 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "rmtool",
     except SystemExit as exc:
         # click's main turns EPIPE into sys.exit(1) with stdout and stderr wrapped in its
         # PacifyFlushWrapper: that is a reader that went away, not a failed check
-        if not _unpacify():
+        if was_pacified or exc.code != 1 or not _pacified():
             raise
-        del exc
         return _closed_stdout()
     except Exception as exc:  # a bug: still one line for the user, details on request
         if os.environ.get("RMTOOL_DEBUG"):
@@ -164,30 +164,25 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "rmtool",
 EXIT_BROKEN_PIPE = 128 + 13
 
 
-def _closed_stdout() -> int:
-    """End quietly after standard output was closed by its reader (``| head -1``): point
-    the descriptor at /dev/null so the interpreter's final flush cannot print "Exception
-    ignored ... BrokenPipeError" (Python documentation, signal module, "Note on SIGPIPE")."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):  # no real descriptor (a test's captured stdout)
-        pass
-    return EXIT_BROKEN_PIPE
-
-
-def _unpacify() -> bool:
-    """Whether click replaced stdout/stderr after an EPIPE; put the real streams back."""
+def _pacified() -> bool:
+    """Whether stdout is wrapped in click's ``PacifyFlushWrapper`` (a flush that ignores
+    EPIPE), as click's main leaves it after a reader went away."""
     from click.utils import PacifyFlushWrapper
 
-    pacified = False
+    return isinstance(sys.stdout, PacifyFlushWrapper)
+
+
+def _closed_stdout() -> int:
+    """End quietly after standard output was closed by its reader (``| head -1``): wrap
+    stdout and stderr as click does (``PacifyFlushWrapper``), so that the interpreter's
+    final flush of the unwritten rest cannot print "Exception ignored ... BrokenPipeError"."""
+    from click.utils import PacifyFlushWrapper
+
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
-        if isinstance(stream, PacifyFlushWrapper):
-            setattr(sys, name, stream.wrapped)
-            pacified = True
-    return pacified
+        if not isinstance(stream, PacifyFlushWrapper):
+            setattr(sys, name, PacifyFlushWrapper(stream))
+    return EXIT_BROKEN_PIPE
 
 
 def _exit(status: int) -> None:
