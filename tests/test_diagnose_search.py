@@ -29,6 +29,7 @@ from rmtool.diagnose.search import (
     PrefixMeasurer,
     SearchSettings,
     apply_changes,
+    rems_of,
     search,
 )
 from rmtool.errors import RmtoolError
@@ -291,15 +292,19 @@ SAMPLE: list[tuple[tuple[str, Any], ...]] = [
 ]
 
 
-@pytest.mark.parametrize("vmm", ["kvmtool", "qemu", "cloud-hv"])
+@pytest.mark.parametrize("vmm", ["kvmtool", "qemu", "cloud-hv", "qemu-bios"])
 def test_fast_path_equals_full_measurement(files: dict[str, str], vmm: str) -> None:
-    """The evaluator (derived inputs, prefix memo, cached granules) gives exactly what
-    ``MeasureRequest.measure()`` gives for the same argv, or refuses when it refuses."""
-    base = argv(vmm, files)
+    """The evaluator (derived inputs, prefix memo, cached granules and digests) gives
+    exactly what ``MeasureRequest.measure()`` gives for the same argv, or refuses when it
+    refuses (qemu-bios: the kernel and initrd extended into REM0 by the firmware)."""
+    base = argv("qemu", files, fw="firmware") if vmm == "qemu-bios" else argv(vmm, files)
     ev = Evaluator(parse_measure_args, base, Target(b"", ()),
                    PrefixMeasurer(None, 1))
     resumed = 0
-    for changes in SAMPLE:
+    images: list[tuple[tuple[str, Any], ...]] = [
+        (("kernel", files["kernel2"]),), (("initrd", files["initrd2"]),),
+        (("kernel", files["kernel2"]), ("cpus", 3)), (("firmware", None),)]
+    for changes in [*SAMPLE, *images]:
         fast = ev.measure(changes)
         try:
             m = apply_changes(parse_measure_args, base, changes).measure().measurements
@@ -307,6 +312,10 @@ def test_fast_path_equals_full_measurement(files: dict[str, str], vmm: str) -> N
         except RmtoolError:
             full = None
         assert (None if fast is None else (fast.rim, fast.rems)) == full, changes
+        if full is not None:  # the REM pre-check computes the same REMs
+            build = apply_changes(parse_measure_args, base, changes).build()
+            profile = ev.request(changes).inputs.profile.name
+            assert rems_of(build.operations(), profile) == full[1], changes
         if fast is not None and fast.hashed_ops < 6:
             resumed += 1
     assert resumed >= 3  # the memo was used (a vCPU change resumes, a repeat re-runs nothing)

@@ -183,8 +183,11 @@ class PrefixMeasurer:
         self.hasher = CachedGranules(store_path, jobs)
         self.memo: dict[Hashable, RealmState] = {}
 
-    def measure(self, build: VmmBuild, profile_name: str) -> Measured:
-        ops = build.operations()
+    def measure(self, build: VmmBuild, profile_name: str,
+                ops: Sequence[Operation] | None = None) -> Measured:
+        """``ops``: ``build.operations()`` when the caller has them already."""
+        if ops is None:
+            ops = build.operations()
         keys: list[Hashable] = []
         key: Hashable = profile_name
         for op in ops:
@@ -382,6 +385,7 @@ class Evaluator:
         self.base = parse(base_argv)
         self.target = target
         self.measurer = measurer
+        self.digests: dict[tuple[Hashable, str], bytes] = {}
 
     def request(self, changes: Sequence[Change]) -> MeasureRequest:
         """The candidate's request without click: the argv from ``with_parameter``, the
@@ -401,12 +405,25 @@ class Evaluator:
                 inputs = replace(inputs, **{name: value})
         return MeasureRequest(req.argv, inputs, req.vmm, req.vmm_args)
 
-    def measure(self, changes: Sequence[Change]) -> Measured | None:
-        """The candidate's values through the fast path (None when refused)."""
+    def measure(self, changes: Sequence[Change], *, rems_first: bool = False
+                ) -> Measured | None:
+        """The candidate's values through the fast path (None when refused).
+        ``rems_first``: when its REMs already differ from the target's, return them with
+        an empty RIM instead of running the RIM's operations."""
         try:
             req = self.request(changes)
             build = req.build()
-            return self.measurer.measure(build, req.inputs.profile.name)
+            profile = req.inputs.profile.name
+            # images a firmware extends into a REM: their whole digest once per run
+            build.rem_blobs = [(rem, replace(blob, image=MemoDigestImage.of(
+                blob.image, self.digests))) for rem, blob in build.rem_blobs]
+            ops = build.operations()
+            if rems_first:
+                rems = rems_of(ops, profile)
+                if not all(equal_at_token_size(a, b)[0]
+                           for a, b in zip(rems, self.target.rems, strict=False)):
+                    return Measured(b"", rems, 0)
+            return self.measurer.measure(build, profile, ops)
         except Exception:  # a generated candidate that fails is skipped (refused by
             # the VMM, or an arithmetic limit of a front-end): the answer
             # only ever comes from a candidate that measures, and is measured again
@@ -414,8 +431,38 @@ class Evaluator:
 
     def run(self, changes: Sequence[Change]) -> bool:
         """Whether the candidate measures to the target (False when refused)."""
-        got = self.measure(changes)
+        got = self.measure(changes, rems_first=True)
         return got is not None and reproduces(got.rim, got.rems, self.target)
+
+
+def rems_of(ops: Sequence[Operation], profile_name: str) -> tuple[bytes, ...]:
+    """The REMs alone: RSI_MEASUREMENT_EXTEND reads only the REMs and the algorithm, so
+    the Realm model run on REALM_CREATE and the extensions gives the REMs of the whole
+    stream (one hash per extension; the RIM's operations are skipped)."""
+    realm = Realm(PROFILES[profile_name])
+    for op in ops:
+        if isinstance(op, RealmCreate | RemExtend):
+            realm.apply(op)
+    return tuple(realm.measurements().rems)
+
+
+@dataclass
+class MemoDigestImage(Image):
+    """An image whose whole-file digest is remembered per run, keyed like the granule
+    cache (file identity or the blob's SHA-256)."""
+
+    memo: dict[tuple[Hashable, str], bytes] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, image: Image, memo: dict[tuple[Hashable, str], bytes]) -> MemoDigestImage:
+        return cls(name=image.name, path=image.path, data=image.data, memo=memo)
+
+    def digest(self, algo_name: str) -> bytes:
+        key = (image_key(self), algo_name)
+        hit = self.memo.get(key)
+        if hit is None:
+            hit = self.memo[key] = super().digest(algo_name)
+        return hit
 
 
 def reproduces(rim: bytes, rems: Sequence[bytes], target: Target) -> bool:
