@@ -111,6 +111,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=None)
     ap.add_argument("--candidates", type=int, default=400)
     ap.add_argument("--only", choices=("large", "small"))
+    ap.add_argument("--workers", choices=("processes", "threads"), default="processes")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         inputs = a.inputs
@@ -121,8 +122,9 @@ def main() -> None:
         small_k, small_i = Path(tmp) / "Image-8M", Path(tmp) / "initrd-3M"
         small_k.write_bytes(arm64_image(8 * MIB, label="bench-kernel"))
         small_i.write_bytes(os.urandom(3 * MIB))
-        settings = SearchSettings(jobs=a.jobs, store_path=str(Path(tmp) / "store.sqlite"))
-        print(f"cpus: {os.cpu_count()}  jobs: {a.jobs or os.cpu_count()}  "
+        settings = SearchSettings(jobs=a.jobs, store_path=str(Path(tmp) / "store.sqlite"),
+                                  workers=a.workers)
+        print(f"cpus: {os.cpu_count()}  jobs: {a.jobs or os.cpu_count()} {a.workers}  "
               f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         if a.only != "large":
             one_workload("small (8 MiB kernel + 3 MiB initrd)", small_k, small_i, settings,

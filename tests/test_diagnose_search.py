@@ -274,12 +274,13 @@ def test_workers_find_the_same_candidate(files: dict[str, str]) -> None:
     """Forked workers, batches: the first match in candidate order, same count."""
     expected, actual = argv("kvmtool", files), argv("kvmtool", files, cpus=40)
     one, target = diagnose(expected, actual)
-    two, _ = diagnose(expected, actual, SearchSettings(jobs=2))
     assert one.candidates_tried > 64  # past the first batches
     assert [(c.parameter, c.actual) for c in one.causes] == [("cpus", 40)]
-    assert (two.causes, two.candidates_tried, two.reproduced_by) == \
-        (one.causes, one.candidates_tried, one.reproduced_by)
-    check_reproduces(two.reproduced_by, target)
+    for workers in ("processes", "threads"):
+        two, _ = diagnose(expected, actual, SearchSettings(jobs=2, workers=workers))
+        assert (two.causes, two.candidates_tried, two.reproduced_by) == \
+            (one.causes, one.candidates_tried, one.reproduced_by)
+        check_reproduces(two.reproduced_by, target)
 
 
 SAMPLE: list[tuple[tuple[str, Any], ...]] = [

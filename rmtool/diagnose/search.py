@@ -80,6 +80,8 @@ class SearchSettings:
     deadline_s: float | None = None
     store_path: str | None = None
     parameters: tuple[str, ...] | None = None
+    #: "processes" (forked, the default) or "threads" (docs/diagnose.md: measured)
+    workers: str = "processes"
 
 
 @dataclass
@@ -564,7 +566,7 @@ class _Runner:
         stream = _dedupe(_with_base(candidates(groups)))
         # warm the caches once in this process (inherited by forked workers)
         evaluator.run(())
-        pool = _pool(evaluator, jobs)
+        pool = _pool(evaluator, jobs, settings.workers)
         try:
             while True:
                 if self.tried >= settings.max_candidates:
@@ -609,9 +611,36 @@ def _dedupe(items: Iterator[tuple[Change, ...]]) -> Iterator[tuple[Change, ...]]
         yield changes
 
 
-def _pool(evaluator: Evaluator, jobs: int) -> Any:
+class _ThreadPool:
+    """``workers="threads"``: the evaluator shared by threads (one memo and cache; the
+    native descriptor chain releases the GIL, the front-ends' Python does not)."""
+
+    def __init__(self, evaluator: Evaluator, jobs: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.evaluator = evaluator
+        self.executor = ThreadPoolExecutor(jobs)
+
+    def map(self, fn: Any, parts: list[list[tuple[int, tuple[Change, ...]]]]
+            ) -> list[int | None]:
+        del fn
+
+        def first(part: list[tuple[int, tuple[Change, ...]]]) -> int | None:
+            return next((i for i, c in part if self.evaluator.run(c)), None)
+        return list(self.executor.map(first, parts))
+
+    def terminate(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def join(self) -> None:
+        pass
+
+
+def _pool(evaluator: Evaluator, jobs: int, workers: str) -> Any:
     if jobs <= 1:
         return None
+    if workers == "threads":
+        return _ThreadPool(evaluator, jobs)
     global _WORKER
     _WORKER = evaluator
     try:
