@@ -316,7 +316,9 @@ def value_groups(base: dict[str, Any], images: dict[str, list[str]],
     g["pmu"] = [not base["pmu"]]
     g["pmu_num_ctrs"] = _closeness(range(0, 32), base["pmu_num_ctrs"])
     g["sve_vl"] = _closeness([0, *range(128, 2049, 128)], base["sve_vl"])
-    g["ipa_bits"] = _closeness(range(24, 53), base["ipa_bits"])
+    # an IPA space that does not reach the top of the expected RAM is no Realm a VMM
+    # starts (and would cost an INIT_RIPAS walk of 4 KiB entries)
+    g["ipa_bits"] = _closeness(range(max(24, base.get("ram_bits", 0)), 53), base["ipa_bits"])
     g["lpa2"] = [not base["lpa2"]]
     return {k: g[k] for k in ORDER if g.get(k)}
 
@@ -530,6 +532,8 @@ def search(request: MeasureRequest, target: Target, parse: ParseMeasureArgs,
             forced, base_req = [("hash_algo", algo), *extra], trial
             break
     base_argv = list(base_req.argv)
+    base["ram_bits"] = max((b + size - 1).bit_length() for b, size in base_build.ram) \
+        if base_build.ram else 0
     groups = value_groups(base, classify_images(settings.images), algo)
     groups = {k: v for k, v in groups.items() if k not in fixed_names and (
         settings.parameters is None or k in settings.parameters)}
