@@ -258,6 +258,10 @@ def test_unreachable_target_exhausts_the_space(files: dict[str, str]) -> None:
     r = search(parse_measure_args(argv("qemu", files)), target, parse_measure_args,
                SearchSettings(jobs=1, parameters=("pmu", "lpa2")))
     assert (r.candidates_tried, r.exhausted) == (4, True)  # base, pmu, lpa2, both
+    for bound, exhausted in ((4, True), (3, False)):  # a bound at the end of the space
+        r = search(parse_measure_args(argv("qemu", files)), target, parse_measure_args,
+                   SearchSettings(jobs=1, parameters=("pmu", "lpa2"), max_candidates=bound))
+        assert (r.candidates_tried, r.exhausted) == (bound, exhausted)
 
 
 def test_hostile_target_is_bounded(files: dict[str, str]) -> None:

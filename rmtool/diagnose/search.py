@@ -574,6 +574,8 @@ class _Runner:
         try:
             while True:
                 if self.tried >= settings.max_candidates:
+                    # the space may have ended exactly at the bound
+                    self.exhausted = next(stream, None) is None
                     return None
                 if settings.deadline_s is not None and \
                         time.monotonic() - started >= settings.deadline_s:
