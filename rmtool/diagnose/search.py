@@ -60,7 +60,8 @@ MIB, GIB = 1 << 20, 1 << 30
 #: bounds on hostile input: files looked at under --images, the prefix memo
 MAX_IMAGE_FILES = 4096
 MAX_MEMO = 50_000
-BATCH_PER_JOB = 16
+BATCH_PER_JOB = 64
+TASK = 4  # candidates per worker task: small tasks balance the workers
 PAIR_RANKS = 32
 
 Change = tuple[str, Any]
@@ -571,6 +572,7 @@ class _Runner:
         # warm the caches once in this process (inherited by forked workers)
         evaluator.run(())
         pool = _pool(evaluator, jobs, settings.workers)
+        rounds = 0
         try:
             while True:
                 if self.tried >= settings.max_candidates:
@@ -580,7 +582,11 @@ class _Runner:
                 if settings.deadline_s is not None and \
                         time.monotonic() - started >= settings.deadline_s:
                     return None
-                size = min(jobs * BATCH_PER_JOB, settings.max_candidates - self.tried)
+                # small batches first (an early match returns soon), then larger ones
+                # (fewer waits for the slowest worker)
+                rounds += 1
+                size = min(jobs * min(BATCH_PER_JOB, TASK << rounds),
+                           settings.max_candidates - self.tried)
                 batch: list[tuple[int, tuple[Change, ...]]] = []
                 for item in stream:
                     batch.append((self.tried + len(batch), item))
@@ -627,9 +633,9 @@ class _ThreadPool:
         self.evaluator = evaluator
         self.executor = ThreadPoolExecutor(jobs)
 
-    def map(self, fn: Any, parts: list[list[tuple[int, tuple[Change, ...]]]]
-            ) -> list[int | None]:
-        del fn
+    def map(self, fn: Any, parts: list[list[tuple[int, tuple[Change, ...]]]],
+            chunksize: int = 1) -> list[int | None]:
+        del fn, chunksize
 
         def first(part: list[tuple[int, tuple[Change, ...]]]) -> int | None:
             return next((i for i, c in part if self.evaluator.run(c)), None)
@@ -664,10 +670,10 @@ def _evaluate(pool: Any, evaluator: Evaluator, batch: list[tuple[int, tuple[Chan
             if evaluator.run(changes):
                 return index
         return None
-    # interleaved: neighbours in the order (same parameter, similar cost) on different
-    # workers; a part stops at its first match, whose index is below all its later ones
-    parts = [batch[k::jobs] for k in range(jobs) if batch[k::jobs]]
-    found = [i for i in pool.map(_worker_batch, parts) if i is not None]
+    # small tasks, handed out as workers free up; a task stops at its first match, whose
+    # index is below all its later ones, so the least index found is the first match
+    parts = [batch[k:k + TASK] for k in range(0, len(batch), TASK)]
+    found = [i for i in pool.map(_worker_batch, parts, chunksize=1) if i is not None]
     return min(found) if found else None
 
 
