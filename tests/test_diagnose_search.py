@@ -418,3 +418,33 @@ def test_kernel_loaded_by_firmware_is_found_through_rem0(files: dict[str, str]) 
     assert [(c.parameter, c.expected, c.actual) for c in result.causes] == \
         [("kernel", files["kernel"], files["kernel2"])]
     check_reproduces(result.reproduced_by, target)
+
+
+@pytest.mark.parametrize("algo", ["sha256", "sha512"])
+def test_remembered_ripas_plan_gives_the_packers_rim(algo: str) -> None:
+    """Realm.init_ripas on fresh tables splices the RIM into remembered descriptor bytes
+    (rmm/realm.py ``ripas_plan``): the RIM equals the chain over the packer's descriptors,
+    a second Realm (plan remembered) gives it again, and the tables created are the same."""
+    import hashlib as h
+
+    from rmtool.measure.rmm.algorithms import ALGORITHMS
+    from rmtool.measure.rmm.layouts import DESC_SIZE, DESC_TYPE_RIPAS, ripas_descriptor_packer
+    from rmtool.measure.rmm.ops import InitRipas, RealmCreate, RealmParams
+    from rmtool.measure.rmm.realm import Realm, iter_ripas_entries
+
+    params = RealmParams(hash_algo=ALGORITHMS[algo], s2sz=40)
+    for base, top in ((0x80000000, 0xC0000000), (0x40000000, 0x40000000 + 1536 * MIB + 8192)):
+        rims = []
+        for _ in range(2):
+            realm = Realm("1.0-rel0")
+            realm.apply(RealmCreate(params))
+            rim = realm.snapshot().rim_slot[:ALGORITHMS[algo].size]
+            realm.apply(InitRipas(base, top))
+            rims.append(realm.snapshot())
+        created: list[int] = []
+        pack = ripas_descriptor_packer(len(rim)).pack
+        for b, t in iter_ripas_entries(base, top, 40, set(), created, 1 << 24):
+            rim = h.new(algo, pack(DESC_TYPE_RIPAS, DESC_SIZE, rim, b, t)).digest()
+        assert rims[0] == rims[1]
+        assert rims[0].rim_slot[:len(rim)] == rim
+        assert rims[0].rtt_tables == frozenset(created)
