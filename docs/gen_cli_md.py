@@ -6,6 +6,9 @@ Usage (from the repository root, after ``pip install -e .``)::
 
 The commands run in a fresh directory made by ``python -m rmtool.examples inputs``;
 its path is shown as ``ex`` in the output. Long outputs are cut (marked ``[...]``).
+The examples that end every command's ``--help`` (``rmtool/cli/help_examples.py``) are
+among the commands run, so the help and this page show the same working lines
+(tests/test_first_hour.py checks it).
 """
 
 from __future__ import annotations
@@ -15,57 +18,61 @@ import sys
 import tempfile
 from pathlib import Path
 
+from rmtool.cli.help_examples import EXAMPLES, HOST, KVMTOOL, MEASURE_OUTPUTS, QEMU
+
 MAX_LINES = 40
-QEMU = ("qemu -M confidential-guest-support=rme0 "
-        "-object rme-guest,id=rme0,measurement-algorithm=sha256 -cpu host -M virt "
-        "-enable-kvm -smp 2 -m 1G -nographic -kernel Image -initrd initrd.cpio "
-        "-append console=hvc0")
-HOST = "-c qemu-max-8.2.conf -c kvm.conf"
-KVMTOOL = ("kvmtool --realm -c 2 -m 512M -k Image -i initrd.cpio --measurement-log "
-           "-p console=hvc0")
+EX = EXAMPLES  # every command's --help examples (rmtool/cli/help_examples.py): all run here
+# setup commands: the files later examples read
+DTB_C4 = (f"rmtool measure {HOST} -k Image --no-measurements --output-dtb realm-c4.dtb "
+          "kvmtool --realm -c 4 -m 512M -k Image")
+M_JSON = f"rmtool measure {HOST} -k Image -i initrd.cpio --format json {QEMU} > m.json"
+K_JSON = f"rmtool measure {HOST} -k Image -i initrd.cpio --format json {KVMTOOL} > k.json"
+TOKEN = ("python -m rmtool.examples token --measurements k.json --out token.cbor "
+         "--key-out cpak.pem")
 
 SECTIONS: list[tuple[str, str, list[str]]] = [
-    ("rmtool", "Commands; `rmtool COMMAND --help` documents each option.",
+    ("rmtool", "Commands; `rmtool COMMAND --help` documents each option and ends with the "
+     "examples of this page.",
      ["rmtool --help"]),
-    ("rmtool demo", "Generates example inputs and measures three Realms: no input needed.",
-     ["rmtool demo --dir demo"]),
+    ("rmtool demo", "Generates example inputs and measures three Realms: no input needed. "
+     "Lists every file it wrote; without `--dir` the temporary directory is removed at the "
+     "end (`--keep` keeps it).",
+     [*EX["demo"]]),
     ("rmtool measure", "The reference tool's CLI (`realm-measurements` is an alias): global "
      "options, then the VMM name and the VMM's own arguments. Values are printed at the "
-     "Realm's hash size.",
-     [f"rmtool measure {HOST} -k Image -i initrd.cpio {QEMU}",
-      f"rmtool measure {HOST} -k Image -i initrd.cpio --format json {KVMTOOL}",
-      f"rmtool measure {HOST} -k Image -i initrd.cpio --trace {KVMTOOL}",
-      f"rmtool measure {HOST} -k Image -i initrd.cpio --output-dtb realm.dtb "
-      f"--corim-output realm.corim --emit-log realm.log {KVMTOOL}",
+     "Realm's hash size. The host's capabilities (`-c` files such as `qemu-max-8.2.conf` "
+     "and `kvm.conf`, or `--num-wps`, `--num-bps`, ...) must be given: rmtool does not "
+     "guess them, because a measurement with guessed host capabilities is a wrong "
+     "reference value. An error keeps the reference tool's first line; a second line "
+     "`hint: ...` says what to pass.",
+     [*EX["measure"], f"rmtool measure {HOST} -k Image -i initrd.cpio --trace {KVMTOOL}",
+      MEASURE_OUTPUTS, EX[""][1], "rmtool measure -k Image kvmtool --realm -c 2 -m 512M -k Image",
       "rmtool measure kvmtool --realm"]),
     ("rmtool dtb", "Inspect and compare device trees (e.g. the one a Realm was measured "
-     "with).", ["rmtool dtb show realm.dtb"]),
+     "with).", [DTB_C4, *EX["dtb show"], *EX["dtb diff"]]),
     ("rmtool launch", "Run script + DTB for a Realm, or its reference values "
      "(docs/launch.md).",
-     ["rmtool launch --config launch.toml --vmm qemu",
-      "rmtool launch --config launch.toml --vmm kvmtool --serial --corim-output k.corim",
-      "out/run-qemu.sh --print-args",
+     [*EX["launch"], "out/run-qemu.sh --print-args",
       "rmtool launch --config launch.toml --vmm kvmtool --edk2"]),
-    ("rmtool corim", "CoRIM reference values in the CCA realm profile.",
-     [f"rmtool measure {HOST} -k Image -i initrd.cpio --format json {QEMU} > m.json",
-      "rmtool corim create m.json --output m.corim",
-      "rmtool corim show realm.corim",
-      "rmtool corim lint realm.corim"]),
-    ("rmtool log", "Decode an event log.", ["rmtool log show realm.log"]),
-    ("rmtool replay", "Rebuild the RIM and REMs from an event log.",
-     ["rmtool replay realm.log --images ."]),
+    ("rmtool corim", "CoRIM reference values in the CCA realm profile. `corim submit` "
+     "takes the password from `--password-file` or `$RMTOOL_PROVISIONING_PASSWORD` (a "
+     "`--password` on the command line is visible in ps); here no service listens.",
+     [M_JSON, *EX["corim create"], *EX["corim show"], *EX["corim lint"],
+      *EX["corim submit"]]),
+    ("rmtool log", "Decode an event log.", [*EX["log show"]]),
+    ("rmtool replay", "Rebuild the RIM and REMs from an event log.", [*EX["replay"]]),
     ("rmtool token", "Decode and verify CCA attestation tokens (here a test token made by "
      "`python -m rmtool.examples token`).",
-     [f"rmtool measure {HOST} -k Image -i initrd.cpio --format json {KVMTOOL} > k.json",
-      "python -m rmtool.examples token --measurements k.json --out token.cbor "
-      "--key-out cpak.pem",
-      "rmtool token show token.cbor",
-      "rmtool token verify token.cbor --platform-key cpak.pem"]),
+     [K_JSON, TOKEN, *EX["token show"], *EX["token verify"]]),
     ("rmtool compare", "Which realm claim differs from which reference value.",
-     ["rmtool compare token.cbor --platform-key cpak.pem --corim realm.corim",
-      "rmtool compare token.cbor --platform-key cpak.pem --rim 00"]),
+     [*EX["compare"]]),
+    ("rmtool diagnose", "Why a token's Realm is not the expected one (docs/diagnose.md): "
+     "the expected Realm's `rmtool measure` arguments after `--`; causes from the token's "
+     "claims, from `--log`, or from a search of nearby configurations.",
+     [f"rmtool diagnose token.cbor --platform-key cpak.pem -- {HOST} -k Image "
+      f"-i initrd.cpio {KVMTOOL}", *EX["diagnose"]]),
     ("rmtool completion", "Shell completion (bash, zsh, fish); see the end of this page.",
-     ["rmtool completion bash"]),
+     [*EX["completion"]]),
 ]
 
 
@@ -101,12 +108,16 @@ EXIT_STATUS = [
     "| 1 | a check ran on usable input and failed: the verdict is negative "
     "(`token verify` FAIL, `compare` MISMATCH, `replay` cannot rebuild the RIM or a REM, "
     "`corim lint` INVALID, `corim submit` refused by the lint or rejected by the service, "
+    "`corim verify` INVALID signature, `appraise` not affirming, "
     "`dtb diff` of DTBs that differ) |",
     "| 2 | unusable input or usage: a file that is missing, unreadable, a directory, a "
     "device, too large or malformed; an unknown option or options that conflict; an "
-    "output that cannot be written |", "",
+    "output that cannot be written |",
+    "| 3 | `diagnose` only: the token's Realm differs from the expected one and no cause "
+    "explains it (verdict UNEXPLAINED) |", "",
     "Commands with a verdict (status 1 possible): `dtb diff`, `token verify`, `replay`, "
-    "`compare`, `corim lint`, `corim submit`. The others exit 0 or 2.",
+    "`compare`, `diagnose`, `corim lint`, `corim submit`, `corim verify`, `appraise`. The "
+    "others exit 0 or 2.",
     "`realm-measurements` (the reference tool's entry point) keeps the reference tool's",
     "status 1 for its `ERROR` lines; its usage errors stay 2.", "",
     "### Output files", "",
@@ -138,7 +149,9 @@ def main() -> None:
             "zsh: add `eval \"$(rmtool completion zsh)\"` to `~/.zshrc`;",
             "fish: `rmtool completion fish > ~/.config/fish/completions/rmtool.fish`.",
             "This is click's completion (`_RMTOOL_COMPLETE=bash_source rmtool` prints the",
-            "same script). It completes commands, options, choices (`--vmm <TAB>`) and files.",
+            "same script). It completes commands, options, choices (`--vmm <TAB>`), the VMM",
+            "names of `rmtool measure` and, after one, that VMM's own options, and files;",
+            "it prints nothing but the candidates.",
             ""]
     sys.stdout.write("\n".join(out))
 

@@ -19,6 +19,9 @@ class RmtoolError(Exception):
     error (``CheckFailed``, exit 1)."""
 
     exit_code: int = EXIT_UNUSABLE
+    #: What to do about it, printed by the CLI as a second line ``hint: ...`` (the first
+    #: line keeps the reference tool's wording where scripts depend on it).
+    hint: str | None = None
 
     def __init__(self, message: str, *, field: str | None = None,
                  offset: int | None = None) -> None:

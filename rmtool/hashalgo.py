@@ -10,9 +10,11 @@ name (RFC 6920 §9.4, IANA "Named Information Hash Algorithm Registry"), which C
 (draft-ffm-rats-cca-token §4: ``"sha-256"``) use.
 
 Every other hash-algorithm table of rmtool is a view computed from :data:`TABLE` in the
-module that consumes it (``rmtool.eventlog.constants``, ``rmtool.measure.rmm.algorithms``,
-``rmtool.verify.token.claims``, ``rmtool.verify.corim``, ``rmtool.replay.store``, the CLI's
-``--hash-algo`` choices); each consumer keeps accepting exactly the spellings it accepted
+module that consumes it (``rmtool.eventlog.constants``, ``rmtool.measure.rmm.algorithms``
+and the profiles' ``algorithm_names`` the VMM front-ends accept, ``rmtool.verify.token.claims``,
+``rmtool.verify.corim``, ``rmtool.verify.cose`` (the signature algorithms' digests),
+``rmtool.replay.store``, ``rmtool.replay.cca`` (the CCEL banks), the CLI's ``--hash-algo``
+choices); each consumer keeps accepting exactly the spellings it accepted
 before (this module widens no parser). The module sits next to ``rmtool/binlayout.py`` and
 imports nothing from rmtool, so the event-log layer may use it.
 """

@@ -85,7 +85,11 @@ def test_warnings_precede_the_error_on_stderr(capsys: pytest.CaptureFixture[str]
     status, _, err = cli(capsys, *HOST_ARGS, "cloud-hv", "--cpus", "boot=1,max=2",
                          "--kernel", "Image")
     assert (status, err) == (1, ["WARN ignored --cpus parameter max",
-                                 "ERROR Cannot build parameters: need kernel image"])
+                                 "ERROR Cannot build parameters: need kernel image",
+                                 # rmtool's hint line (issue 18)
+                                 "hint: the VMM loads a kernel: pass its content with the "
+                                 "global -k FILE, before the VMM name (rmtool measure -k "
+                                 "FILE VMM ...)"])
 
 
 def test_warnings_on_success(capsys: pytest.CaptureFixture[str]) -> None:
@@ -233,7 +237,12 @@ def test_missing_capability_fails_after_the_dtb_is_written(
                            "--memory", "size=0", "--cpus", "boot=2,max=2")
     assert status == 1 and out == ""
     assert err == ["WARN ignored --cpus parameter max",
-                   "ERROR Failed to compute measurements: num_wps is not known"]
+                   "ERROR Failed to compute measurements: num_wps is not known",
+                   # rmtool's hint line (issue 18): only num_wps is missing
+                   "hint: the host's num_wps is not known (rmtool does not guess: a guessed "
+                   "value gives a wrong reference value); pass the host's capability files, "
+                   "e.g. -c qemu-max-8.2.conf -c kvm.conf (written by python -m "
+                   "rmtool.examples inputs DIR), or --num-wps N, before the VMM name"]
     assert (tmp_path / "c.dtb").read_bytes() == chv(["--memory", "size=0", "--cpus",
                                                      "boot=2"]).dtb
 

@@ -16,11 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from rmtool.cli.help_examples import EXAMPLES as HELP_EXAMPLES
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
 
-def _run(script: str) -> str:
+def _run(script: str, *args: str) -> str:
     if shutil.which("bash") is None:
         pytest.skip("bash is not installed")
     bindir = Path(sys.executable).parent
@@ -34,7 +36,7 @@ def _run(script: str) -> str:
         if not link.exists():
             link.symlink_to(sys.executable)
         env["PATH"] = f"{shim}{os.pathsep}{env['PATH']}"
-    proc = subprocess.run(["bash", str(EXAMPLES / script)], capture_output=True, text=True,
+    proc = subprocess.run(["bash", str(EXAMPLES / script), *args], capture_output=True, text=True,
                           env=env, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return proc.stdout + proc.stderr
@@ -46,7 +48,8 @@ def _values(text: str, label: str) -> list[str]:
 
 def test_every_script_is_tested() -> None:
     scripts = sorted(p.name for p in EXAMPLES.glob("*.sh"))
-    assert scripts == ["01-reference-values.sh", "02-replay-log.sh", "03-debug-attestation.sh"]
+    assert scripts == ["01-reference-values.sh", "02-replay-log.sh", "03-debug-attestation.sh",
+                       "04-failed-attestation.sh"]
     for name in scripts:
         text = (EXAMPLES / name).read_text()
         assert text.startswith("#!/usr/bin/env bash\n")
@@ -90,6 +93,18 @@ def test_story3_debug_attestation() -> None:
     assert re.search(r"^ERROR RIM cannot be rebuilt: event 5 \(INITRD 0x8fdffec0 \+0x13c\)",
                      out, re.M)
     assert "rmtool replay exit status: 1" in out
+
+
+def test_story4_failed_attestation_report(tmp_path: Path) -> None:
+    report = tmp_path / "failed.html"
+    out = _run("04-failed-attestation.sh", str(report))
+    assert "rmtool compare exit status: 1 (1: MISMATCH)" in out
+    assert re.search(r"^RIM +measure-trace reference-trace\.json +\[e4\]ca934a78… +"
+                     r"\[11\]beab6ca9… +mismatch$", out, re.M)
+    text = report.read_text(encoding="utf-8")
+    assert '<span class="v" id="verdict-text">MISMATCH</span>' in text
+    assert "operation 4 is the first that differs" in text
+    assert re.search(r"^wrote report: failed\.html \(\d+ bytes\)", out, re.M)
 
 
 def test_demo_commands_reproduce_its_rims(tmp_path: Path,
@@ -154,8 +169,16 @@ def test_cli_doc_commands_run_as_written() -> None:
                           capture_output=True, text=True, env=env, timeout=300, check=True)
     blocks = re.findall(r"```console\n\$ (.*?)\n(.*?)```", proc.stdout, re.S)
     failed = [cmd for cmd, body in blocks if "(exit status" in body]
-    assert failed == ["rmtool measure kvmtool --realm",
+    # the documented failures: missing host capabilities (with the hint, issue 18), DTBs
+    # that differ, no provisioning service listening (corim submit's help example)
+    assert failed == ["rmtool measure -k Image kvmtool --realm -c 2 -m 512M -k Image",
+                      "rmtool measure kvmtool --realm",
+                      "rmtool dtb diff realm.dtb realm-c4.dtb",
                       "rmtool launch --config launch.toml --vmm kvmtool --edk2",
-                      "rmtool compare token.cbor --platform-key cpak.pem --rim 00"]
+                      "RMTOOL_PROVISIONING_PASSWORD=s3cret rmtool corim submit realm.corim "
+                      "--api-server http://127.0.0.1:9 --auth basic --username alice "
+                      "--timeout 5",
+                      "rmtool compare token.cbor --platform-key cpak.pem --rim 00",
+                      *HELP_EXAMPLES["diagnose"]]  # mismatches with causes: exit 1
     assert len(blocks) >= 20
     assert not any("Traceback" in body for _, body in blocks)

@@ -26,6 +26,7 @@ import click
 import pytest
 
 from rmtool.cli.main import COMMANDS, cli, run
+from tests import tokens
 from tests.conftest import CORPUS
 
 TOKENS = CORPUS / "tokens"
@@ -112,6 +113,22 @@ CASES: list[Case] = [
                            "--platform-key", "{cpak}"], 1, corpus=True),
     _c("compare", "pass", ["compare", "{token}", "--rim", "{token_rim}", "--platform-key",
                            "{cpak}"], 0, corpus=True),
+    # diagnose: 0 match, 1 mismatch with causes (or a token that fails verification),
+    # 3 unexplained (tests/test_diagnose.py), 2 unusable; the token is the -c 1 Realm's
+    _c("diagnose", "missing", ["diagnose", "{missing}", "--", *HOST, *KVMTOOL], 2),
+    _c("diagnose", "directory", ["diagnose", "{dir}", "--", *HOST, *KVMTOOL], 2),
+    _c("diagnose", "missing", ["diagnose", "{diag_token}", "--log", "{missing}", "--",
+                               *HOST, *KVMTOOL], 2),
+    _c("diagnose", "usage", ["diagnose", "--bogus", "{diag_token}"], 2),
+    _c("diagnose", "usage", ["diagnose", "{diag_token}"], 2),  # no MEASURE_ARGS
+    _c("diagnose", "malformed", ["diagnose", "{diag_token}", "--platform-key", "{diag_cpak}",
+                                 "--log", "{truncated_log}", "--", *HOST, *KVMTOOL], 2),
+    _c("diagnose", "fail", ["diagnose", "{diag_token}", "--platform-key", "{diag_cpak}",
+                            "--jobs", "1", "--", *HOST, *KVMTOOL], 1),  # -c 1, not 2
+    _c("diagnose", "fail", ["diagnose", "{diag_token}", "--", *HOST, *KVMTOOL[:3], "1",
+                            *KVMTOOL[4:]], 1),  # no trust anchor: never a match
+    _c("diagnose", "pass", ["diagnose", "{diag_token}", "--platform-key", "{diag_cpak}",
+                            "--", *HOST, *KVMTOOL[:3], "1", *KVMTOOL[4:]], 0),
     # log show: no verdict (digest checks are shown); malformed is unusable input
     _c("log show", "missing", ["log", "show", "{missing}"], 2),
     _c("log show", "directory", ["log", "show", "{dir}"], 2),
@@ -148,6 +165,36 @@ CASES: list[Case] = [
                                 "{server}/fail"], 1),  # the service rejects it
     _c("corim submit", "pass", ["corim", "submit", "{realm_corim}", "--api-server",
                                 "{server}/ok"], 0),
+    _c("corim verify", "missing", ["corim", "verify", "{missing}", "--key", "{corim_key}"], 2,
+       corpus=True),
+    _c("corim verify", "directory", ["corim", "verify", "{dir}", "--key", "{corim_key}"], 2,
+       corpus=True),
+    _c("corim verify", "usage", ["corim", "verify", "{signed_corim}"], 2, corpus=True),
+    _c("corim verify", "malformed", ["corim", "verify", "{corim_valid}", "--key",
+                                     "{corim_key}"], 2, corpus=True),  # not signed
+    _c("corim verify", "fail", ["corim", "verify", "{signed_corim}", "--key", "{cpak}"], 1,
+       corpus=True),
+    _c("corim verify", "pass", ["corim", "verify", "{signed_corim}", "--key", "{corim_key}"],
+       0, corpus=True),
+    # appraise: 0 affirming, 1 warning / contraindicated
+    _c("appraise", "missing", ["appraise", "{missing}", "--corim", "{corim_valid}"], 2,
+       corpus=True),
+    _c("appraise", "directory", ["appraise", "{dir}", "--corim", "{corim_valid}"], 2,
+       corpus=True),
+    _c("appraise", "missing", ["appraise", "{good_token}", "--corim", "{missing}"], 2,
+       corpus=True),
+    _c("appraise", "usage", ["appraise", "--bogus", "{good_token}"], 2, corpus=True),
+    _c("appraise", "malformed", ["appraise", "{truncated_token}", "--corim",
+                                 "{corim_valid}"], 2, corpus=True),
+    _c("appraise", "malformed", ["appraise", "{good_token}", "--corim", "{corim_no_rim}"], 2,
+       corpus=True),
+    _c("appraise", "pass", ["appraise", "{good_token}", "--corim", "{platform_corim}",
+                            "--corim", "{corim_valid}", "--challenge", "{good_nonce}"], 0,
+       corpus=True),
+    _c("appraise", "fail", ["appraise", "{good_token}", "--corim", "{platform_corim}",
+                            "--challenge", "{good_nonce}"], 1, corpus=True),  # no realm RVs
+    _c("appraise", "fail", ["appraise", "{good_token}", "--corim", "{platform_corim}",
+                            "--corim", "{corim_valid}", "--challenge", "00"], 1, corpus=True),
     # launch: no verdict
     _c("launch", "missing", ["launch", "--config", "{missing}"], 2),
     _c("launch", "missing", ["launch", "--config", "{ex}/launch.toml", "--kernel",
@@ -183,7 +230,8 @@ CASES: list[Case] = [
 ]
 
 #: Commands that give a verdict (exit 1 on a check that fails).
-VERDICTS = {"dtb diff", "token verify", "replay", "compare", "corim lint", "corim submit"}
+VERDICTS = {"dtb diff", "token verify", "replay", "compare", "diagnose", "corim lint",
+            "corim submit", "corim verify", "appraise"}
 #: Commands that read no file (no "missing" case).
 NO_INPUT_FILE = {"demo", "completion", "rmtool", "examples inputs"}
 
@@ -246,6 +294,9 @@ def paths(tmp_path_factory: pytest.TempPathFactory, server: str) -> dict[str, st
                     "json", *other]) == 0
     (base / "m.json").write_text(buf.getvalue())
     p["m_json"] = str(base / "m.json")
+    (base / "diag.cbor").write_bytes(tokens.from_measure_json(json.loads(buf.getvalue())))
+    p["diag_token"] = str(base / "diag.cbor")
+    p["diag_cpak"] = str(tokens.generated_keys().cpak_pem(base))
     p.update({k: str(v) for k, v in out.items()})
     copy = base / "realm-copy.dtb"
     copy.write_bytes(out["realm_dtb"].read_bytes())
@@ -269,6 +320,13 @@ def paths(tmp_path_factory: pytest.TempPathFactory, server: str) -> dict[str, st
     if CORIMS.is_dir():
         p["corim_valid"] = str(CORIMS / "services_armcca_corim-cca-realm-valid.cbor")
         p["corim_no_rim"] = str(CORIMS / "services_armcca_corim-cca-realm-bad-no-rim.cbor")
+        p["platform_corim"] = str(CORIMS / "services_armcca_corim-cca-platform-valid.cbor")
+        p["signed_corim"] = str(CORIMS / "corimlib_corim_signed-good-corim.cbor")
+        p["corim_key"] = str(CORPUS / "corim" / "src" / "corimlib_corim_src_ec-p256.jwk")
+        p["good_token"] = str(TOKENS / "services_arm-cca_cca-good.cbor")
+        # scheme/arm-cca/scheme_test.go testNonce (the realm challenge of cca-good.cbor)
+        p["good_nonce"] = ("6f24d6b9635a2c8bbf58e908b94e04c1bfb3ae80cdebe832424578499fe31761"
+                           "e7f5e1d8bce0121844f54abdfa5286da88f53a657b15335c9396b4329254bc5c")
     return p
 
 

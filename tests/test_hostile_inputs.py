@@ -163,8 +163,9 @@ def test_replay_init_ripas_beyond_ipa_space(store: ImageStore) -> None:
     assert time.perf_counter() - start < 1.0
     assert result.rim is None
     assert result.rim_error == (
-        "event 3 (INIT_RIPAS [0x80000000, 0x1000080000000)): INIT_RIPAS range "
-        "[0x80000000, 0x1000080000000) exceeds the 33-bit IPA space")
+        "event 3 (INIT_RIPAS [0x80000000, 0x1000080000000)): RMI_RTT_INIT_RIPAS "
+        "[0x80000000, 0x1000080000000): top is not below the 33-bit IPA size 0x200000000; "
+        "TF-RMM rmm-spec-v1.0-rel0/tf-rmm-v0.6.0/tf-rmm-v0.7.0 answers RMI_ERROR_INPUT")
 
 
 def test_realm_model_init_ripas_bound() -> None:
@@ -172,9 +173,16 @@ def test_realm_model_init_ripas_bound() -> None:
     which has none, and is bounded by the RTT entry count instead."""
     realm = Realm("1.0-rel0", enforce_ipa_space=True)
     realm.apply(RealmCreate(RealmParams(SHA256, 33)))
-    with pytest.raises(MeasurementError, match="exceeds the 33-bit IPA space"):
+    with pytest.raises(MeasurementError, match="top is not below the 33-bit IPA size"):
         realm.apply(InitRipas(0x80000000, 0x80000000 + (1 << 48)))
-    realm.apply(InitRipas(0x80000000, 1 << 33))  # up to the top of the IPA space: fine
+    # TF-RMM refuses a top at 2^33 (validate_map_addr) and anything past the protected
+    # half 2^32 (addr_in_par); up to 2^32 is fine (was: up to 2^33)
+    with pytest.raises(MeasurementError, match="top is not below the 33-bit IPA size"):
+        realm.apply(InitRipas(0x80000000, 1 << 33))
+    with pytest.raises(MeasurementError, match=r"leaves the protected IPA space \[0, "):
+        realm.apply(InitRipas(0x80000000, (1 << 32) + 0x1000))
+    realm.apply(InitRipas(0x80000000, 1 << 32))
+    assert realm.trace[-1].descriptors == 1024  # 2 GiB in 2 MiB entries (start level 2)
     lenient = Realm("1.0-rel0")
     lenient.apply(RealmCreate(RealmParams(SHA256, 33)))
     lenient.apply(InitRipas(0x80000000, 0x180000000))  # beyond 2^33: measured anyway

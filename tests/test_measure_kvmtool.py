@@ -25,6 +25,13 @@ HOST6 = ["--num-wps", "6", "--num-bps", "6"]
 K1 = "998dfdf6401d69f73ed88ac53d62d5ea2cfac6320b887ce4599aa8671791d4d0"
 K2 = "cf37146fce0ad50e1be1a04580c1024e5449b430b0dd96b6ef5c9a2b73767bf5"
 ZERO32 = "0" * 64
+# rmtool's second stderr line after the reference's error (issue 18)
+HINT_WPS_BPS = ("hint: the host's num_wps and num_bps are not known (rmtool does not guess: a "
+                "guessed value gives a wrong reference value); pass the host's capability "
+                "files, e.g. -c qemu-max-8.2.conf -c kvm.conf (written by python -m "
+                "rmtool.examples inputs DIR), or --num-wps N --num-bps N, before the VMM name")
+HINT_KERNEL = ("hint: the VMM loads a kernel: pass its content with the global -k FILE, before "
+               "the VMM name (rmtool measure -k FILE VMM ...)")
 
 
 def measure(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -80,8 +87,9 @@ def test_k3_base64(fw: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (["kvmtool", "--realm"], "ERROR Cannot build parameters: number of vCPUs is not known"),
     (["kvmtool", "--realm", "-c", "1"],
      "ERROR Cannot build parameters: default guest RAM size is not known"),
+    # the reference's line, then rmtool's hint: what to pass (issue 18)
     (["kvmtool", "--realm", "-c", "1", "-m", "512M"],
-     "ERROR Failed to compute measurements: num_wps is not known"),
+     "ERROR Failed to compute measurements: num_wps is not known\n" + HINT_WPS_BPS),
     ([*HOST6, "kvmtool", "--realm", "-c", "1", "-m", "511M"],
      "ERROR Cannot build parameters: RAM size must be aligned on 2MB"),
     ([*HOST6, "kvmtool", "--realm", "-c", "1", "-m", "512M@0x1000"],
@@ -89,7 +97,7 @@ def test_k3_base64(fw: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ([*HOST6, "kvmtool", "-c", "1", "-m", "512M", "--measurement-algo", "md5"],
      "ERROR Cannot build parameters: RMM: unknown hash algorithm `md5`"),
     ([*HOST6, "kvmtool", "-c", "1", "-m", "512M", "-k", "Image"],
-     "ERROR Cannot build parameters: need kernel image"),
+     "ERROR Cannot build parameters: need kernel image\n" + HINT_KERNEL),
     ([*HOST6, "kvmtool", "-c", "1", "-m", "512M", "--realm-pv", "x" * 65],
      "ERROR Cannot build parameters: Realm Personalization Value is too large"),
     ([*HOST6, "kvmtool", "-c", "1", "-m", "512M", "--virtio-transport", "ccw"],
@@ -244,7 +252,9 @@ def test_bad_kernels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     rgz = tmp_path / "random.bin.gz"
     rgz.write_bytes(gzip.compress(hashlib.shake_256(b"x").digest(4096)))
     status, _, err = measure([*HOST6, "-k", str(rgz), *args], capsys)
-    assert status == 1 and err.strip() == "ERROR Cannot build parameters: invalid Linux header"
+    assert status == 1 and err.strip() == ("ERROR Cannot build parameters: invalid Linux header\n"
+                                           f"hint: -k {rgz}: not an arm64 Linux Image (no "
+                                           "ARM\\x64 magic)")
     trunc = tmp_path / "trunc.gz"
     trunc.write_bytes(gzip.compress(hashlib.shake_256(b"t").digest(100000))[:2000])
     status, _, err = measure([*HOST6, "-k", str(trunc), *args], capsys)

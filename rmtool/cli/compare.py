@@ -7,18 +7,25 @@ the expected configuration) and ``--log LOG --images PATH...`` (the log's replay
 ``--index-map/--store/--dtb-templates/--rmm-version`` passed to ``replay_log``). With
 ``--log`` the mismatches are explained by :mod:`rmtool.verify.compare.explain` (which register,
 which event, which operation). Output: a table per claim (expected, actual, status) and
-the explanations, or ``--format json`` (``explanations``: [{register, event, message}]).
+the explanations, or ``--format json`` / ``yaml`` (``rmtool/compare/1``, docs/json.md;
+``explanations``: [{register, event, message}], ``errors`` / ``warnings``: the token's
+failed and waived checks, the replay's reasons and what to pass); ``--html FILE`` also
+writes the report of :mod:`rmtool.report` (claims with the differing bytes, expected and
+actual Realm side by side, operations aligned). In the table a
+mismatching value shows its first differing byte in brackets (:mod:`hexdiff
+<rmtool.verify.compare.hexdiff>`); the JSON keeps full values.
 Exit 0 when every given reference matches, 1 otherwise, 2 when the token or a reference
 is unusable or no reference is given. docs/cli-compare.md describes it.
 """
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
 import click
 from tabulate import tabulate
 
+from rmtool.cli._output import emit
 from rmtool.cli.option_groups import (
     OutputFormat,
     ReplaySettings,
@@ -31,12 +38,15 @@ from rmtool.cli.options import (
     verification_lines,
 )
 from rmtool.cli.options_compare import CompareReferences, compare_references
+from rmtool.cli.replay import replay_messages
+from rmtool.cli.token import verification_messages
 from rmtool.errors import TokenError, UsageError
 from rmtool.files import read_bounded
 from rmtool.measure.rmm.algorithms import ALGORITHMS
 from rmtool.replay import ImageStore, ReferenceImages, ReplayResult, replay_log
 from rmtool.verify.compare import compare as cmp
 from rmtool.verify.compare import explain as exp
+from rmtool.verify.compare.hexdiff import mark_first_difference
 from rmtool.verify.token import checks as K
 from rmtool.verify.token.claims import RealmClaims
 from rmtool.verify.token.codec import read_token
@@ -49,6 +59,14 @@ def _short(value: bytes | None) -> str:
         return "-"
     text = value.hex()
     return text if len(text) <= 64 else text[:64] + "\n" + text[64:]
+
+
+def _cell(value: bytes | None, other: bytes | None, status: str) -> str:
+    """A table cell: a mismatching value with its first differing byte bracketed
+    (``8b9d07a2…[df]5b61…``), any other value in full."""
+    if status == cmp.MISMATCH and value is not None and other is not None:
+        return mark_first_difference(value, other)
+    return _short(value)
 
 
 def _read_log(path: str) -> bytes:
@@ -77,16 +95,52 @@ def _replay(realm: RealmClaims, log: str, settings: ReplaySettings
     return result, candidates
 
 
+def _write_html(path: str, token: str, ref: CompareReferences, rs: ReplaySettings,
+                data: tuple[cmp.CompareReport, exp.MeasureTrace | None, ReplayResult | None]
+                ) -> None:
+    """``--html FILE``: the comparison's report (rmtool.report), from the JSON's data."""
+    import sys
+
+    from rmtool.report import compare_report, input_files, write_report
+
+    report, trace, result = data
+    named = [("token", token), ("endorsements", ref.endorsements), ("corim", ref.corim_file),
+             ("measure trace", ref.measure_trace), ("event log", ref.log),
+             *(("image", i) for i in rs.images),
+             *(("dtb template", d) for d in rs.dtb_templates)]
+    write_report(path, compare_report(report, sys.argv, trace=trace, result=result,
+                                      inputs=input_files(named)))
+
+
+def _causes(realm: RealmClaims, checked: K.Verification, log: str, rs: ReplaySettings,
+            measure_args: tuple[str, ...]) -> list[dict[str, Any]]:
+    """``rmtool diagnose --log``'s causes (its code: the two commands never disagree)."""
+    from rmtool.cli.measure import parse_measure_args
+    from rmtool.diagnose.claims import target_of
+    from rmtool.diagnose.engine import DiagnoseSettings, diagnose
+
+    settings = DiagnoseSettings(log=log, images=rs.images, store=rs.store,
+                                index_map=rs.index_map)
+    found = diagnose(target_of(realm), checked, parse_measure_args(list(measure_args)),
+                     parse_measure_args, settings)
+    return [c.to_json() for c in found.causes]
+
+
 @click.command("compare")
 @click.argument("token", type=click.Path(dir_okay=False))
 @compare_references
 @replay_options(for_compare=True)
 @token_verification_options
 @output_format()
+@click.option("--html", "html", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write a self-contained HTML report (verdict, claims, expected and "
+                   "actual memory maps, operation timeline, events, inputs) to FILE.")
+@click.argument("measure_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def compare(ctx: click.Context, token: str, references: CompareReferences,
             replay_settings: ReplaySettings, verification: TokenVerificationSettings,
-            output_format: OutputFormat) -> None:
+            output_format: OutputFormat, html: str | None,
+            measure_args: tuple[str, ...]) -> None:
     """Compare the realm measurements in TOKEN with reference values.
 
     References: --rim/--rem0..3/--rpv, --endorsements, --corim, --measure-trace and
@@ -103,10 +157,16 @@ def compare(ctx: click.Context, token: str, references: CompareReferences,
     MATCH (exit 0) only when every given reference matches AND the token verifies; a
     waived check is named as UNVERIFIED. A token that fails verification is FAIL (exit 1)
     whatever its claims; MISMATCH is exit 1; unusable input is exit 2.
+
+    With --log and, after --, the expected Realm's `rmtool measure` arguments
+    (MEASURE_ARGS), a mismatch also lists its causes (memory size, vCPUs, images,
+    bootargs, Realm parameters...), computed by `rmtool diagnose`'s code.
     """
     ref, rs = references, replay_settings
     if not ref.log and (rs.images or rs.dtb_templates):
         raise UsageError("--images and --dtb-templates need --log")
+    if measure_args and not ref.log:
+        raise UsageError("MEASURE_ARGS (after --) need --log: the causes come from the log")
     policy = verification.policy()
     tok = read_token(token)
     if tok.realm is None:
@@ -126,10 +186,14 @@ def compare(ctx: click.Context, token: str, references: CompareReferences,
         refs.append(exp.trace_reference(trace))
     result = None
     candidates: dict[bytes, str] = {}
+    msgs = verification_messages(checked)
     if ref.log:
         result, candidates = _replay(realm, ref.log, rs)
-        for w in result.warnings:
-            click.echo(f"WARN {w}", err=True)
+        replayed = replay_messages(result, bool(rs.images), echo=False)
+        for w in replayed.warnings:  # stderr as before: the warnings, and what to pass
+            click.echo(f"WARN {w['message']}", err=True)
+        msgs.warnings += replayed.warnings
+        msgs.errors += replayed.errors
         refs.append(exp.replay_reference(result))
     if not refs:
         raise UsageError("no reference values given (use --rim/--rem0..3/--rpv, "
@@ -138,15 +202,19 @@ def compare(ctx: click.Context, token: str, references: CompareReferences,
     report.verification = checked
     report.explanations = exp.explain(realm, report, result, trace, candidates,
                                       images_given=bool(rs.images))
-    if output_format.json:
-        click.echo(json.dumps(report.to_json(), indent=2))
+    if ref.log and measure_args and not report.claims_ok:
+        report.causes = _causes(tok.realm.claims, checked, ref.log, rs, measure_args)
+    if html is not None:
+        _write_html(html, token, ref, rs, (report, trace, result))
+    if output_format.structured:
+        emit("compare", report.to_json(), output_format.fmt, msgs)
     else:
         click.echo("token verification:")
         click.echo("\n".join(verification_lines(checked)))
         click.echo(f"verification: {checked.summary()}")
         click.echo("")
-        rows = [(cmp.LABELS[r.claim], r.source, _short(r.expected), _short(r.actual), r.status)
-                for r in report.results]
+        rows = [(cmp.LABELS[r.claim], r.source, _cell(r.expected, r.actual, r.status),
+                 _cell(r.actual, r.expected, r.status), r.status) for r in report.results]
         click.echo(tabulate(rows, headers=["claim", "source", "expected", "actual", "status"]))
         for r in report.results:
             if r.status == cmp.MISMATCH:
@@ -157,6 +225,11 @@ def compare(ctx: click.Context, token: str, references: CompareReferences,
             click.echo("explanations:")
         for e in report.explanations:
             click.echo(f"- {e.message}")
+        if report.causes:
+            click.echo("causes:")
+        for c in report.causes:
+            click.echo(f"- {c['parameter']}: expected {c['expected']}, the token's Realm had "
+                       f"{c['actual']} ({c['detail']})")
         click.echo(f"claims: {'MATCH' if report.claims_ok else 'MISMATCH'}")
         click.echo(f"verdict: {report.verdict_text()}")
     if not report.ok:

@@ -3,19 +3,22 @@
 Endorsements for today's Veraison (docs/cli.md, "rmtool corim").  The library is
 :mod:`rmtool.verify.corim.realm` (building / reading), :mod:`rmtool.verify.corim.lint`,
 :mod:`rmtool.verify.corim.sign` and :mod:`rmtool.verify.corim.submit`; this module only
-parses options and formats output. Exit codes: 0 success / clean, 1 invalid CoRIM or
-rejected submission, 2 unreadable input.
+parses options and formats output (tables with names for the CoRIM's integer keys:
+entities, validity, locators, corim-meta; ``--format json`` / ``yaml`` is the document of
+``rmtool.cli._output``, ``rmtool/corim-<command>/1`` in docs/json.md). Exit codes: 0
+success / clean, 1 invalid CoRIM or rejected submission, 2 unreadable input.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import click
 from tabulate import tabulate
 
+from rmtool.cli._output import Messages, emit, printable
 from rmtool.cli.option_groups import OutputFormat, output_format
 from rmtool.cli.options_corim import (
     CLIENT_SECRET_ENV,
@@ -32,7 +35,12 @@ from rmtool.filetype import check_kind
 from rmtool.verify.corim import comid_json
 from rmtool.verify.corim import realm as corim_lib
 from rmtool.verify.corim.lint import has_errors, lint
-from rmtool.verify.corim.model import HASH_BY_SIZE, HASH_SIZES, MAX_CORIM_SIZE
+from rmtool.verify.corim.model import (
+    HASH_BY_SIZE,
+    HASH_SIZES,
+    MAX_CORIM_SIZE,
+    hash_algo_name,
+)
 from rmtool.verify.corim.sign import load_cert_chain, load_signing_key, sign_corim
 from rmtool.verify.corim.submit import AuthConfig, Deadline, submit_corim
 
@@ -74,10 +82,16 @@ def _hex(value: str | None, what: str) -> bytes | None:
         raise UsageError(f"{what} is not hex: {value[:40]!r}", field=what) from None
 
 
+def _one_of(names: Iterable[str]) -> str:
+    """``a, b or c`` (the Realm algorithms of rmtool.hashalgo, in its order)."""
+    *head, last = names
+    return f"{', '.join(head)} or {last}" if head else last
+
+
 def _algo(value: Any, what: str) -> str:
     text = str(value).lower().replace("-", "").replace("rmihash", "")
     if text not in HASH_SIZES:
-        raise UsageError(f"{what} {value!r} is not sha256, sha384 or sha512", field=what)
+        raise UsageError(f"{what} {value!r} is not {_one_of(HASH_SIZES)}", field=what)
     return text
 
 
@@ -170,8 +184,8 @@ def create(measurements: str | None, settings: CorimCreateSettings,
             "media_type": corim_lib.media_type_for(data), "hash_algo": algo,
             "rim": corim_lib.load_reference_values(o.output).rim.hex()  # type: ignore[union-attr]
             }
-    if output_format.json:
-        click.echo(json.dumps(info, indent=2))
+    if output_format.structured:
+        emit("corim-create", info, output_format.fmt)
     else:
         click.echo(tabulate([[k, v] for k, v in info.items()], tablefmt="plain"))
 
@@ -192,37 +206,116 @@ def _realm_rows(r: Mapping[str, Any]) -> list[list[str]]:
 def show(file: str, output_format: OutputFormat) -> None:
     """Decode a CoRIM (signed or not), a CoMID or CoMID JSON and print its realm values."""
     desc = corim_lib.describe(_read(file, "file"))
-    if output_format.json:
-        click.echo(json.dumps(desc, indent=2, sort_keys=False))
+    if output_format.structured:
+        emit("corim-show", desc, output_format.fmt)
         return
     head: list[list[Any]] = [["kind", desc["kind"]]]
     c = desc.get("corim")
     if c:
-        head += [["corim-id", c.get("id")],
-                 ["profile", f"{c.get('profile')} ({c.get('profile-encoding')})"]]
-        for k in ("rim-validity", "entities", "dependent-rims"):
-            if k in c:
-                head.append([k, json.dumps(c[k])])
+        head += [["corim-id", _text(c.get("id"))],
+                 ["profile", f"{_text(c.get('profile'))} ({c.get('profile-encoding')})"]]
+        if "rim-validity" in c:
+            head.append(["rim-validity", _validity_text(c["rim-validity"])])
+        for e in c.get("entities") or []:
+            head.append(["entity", _entity_text(e)])
+        for loc in c.get("dependent-rims") or []:
+            head.append(["dependent-rim", _locator_text(loc)])
     p = desc.get("protected")
     if p:
         head += [["signature alg", f"{p.get('alg')} ({p.get('alg-name')})"],
-                 ["content-type", p.get("content-type")],
-                 ["corim-meta", json.dumps(p.get("corim-meta"))],
+                 ["content-type", _text(p.get("content-type"))],
+                 ["corim-meta", _meta_text(p.get("corim-meta"))],
                  ["x5chain", "present" if p.get("x5chain") else "absent"]]
     for t in desc.get("other-tags", []):
         head.append([f"tag[{t['index']}]", f"CBOR tag {t['tag']} (not a CoMID)"])
-    click.echo(tabulate(head, tablefmt="plain"))
+    click.echo(tabulate(head, tablefmt="plain", disable_numparse=True))
     realms = desc.get("realms", [])
     if not realms:
         click.echo("\nno CCA realm reference values found")
     for i, r in enumerate(realms):
         click.echo(f"\nrealm reference values [{i}] (tag {r['tag_index']}, "
                    f"triple {r['triple_index']})")
-        click.echo(tabulate(_realm_rows(r), tablefmt="plain"))
+        click.echo(tabulate([[k, _text(v) if isinstance(v, str) else v]
+                             for k, v in _realm_rows(r)], tablefmt="plain"))
     for comid in desc.get("comids", []):
         click.echo(f"\nCoMID tags[{comid['index']}] ({comid['encoding']}):")
+        entities = comid.get("entities")
+        if isinstance(entities, list):
+            click.echo(tabulate([["entity", _entity_text(e)]
+                                 for e in entities], tablefmt="plain"))
         click.echo(json.dumps({k: v for k, v in comid.items()
-                               if k not in ("index", "encoding")}, indent=2))
+                               if k not in ("index", "encoding", "entities")}, indent=2))
+
+
+def _text(value: Any) -> str:
+    """A text value of the CoRIM for the table (non-printable characters escaped);
+    anything else as JSON."""
+    if value is None:
+        return "-"
+    return printable(value) if isinstance(value, str) else json.dumps(value)
+
+
+def _uri(value: Any) -> str:
+    """A (tagged, #6.32) URI as its text."""
+    if isinstance(value, Mapping) and value.get("tag") == 32:
+        return _text(value.get("value"))
+    return _text(value)
+
+
+def _entity_text(entity: Any) -> str:
+    """``ACME Ltd. (reg-id https://acme.example; roles: manifest-creator)`` from the
+    named entity of ``describe`` (``rmtool.verify.corim.realm.entity_json``)."""
+    if not isinstance(entity, Mapping) or "entity-name" not in entity:
+        return json.dumps(entity)
+    text = _text(entity["entity-name"])
+    extra = []
+    if entity.get("reg-id") is not None:
+        extra.append(f"reg-id {_uri(entity['reg-id'])}")
+    roles = entity.get("roles")
+    if isinstance(roles, list):
+        extra.append("roles: " + (", ".join(_text(r) for r in roles) or "none"))
+    rest = {k: v for k, v in entity.items() if k not in ("entity-name", "reg-id", "roles")}
+    if rest:
+        extra.append(json.dumps(rest))
+    return text + (f" ({'; '.join(extra)})" if extra else "")
+
+
+def _validity_text(validity: Any) -> str:
+    """validity-map (0 not-before, 1 not-after) as ``not before X, not after Y``."""
+    if not isinstance(validity, Mapping):
+        return json.dumps(validity)
+    keys = (("0", "not before"), (0, "not before"), ("1", "not after"), (1, "not after"))
+    parts = [f"{name} {_text(validity[k])}" for k, name in keys if k in validity]
+    return ", ".join(parts) or json.dumps(validity)
+
+
+def _locator_text(locator: Any) -> str:
+    """corim-locator-map (0 href, 1 thumbprint)."""
+    if not isinstance(locator, Mapping):
+        return json.dumps(locator)
+    href = locator.get("0", locator.get(0))
+    thumb = locator.get("1", locator.get(1))
+    text = f"href {_uri(href)}" if href is not None else json.dumps(locator)
+    if isinstance(thumb, list) and len(thumb) == 2 and isinstance(thumb[0], int):
+        return text + (f", thumbprint {hash_algo_name(thumb[0]) or thumb[0]}:"
+                       f"{_text(thumb[1])}")
+    return text + (f", thumbprint {json.dumps(thumb)}" if thumb is not None else "")
+
+
+def _meta_text(meta: Any) -> str:
+    """corim-meta-map (0 signer {0 signer-name, 1 signer-uri}, 1 signature-validity)."""
+    if not isinstance(meta, Mapping):
+        return json.dumps(meta)
+    signer = meta.get("0", meta.get(0))
+    parts = []
+    if isinstance(signer, Mapping):
+        name = signer.get("0", signer.get(0))
+        uri = signer.get("1", signer.get(1))
+        parts.append(f"signer {_text(name)}" + (f" ({_uri(uri)})" if uri is not None else ""))
+    validity = meta.get("1", meta.get(1))
+    if validity is not None:
+        parts.append(f"signature validity: {_validity_text(validity)}")
+    return "; ".join(parts) or json.dumps(meta)
 
 
 @corim.command("lint")
@@ -240,9 +333,17 @@ def lint_cmd(ctx: click.Context, file: str, cddl_dir: str | None,
     except InputFileError as exc:
         raise CorimError(exc.message, field=exc.field) from None
     bad = has_errors(findings)
-    if output_format.json:
-        click.echo(json.dumps({"file": file, "valid": not bad,
-                               "findings": [f.to_json() for f in findings]}, indent=2))
+    if output_format.structured:
+        msgs = Messages()
+        for f in findings:
+            where = f.path or f.rule
+            if f.severity == "error":
+                msgs.error(f.message, field=where, offset=f.offset, echo=False)
+            else:
+                msgs.warn(f.message, field=where, echo=False)
+        emit("corim-lint", {"file": file, "valid": not bad,
+                            "findings": [f.to_json() for f in findings]},
+             output_format.fmt, msgs)
     else:
         if findings:
             click.echo(tabulate([[f.severity, f.rule, f.message, f.path] for f in findings],
@@ -252,6 +353,47 @@ def lint_cmd(ctx: click.Context, file: str, cddl_dir: str | None,
         ctx.exit(1)
 
 
+
+
+@corim.command("verify")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--key", type=click.Path(dir_okay=False),
+              help="Public (or private) key: PEM, DER or JWK.")
+@click.option("--cert", type=click.Path(dir_okay=False),
+              help="Signer certificate (PEM or DER); its key verifies the signature.")
+@output_format(FORMAT_HELP)
+@click.pass_context
+def verify_cmd(ctx: click.Context, file: str, key: str | None, cert: str | None,
+               output_format: OutputFormat) -> None:
+    """Verify the COSE_Sign1 signature of the signed CoRIM in FILE (exit 0 / 1 / 2)."""
+    from rmtool.verify import cose
+    from rmtool.verify.appraise.signed_corim import (
+        certificate_key,
+        load_certificate,
+        verify_signed_corim,
+    )
+
+    if (key is None) == (cert is None):
+        raise UsageError("give exactly one of --key KEY and --cert CERT", field="key")
+    certificate = None
+    if cert is not None:
+        certificate = load_certificate(_read(cert, "key"), cert)
+        public: cose.PublicKey | cose.PrivateKey = certificate_key(certificate)
+    else:
+        assert key is not None
+        public = cose.load_any_key_bytes(_read(key, "key"), key, UsageError)
+    result = verify_signed_corim(_read(file, "file"), public, certificate)
+    if output_format.json:
+        click.echo(json.dumps({"file": file, **result.to_json()}, indent=2))
+    else:
+        click.echo(f"alg: {result.alg or '-'}")
+        click.echo(f"signer: {result.signer or '-'}")
+        if result.x5chain_leaf_matches is not None:
+            click.echo("x5chain leaf: " + ("the given certificate" if result.x5chain_leaf_matches
+                                           else "a different certificate"))
+        click.echo(f"{file}: {'VALID' if result.valid else 'INVALID'} ({result.reason})")
+    if not result.valid:
+        ctx.exit(1)
 
 
 @corim.command("submit")
@@ -282,13 +424,18 @@ def submit(ctx: click.Context, file: str, settings: SubmitSettings,
                       token_url=o.token_url, scopes=list(o.scopes))
     verify: bool | str = False if o.insecure else (o.ca_cert or True)
     result = submit_corim(data, o.api_server, mt, auth=auth, verify=verify, deadline=deadline)
-    if output_format.json:
-        click.echo(json.dumps(result.to_json(), indent=2))
+    if output_format.structured:
+        msgs = Messages()
+        if not result.ok:
+            msgs.error(result.failure_reason or result.detail
+                       or f"HTTP {result.http_status} from {result.url}",
+                       field="submission", echo=False)
+        emit("corim-submit", result.to_json(), output_format.fmt, msgs)
     elif result.ok:
         click.echo(f"submitted {file} to {result.url} ({mt}): {result.status}")
     if result.ok:
         return
-    if not output_format.json:
+    if not output_format.structured:
         if result.http_status == 415:
             click.echo(f"ERROR the server does not accept {mt} (HTTP 415); it accepts: "
                        + (", ".join(result.accept) or "(no Accept header)"), err=True)

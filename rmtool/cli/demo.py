@@ -9,8 +9,8 @@ A VMM whose front-end is not installed is skipped with a note.
 
 from __future__ import annotations
 
-import json
 import shlex
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 import click
 from tabulate import tabulate
 
+from rmtool.cli._output import Messages, emit
 from rmtool.cli.option_groups import OutputFormat, output_format
 from rmtool.examples import HOST_FILES, write_inputs
 from rmtool.measure import measure_vmm
@@ -39,9 +40,12 @@ DEMO_REALMS: tuple[tuple[str, tuple[str, ...]], ...] = (
 HOSTS = ("qemu-max-8.2", "kvm")
 
 
-def run_demo(directory: Path) -> list[dict[str, Any]]:
-    """Measure the demo Realms; one row per VMM (``rim`` None and a ``note`` if skipped)."""
+def run_demo(directory: Path, written: list[Path] | None = None) -> list[dict[str, Any]]:
+    """Measure the demo Realms; one row per VMM (``rim`` None and a ``note`` if skipped).
+    The paths of the files written are appended to ``written``."""
     files = write_inputs(directory)
+    if written is not None:
+        written += files.values()
     configs = [str(files[HOST_FILES[h]]) for h in HOSTS]
     caps = HostCaps()
     for c in configs:
@@ -71,26 +75,67 @@ def run_demo(directory: Path) -> list[dict[str, Any]]:
 
 @click.command("demo")
 @click.option("--dir", "directory", type=click.Path(file_okay=False),
-              help="Write the example inputs here (default: a new temporary directory).")
+              help="Write the example inputs here and keep them (default: a temporary "
+                   "directory, removed at the end).")
+@click.option("--keep", is_flag=True,
+              help="Keep the temporary directory (its path is printed).")
 @output_format()
-def demo(directory: str | None, output_format: OutputFormat) -> None:
-    """Measure three example Realms (kvmtool, QEMU, cloud-hypervisor) from generated inputs."""
+def demo(directory: str | None, keep: bool, output_format: OutputFormat) -> None:
+    """Measure three example Realms (kvmtool, QEMU, cloud-hypervisor) from generated inputs.
+
+    Every file written is listed; the temporary directory is removed at the end unless
+    --keep (or --dir DIR) is given."""
+    kept = bool(directory) or keep
     d = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="rmtool-demo-"))
-    rows = run_demo(d)
-    if output_format.json:
-        click.echo(json.dumps({"directory": str(d), "realms": rows}, indent=2))
+    try:
+        written: list[Path] = []
+        rows = run_demo(d, written)
+        if not kept:  # the files will be gone: name them as in any examples directory
+            for r in rows:
+                r["command"] = r["command"].replace(f"{d}/", "")
+        _report(d, rows, sorted(p.name for p in written), kept, output_format)
+    finally:
+        if not kept:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _report(d: Path, rows: list[dict[str, Any]], files: list[str], kept: bool,
+            output_format: OutputFormat) -> None:
+    if output_format.structured:  # the document of rmtool.cli._output (docs/json.md)
+        msgs = Messages()
+        for r in rows:
+            for w in r.get("warnings") or ():
+                msgs.warn(f"{r['vmm']}: {w}", echo=False)
+            if r.get("note"):
+                msgs.warn(f"{r['vmm']}: {r['note']}", echo=False)
+        emit("demo", {"directory": str(d), "kept": kept, "files": files, "realms": rows},
+             output_format.fmt, msgs)
         return
-    click.echo(f"Example inputs (made by rmtool.examples) in {d}:")
-    click.echo("  Image (synthetic arm64 kernel), initrd.cpio, QEMU_EFI.fd, host files "
-               + ", ".join(HOST_FILES.values()))
+    click.echo(f"Wrote {len(files)} example input files (made by rmtool.examples) in {d}:")
+    for name in files:
+        click.echo(f"  {name:<20} {(d / name).stat().st_size:>8} bytes  {_ABOUT.get(name, '')}"
+                   .rstrip())
     click.echo("")
     table = [(r["vmm"], r["hash_algo"] or "-", r["rim"] or r["note"]) for r in rows]
     click.echo(tabulate(table, headers=["VMM", "hash", "RIM (Realm Initial Measurement)"]))
     click.echo("")
-    click.echo("Each RIM is what `rmtool measure` prints for the same Realm:")
+    click.echo("Each RIM is what `rmtool measure` prints for the same Realm"
+               + (":" if kept else " (in a directory made by python -m rmtool.examples "
+                  "inputs DIR):"))
     for r in rows:
         if r["rim"] is not None:
             click.echo(f"  {r['command']}")
     click.echo("")
+    if kept:
+        click.echo(f"Kept {d} (the files above).")
+    else:
+        click.echo(f"Removed {d}: rerun with --keep (or --dir DIR) to keep the inputs; "
+                   "python -m rmtool.examples inputs DIR writes the same files")
     click.echo("Next: rmtool launch --help (run script + reference values), "
                "rmtool corim --help, rmtool compare --help")
+
+
+# what each example input is (rmtool.examples)
+_ABOUT = {"Image": "synthetic arm64 kernel Image", "initrd.cpio": "initrd",
+          "QEMU_EFI.fd": "synthetic firmware", "launch.toml": "rmtool launch configuration",
+          **{f: "host capabilities (-c)" for f in HOST_FILES.values()}}

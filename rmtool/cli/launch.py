@@ -9,13 +9,13 @@ exactly the measured ones (``run-<vmm>.sh --print-measure-args`` reproduces it).
 
 from __future__ import annotations
 
-import json
 import shlex
 from pathlib import Path
 from typing import Any
 
 import click
 
+from rmtool.cli._output import Messages, emit
 from rmtool.cli.options_launch import LaunchSettings, launch_options
 from rmtool.errors import InputFileError, UsageError
 from rmtool.files import LIMITS, load_json_bounded, write_atomic
@@ -78,6 +78,14 @@ def _measurement_lines(plan: LaunchPlan) -> list[str]:
     return [f"RIM: {m.rim.hex()}"] + [f"REM{i}: {r.hex()}" for i, r in enumerate(m.rems)]
 
 
+def launch_messages(plan: LaunchPlan) -> Messages:
+    """The VMM front-end's warnings for the structured document (already on stderr)."""
+    msgs = Messages()
+    for w in plan.build.warnings:
+        msgs.warn(w, echo=False)
+    return msgs
+
+
 @click.command("launch", context_settings={"help_option_names": ["-h", "--help"]})
 @launch_options
 @click.pass_context
@@ -127,9 +135,12 @@ def launch(ctx: click.Context, settings: LaunchSettings) -> None:
     plan = plan_launch(cfg, opts, rmm_version=s.rmm_version, jobs=s.jobs)
     for note in plan.notes:
         click.echo(f"NOTE {note}", err=True)
-    for w in plan.build.warnings:
+    for w in plan.warnings():  # not those about the arguments rmtool generated itself
         click.echo(f"WARN {w}", err=True)
     if s.verbose:
+        for w in plan.generated_word_notes():
+            click.echo(f"NOTE measured as the reference does: {w} (an argument rmtool "
+                       f"generated)", err=True)
         click.echo(f"kernel parameters: {plan.kernel_params}", err=True)
         click.echo(f"measured as: {plan.measure_command()}", err=True)
     m = plan.measurements
@@ -159,14 +170,14 @@ def launch(ctx: click.Context, settings: LaunchSettings) -> None:
     for kind, path, content, mode in outputs:
         _write(path, content, mode)
         written[kind] = path
-    if s.fmt == "json":
-        click.echo(json.dumps({
+    if s.fmt in ("json", "yaml"):  # the document of rmtool.cli._output (docs/json.md)
+        emit("launch", {
             "vmm": plan.vmm, "rim": m.rim.hex(), "rems": [r.hex() for r in m.rems],
             "hash_algo": m.hash_algo.name, "personalization_value": m.rpv.hex(),
             "rmm_version": m.profile.name, "vmm_command": plan.vmm_command(),
             "vmm_args": plan.args, "measure_argv": plan.measure_argv(),
             "kernel_params": plan.kernel_params, "dtb_sha256": plan.dtb_sha256,
-            "written": written, "notes": plan.notes}, indent=2))
+            "written": written, "notes": plan.notes}, s.fmt, launch_messages(plan))
         return
     for kind, path in written.items():
         click.echo(f"wrote {kind}: {path}")

@@ -2,17 +2,24 @@
 
 Output contract of ``--format json`` (docs/cli.md, "rmtool log")::
 
-    {"format": str, "algorithms": [str],
+    {"schema": "rmtool/log-show/1", "format": str, "algorithms": [str],
      "events": [{"number", "offset", "index", "type", "type_value",
                  "digests": {bank: hex}, "data": {...decoded...},
                  "digest_matches_data": {bank: bool} | null}],
      "registers": {bank: {"<index>": hex}},
      "errors": [{"offset", "field", "message"}],
+     "warnings": [{"message", "field"}],
      "padding": int}
 
-plus ``"table"`` (the fields) for an ACPI CCEL table. Hex is lower-case without ``0x``.
+plus ``"table"`` (the fields) for an ACPI CCEL table (docs/json.md: the shared
+``schema`` / ``errors`` / ``warnings`` keys of ``rmtool.cli._output``; ``--format yaml``
+is the same document). Hex is lower-case without ``0x``.
 ``digest_matches_data`` is null where the PFP does not define the digest as the hash of
-the event data. Exit status 1 when the log has a framing error (events before it are
+the event data. ``registers`` is the PCR-style extend of each index (TCG PC Client PFP):
+on an Arm CCA Realm log, index 0 carries the VMM's RIM events (docs/measurement-log.md
+section 2) and its PCR-style value is not the Realm's RIM, which the RMM builds from the
+Realm's operations; the table labels that row and ``warnings`` says so (``rmtool replay``
+rebuilds the RIM). Exit status 1 when the log has a framing error (events before it are
 still printed).
 """
 
@@ -27,8 +34,10 @@ from typing import Any
 
 import click
 
+from rmtool.cli._output import message, schema, yaml_text
 from rmtool.errors import EventLogError, InputFileError, UsageError
 from rmtool.eventlog import Event, EventLog, LogError, parse
+from rmtool.eventlog import constants as c
 from rmtool.eventlog.replay import replay_banks
 from rmtool.files import LIMITS, read_bounded
 from rmtool.filetype import check_kind
@@ -88,6 +97,41 @@ def _errors(log: EventLog, errors: list[LogError] | None = None) -> list[dict[st
     return [{"offset": e.offset, "field": e.field, "message": e.message} for e in found]
 
 
+#: Event types that may be one of the VMM's RIM events (rmtool.replay.cca.RealmLogCheck).
+_RIM_EVENT_TYPES = frozenset({c.EV_EVENT_TAG, c.EV_POST_CODE2, c.EV_EFI_PLATFORM_FIRMWARE_BLOB2})
+
+#: The label of index 0 on a Realm log, in the table and in ``warnings``.
+RIM_INDEX_NOTE = ("index 0 holds the VMM's RIM events of an Arm CCA Realm log: its value "
+                  "here is a PCR-style extend of their digests, not the Realm's RIM (the "
+                  "RMM measures the Realm's operations; rmtool replay LOG --images DIR "
+                  "rebuilds the RIM)")
+
+
+#: The note on index 0's row of the register table of a Realm log.
+_INDEX_ZERO_LABEL = "RIM events: not the RIM (see note)"
+
+
+class _RealmIndexZero:
+    """Whether the log's index 0 carries a CCA RIM event (then its PCR-style register
+    value means nothing): fed each listed event, cheaply (index and type first)."""
+
+    def __init__(self) -> None:
+        self.found = False
+
+    def observe(self, event: Event) -> None:
+        if self.found or event.index != 0 or event.event_type not in _RIM_EVENT_TYPES:
+            return
+        from rmtool.replay.cca import RealmLogCheck  # only for candidate events
+
+        self.found = RealmLogCheck.is_rim_event(event.event_type, event.data)
+
+    def warnings(self, banks: Iterable[str]) -> list[dict[str, Any]]:
+        """One warning per bank shown (``field``: the register it is about)."""
+        if not self.found:
+            return []
+        return [message(RIM_INDEX_NOTE, field=f"registers.{b}.0") for b in banks]
+
+
 def _make_dumps() -> Callable[[Any], str]:
     """Compact JSON encoder, identical to ``json.dumps(value, separators=(",", ":"))``.
 
@@ -108,7 +152,8 @@ def _make_dumps() -> Callable[[Any], str]:
 
 
 def _events_json(events: Iterable[Event], only: list[str] | None,
-                 dumps: Callable[[Any], str]) -> Iterator[str]:
+                 dumps: Callable[[Any], str],
+                 realm: _RealmIndexZero | None = None) -> Iterator[str]:
     """The ``events`` items of the JSON contract, ``_BATCH`` events per string.
 
     Writes exactly what ``dumps(event_dict(event, only))`` writes, without building the
@@ -136,10 +181,13 @@ def _events_json(events: Iterable[Event], only: list[str] | None,
                       dict[str, bool] | None] = {}
     batch: list[str] = []
     append = batch.append
+    observe = realm.observe if realm is not None else None
     for event in events:
         digests = event.digests
         etype = event.event_type
         raw = event.data
+        if observe is not None and etype in _RIM_EVENT_TYPES:
+            observe(event)
         small = len(raw) <= _MEMO_DATA and event.number > 0  # event 0: decoded by parse
         if small:
             key = (etype, event.index, raw, tuple(digests.items()))
@@ -254,26 +302,36 @@ def _json_chunks(log: EventLog, banks: list[str], bank: str | None,
     found: list[LogError] = [] if errors is None else errors
     padding: list[int] = []
     dumps = _make_dumps()
-    yield '{"format":' + dumps(log.format) + ',"algorithms":' + dumps(log.algorithms)
+    realm = _RealmIndexZero()
+    yield ('{"schema":' + dumps(schema("log-show")) + ',"format":' + dumps(log.format)
+           + ',"algorithms":' + dumps(log.algorithms))
     if log.table is not None:
         yield ',"table":' + dumps(log.table)
     yield ',"events":['
     sep = ""
-    for chunk in _events_json(log.stream(found, padding), [bank] if bank else None, dumps):
+    for chunk in _events_json(log.stream(found, padding), [bank] if bank else None, dumps,
+                              realm):
         yield sep + chunk
         sep = ","
     replayed = registers() if registers is not None else None
     yield '],"registers":' + dumps(replayed if replayed is not None else _registers(log, banks))
-    yield ',"errors":' + dumps(_errors(log, found)) + ',"padding":' + str(padding[0]) + "}\n"
+    yield (',"errors":' + dumps(_errors(log, found)) + ',"warnings":'
+           + dumps(realm.warnings(banks)) + ',"padding":' + str(padding[0]) + "}\n")
 
 
 def _document(log: EventLog, banks: list[str], bank: str | None) -> dict[str, Any]:
     only = [bank] if bank else None
-    doc: dict[str, Any] = {"format": log.format, "algorithms": log.algorithms}
+    doc: dict[str, Any] = {"schema": schema("log-show"), "format": log.format,
+                           "algorithms": log.algorithms}
     if log.table is not None:
         doc["table"] = log.table
-    doc.update(events=[event_dict(e, only) for e in log], registers=_registers(log, banks),
-               errors=_errors(log), padding=log.padding)
+    realm = _RealmIndexZero()
+    events = []
+    for e in log:
+        realm.observe(e)
+        events.append(event_dict(e, only))
+    doc.update(events=events, registers=_registers(log, banks), errors=_errors(log),
+               warnings=realm.warnings(banks), padding=log.padding)
     return doc
 
 
@@ -305,7 +363,10 @@ def _table(log: EventLog, banks: list[str], errors: list[LogError] | None = None
     more = 0
     summaries: dict[tuple[int, bytes], str] = {}  # (type, small data) -> data column
     last: Event | None = None
+    realm = _RealmIndexZero()
     for last in log.stream(found, padding):
+        if last.event_type in _RIM_EVENT_TYPES:
+            realm.observe(last)
         digest = last.digests.get(shown, b"") if shown else b""
         raw = last.data
         if len(raw) <= _MEMO_DATA and last.number > 0:  # event 0: decoded by parse
@@ -334,7 +395,15 @@ def _table(log: EventLog, banks: list[str], errors: list[LogError] | None = None
     for bank in banks:
         regs = sorted(replayed[bank].items())
         lines.append("")
-        lines.append(tabulate([[i, v.hex()] for i, v in regs], headers=["index", bank]))
+        if realm.found:  # a note column: index 0 is not the RIM
+            lines.append(tabulate([[i, v.hex(), _INDEX_ZERO_LABEL if i == 0 else ""]
+                                   for i, v in regs],
+                                  headers=["index", f"{bank} (PCR-style extend)", "note"]))
+        else:
+            lines.append(tabulate([[i, v.hex()] for i, v in regs],
+                                  headers=["index", f"{bank} (PCR-style extend)"]))
+    if realm.found:
+        lines.append(f"note: {RIM_INDEX_NOTE}")
     if padding[0]:
         lines.append(f"\npadding: {padding[0]} bytes after the last event")
     for err in found:
@@ -350,7 +419,8 @@ def log() -> None:
 @log.command("show")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=False))
 @click.option("--format", "fmt", type=click.Choice(_FORMATS), default="table",
-              show_default=True, help="Output format; json is a stable contract.")
+              show_default=True, help="Output format: a table, or the JSON / YAML document "
+                                      "(rmtool/log-show/1, docs/json.md).")
 @click.option("--bank", default=None, help="Only this digest bank (e.g. sha256).")
 @click.option("--max-event-size", type=click.IntRange(min=1), default=16 * 1024 * 1024,
               show_default=True, help="Largest event accepted, in bytes.")
@@ -380,9 +450,7 @@ def _show(file: str, fmt: str, bank: str | None, max_event_size: int) -> None:
         for chunk in _json_chunks(parsed, banks, bank, registers, errors):
             out.write(chunk)
     elif fmt == "yaml":
-        import yaml
-
-        out.write(yaml.safe_dump(_document(parsed, banks, bank), sort_keys=False))
+        out.write(yaml_text(_document(parsed, banks, bank)) + "\n")
         errors = parsed.errors
     else:
         out.write(_table(parsed, banks, errors) + "\n")

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import click
 
 from rmtool import __version__
+from rmtool.cli import help_examples
 from rmtool.errors import RmtoolError, UsageError
 
 # (module, attribute) of every top-level command, in help order.
@@ -25,8 +26,10 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("rmtool.cli.token", "token"),
     ("rmtool.cli.replay", "replay"),
     ("rmtool.cli.compare", "compare"),
+    ("rmtool.cli._diagnose", "diagnose"),
     ("rmtool.cli.log", "log"),
     ("rmtool.cli.corim", "corim"),
+    ("rmtool.cli._appraise", "appraise"),
     ("rmtool.cli.launch", "launch"),
     ("rmtool.cli.demo", "demo"),
     ("rmtool.cli.completion", "completion"),
@@ -47,15 +50,56 @@ class LazyGroup(click.Group):
         for module_name, attr in COMMANDS:
             if _name(attr) == cmd_name:
                 command: click.Command = getattr(importlib.import_module(module_name), attr)
-                return command
+                return help_examples.attach(command, cmd_name)
         return None
+
+
+def did_you_mean(word: str, choices: Sequence[str]) -> str | None:
+    """`` Did you mean 'measure'?`` for a mistyped name (difflib), or None."""
+    import difflib  # only on an error: keeps it off every start-up
+
+    close = difflib.get_close_matches(word, list(choices), n=2, cutoff=0.6)
+    if not close:
+        return None
+    return "Did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+
+
+def _suggest_command(exc: click.UsageError) -> None:
+    """Add "Did you mean ..." to click's "No such command 'x'." of a group when click
+    did not (click >= 8.2 suggests from the sub-commands it has loaded; the lazy group
+    has none loaded)."""
+    ctx = exc.ctx
+    prefix = "No such command "
+    if ctx is None or not isinstance(ctx.command, click.Group) or \
+            not exc.message.startswith(prefix) or "Did you mean" in exc.format_message():
+        return
+    word = exc.message[len(prefix):].rstrip(".").strip("'\"")
+    hint = did_you_mean(word, ctx.command.list_commands(ctx))
+    if hint is not None:
+        exc.message = f"{exc.message} {hint}"
+
+
+def _suggest_choice(exc: click.BadParameter) -> None:
+    """Add "Did you mean ..." to click's "'qemuu' is not one of ..." of a choice option."""
+    param_type = getattr(exc.param, "type", None)
+    if not isinstance(param_type, click.Choice):
+        return
+    import re
+
+    m = re.search(r"'([^']*)' is not one of", exc.message)
+    if m is None:
+        return
+    hint = did_you_mean(m.group(1), [str(c) for c in param_type.choices])
+    if hint is not None:
+        exc.message = f"{exc.message} {hint}"
 
 
 def _name(attr: str) -> str:
     return attr.replace("_", "-")
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=help_examples.epilog(""))
 @click.version_option(__version__, prog_name="rmtool")
 def cli() -> None:
     """Arm CCA Realm attestation: measure, replay, compare and endorse."""
@@ -78,12 +122,18 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "rmtool",
         for warning in getattr(exc, "warnings", ()):  # printed before the error, as parsed
             click.echo(f"WARN {warning}", err=True)
         click.echo(f"ERROR {exc}", err=True)
+        if exc.hint:  # what to do about it: a second line, the first stays the reference's
+            click.echo(f"hint: {exc.hint}", err=True)
         if reference_exits and not isinstance(exc, UsageError):
             return 1  # anyhow's error exit; clap's usage errors stay 2
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
+        if isinstance(exc, click.BadParameter):
+            _suggest_choice(exc)
+        elif isinstance(exc, click.UsageError):
+            _suggest_command(exc)
         exc.show()
         return exc.exit_code
     except click.exceptions.Abort:
@@ -104,10 +154,18 @@ def main() -> None:
     sys.exit(run())
 
 
+def realm_measurements(argv: Sequence[str]) -> int:
+    """``realm-measurements ARGV``: ``rmtool measure ARGV`` with the reference tool's exit
+    statuses, run as its own top-level command (its help and usage name
+    ``realm-measurements``, not ``rmtool measure``)."""
+    measure = cli.get_command(click.Context(cli), "measure")  # lazily, as every command
+    return run(list(argv), prog_name="realm-measurements", command=measure,
+               reference_exits=True)
+
+
 def realm_measurements_main() -> None:
     """``realm-measurements``: the reference tool's argv, i.e. ``rmtool measure ...``."""
-    sys.exit(run(["measure", *sys.argv[1:]], prog_name="realm-measurements",
-                 reference_exits=True))
+    sys.exit(realm_measurements(sys.argv[1:]))
 
 
 if __name__ == "__main__":

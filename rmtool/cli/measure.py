@@ -3,8 +3,8 @@
 ``rmtool measure [GLOBAL OPTIONS] <kvmtool|qemu|cloud-hv> [VMM ARGS...]`` — global
 options as the reference's Args, src/command_line.rs (accepted verbatim for scripts),
 plus rmtool's own: ``--rmm-version``, ``--format``, ``--trace``, ``--jobs``,
-``--corim-output``, ``--emit-log``. Measurements are printed at the hash size the
-token carries (the reference prints 64-byte slots).
+``--corim-output``, ``--emit-log``, ``--html`` (rmtool.report). Measurements are printed at
+the hash size the token carries (the reference prints 64-byte slots).
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
+from click.shell_completion import CompletionItem
 
 from rmtool import hashalgo
+from rmtool.cli.completion import complete_files, complete_vmm
 from rmtool.cli.options_measure import MeasureSettings, measure_options
 from rmtool.diagnose.request import MeasureRequest
 from rmtool.errors import (
@@ -44,6 +46,7 @@ from rmtool.measure.rmm.realm import Measurements, Realm
 from rmtool.measure.vmm.common import MeasureInputs, ReferencePanic, Stage, VmmBuild
 from rmtool.measure.vmm.registry import get as get_frontend
 from rmtool.measure.vmm.registry import is_name as is_vmm_name
+from rmtool.measure.vmm.registry import names as vmm_names
 from rmtool.measure.vmm.rustcompat import (
     STOP_KEY,
     ClapError,
@@ -96,6 +99,7 @@ GLOBAL_OPTIONS = (
     Opt("jobs", ("jobs",)),
     Opt("corim_output", ("corim-output",)),
     Opt("emit_log", ("emit-log",)),
+    Opt("html", ("html",)),
 )
 
 
@@ -116,6 +120,9 @@ def clap_check(args: list[str]) -> None:
         opts = scan(args, _CLAP_GLOBALS, "", stop_at=lambda word: True, deferred=deferred)
     except HelpRequested:
         return  # help / version: click's
+    except ClapError as exc:
+        exc.hint = _global_option_hint(exc.message)
+        raise
     if STOP_KEY not in opts:
         if args:
             raise ClapError("error: 'realm-measurements' requires a subcommand but one was "
@@ -126,7 +133,7 @@ def clap_check(args: list[str]) -> None:
     if vmm == "help":
         return
     if not is_vmm_name(vmm):
-        raise ClapError(f"error: unrecognized subcommand '{vmm}'")
+        raise unknown_vmm(vmm)
     frontend = get_frontend(vmm)
     try:  # clap's pass over the VMM's arguments (a no-op for qemu: raw words)
         frontend.scan_args(args[index + 1:])
@@ -138,8 +145,51 @@ def clap_check(args: list[str]) -> None:
         check()
 
 
+def unknown_vmm(word: str) -> ClapError:
+    """clap's ``unrecognized subcommand`` (the reference's line), with "did you mean" as
+    a hint line when a VMM name is close."""
+    import os
+
+    error = ClapError(f"error: unrecognized subcommand '{word}'")
+    error.hint = did_you_mean(word, vmm_names())
+    if error.hint is None and os.path.lexists(word):  # "-c a.conf b.conf kvmtool"
+        error.hint = (f"{word} is a file, not a VMM name ({', '.join(vmm_names())}): each "
+                      f"file needs its own option before the VMM name, e.g. -c {word}")
+    return error
+
+
+def did_you_mean(word: str, choices: Sequence[str]) -> str | None:
+    """``did you mean 'kvmtool'?`` (difflib), or None when nothing is close."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=2, cutoff=0.6)
+    return ("did you mean " + " or ".join(f"'{c}'" for c in close) + "?") if close else None
+
+
+def _global_option_hint(message: str) -> str | None:
+    """For clap's ``unexpected argument '-m' found`` before the VMM name: that it is a
+    VMM's option (it goes after the VMM name), or the global option it is close to."""
+    import re
+
+    from rmtool.cli.completion import vmm_options
+
+    m = re.fullmatch(r"error: unexpected argument '(-[^']*)' found", message)
+    if m is None:
+        return None
+    word = m.group(1)
+    owners = [name for name in vmm_names() if word in vmm_options(name)]
+    if owners:
+        return (f"{word} is an option of {' and '.join(owners)}: put it after the VMM name "
+                f"(rmtool measure [OPTIONS] VMM {word} ...)")
+    if word.startswith("--"):
+        return did_you_mean(word, [f"--{name}" for o in _CLAP_GLOBALS for name in o.longs])
+    return None
+
+
 def _clap_exit(exc: ClapError) -> click.exceptions.Exit:
     click.echo(exc.message, err=True)
+    if exc.hint:
+        click.echo(f"hint: {exc.hint}", err=True)
     return click.exceptions.Exit(exc.exit_code)
 
 
@@ -147,6 +197,8 @@ class _MeasureCommand(click.Command):
     """Checks the argv the way the reference's clap parser does before click sees it."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.resilient_parsing:  # shell completion: no checks, nothing on stderr
+            return super().parse_args(ctx, args)
         try:
             clap_check(list(args))
         except ClapError as exc:
@@ -156,6 +208,24 @@ class _MeasureCommand(click.Command):
         except click.NoSuchOption as exc:
             raise _clap_exit(ClapError(f"error: unexpected argument '{exc.option_name}' "
                                        f"found")) from exc
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The examples (rmtool.cli.help_examples), under the name this run was given
+        (``realm-measurements`` shows ``realm-measurements ...``)."""
+        from rmtool.cli.help_examples import epilog
+
+        self.epilog = epilog("measure", prog=ctx.command_path)
+        super().format_epilog(ctx, formatter)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        """After the VMM name an option-looking word is the VMM's own option; before it,
+        one of measure's global options (click's default)."""
+        vmm = ctx.params.get("vmm")
+        if vmm and incomplete.startswith("-"):
+            from rmtool.cli.completion import vmm_option_items
+
+            return vmm_option_items(vmm, incomplete)
+        return super().shell_complete(ctx, incomplete)
 
 
 class _Progress:
@@ -177,14 +247,44 @@ class _Progress:
         sys.stderr.write("\n")
 
 
+def _config_hint(path: str, exc: ConfigError) -> str | None:
+    """``Image is not a host-capability TOML file`` when ``path`` could not be read as
+    TOML at all (not UTF-8, or a TOML syntax error), naming what it looks like."""
+    if "stream did not contain valid UTF-8" not in exc.message and \
+            "TOML parse error" not in exc.message:
+        return None
+    if "unknown field" in exc.message or "\ninvalid" in exc.message:
+        return None  # a TOML file with a wrong key or value: the message says which
+    import os
+
+    from rmtool.files import open_regular
+    from rmtool.filetype import sniff
+
+    hint = f"{path} is not a host-capability TOML file"
+    try:  # its first bytes, from a regular file only (rmtool.files)
+        with os.fdopen(open_regular(path, "config"), "rb") as f:
+            found = sniff(f.read(4096))
+    except (OSError, RmtoolError):
+        found = None
+    if found is not None and found.strong:
+        hint += f" (it looks like {found.name})"
+    return hint + ("; -c takes files such as qemu-max-8.2.conf or kvm.conf "
+                   "(python -m rmtool.examples inputs DIR writes them)")
+
+
 def _caps_from_globals(configs: tuple[str, ...], o: dict[str, Any]) -> HostCaps:
     """Reference ``RealmConfig::from_args`` (first thing in every ``build_params``, so
     its errors read ``Cannot build parameters: ...``): config overlays in order, then
     the global options *set* (``RealmParams::udpate``), checked in field order."""
     caps = HostCaps()
-    try:
-        for path in configs:
+    for path in configs:
+        try:
             caps = load_config(path, caps)
+        except ConfigError as exc:
+            error = ParametersError(exc.message)
+            error.hint = _config_hint(path, exc)
+            raise error from exc
+    try:
         values: dict[str, Any] = {}
         if o["ipa_bits"] is not None:
             values["ipa_bits"] = parse_u8(o["ipa_bits"])
@@ -263,8 +363,8 @@ def trace_rows(m: Measurements) -> list[dict[str, Any]]:
                context_settings={"allow_interspersed_args": False,
                                  "help_option_names": ["-h", "--help"]})
 @measure_options
-@click.argument("vmm", required=False)
-@click.argument("vmm_args", nargs=-1, type=click.UNPROCESSED)
+@click.argument("vmm", required=False, shell_complete=complete_vmm)
+@click.argument("vmm_args", nargs=-1, type=click.UNPROCESSED, shell_complete=complete_files)
 def measure(settings: MeasureSettings, vmm: str | None, vmm_args: tuple[str, ...]) -> None:
     """Compute the RIM and REMs of a Realm from a VMM command line.
 
@@ -274,12 +374,15 @@ def measure(settings: MeasureSettings, vmm: str | None, vmm_args: tuple[str, ...
     ctx = click.get_current_context()
     if vmm is None:
         click.echo(ctx.get_usage(), err=True)
+        click.echo(f"VMM is one of: {', '.join(vmm_names())} (then that VMM's own "
+                   f"arguments)", err=True)
+        click.echo(f"Try '{ctx.command_path} --help' for help.", err=True)
         ctx.exit(2)
     if vmm == "help":
         click.echo(ctx.get_help())
         return
     if not is_vmm_name(vmm):
-        raise _clap_exit(ClapError(f"error: unrecognized subcommand '{vmm}'"))
+        raise _clap_exit(unknown_vmm(vmm))
     try:
         _measure(settings, vmm, vmm_args)
     except ClapError as exc:
@@ -288,6 +391,57 @@ def measure(settings: MeasureSettings, vmm: str | None, vmm_args: tuple[str, ...
         # the reference aborts with a Rust panic here: same text, same exit status
         click.echo(exc.panic_text(), err=True)
         raise click.exceptions.Exit(exc.exit_code) from exc
+    except RmtoolError as exc:
+        if exc.hint is None:
+            exc.hint = measure_hint(exc, settings)
+        raise
+
+
+#: host capabilities ``finalize`` needs, in the order it checks them, and their options
+_NEEDED_CAPS = (("ipa_bits", "--ipa-bits"), ("num_wps", "--num-wps"),
+                ("num_bps", "--num-bps"), ("pmu_num_ctrs", "--pmu-num-ctrs"))
+
+
+def missing_caps_hint(missing: Sequence[str]) -> str:
+    """What to pass when host capabilities are unknown. rmtool never guesses them: a
+    measurement with a guessed capability is a wrong reference value (docs/cli.md)."""
+    options = " ".join(f"{opt} N" for name, opt in _NEEDED_CAPS if name in missing)
+    names = " and ".join(missing)
+    return (f"the host's {names} {'is' if len(missing) == 1 else 'are'} not known (rmtool "
+            f"does not guess: a guessed value gives a wrong reference value); pass the "
+            f"host's capability files, e.g. -c qemu-max-8.2.conf -c kvm.conf (written by "
+            f"python -m rmtool.examples inputs DIR), or {options}, before the VMM name")
+
+
+def measure_hint(exc: RmtoolError, s: MeasureSettings) -> str | None:
+    """The second line of an error in the user's terms: which host capabilities to pass,
+    or that the global ``-k`` file is not an arm64 Image. None when there is nothing to
+    add."""
+    import re
+
+    m = re.fullmatch(r"(ipa_bits|num_wps|num_bps|pmu_num_ctrs) is not known", exc.message)
+    if m is not None:
+        try:
+            caps = _caps_from_globals(s.configs, s.host_options())
+        except RmtoolError:
+            caps = HostCaps()
+        names = [name for name, _ in _NEEDED_CAPS]
+        first = names.index(m.group(1))
+        # the one reported, and those checked after it that are still unknown (the PMU
+        # counters only matter with a PMU: reported on their own when they do)
+        missing = [m.group(1)] + [n for n in names[first + 1:] if n != "pmu_num_ctrs"
+                                  and getattr(caps, n) is None]
+        return missing_caps_hint(missing)
+    kernel = s.kernel
+    if kernel is not None and exc.message in (
+            f"file {kernel} error: invalid gzip header", "invalid Linux header",
+            f"file {kernel} error: failed to fill whole buffer"):
+        return f"-k {kernel}: not an arm64 Linux Image (no ARM\\x64 magic)"
+    if exc.message in ("need kernel image", "need initrd image"):
+        what, opt = ("kernel", "-k") if "kernel" in exc.message else ("initrd", "-i")
+        return (f"the VMM loads a {what}: pass its content with the global {opt} FILE, "
+                f"before the VMM name (rmtool measure {opt} FILE VMM ...)")
+    return None
 
 
 def measure_inputs(s: MeasureSettings, *, reference_mode: bool = False) -> MeasureInputs:
@@ -341,7 +495,9 @@ def _measure(s: MeasureSettings, vmm: str, vmm_args: tuple[str, ...]) -> None:
     for w in build.warnings:
         click.echo(f"WARN {w}", err=True)
     if s.verbose:
-        click.echo(f"realm parameters: {build.params}", err=True)
+        from rmtool.cli._output import fields_text  # the RPV in hex, not a bytes repr
+
+        click.echo(f"realm parameters: {fields_text(build.params)}", err=True)
         click.echo(f"granule hashing: {core_name(build.params.hash_algo.name)} core, "
                    f"{ParallelGranuleHasher(s.jobs).jobs} workers", err=True)
     if s.output_dtb is not None and build.dtb is not None:
@@ -362,9 +518,24 @@ def _measure(s: MeasureSettings, vmm: str, vmm_args: tuple[str, ...]) -> None:
     result = MeasureResult(build, m)
     _write_side_outputs(result, s.endorsements_template, s.endorsements_output,
                         s.corim_output, s.emit_log)
+    if s.html is not None:
+        _write_html(s.html, s, result)
     if s.endorsements_output is None:
         _print(result, s.fmt, s.trace, s.print_b64)
     _print_result_warnings(build)
+
+
+def _write_html(path: str, s: MeasureSettings, result: MeasureResult) -> None:
+    """``--html FILE``: the report of this run (rmtool.report), from the JSON's data."""
+    from rmtool.report import input_files, measure_report, write_report
+
+    named = [("kernel", s.kernel), ("initrd", s.initrd), ("firmware", s.firmware),
+             ("dtb", s.dtb), ("dtb template", s.dtb_template),
+             *(("config", c) for c in s.configs)]
+    build = result.build
+    report = measure_report(result, measurements_json(result.measurements, build), sys.argv,
+                            input_files(named), [*build.warnings, *build.result_warnings])
+    write_report(path, report)
 
 
 def _print_result_warnings(build: VmmBuild) -> None:
@@ -408,13 +579,16 @@ def _write_side_outputs(result: MeasureResult, endorsements_template: str | None
 
 def _print(result: MeasureResult, fmt: str, trace: bool, print_b64: bool) -> None:
     m = result.measurements
-    if fmt == "json":
+    if fmt in ("json", "yaml"):  # the document of rmtool.cli._output (docs/json.md)
+        from rmtool.cli._output import Messages, emit
+
         doc = measurements_json(m, result.build)
         if trace:
             doc["trace"] = trace_rows(m)
-        import json
-
-        click.echo(json.dumps(doc, indent=2))
+        msgs = Messages()
+        for w in (*result.build.warnings, *result.build.result_warnings):
+            msgs.warn(w, echo=False)  # on stderr too, as they are found
+        emit("measure", doc, fmt, msgs)
         return
     if trace:
         from tabulate import tabulate

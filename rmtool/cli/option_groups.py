@@ -24,7 +24,7 @@ from rmtool.measure.rmm.profiles import DEFAULT_PROFILE, PROFILES
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
-FORMATS = ["table", "text", "json"]
+FORMATS = ["table", "text", "json", "yaml"]
 
 
 def _declared_names(options: Sequence[Decorator]) -> list[str]:
@@ -65,21 +65,30 @@ def option_group(settings: type[Any], keyword: str, options: Sequence[Decorator]
 
 
 def format_option(help_text: str | None = None) -> Decorator:
-    """``--format table|text|json`` (default table), the one output switch of every
-    command with the human table / JSON contract (docs/design: Output)."""
+    """``--format table|text|json|yaml`` (default table), the one output switch of every
+    command with the human table / JSON contract (docs/design: Output); ``yaml`` is the
+    JSON document in YAML (``rmtool.cli._output``, docs/json.md)."""
     return click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
-                        show_default=True, help=help_text)
+                        show_default=True,
+                        help=help_text or "Output format: a table, or the JSON / YAML "
+                                          "document (docs/json.md).")
 
 
 @dataclass(frozen=True)
 class OutputFormat:
-    """``--format``: ``table`` / ``text`` (the human table) or ``json`` (the contract)."""
+    """``--format``: ``table`` / ``text`` (the human table), or ``json`` / ``yaml`` (the
+    structured document of ``rmtool.cli._output``)."""
 
     fmt: str = "table"
 
     @property
     def json(self) -> bool:
         return self.fmt == "json"
+
+    @property
+    def structured(self) -> bool:
+        """``json`` or ``yaml``: print the command's document (``rmtool.cli._output``)."""
+        return self.fmt in ("json", "yaml")
 
 
 def output_format(help_text: str | None = None) -> Decorator:

@@ -3,7 +3,7 @@
 The reference tool's ``Args`` (cca-realm-measurements ``src/command_line.rs``) and
 ``RealmParams`` (``src/realm_params.rs``), accepted verbatim, plus rmtool's own
 (``--rmm-version``, ``--format``, ``--trace``, ``--jobs``, ``--corim-output``,
-``--emit-log``), in the order ``--help`` shows them. The command receives them as one
+``--emit-log``, ``--html``), in the order ``--help`` shows them. The command receives them as one
 :class:`MeasureSettings`. The reference's clap grammar for the same options (what
 ``clap_check`` enforces before click parses) is ``GLOBAL_OPTIONS`` in
 ``rmtool.cli.measure``; host capabilities stay text here, parsed the reference's way by the
@@ -54,6 +54,7 @@ class MeasureSettings:
     jobs: int | None = None
     corim_output: str | None = None
     emit_log: str | None = None
+    html: str | None = None
 
     def host_options(self) -> dict[str, Any]:
         """The host-capability options by field name (None when not given)."""
@@ -93,4 +94,7 @@ measure_options = option_group(MeasureSettings, "settings", [
                  help="Write an unsigned CoRIM (CCA realm profile) with the measurements."),
     click.option("--emit-log", type=click.Path(dir_okay=False),
                  help="Write the TCG event log the VMM would write for this Realm."),
+    click.option("--html", "html", type=click.Path(dir_okay=False), metavar="FILE",
+                 help="Also write a self-contained HTML report (memory map, operations, "
+                      "inputs) to FILE."),
 ])

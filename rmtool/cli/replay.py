@@ -2,18 +2,20 @@
 
 Calls :func:`rmtool.replay.replay_log` and prints one row per event (number, type,
 register, description, short digest, matching image, register value after it), the
-index map used and why, then the final RIM and REMs. ``--format json`` is the stable
-contract documented in docs/measurement-log.md. Exit 0 when every register was
-computed, 1 when the RIM (or a REM) cannot be rebuilt (naming the event), 2 for input
-that cannot be replayed at all.
+index map used and why, then the final RIM and REMs. ``--format json`` / ``yaml`` is the
+stable contract documented in docs/measurement-log.md and docs/json.md
+(``rmtool/replay/1``: the reason a RIM or REM is null is in its ``errors``). When no
+``--images`` are given, the output says so and what to pass. ``--html FILE`` also writes
+the report of :mod:`rmtool.report` (events, memory map, operations). Exit 0 when every
+register was computed, 1 when the RIM (or a REM) cannot be rebuilt (naming the event), 2
+for input that cannot be replayed at all.
 """
 
 from __future__ import annotations
 
-import json
-
 import click
 
+from rmtool.cli._output import Messages, emit
 from rmtool.cli.option_groups import (
     OutputFormat,
     ReplaySettings,
@@ -24,6 +26,7 @@ from rmtool.errors import InputFileError
 from rmtool.files import LIMITS, read_bounded
 from rmtool.filetype import check_kind
 from rmtool.replay import NotARealmLog, ReplayResult, replay_log
+from rmtool.replay.engine import IMAGES_HINT
 
 MAX_LOG_SIZE = LIMITS["event log"]
 
@@ -60,11 +63,26 @@ def _text(r: ReplayResult) -> str:
     return "\n".join(lines)
 
 
+def _write_html(path: str, log: str, settings: ReplaySettings, result: ReplayResult) -> None:
+    """``--html FILE``: the replay's report (rmtool.report), from the JSON's data."""
+    import sys
+
+    from rmtool.report import input_files, replay_report, write_report
+
+    named = [("event log", log), *(("image", i) for i in settings.images),
+             *(("dtb template", d) for d in settings.dtb_templates)]
+    write_report(path, replay_report(result, sys.argv, input_files(named)))
+
+
 @click.command("replay")
 @click.argument("log", type=click.Path(dir_okay=False))
 @replay_options()
 @output_format()
-def replay(log: str, replay_settings: ReplaySettings, output_format: OutputFormat) -> None:
+@click.option("--html", "html", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write a self-contained HTML report (events, memory map, "
+                   "operations, inputs) to FILE.")
+def replay(log: str, replay_settings: ReplaySettings, output_format: OutputFormat,
+           html: str | None) -> None:
     """Rebuild a Realm's RIM and REMs from its event LOG, event by event."""
     ctx = click.get_current_context()
     try:
@@ -76,18 +94,32 @@ def replay(log: str, replay_settings: ReplaySettings, output_format: OutputForma
         click.echo(f"ERROR {log}: {exc}", err=True)
         click.echo(f"hint: {exc.hint}", err=True)
         ctx.exit(exc.exit_code)
-    if output_format.json:
-        click.echo(json.dumps(result.as_json(), indent=2))
+    if output_format.structured:
+        emit("replay", result.as_json(), output_format.fmt,
+             replay_messages(result, bool(replay_settings.images), echo=False))
     else:
         click.echo(_text(result))
+    if html is not None:
+        _write_html(html, log, replay_settings, result)
+    msgs = replay_messages(result, bool(replay_settings.images))
+    if msgs.errors:
+        ctx.exit(1)
+
+
+def replay_messages(result: ReplayResult, images_given: bool, *,
+                    echo: bool = True) -> Messages:
+    """The replay's warnings and errors (``WARN`` / ``ERROR`` lines on stderr when
+    ``echo``), with what to pass when no reference images were given: the errors say
+    why the RIM or a REM is null."""
+    msgs = Messages()
     for w in result.warnings:
-        click.echo(f"WARN {w}", err=True)
-    status = 0
+        msgs.warn(w, echo=echo)
+    if not images_given and result.unknown_digests:
+        msgs.warn(f"no --images given: {IMAGES_HINT}", field="--images", echo=False)
+        if echo:
+            click.echo(f"hint: {IMAGES_HINT}", err=True)
     if result.rim is None:
-        click.echo(f"ERROR RIM cannot be rebuilt: {result.rim_error}", err=True)
-        status = 1
+        msgs.error(f"RIM cannot be rebuilt: {result.rim_error}", field="rim", echo=echo)
     for e in result.errors:
-        click.echo(f"ERROR {e}", err=True)
-        status = 1
-    if status:
-        ctx.exit(status)
+        msgs.error(e, echo=echo)
+    return msgs

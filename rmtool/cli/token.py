@@ -16,6 +16,7 @@ from typing import Any
 import click
 from tabulate import tabulate
 
+from rmtool.cli._output import Messages, emit, printable
 from rmtool.cli.option_groups import OutputFormat, output_format
 from rmtool.cli.options import (
     TokenVerificationSettings,
@@ -23,6 +24,7 @@ from rmtool.cli.options import (
     verification_lines,
 )
 from rmtool.verify.token import checks as K
+from rmtool.verify.token.claims import lifecycle_text
 from rmtool.verify.token.codec import CcaToken, read_token
 
 
@@ -36,7 +38,7 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, list):
         return "\n".join(_cell(v) for v in value)
-    return str(value)
+    return printable(str(value))  # a claim text cannot forge a row or send escapes
 
 
 def _rows(section: dict[str, Any]) -> list[tuple[str, str]]:
@@ -44,12 +46,18 @@ def _rows(section: dict[str, Any]) -> list[tuple[str, str]]:
     for key, value in section.items():
         if key == "sw_components" and isinstance(value, list):
             for i, comp in enumerate(value):
-                desc = ", ".join(f"{k}={v}" for k, v in comp.items() if v is not None)
+                desc = ", ".join(f"{k}={printable(str(v))}" for k, v in comp.items()
+                                 if v is not None)
                 rows.append((f"sw_components[{i}]", desc))
             continue
         if key == "unknown_claims":
             for label, v in value.items():
                 rows.append((f"claim {label}", json.dumps(v)))
+            continue
+        if key == "lifecycle_state":
+            continue  # in the lifecycle row: 0x3003 (secured)
+        if key == "lifecycle" and isinstance(value, int):
+            rows.append((key, lifecycle_text(value)))
             continue
         rows.append((key, _cell(value)))
     return rows
@@ -65,14 +73,29 @@ def _table(tok: CcaToken) -> str:
     return "\n".join(parts)
 
 
+def verification_messages(result: K.Verification) -> Messages:
+    """The failed checks as ``errors``, warnings and waived checks as ``warnings`` of
+    the structured document (not echoed: the table or the document shows them)."""
+    msgs = Messages()
+    for c in result.checks:
+        if c.status == K.FAIL:
+            msgs.error(c.reason, field=c.name, echo=False)
+        elif c.status == K.WARN:
+            msgs.warn(c.reason, field=c.name, echo=False)
+        elif c.status == K.WAIVED:
+            msgs.warn(c.reason or "not checked (waived)", field=c.name, echo=False)
+    return msgs
+
+
 @token.command("show")
 @click.argument("file", type=click.Path(dir_okay=False))
-@output_format("Output format (json is a stable contract).")
+@output_format("Output format: a table, or the JSON / YAML document (rmtool/token-show/1, "
+               "docs/json.md).")
 def show(file: str, output_format: OutputFormat) -> None:
     """Print the claims of the token in FILE (bytes as lower-case hex)."""
     tok = read_token(file)
-    if output_format.json:
-        click.echo(json.dumps(tok.to_json(), indent=2))
+    if output_format.structured:
+        emit("token-show", tok.to_json(), output_format.fmt)
     else:
         click.echo(_table(tok))
 
@@ -94,8 +117,8 @@ def verify(ctx: click.Context, file: str, verification: TokenVerificationSetting
     policy = verification.policy()
     tok = read_token(file)
     result = K.verify(tok, policy)
-    if output_format.json:
-        click.echo(json.dumps(result.to_json(), indent=2))
+    if output_format.structured:
+        emit("token-verify", result.to_json(), output_format.fmt, verification_messages(result))
     else:
         click.echo("\n".join(verification_lines(result)))
         click.echo(f"result: {result.summary()}")

@@ -8,7 +8,8 @@ docs/diagnose.md documents the contract::
      "causes": [{"parameter": P, "expected": E, "actual": A,
                  "evidence": "log" | "search" | "claim", "detail": "..."}],
      "reproduced_by": [MEASURE_ARGS...] | null,
-     "candidates_tried": N}
+     "candidates_tried": N, "exhausted": bool,
+     "errors": [{"message": ...}], "warnings": [{"message": ...}]}   # docs/json.md
 
 ``P`` is one of :data:`PARAMETERS`. ``reproduced_by``, given to ``rmtool measure``,
 gives exactly the token's RIM and REMs. Exit status: 0 match, 1 mismatch explained by
@@ -103,6 +104,6 @@ class Diagnosis:
             "reproduced_by": self.reproduced_by,
             "candidates_tried": self.candidates_tried,
             "exhausted": self.exhausted,
-            "errors": self.errors,
-            "warnings": self.warnings,
+            "errors": [{"message": m} for m in self.errors],
+            "warnings": [{"message": m} for m in self.warnings],
         }

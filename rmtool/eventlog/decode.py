@@ -17,9 +17,9 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+import rmtool.eventlog.cca_payloads as cca
+import rmtool.eventlog.constants as c
 from rmtool.binlayout import Field
-from rmtool.eventlog import cca_payloads as cca
-from rmtool.eventlog import constants as c
 from rmtool.eventlog.devicepath import device_path_text, guid_text, utf16_text
 from rmtool.eventlog.layouts import FAST
 

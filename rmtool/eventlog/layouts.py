@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 from typing import Final
 
-from rmtool.eventlog import cca_payloads as cca
+import rmtool.eventlog.cca_payloads as cca
 
 # name of the construct declaration (or of its fixed-size prefix) -> struct format
 FAST: Final[dict[str, struct.Struct]] = {

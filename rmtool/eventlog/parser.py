@@ -22,7 +22,7 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
-from rmtool.eventlog import constants as c
+import rmtool.eventlog.constants as c
 from rmtool.eventlog.decode import (
     DIGEST_OF_DATA,
     Decoded,

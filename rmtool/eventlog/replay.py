@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
+import rmtool.eventlog.constants as c
 from rmtool.errors import EventLogError
-from rmtool.eventlog import constants as c
 from rmtool.eventlog.constants import HashObject
 
 

@@ -33,7 +33,7 @@ from construct import (
     this,
 )
 
-from rmtool.eventlog import cca_payloads as cca
+import rmtool.eventlog.cca_payloads as cca
 from rmtool.eventlog.layouts import FAST as FAST  # re-exported: the fast-path formats
 
 # --- log container -------------------------------------------------------------------

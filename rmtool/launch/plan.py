@@ -10,6 +10,7 @@ the run script are the arguments measured, the DTB written is the DTB measured.
 from __future__ import annotations
 
 import hashlib
+import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,37 @@ class LaunchPlan:
     @property
     def dtb_sha256(self) -> str:
         return hashlib.sha256(self.build.dtb or b"").hexdigest()
+
+    def warnings(self) -> list[str]:
+        """The VMM parser's warnings a user can act on: not those about a word rmtool
+        wrote into the command line itself (:func:`about_generated_word`)."""
+        return [w for w in self.build.warnings
+                if not about_generated_word(w, self.measured_args)]
+
+    def generated_word_notes(self) -> list[str]:
+        """The VMM parser's remarks about rmtool's own arguments (shown with -v)."""
+        return [w for w in self.build.warnings if about_generated_word(w, self.measured_args)]
+
+
+# the QEMU argument reader's remarks about a word it skips (rmtool.measure.vmm.qemu_args,
+# the reference's "Parameter X ignored"): they do not change the measurement
+_IGNORED_WORD = re.compile(r"^(?:Parameter (?P<word>\S+) ignored|ignored -(?:device|object) "
+                           r"(?P<value>\S+))$")
+
+
+def about_generated_word(warning: str, args: list[str]) -> bool:
+    """Whether ``warning`` only says that the VMM parser skipped one of ``args``, the
+    words ``rmtool launch`` generated (e.g. QEMU's ``-serial chardev:chr0`` for the
+    virtconsole: the reference's parser reads ``-serial`` and its value as two unknown
+    words). Such a remark is about rmtool's own choice, not the user's input."""
+    m = _IGNORED_WORD.match(warning)
+    if m is None:
+        return False
+    word = m.group("word")
+    if word is not None:
+        return word in args
+    value = m.group("value")
+    return any(a == value or a.startswith(value + ",") for a in args)
 
 
 def host_caps(cfg: LaunchConfig, o: A.LaunchOptions) -> HostCaps:

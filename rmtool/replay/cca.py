@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rmtool import hashalgo
 from rmtool.binlayout import Layout
 from rmtool.errors import EventLogError, UsageError
 from rmtool.eventlog import cca_payloads as payloads
@@ -219,8 +220,9 @@ TPM_ONLY_TYPES = {t: c.event_type_name(t) for t in (
     c.EV_S_CRTM_CONTENTS, c.EV_S_CRTM_VERSION, c.EV_EFI_HCRTM_EVENT)}
 STARTUP_LOCALITY_SIGNATURE = c.STARTUP_LOCALITY_SIGNATURE
 #: The Realm algorithms EDK2's Arm CCA CC event log declares
-#: (EDK2 MdePkg/Include/Protocol/CcMeasurement.h).
-CCEL_REALM_BANKS = ("sha256", "sha512")
+#: (EDK2 MdePkg/Include/Protocol/CcMeasurement.h), as rows of the one hash-algorithm table
+#: (their TCG bank names).
+CCEL_REALM_BANKS = tuple(a.name for a in (hashalgo.SHA256, hashalgo.SHA512))
 _MAX_INDICES = 64  # distinct indices remembered for the message
 
 

@@ -18,12 +18,12 @@ registry): its name, version, RAM size and vCPU count.
 
 from __future__ import annotations
 
+import rmtool.replay.cca as cca
 from rmtool.eventlog import build as log
 from rmtool.eventlog import constants as c
 from rmtool.measure.rmm.realm import Measurements
 from rmtool.measure.vmm.common import LoadedBlob, VmmBuild
 from rmtool.measure.vmm.registry import get
-from rmtool.replay import cca
 
 #: The Spec ID errata QEMU writes.
 SPEC_ERRATA = 106

@@ -20,10 +20,13 @@ stops the RIM at that event; REM events keep being replayed.
 from __future__ import annotations
 
 import gc
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import rmtool.replay.cca as cca
+import rmtool.replay.dtbgen as dtbgen
+import rmtool.replay.indexmap as indexmap
 from rmtool.errors import EventLogError, RmtoolError
 from rmtool.eventlog import Event, EventLog, LogError, parse
 from rmtool.eventlog import constants as c
@@ -50,7 +53,6 @@ from rmtool.measure.rmm.trace import (
     Origin,
     TraceRecord,
 )
-from rmtool.replay import cca, dtbgen, indexmap
 from rmtool.replay.store import ImageStore, ReferenceImages
 
 U64_LIMIT = 1 << 64
@@ -71,6 +73,19 @@ class ReplayInputError(EventLogError):
     """The log (or an option) cannot be replayed at all: exit 2."""
 
     exit_code = 2
+
+
+#: What a log without REALM_CREATE means and what to pass (appended to that message).
+NO_REALM_CREATE_MEANS = (
+    ": the VMM did not log the Realm's creation parameters (hash algorithm, IPA width, "
+    "SVE, PMU, breakpoints), which the RIM starts from, so no RIM can be rebuilt from this "
+    "log alone (the REMs still replay); measure the VMM command line instead (rmtool "
+    "measure VMM ARGS, or compare --measure-trace with its --format json --trace output)")
+
+#: An image event's digest with no --images at all: say so (``IMAGES_HINT`` says what to pass).
+NO_IMAGES_GIVEN = "cannot be matched: no reference images were given (--images)"
+IMAGES_HINT = ("pass the kernel, initrd and DTB with --images DIR (a directory holding them, "
+               "or a sha256sum file)")
 
 
 class NotARealmLog(ReplayInputError):
@@ -206,18 +221,73 @@ _PASS1_WHOLE = frozenset({c.EV_NO_ACTION, c.EV_EVENT_TAG, *IMAGE_EVENT_TYPES})
 _PASS1_MEMO = 4096  # distinct (index, type) pairs of other events remembered in pass 1
 
 
-def _pass1(log: EventLog, f: _Facts, check: cca.RealmLogCheck) -> list[tuple[int, bool]]:
+def _decisive(extending: Iterable[tuple[int, bool]], high: int) -> list[tuple[int, bool]]:
+    """(index, is a VMM RIM event) of the first extending event above the MR indices
+    (``> high``) and of the first extending firmware event on index 0, in log order: all
+    the index-map choice reads. ``extending`` is every extending event in log order; it is
+    consumed to the end (pass 1 fills its facts as it goes)."""
+    found: list[tuple[int, bool]] = []
+    have_high = have_zero = False
+    for index, rim_event in extending:
+        if index > high:
+            if not have_high:
+                have_high = True
+                found.append((index, rim_event))
+        elif index == 0 and not rim_event and not have_zero:
+            have_zero = True
+            found.append((index, rim_event))
+    return found
+
+
+def _platform_class(ev: Event) -> int | None:
+    """The Spec ID event's platform class (decoded by parse), None when absent."""
+    platform = ev.decoded.get("platform_class")
+    return platform if isinstance(platform, int) else None
+
+
+def _tag_fact(f: _Facts, index: int, data: bytes) -> None:
+    """The first REALM_CREATE tagged event on index 0 gives the Realm parameters."""
+    if index == 0:
+        tag, payload = cca.read_tag(data)
+        if tag == cca.TAG_REALM_CREATE and f.params is None:
+            f.params = cca.read_realm_create(payload)
+
+
+def _image_fact(f: _Facts, index: int, data: bytes, has_digests: bool) -> None:
+    """An image event: the IPA lead of a measured length, and the INITRD / LOG ranges the
+    VMM's DTB describes (an INITRD loaded by firmware, a REM event, is still in it)."""
+    blob = cca.read_blob2(data)
+    if index == 0 and has_digests and blob.length:
+        f.image_leads.setdefault(blob.length, blob.base % GRANULE_SIZE)
+    if blob.description == "INITRD" and (index == 0 or f.initrd is None):
+        f.initrd = (blob.base, blob.length)
+    elif blob.description == "LOG" and index == 0:
+        f.log = (blob.base, blob.length)
+
+
+def _read_fact(f: _Facts, index: int, etype: int, ev: Event) -> None:
+    """The facts one whole-read event gives; a malformed payload gives none (pass 2
+    reports it)."""
+    try:
+        if etype == c.EV_NO_ACTION:
+            if ev.data[:16] == cca.VM_VERSION_SIGNATURE:
+                f.vm = cca.read_vm_version(ev.data)
+        elif etype == c.EV_EVENT_TAG:
+            _tag_fact(f, index, ev.data)
+        elif etype in IMAGE_EVENT_TYPES:
+            _image_fact(f, index, ev.data, bool(ev.digests))
+    except RmtoolError:
+        pass
+
+
+def _extending_events(log: EventLog, f: _Facts,
+                      check: cca.RealmLogCheck) -> Iterator[tuple[int, bool]]:
     """Pass 1 over the framed events (``EventLog.frames``: no Event objects but for the
-    few event types it reads whole): fills ``f`` and ``check``; returns (index, is a VMM
-    RIM event) of the first extending event above the MR indices and of the first
-    extending firmware event on index 0, in log order: all the index-map choice reads."""
-    no_action = c.EV_NO_ACTION
+    few event types it reads whole): fills ``f`` and ``check``, and yields (index, is a
+    VMM RIM event) of every extending event, in log order."""
     observe = check.observe
     whole = _PASS1_WHOLE
-    high = indexmap.MAX_MR_INDEX
     seen: set[tuple[int, int]] = set()
-    decisive: list[tuple[int, bool]] = []
-    have_high = have_zero = False
     count = 0
     for offset, index, etype, _digest in log.frames(log.algorithms[0], f.errors):
         count += 1
@@ -229,47 +299,22 @@ def _pass1(log: EventLog, f: _Facts, check: cca.RealmLogCheck) -> list[tuple[int
                 if len(seen) < _PASS1_MEMO:
                     seen.add(key)
                 observe(index, etype, b"")
-            if index > high:
-                if not have_high:
-                    have_high = True
-                    decisive.append((index, False))
-            elif index == 0 and not have_zero:
-                have_zero = True
-                decisive.append((index, False))
+            yield index, False
             continue
         ev = log.event_at(count - 1, offset)
-        if ev.number == 0 and etype == no_action:  # the Spec ID event (decoded by parse)
-            platform = ev.decoded.get("platform_class")
-            check.platform_class = platform if isinstance(platform, int) else None
+        if ev.number == 0 and etype == c.EV_NO_ACTION:  # the Spec ID event
+            check.platform_class = _platform_class(ev)
         rim_event = observe(index, etype, ev.data)
-        if etype != no_action:
-            if index > high:
-                if not have_high:
-                    have_high = True
-                    decisive.append((index, rim_event))
-            elif index == 0 and not rim_event and not have_zero:
-                have_zero = True
-                decisive.append((index, rim_event))
-        try:
-            if etype == no_action and ev.data[:16] == cca.VM_VERSION_SIGNATURE:
-                f.vm = cca.read_vm_version(ev.data)
-            elif etype == c.EV_EVENT_TAG and index == 0:
-                tag, payload = cca.read_tag(ev.data)
-                if tag == cca.TAG_REALM_CREATE and f.params is None:
-                    f.params = cca.read_realm_create(payload)
-            elif etype in IMAGE_EVENT_TYPES:
-                blob = cca.read_blob2(ev.data)
-                if index == 0 and ev.digests and blob.length:
-                    f.image_leads.setdefault(blob.length, blob.base % GRANULE_SIZE)
-                # an INITRD loaded by firmware (REM event) is still in the VMM's DTB
-                if blob.description == "INITRD" and (index == 0 or f.initrd is None):
-                    f.initrd = (blob.base, blob.length)
-                elif blob.description == "LOG" and index == 0:
-                    f.log = (blob.base, blob.length)
-        except RmtoolError:
-            pass  # reported in pass 2
+        if etype != c.EV_NO_ACTION:
+            yield index, rim_event
+        _read_fact(f, index, etype, ev)
     f.count = count
-    return decisive
+
+
+def _pass1(log: EventLog, f: _Facts, check: cca.RealmLogCheck) -> list[tuple[int, bool]]:
+    """Pass 1: fills ``f`` and ``check``; returns what the index-map choice reads
+    (:func:`_decisive`)."""
+    return _decisive(_extending_events(log, f, check), indexmap.MAX_MR_INDEX)
 
 
 def _survey(log: EventLog, index_map: str) -> tuple[_Facts, indexmap.IndexMapChoice]:
@@ -397,7 +442,8 @@ class _Replayer:
         self.assumed = True
         self.created = True
         if self.rim_error is None:
-            self.rim_error = "the log has no REALM_CREATE event before its first extension"
+            self.rim_error = ("the log has no REALM_CREATE event before its first extension"
+                              + NO_REALM_CREATE_MEANS)
         params = RealmParams(hash_algo=self.algo, s2sz=48)
         origin = Origin("assumed", "assumed (no REALM_CREATE in the log)")
         self._apply(RealmCreate(params, origin=str(origin)), origin)
@@ -602,7 +648,8 @@ class _Replayer:
         if match is not None:
             img = match.image()
             return img, match.path + (" (decompressed)" if match.variant == "gunzip" else "")
-        where = f"{self.algo.name} {digest.hex()} is not in the reference images"
+        where = (f"{self.algo.name} {digest.hex()} "
+                 + ("is not in the reference images" if self.refs.refs else NO_IMAGES_GIVEN))
         if blob.description != "DTB":
             return None, where
         if self.facts.vm is None:
@@ -611,7 +658,7 @@ class _Replayer:
             vm=self.facts.vm, pmu=bool(self.facts.params and self.facts.params.pmu),
             initrd=self.facts.initrd, log=self.facts.log, dtb_base=blob.base,
             dtb_length=blob.length)
-        found, how = dtbgen.regenerate(inputs, self.algo.name, digest, self.templates)
+        found, how = dtbgen.regenerate(inputs, self.algo, digest, self.templates)
         if found is None:
             return None, f"{where}; {how}"
         return Image.from_bytes("regenerated DTB", found.data), how
@@ -654,9 +701,9 @@ class _Replayer:
     def result(self) -> ReplayResult:
         if not self.created:
             if self.rim_error is None:
-                self.rim_error = "the log has no REALM_CREATE event"
+                self.rim_error = "the log has no REALM_CREATE event" + NO_REALM_CREATE_MEANS
             else:
-                self.warnings.add("the log has no REALM_CREATE event")
+                self.warnings.add("the log has no REALM_CREATE event" + NO_REALM_CREATE_MEANS)
         rim: bytes | None = None
         rems: list[bytes | None] = [None] * 4
         if self.created:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import cbor2
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import (
@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
+from rmtool import hashalgo
 from rmtool.errors import RmtoolError, TokenError, UsageError
 from rmtool.files import LIMITS, read_bounded
 from rmtool.verify import cbor
@@ -57,8 +58,7 @@ class Algorithm:
     family: str = "ecdsa"
 
     def hash(self) -> hashes.HashAlgorithm:
-        return {"sha256": hashes.SHA256(), "sha384": hashes.SHA384(),
-                "sha512": hashes.SHA512()}[self.hash_name]
+        return _CRYPTOGRAPHY_HASHES[self.hash_name]()
 
     def fits(self, key: PublicKey | PrivateKey) -> bool:
         """Whether ``key`` is a key of this algorithm (and of its curve)."""
@@ -75,11 +75,17 @@ PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPri
 EcPublicKey = ec.EllipticCurvePublicKey
 EcPrivateKey = ec.EllipticCurvePrivateKey
 
-ES256 = Algorithm("ES256", -7, "secp256r1", "sha256", 32)
-ES384 = Algorithm("ES384", -35, "secp384r1", "sha384", 48)
-ES512 = Algorithm("ES512", -36, "secp521r1", "sha512", 66)
-EDDSA = Algorithm("EdDSA", -8, "ed25519", "sha512", 0, "eddsa")
-PS256 = Algorithm("PS256", -37, "", "sha256", 0, "pss")
+# The cryptography class of each row of the hash-algorithm table (rmtool.hashalgo) that a
+# COSE signature algorithm below uses.
+_CRYPTOGRAPHY_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    hashalgo.SHA256.name: hashes.SHA256, hashalgo.SHA384.name: hashes.SHA384,
+    hashalgo.SHA512.name: hashes.SHA512}
+
+ES256 = Algorithm("ES256", -7, "secp256r1", hashalgo.SHA256.name, 32)
+ES384 = Algorithm("ES384", -35, "secp384r1", hashalgo.SHA384.name, 48)
+ES512 = Algorithm("ES512", -36, "secp521r1", hashalgo.SHA512.name, 66)
+EDDSA = Algorithm("EdDSA", -8, "ed25519", hashalgo.SHA512.name, 0, "eddsa")
+PS256 = Algorithm("PS256", -37, "", hashalgo.SHA256.name, 0, "pss")
 # CCA tokens: ECDSA only (draft-ffm-rats-cca-token; RMM 1.0 A7.2).
 ALGORITHMS: dict[int, Algorithm] = {a.cose_id: a for a in (ES256, ES384, ES512)}
 # Signed CoRIMs: what veraison/corim signs with (the algorithm follows the key).
@@ -333,7 +339,7 @@ def load_any_key_bytes(data: bytes, name: str,
                 key = serialization.load_der_public_key(data)
             except ValueError:
                 key = serialization.load_der_private_key(data, password=None)
-    except (ValueError, TypeError, json.JSONDecodeError) as exc:
+    except (ValueError, TypeError, json.JSONDecodeError, UnsupportedAlgorithm) as exc:
         raise error(f"cannot load key {name}: {exc}", field="key") from None
     if not isinstance(key, _ANY_KEYS):
         raise error(f"key {name}: unsupported key type (EC, Ed25519 or RSA)", field="key")
@@ -374,7 +380,8 @@ def public_of(key: PublicKey | PrivateKey) -> PublicKey:
 
 
 def _pss() -> padding.PSS:
-    return padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=hashes.SHA256.digest_size)
+    digest = PS256.hash()
+    return padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size)
 
 
 def check_signature(sign1: Sign1, key: PublicKey | PrivateKey,
@@ -398,7 +405,7 @@ def check_signature(sign1: Sign1, key: PublicKey | PrivateKey,
         elif isinstance(pub, ed25519.Ed25519PublicKey):
             pub.verify(sign1.signature, tbs)
         else:
-            pub.verify(sign1.signature, tbs, _pss(), hashes.SHA256())
+            pub.verify(sign1.signature, tbs, _pss(), PS256.hash())
     except InvalidSignature:
         return False, f"{alg.name} signature does not verify"
     return True, f"{alg.name} signature verifies"
@@ -410,7 +417,7 @@ def _raw_sign(key: PrivateKey, alg: Algorithm, tbs: bytes) -> bytes:
         return r.to_bytes(alg.coord_size, "big") + s.to_bytes(alg.coord_size, "big")
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key.sign(tbs)
-    return key.sign(tbs, _pss(), hashes.SHA256())
+    return key.sign(tbs, _pss(), PS256.hash())
 
 
 def sign(payload: bytes, key: PrivateKey, alg: Algorithm | None = None,

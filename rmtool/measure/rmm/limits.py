@@ -14,6 +14,11 @@ errors and the bound.
   the RTT entries a VMM command line may make the model hash (the Realm model's own
   limit for front-end operations, ``realm.MAX_MEASURE_RTT_ENTRIES``), checked with the
   exact descriptor count.
+
+TF-RMM's own range checks of RMI_RTT_INIT_RIPAS (IPA size 2^s2sz, protected half
+2^(s2sz-1)) are ``RmmProfile.refuse_init_ripas`` (``rmtool.measure.rmm.profiles``), which the
+Realm model applies with ``enforce_ipa_space`` (replay); the front-ends do not apply them,
+as the reference tool measures RAM past the protected half (docs/rmm-profiles.md).
 """
 
 from __future__ import annotations

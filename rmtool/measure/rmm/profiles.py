@@ -16,7 +16,13 @@ What TF-RMM does with RmiRealmParams, in every version examined:
 * ``s2sz``, ``sve_vl``, ``num_bps``, ``num_wps``, ``pmu_num_ctrs`` are 32-bit members of
   8-byte slots, copied whatever the SVE / PMU flags say; ``hash_algo`` is one byte;
 * the realm is refused (RMI_ERROR_INPUT) for a hash algorithm the version does not
-  list, and from v0.9.0 for a MEC_POLICY value other than 0 (shared) or 1 (private).
+  list, and from v0.9.0 for a MEC_POLICY value other than 0 (shared) or 1 (private);
+* RMI_RTT_INIT_RIPAS (``smc_rtt_init_ripas``, identical in every tag from
+  rmm-spec-v1.0-eac5 to main) answers RMI_ERROR_INPUT for ``top <= base``, for a ``base``
+  or ``top`` that is not granule aligned or not below the IPA size ``2^s2sz``
+  (``validate_map_addr``), and for a range outside the protected half of the IPA space
+  (``addr_in_par(base)``, ``addr_in_par(top - GRANULE_SIZE)``: ``< 2^(s2sz - 1)``, with
+  ``realm_par_size`` = ``realm_ipa_size / 2``): :meth:`RmmProfile.refuse_init_ripas`.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import Protocol
 
 from rmtool.errors import MeasurementError, UsageError
 from rmtool.measure.rmm.algorithms import ALGORITHMS, SHA256, SHA384, SHA512, HashAlgo
+from rmtool.measure.rmm.layouts import GRANULE_SIZE
 
 
 class RealmCreateFields(Protocol):
@@ -51,7 +58,13 @@ TOKEN_PROFILE_1 = "tag:arm.com,2023:realm#1.0.0"
 TOKEN_PROFILE_2 = "tag:arm.com,2024:realm#2.0.0"
 
 
-class RealmRefused(MeasurementError, UsageError):
+class RmiRefused(MeasurementError):
+    """An RMI command would fail on the RMM version of the profile (the message names the
+    command and TF-RMM's reason): the operation has no measurement, so neither has the
+    Realm. A MeasurementError of the Realm model (exit 2)."""
+
+
+class RealmRefused(RmiRefused, UsageError):
     """RMI_REALM_CREATE would fail (RMI_ERROR_INPUT) on the RMM version of the profile:
     there is no Realm and no RIM. A MeasurementError of the Realm model; also a
     UsageError, since on the command line it means an option the chosen
@@ -91,9 +104,11 @@ class RmmProfile:
         """VMM front-ends: the hash algorithm chosen on the command line (UsageError)."""
         if algo not in self.hash_algos:
             allowed = ", ".join(a.name for a in self.hash_algos)
+            where = [p.name for p in PROFILES.values() if algo in p.hash_algos]
+            hint = f"; choose --rmm-version {where[-1]} for {algo.name}" if where else ""
             raise UsageError(
                 f"RMM {self.name} does not accept {algo.name} as Realm hash algorithm "
-                f"(accepted: {allowed}); choose --rmm-version 2.0 for sha384")
+                f"(accepted: {allowed}){hint}")
 
     def _tags(self) -> str:
         return "/".join(self.tf_rmm) if self.tf_rmm else self.name
@@ -119,6 +134,34 @@ class RmmProfile:
                         f"RMM {self.name} (accepted: {', '.join(map(str, self.mec_policies))}; "
                         f"TF-RMM {self._tags()} refuses the realm)")
         return None
+
+
+    def refuse_init_ripas(self, base: int, top: int, s2sz: int) -> str | None:
+        """The reason TF-RMM's RMI_RTT_INIT_RIPAS of this version refuses ``[base, top)``
+        in a Realm of ``s2sz`` IPA bits (RMI_ERROR_INPUT), or None; checked in TF-RMM's
+        order (``smc_rtt_init_ripas``: ``top <= base``, ``validate_map_addr`` of base and
+        top, ``addr_in_par`` of base and ``top - GRANULE_SIZE``). The same for every
+        profile; a profile that does not measure INIT_RIPAS still refuses the call."""
+        ipa_size = 1 << s2sz
+        par_size = ipa_size >> 1
+        why = None
+        if top <= base:
+            why = "top <= base"
+        else:
+            for name, addr in (("base", base), ("top", top)):
+                if addr % GRANULE_SIZE:
+                    why = f"{name} is not aligned to a {GRANULE_SIZE}-byte granule"
+                elif addr >= ipa_size:
+                    why = f"{name} is not below the {s2sz}-bit IPA size {ipa_size:#x}"
+                if why:
+                    break
+        if why is None and (base >= par_size or top - GRANULE_SIZE >= par_size):
+            why = (f"the range leaves the protected IPA space [0, {par_size:#x}) of a "
+                   f"{s2sz}-bit Realm (addr_in_par)")
+        if why is None:
+            return None
+        return (f"RMI_RTT_INIT_RIPAS [{base:#x}, {top:#x}): {why}; TF-RMM {self._tags()} "
+                "answers RMI_ERROR_INPUT")
 
 
 _REL0_BITS = (("LPA2", FLAG_LPA2), ("SVE", FLAG_SVE), ("PMU", FLAG_PMU))
@@ -161,6 +204,13 @@ DEFAULT_PROFILE = "1.0-rel0"
 
 # TF-RMM tag (or "main") -> profile; docs/rmm-profiles.md explains each row
 TF_RMM_PROFILES: dict[str, str] = {tag: p.name for p in PROFILES.values() for tag in p.tf_rmm}
+
+
+def algorithm_names(profile: RmmProfile | None = None) -> tuple[str, ...]:
+    """Names of the Realm hash algorithms a VMM command line may select under ``profile``
+    (the profile's ``hash_algos``, views of ``rmtool.hashalgo``); None: the default
+    profile's, those the reference tool accepts (sha256, sha512)."""
+    return tuple(a.name for a in (profile or PROFILES[DEFAULT_PROFILE]).hash_algos)
 
 
 def get_profile(name: str) -> RmmProfile:

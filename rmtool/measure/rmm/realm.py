@@ -59,6 +59,7 @@ from rmtool.measure.rmm.profiles import (
     FLAG_SVE,
     U32_MASK,
     RealmRefused,
+    RmiRefused,
     RmmProfile,
     get_profile,
 )
@@ -341,6 +342,12 @@ class Realm:
             raise MeasurementError("the Realm does not exist yet: REALM_CREATE must come first")
         return self.params.hash_algo
 
+    def _created(self) -> RealmParams:
+        """The Realm's parameters (MeasurementError before REALM_CREATE)."""
+        if self.params is None:
+            raise MeasurementError("the Realm does not exist yet: REALM_CREATE must come first")
+        return self.params
+
     def _ipa_bits(self) -> int:
         """The address bits an INIT_RIPAS may reach: the IPA width when the RMM's range
         checks are enforced, else 63 (the reference's RTT walk asserts below 2**63)."""
@@ -349,7 +356,7 @@ class Realm:
         return 63
 
     def _h(self, data: bytes) -> bytes:
-        return slot(hashlib.new(self.algo.name, data).digest())
+        return slot(self.algo.hash(data))
 
     def _record(self, op: Operation, kind: str, descriptors: int,
                 inputs: Inputs | None = None) -> None:
@@ -403,18 +410,27 @@ class Realm:
         self._record(op, "REALM_CREATE", 1, inputs)
 
     def init_ripas(self, op: InitRipas) -> None:
+        """With the RMM's range checks enforced (replay, TF-RMM streams), refused where
+        TF-RMM's RMI_RTT_INIT_RIPAS answers RMI_ERROR_INPUT (``RmmProfile.
+        refuse_init_ripas``: empty, unaligned, beyond 2^s2sz or outside the protected
+        half 2^(s2sz-1)), measured or not; otherwise (VMM front-ends, reproducing the
+        reference tool, which has no such check) only an empty range is refused and the
+        RTT walk is bounded by 2^63."""
+        if self.enforce_ipa_space:
+            s2sz = self._created().s2sz
+            reason = self.profile.refuse_init_ripas(op.base, op.top, s2sz)
+            if reason is not None:
+                raise RmiRefused(reason)
         if not self.profile.measures_init_ripas:
             self._record(op, "INIT_RIPAS", 0,
                          RipasInputs(op.base, op.top, False, self.profile.name))
             return
-        assert self.params is not None or self.algo
+        params = self._created()
         if op.top <= op.base:  # TF-RMM smc_rtt_init_ripas: RMI_ERROR_INPUT
             raise MeasurementError(f"INIT_RIPAS range [{op.base:#x}, {op.top:#x}) is empty "
                                    "(top <= base): RMI_RTT_INIT_RIPAS refuses it")
         bits = self._ipa_bits()
-        if op.top > 1 << bits:
-            # RMI_RTT_INIT_RIPAS rejects a range beyond the IPA space; enforced for replay,
-            # it also bounds the RTT entries walked below (hostile logs)
+        if op.top > 1 << bits:  # the reference's RTT walk asserts below 2**63
             raise MeasurementError(f"INIT_RIPAS range [{op.base:#x}, {op.top:#x}) exceeds the "
                                    f"{bits}-bit IPA space")
         count = 0
@@ -423,7 +439,7 @@ class Realm:
         ctor = getattr(hashlib, algo.name)
         pack = ripas_descriptor_packer(algo.size).pack
         rim = self._rim_slot[:algo.size]
-        ipa_bits = self.params.s2sz if self.params else 0
+        ipa_bits = params.s2sz
         plan = None if self._rtt_tables else ripas_plan(op.base, op.top, ipa_bits, limit,
                                                         algo.size)
         if plan is not None:  # fresh tables: the same descriptors, the RIM spliced in

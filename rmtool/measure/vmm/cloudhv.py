@@ -37,6 +37,7 @@ from rmtool.measure.images import Image, NotRegularFile
 from rmtool.measure.kernel import load_kernel
 from rmtool.measure.rmm.algorithms import ALGORITHMS, HashAlgo
 from rmtool.measure.rmm.limits import ripas_bound_error, ripas_range_error
+from rmtool.measure.rmm.profiles import algorithm_names
 from rmtool.measure.vmm.common import (
     KIB,
     MIB,
@@ -261,7 +262,7 @@ class ChvConfig:
 
 
 def parse_platform(arg: str, cfg: ChvConfig,
-                   algos: Collection[str] = ("sha256", "sha512")) -> None:
+                   algos: Collection[str] = algorithm_names()) -> None:
     """Reference ``parse_platform``: items in order, unknown keys ignored; the algorithm
     is checked where it appears (``algos``: the RMM version's algorithms)."""
     for name, value in split_params(arg, "--platform"):
@@ -291,7 +292,7 @@ def parse_memory(arg: str, cfg: ChvConfig) -> None:
             cfg.warnings.append(f"ignored --memory parameter {name}")
 
 
-def parse_args(argv: Sequence[str], algos: Collection[str] = ("sha256", "sha512"),
+def parse_args(argv: Sequence[str], algos: Collection[str] = algorithm_names(),
                cfg: ChvConfig | None = None) -> ChvConfig:
     """clap first (every usage error before any value is looked at), then the
     reference's ``parse_cmdline`` order: --platform, --cpus, --memory, --serial.

@@ -36,7 +36,7 @@ from rmtool.measure.rmm import limits
 from rmtool.measure.rmm.algorithms import by_name
 from rmtool.measure.rmm.layouts import U64_MASK
 from rmtool.measure.rmm.ops import RealmParams
-from rmtool.measure.rmm.profiles import RmmProfile
+from rmtool.measure.rmm.profiles import RmmProfile, algorithm_names
 from rmtool.measure.vmm.common import (
     LOG_SIZE,
     MIB,
@@ -221,10 +221,8 @@ def _parse_args(argv: list[str], profile: RmmProfile | None) -> KvmtoolConfig:
     cfg.params = last("params")
     algo = last("measurement_algo")
     if algo is not None:
-        accepted: tuple[str, ...] = ("sha256", "sha512")
-        if profile is not None:  # rmtool: SHA-384 where --rmm-version accepts it
-            accepted += tuple(a.name for a in profile.hash_algos if a.name == "sha384")
-        if algo not in accepted:
+        # the reference's sha256 / sha512; rmtool: SHA-384 where --rmm-version accepts it
+        if algo not in algorithm_names(profile):
             raise ParametersError(f"RMM: unknown hash algorithm `{algo}`")
         cfg.hash_algo_name = algo
     restrict: dict[str, object] = {}

@@ -96,7 +96,19 @@ def in_context(context: str | None, parse: Callable[[str], T], text: str) -> T:
     try:
         return parse(text)
     except RustParseError as exc:
-        raise ParametersError(f"{context}: {exc}" if context else str(exc)) from None
+        error = ParametersError(f"{context}: {exc}" if context else str(exc))
+        if parse is parse_memory_size and context:
+            error.hint = size_hint(context, text)
+        raise error from None
+
+
+def size_hint(context: str, text: str) -> str:
+    """The hint line of a size the reference refuses: ``-m 512X: expected a size such as
+    512M`` (a context with a property, ``-m maxmem``, shows ``-m maxmem=512X``)."""
+    option, _, prop = context.partition(" ")
+    given = f"{option} {prop}={text}" if prop else f"{option} {text}"
+    return (f"{given}: expected a size such as 512M (a number and at most one upper-case "
+            f"suffix B, K, M, G, T or P; no suffix means MiB)")
 
 
 # --------------------------------------------------------------------------- sizes

@@ -122,6 +122,9 @@ class CompareReport:
     results: list[ClaimResult]
     explanations: list[Explanation] = field(default_factory=list)
     verification: Verification | None = None
+    #: with log evidence and the expected MEASURE_ARGS: the causes ``rmtool diagnose``
+    #: names, in its JSON form (``Cause.to_json``; docs/diagnose.md), computed by its code
+    causes: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def given(self) -> list[ClaimResult]:
@@ -167,7 +170,8 @@ class CompareReport:
                 "hash_algo": self.hash_algo,
                 "claims": [r.to_json() for r in self.results],
                 "mismatches": [r.message() for r in self.mismatches],
-                "explanations": [e.to_json() for e in self.explanations]}
+                "explanations": [e.to_json() for e in self.explanations],
+                "causes": list(self.causes)}
 
 
 def _token_values(realm: RealmClaims) -> dict[str, bytes | None]:

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from rmtool import hashalgo
 from rmtool.errors import CorimError
 from rmtool.verify.corim.model import (
     CORIM_CONTENT_TYPE,
@@ -49,6 +50,9 @@ MKEY_RIM = "cca.rim"
 MKEY_REMS = ("cca.rem0", "cca.rem1", "cca.rem2", "cca.rem3")
 MKEY_RPV = "cca.rpv"
 DIGEST_SIZES = tuple(HASH_SIZES.values())  # Realm Hash Algorithm sizes (rmtool.hashalgo)
+# "sha-256 (1), sha-384 (7) or sha-512 (8)": the Realm algorithms' RFC 6920 names and ids
+*_head, _last = (f"{a.ni_name} ({a.ni_id})" for a in hashalgo.REALM)
+_REALM_DIGEST_ALGS = f"{', '.join(_head)} or {_last}"
 CDDL_ENV = "RMTOOL_CORIM_CDDL"
 
 # Fragment order of draft-ietf-rats-corim's cddl/Makefile (CORIM_FRAGS then COMID_FRAGS).
@@ -211,8 +215,8 @@ def _check_digest_measurement(mval: Mapping[Any, Any], what: str, path: str,
                   f"{what}: hash value must be 32, 48, or 64 bytes (got {len(value)})", path)
     algo = hash_algo_name(d[0])
     if algo is None:
-        out.error("realm.digest-alg", f"{what}: digest algorithm {d[0]!r} is not sha-256 (1), "
-                  "sha-384 (7) or sha-512 (8)", path)
+        out.error("realm.digest-alg", f"{what}: digest algorithm {d[0]!r} is not "
+                  f"{_REALM_DIGEST_ALGS}", path)
     elif len(value) in DIGEST_SIZES and HASH_SIZES[algo] != len(value):
         out.error("realm.digest-alg", f"{what}: {len(value)}-byte value labelled {algo} "
                   f"({HASH_SIZES[algo]} bytes)", path)

@@ -43,6 +43,12 @@ TAG_BYTES = 560
 
 TAG_NAMES = {TAG_COSWID: "coswid", TAG_COMID: "comid", 507: "cobom", TAG_COTL: "cotl"}
 
+# entity-map keys and role names (draft-ietf-rats-corim: entity-map, corim-role-type-choice,
+# comid-role-type-choice), for showing entities in words.
+ENTITY_KEYS = {0: "entity-name", 1: "reg-id", 2: "roles"}
+CORIM_ROLE_NAMES = {1: "manifest-creator", 2: "manifest-signer"}
+COMID_ROLE_NAMES = {0: "tag-creator", 1: "creator", 2: "maintainer"}
+
 # COSE header labels (RFC 9052, RFC 9360) and the CoRIM ones (draft-ietf-rats-corim).
 COSE_ALG = 1
 COSE_CONTENT_TYPE = 3

@@ -34,7 +34,10 @@ from rmtool.verify import cbor
 from rmtool.verify.corim import comid_json
 from rmtool.verify.corim.lint import LintFinding, lint
 from rmtool.verify.corim.model import (
+    COMID_ROLE_NAMES,
+    CORIM_ROLE_NAMES,
     COSE_ALG_NAMES,
+    ENTITY_KEYS,
     HASH_ALG_IDS,
     HASH_BY_SIZE,
     HASH_SIZES,
@@ -339,8 +342,8 @@ def build_realm_corim(rim: bytes, rems: Sequence[bytes | None], hash_algo: str,
     """
     algo = hash_algo.lower().replace("-", "")
     if algo not in HASH_SIZES:
-        raise CorimError(f"hash algorithm {hash_algo!r} is not sha256, sha384 or sha512",
-                         field="hash_algo")
+        raise CorimError(f"hash algorithm {hash_algo!r} is not one of "
+                         f"{', '.join(HASH_SIZES)}", field="hash_algo")
     size = HASH_SIZES[algo]
     alg_id = HASH_ALG_IDS[algo]
     if len(rems) != 4:
@@ -438,6 +441,31 @@ def _named(m: Any, names: Mapping[int, str]) -> Any:
             for k, v in m.items()}
 
 
+def entity_json(entity: Any, roles: Mapping[int, str]) -> Any:
+    """An entity-map in words: ``{"entity-name", "reg-id" (the URI text), "roles": [role
+    names; "role N" for one the draft does not define]}`` plus any extension key."""
+    if not is_map(entity):
+        return to_jsonable(entity)
+    out: dict[str, Any] = {}
+    for k, v in entity.items():
+        name = ENTITY_KEYS.get(k, str(k)) if isinstance(k, int) else str(k)
+        if k == 1 and is_tag(v, TAG_URI):
+            out[name] = to_jsonable(v.value)
+        elif k == 2 and isinstance(v, list):
+            out[name] = [roles.get(r, f"role {r}")
+                         if isinstance(r, int) and not isinstance(r, bool) else to_jsonable(r)
+                         for r in v]
+        else:
+            out[name] = to_jsonable(v)
+    return out
+
+
+def _entities_json(value: Any, roles: Mapping[int, str]) -> Any:
+    if not isinstance(value, list):
+        return to_jsonable(value)
+    return [entity_json(e, roles) for e in value]
+
+
 def _describe_measurement(m: Any) -> Any:
     if not is_map(m):
         return to_jsonable(m)
@@ -481,6 +509,8 @@ def _describe_comid(tag: ComidTag) -> dict[str, Any]:
         name = COMID_KEYS.get(k, str(k)) if isinstance(k, int) else str(k)
         if k == 1 and is_map(v):
             out[name] = {"tag-id": _id_text(v.get(0)), "tag-version": to_jsonable(v.get(1))}
+        elif k == 2:
+            out[name] = _entities_json(v, COMID_ROLE_NAMES)
         elif k == 4 and is_map(v):
             triples: dict[str, Any] = {}
             for tk, tv in v.items():
@@ -523,6 +553,8 @@ def describe(data: bytes) -> dict[str, Any]:
     if dec.corim is not None:
         corim = {CORIM_KEYS.get(k, str(k)) if isinstance(k, int) else str(k): to_jsonable(v)
                  for k, v in dec.corim.items() if k != 1}
+        if 5 in dec.corim:
+            corim["entities"] = _entities_json(dec.corim[5], CORIM_ROLE_NAMES)
         corim["id"] = _id_text(dec.corim.get(0))
         corim["profile"] = profile_text(dec.corim.get(3))
         corim["profile-encoding"] = profile_encoding(dec.corim.get(3))

@@ -81,9 +81,11 @@ def sign_corim(corim: bytes, key: PrivateKey | bytes, *, meta: Mapping[int, Any]
 
 
 def verify_signature(signed: bytes, public_key: PublicKey) -> bool:
-    """True if the COSE_Sign1 signature of *signed* verifies with *public_key*, under the
-    algorithm the key signs with (:func:`cose.algorithm_for_key`), and its headers obey
-    RFC 9052 §3 (:meth:`cose.Sign1.header_problem`)."""
+    """True if the COSE_Sign1 signature of *signed* verifies with *public_key* under the
+    algorithm its protected header names, that algorithm is one a signed CoRIM may use
+    (``cose.SIGNED_CORIM_ALGORITHMS``) and fits the key (RFC 9052 §4.4: the ``alg``
+    header selects the verification), and its headers obey RFC 9052 §3
+    (:meth:`cose.Sign1.header_problem`)."""
     dec = decode(signed)
     if dec.kind != "signed-corim" or dec.protected_raw is None or dec.payload_raw is None:
         raise CorimError("not a signed CoRIM", field="file")
@@ -91,6 +93,10 @@ def verify_signature(signed: bytes, public_key: PublicKey) -> bool:
                        dict(dec.unprotected or {}), dec.payload_raw, dec.signature or b"")
     if sign1.header_problem() is not None:  # RFC 9052 §3, §3.1: must not be accepted
         return False
-    ok, _ = cose.check_signature(sign1, public_key, cose.algorithm_for_key(public_key,
-                                                                            CorimError))
+    alg_id = sign1.alg_id
+    alg = (cose.SIGNED_CORIM_ALGORITHMS.get(alg_id)
+           if isinstance(alg_id, int) and not isinstance(alg_id, bool) else None)
+    if alg is None:  # no alg, or one no signed CoRIM uses: nothing to verify under
+        return False
+    ok, _ = cose.check_signature(sign1, public_key, alg)
     return ok

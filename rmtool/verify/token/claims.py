@@ -71,9 +71,10 @@ REALM_NAMES = {PROFILE: "profile", CHALLENGE: "challenge", INSTANCE_ID: "instanc
                R_PUBLIC_KEY: "public_key", R_RIM: "rim", R_REMS: "rems",
                R_PUBLIC_KEY_HASH_ALGO: "public_key_hash_algo", R_MEC_POLICY: "mec_policy"}
 
-_LIFECYCLE = ((0x0000, "unknown"), (0x1000, "assembly_and_test"),
-              (0x2000, "psa_rot_provisioning"), (0x3000, "secured"),
-              (0x4000, "non_psa_rot_debug"), (0x5000, "recoverable_psa_rot_debug"),
+# PSA security lifecycle states (base of each 0x100 range; see lifecycle_text)
+_LIFECYCLE = ((0x0000, "unknown"), (0x1000, "assembly-and-test"),
+              (0x2000, "psa-rot-provisioning"), (0x3000, "secured"),
+              (0x4000, "non-psa-rot-debug"), (0x5000, "recoverable-psa-rot-debug"),
               (0x6000, "decommissioned"))
 
 
@@ -91,6 +92,18 @@ def lifecycle_state(value: int) -> str:
         if base <= value <= base + 0xFF:
             return name
     return "invalid"
+
+
+def lifecycle_text(value: int) -> str:
+    """A lifecycle claim for people: ``0x3003 (secured)``. The PSA state is the high byte,
+    the low byte implementation defined: the ranges ``psa-lifecycle-<state>-type`` of the
+    PSA attestation token CDDL (draft-tschofenig-rats-psa-token: 0x0000..0x00ff unknown
+    ... 0x6000..0x60ff decommissioned), spelled as veraison/psatoken's ``LifeCycleState``
+    names them (``assembly-and-test``, ``non-psa-rot-debug``...)."""
+    state = lifecycle_state(value)
+    if state == "invalid":
+        return f"{value:#06x} (not a PSA lifecycle state)"
+    return f"{value:#06x} ({state})"
 
 
 @dataclass

@@ -1,0 +1,34 @@
+"""``rmtool diagnose``'s own options, declared once (docs/diagnose.md).
+
+The evidence: ``--log`` (the Realm's event log) with ``--images`` (files the log's
+digests may name) and the image store; without a log the search's limits. The
+token-verification options are ``token verify``'s (:mod:`rmtool.cli.options`).
+"""
+
+from __future__ import annotations
+
+import click
+
+from rmtool.cli.option_groups import option_group
+from rmtool.diagnose.engine import DiagnoseSettings
+
+diagnose_options = option_group(DiagnoseSettings, "settings", [
+    click.option("--log", "log", type=click.Path(dir_okay=False),
+                 help="The Realm's event log: its facts (VM VERSION, REALM_CREATE, RIPAS "
+                      "ranges, image digests, DTB) name the causes (evidence \"log\")."),
+    click.option("--images", "images", multiple=True, type=click.Path(),
+                 help="Directory, sha256sum/sha512sum file or single image file "
+                      "(repeatable): names the file a log digest is (kernel, initrd, "
+                      "firmware, DTB), and the images a search tries."),
+    click.option("--store", type=click.Path(dir_okay=False),
+                 help="Image-store database (default: in the user cache directory)."),
+    click.option("--index-map", type=click.Choice(["auto", "pcr", "mr"]), default="auto",
+                 show_default=True, help="With --log: event index to register mapping."),
+    click.option("--jobs", type=click.IntRange(1, 256),
+                 help="Worker processes for hashing and the search (default: all cores)."),
+    click.option("--max-candidates", type=click.IntRange(1, 10_000_000), default=100_000,
+                 show_default=True, help="Without --log: stop the search after this many "
+                                         "candidate configurations."),
+    click.option("--deadline", "deadline_s", type=click.FloatRange(0.1, 86_400.0),
+                 help="Without --log: stop the search after this many seconds."),
+])
