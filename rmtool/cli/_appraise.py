@@ -11,13 +11,13 @@ comparison, EAR); this module parses options, formats the result and writes the 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 from tabulate import tabulate
 
 from rmtool.cli._options_appraise import AppraiseSettings, appraise_options
+from rmtool.cli._output import emit
 from rmtool.cli.option_groups import OutputFormat, output_format
 from rmtool.errors import UsageError
 from rmtool.files import write_atomic
@@ -125,10 +125,10 @@ def appraise(ctx: click.Context, token: str, settings: AppraiseSettings,
     else:
         result = run_appraisal(tok, endorsements, policy)
     kind = _write_ear(result, settings)
-    if output_format.json:
+    if output_format.structured:
         out: dict[str, Any] = result.to_json()
         out["ear"] = None if kind is None else {"path": settings.ear, "kind": kind}
-        click.echo(json.dumps(out, indent=2))
+        emit("appraise", out, output_format.fmt)
     else:
         click.echo(_table(result))
         if kind is not None:
