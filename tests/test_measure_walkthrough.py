@@ -231,3 +231,23 @@ def test_bios_without_global_firmware_names_it(capsys: pytest.CaptureFixture[str
         "hint: the VMM loads a firmware: pass its content with the global -f QEMU_EFI.fd, "
         "before the VMM name (rmtool measure -f QEMU_EFI.fd VMM ...)"])
     assert reference(argv, capsys) == (1, "", [ERR + "need firmware image"])
+
+
+def test_blob_beyond_the_ipa_width_is_refused(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A firmware loaded at 2 TiB on a 40-bit host: kvmtool cannot load it there (it is
+    outside RAM), the reference measures it."""
+    fw = tmp_path / "fw.bin"
+    fw.write_bytes(bytes(4096))
+    argv = ["-c", "qemu-max-8.2.conf", "-c", "kvm.conf", "--ipa-bits", "40", "-f", str(fw),
+            "kvmtool", "--realm", "-c", "1", "-m", "256M", "-f", str(fw),
+            "--firmware-address", str(2 << 40)]
+    assert rmtool_measure(argv, capsys) == (2, "", [
+        ERR + "kvmtool refuses this Realm: the FIRMWARE at 0x20000000000 (4096 bytes) ends "
+        "beyond the guest physical address space (the host's IPA width is 40 bits, "
+        "--ipa-bits)"])
+    status, out, _ = reference(argv, capsys)
+    assert status == 0 and out.startswith("RIM: ")
+    argv[-1] = str(1 << 28)  # inside the IPA space: measured
+    status, out, err = rmtool_measure(argv, capsys)
+    assert (status, err) == (0, []) and out.startswith("RIM: ")

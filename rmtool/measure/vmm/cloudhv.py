@@ -50,6 +50,7 @@ from rmtool.measure.vmm.common import (
     add_cpus_and_psci,
     align_up,
     attach_warnings,
+    check_blobs_in_ipa,
     check_images_loaded,
     check_ipa_room,
     dummy_virt_root,
@@ -543,6 +544,7 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
         check_ipa_room(VMM, end, inputs, f"--memory size={cfg.mem_size:#x}: RAM ends at "
                        f"{end:#x}, beyond the guest physical address space")
         result = _build(cfg, inputs)
+        check_blobs_in_ipa(result, inputs)
         if not result.deferred:  # the reference's own error comes first
             result.result_warnings.extend(
                 check_images_loaded(VMM, images_used(cfg, inputs), inputs))

@@ -352,3 +352,17 @@ def check_ipa_room(vmm: str, end: int, inputs: MeasureInputs, reason: str) -> No
         return
     raise ParametersError(f"{vmm} refuses this Realm: {reason} (the host's IPA width is "
                           f"{host} bits, --ipa-bits)")
+
+
+def check_blobs_in_ipa(build: VmmBuild, inputs: MeasureInputs) -> None:
+    """:func:`check_ipa_room` for each measured blob (e.g. kvmtool ``--firmware-address``
+    beyond the IPA space): the VMM cannot load it there. A blob whose size is not known
+    yet (a file the reference opens only when measuring) is left to that error."""
+    for blob in build.blobs:
+        try:
+            size = blob.image.size
+        except RmtoolError:
+            continue
+        check_ipa_room(build.vmm, blob.ipa + size, inputs,
+                       f"the {blob.kind} at {blob.ipa:#x} ({size} bytes) ends beyond the "
+                       f"guest physical address space")

@@ -47,6 +47,7 @@ from rmtool.measure.vmm.common import (
     ReferencePanic,
     Stage,
     VmmBuild,
+    check_blobs_in_ipa,
     check_images_loaded,
     check_ipa_room,
     parse_size,
@@ -515,7 +516,7 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
             ImageUse("-i", inputs.initrd, "initrd", cfg.initrd, "-i/--initrd"),
             ImageUse("-f", inputs.firmware, "firmware", cfg.firmware, "-f/--firmware")],
             inputs)
-    return VmmBuild(
+    result = VmmBuild(
         vmm="kvmtool", params=params, ram=[(RAM_BASE, cfg.ram_size)],
         result_warnings=result_warnings,
         blobs=sorted(blobs.values(), key=lambda b: b.ipa),
@@ -527,6 +528,8 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
                            cpus=cfg.cpus, bootargs=facts.bootargs, initrd=facts.initrd,
                            its=cfg.its, pmu=pmu, log=lay.log,
                            virtio_mmio=facts.virtio_mmio, dtb_ipa=lay.dtb))
+    check_blobs_in_ipa(result, inputs)
+    return result
 
 
 def _surgeon_error(exc: DtbError) -> str:

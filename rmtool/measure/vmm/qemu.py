@@ -72,6 +72,7 @@ from rmtool.measure.vmm.common import (
     Stage,
     VmmBuild,
     attach_warnings,
+    check_blobs_in_ipa,
     check_images_loaded,
     check_ipa_room,
 )
@@ -202,6 +203,7 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
         if cfg.smp.cpus == 0 and not inputs.reference_mode:
             raise ParametersError(ZERO_CPUS)
         result = _build(cfg, inputs)
+        check_blobs_in_ipa(result, inputs)
         if not result.deferred:  # the reference's own error comes first
             result.result_warnings.extend(
                 check_images_loaded("qemu", images_used(cfg, inputs), inputs))
