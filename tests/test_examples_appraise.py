@@ -313,3 +313,23 @@ def test_truncated_platform_corim_is_refused_and_the_whole_one_pins_the_test_cpa
     [ta] = endorsements_from_bytes(data).trust_anchors
     assert isinstance(ta.key, ec.EllipticCurvePublicKey)
     assert ta.key.public_numbers() == cpak.public_numbers()
+
+
+def test_outputs_replace_a_planted_symlink(ex: Path, tmp_path: Path) -> None:
+    """A symlink planted where the platform CoRIM or the signing key goes is replaced, never
+    written through (rmtool.files.write_atomic)."""
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    targets = [tmp_path / n for n in ("t.cbor", "p.corim", "k.pem", "k.pub.pem")]
+    for t in targets:
+        t.symlink_to(victim)
+    assert examples("token", "--measurements", str(ex / "k.json"), "--out", str(targets[0]),
+                    "--platform-corim-out", str(targets[1])) == 0
+    assert examples("corim-signer", "--key-out", str(targets[2]), "--public-out",
+                    str(targets[3])) == 0
+    assert victim.read_bytes() == b"precious"
+    assert not any(t.is_symlink() for t in targets)
+    assert targets[1].read_bytes() == (ex / "platform.corim").read_bytes()
+    assert targets[2].read_bytes() == corim_signer_key().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption())

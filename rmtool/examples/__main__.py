@@ -212,14 +212,15 @@ def inputs(directory: str, changed_initrd: bool) -> None:
                    "(e.g. RMM) another digest than the token's.")
 def token(measurements: str, out: str, key_out: str | None, platform_corim_out: str | None,
           challenge: str | None, changed_component: str | None) -> None:
-    """Build a CCA token signed with a fixed TEST key, carrying these measurements."""
+    """Build a CCA token signed with fixed TEST keys, carrying these measurements (and the
+    platform CoRIM that endorses it)."""
     if changed_component is not None and platform_corim_out is None:
         raise UsageError("--changed-component changes the CoRIM of --platform-corim-out; "
                          "give --platform-corim-out", field="changed-component")
     nonce = _challenge(challenge)
     m = _measurements(measurements)
     data = build_token(m, nonce)
-    corim = None
+    corim: bytes | None = None
     if platform_corim_out is not None:
         corim = platform_corim(example_claims(m, nonce)[1], changed_component=changed_component)
     write_atomic(out, data)
@@ -229,7 +230,7 @@ def token(measurements: str, out: str, key_out: str | None, platform_corim_out: 
         click.echo(f"wrote platform public key: {key_out}")
     if platform_corim_out is not None and corim is not None:
         write_atomic(platform_corim_out, corim)
-        what = (f"component {changed_component} changed" if changed_component
+        what = (f"its {changed_component} digest differs from the token's" if changed_component
                 else "endorses the token's platform")
         click.echo(f"wrote platform CoRIM: {platform_corim_out} ({len(corim)} bytes, "
                    f"{what})")
