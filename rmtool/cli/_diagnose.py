@@ -82,35 +82,45 @@ def platform_lines(check: PlatformCheck | None) -> list[str]:
     return [head, *(f"- {m}" for m in check.problems)]
 
 
-def _actual(d: Diagnosis, settings: DiagnoseSettings, target: Target,
-            request: MeasureRequest) -> ReplayResult | MeasureResult | None:
-    """The token's Realm for the report: the log's replay, or the ``reproduced_by``
-    measurement (its RIM and REMs are the token's), or None."""
-    if settings.log is not None:
-        from rmtool.diagnose.engine import MAX_LOG_SIZE
-        from rmtool.files import read_bounded
-        from rmtool.measure.rmm.algorithms import ALGORITHMS
-        from rmtool.measure.rmm.profiles import PROFILES
-        from rmtool.replay import ImageStore, replay_log
+def _replay(settings: DiagnoseSettings, target: Target, request: MeasureRequest
+            ) -> ReplayResult:
+    """The log's replay as the engine replays it (under an RMM version that accepts the
+    token's algorithm; image sets from --images)."""
+    from rmtool.diagnose.engine import MAX_LOG_SIZE
+    from rmtool.files import read_bounded
+    from rmtool.measure.rmm.algorithms import ALGORITHMS
+    from rmtool.measure.rmm.profiles import PROFILES
+    from rmtool.replay import ImageStore, replay_log
 
-        profile = request.inputs.profile  # as the engine replays: an RMM that takes the algo
-        algo = ALGORITHMS.get(target.hash_algo or "")
-        name = profile.name if algo is None or algo in profile.hash_algos else next(
-            (p.name for p in PROFILES.values() if algo in p.hash_algos), profile.name)
-        store = ImageStore(settings.store)
-        try:
-            return replay_log(read_bounded(settings.log, MAX_LOG_SIZE, "event log"),
-                              split_images(settings.images)[0],
-                              index_map=settings.index_map, store=store,
-                              rmm_version=name, hash_algo=target.hash_algo)
-        finally:
-            store.close()
-    if d.reproduced_by is None:
-        return None
+    assert settings.log is not None
+    profile = request.inputs.profile
+    algo = ALGORITHMS.get(target.hash_algo or "")
+    name = profile.name if algo is None or algo in profile.hash_algos else next(
+        (p.name for p in PROFILES.values() if algo in p.hash_algos), profile.name)
+    store = ImageStore(settings.store)
     try:
-        return parse_measure_args(list(d.reproduced_by)).measure(settings.jobs)
-    except RmtoolError:
-        return None
+        return replay_log(read_bounded(settings.log, MAX_LOG_SIZE, "event log"),
+                          split_images(settings.images)[0], index_map=settings.index_map,
+                          store=store, rmm_version=name, hash_algo=target.hash_algo)
+    finally:
+        store.close()
+
+
+def _actual(d: Diagnosis, settings: DiagnoseSettings, target: Target,
+            request: MeasureRequest
+            ) -> tuple[ReplayResult | MeasureResult | None, ReplayResult | None]:
+    """The token's Realm for the report, and the log's replay (its events): the replay
+    when its RIM was rebuilt, else the ``reproduced_by`` measurement (its RIM and REMs
+    are the token's), else the replay as far as it goes (or nothing)."""
+    replay = _replay(settings, target, request) if settings.log is not None else None
+    if replay is not None and replay.rim is not None:
+        return replay, replay
+    if d.reproduced_by is not None:
+        try:
+            return parse_measure_args(list(d.reproduced_by)).measure(settings.jobs), replay
+        except RmtoolError:
+            pass
+    return replay, replay
 
 
 def _write_html(path: str, token: str, data: tuple[Diagnosis, Target, K.Verification],
@@ -125,10 +135,10 @@ def _write_html(path: str, token: str, data: tuple[Diagnosis, Target, K.Verifica
     named = [("token", token), ("event log", settings.log),
              *(("corim", c) for c in settings.corims),
              *(("images", i) for i in settings.images)]
+    actual, replay = _actual(d, settings, target, request)
     write_report(path, diagnose_report(
-        d, sys.argv, target=target, expected=expected,
-        actual=_actual(d, settings, target, request), verification=checked,
-        inputs=input_files(named)))
+        d, sys.argv, target=target, expected=expected, actual=actual, verification=checked,
+        inputs=input_files(named), log=replay))
 
 
 @click.command("diagnose")

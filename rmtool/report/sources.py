@@ -314,13 +314,14 @@ def _diagnose_claims(target: Target, expected: MeasureResult) -> list[Claim]:
 
 def diagnose_report(d: Diagnosis, argv: Sequence[str], *, target: Target,
                     expected: MeasureResult, actual: ReplayResult | MeasureResult | None,
-                    verification: Verification, inputs: Sequence[InputFile] = ()) -> Report:
+                    verification: Verification, inputs: Sequence[InputFile] = (),
+                    log: ReplayResult | None = None) -> Report:
     """``rmtool diagnose``: the verdict and every cause (the JSON's, with the platform
     problems and errors), the claims with their differing bytes, the expected Realm
-    (MEASURE_ARGS) and the actual one — the log's replay, or without a log the
-    ``reproduced_by`` measurement, whose RIM and REMs are the token's — side by side with
-    their operations aligned, the DTB diff, the platform components and the token's
-    checks."""
+    (MEASURE_ARGS) and the actual one — the log's replay, or the ``reproduced_by``
+    measurement (its RIM and REMs are the token's) when there is no log or the log does
+    not replay — side by side with their operations aligned, the log's events (``log``),
+    the DTB diff, the platform components and the token's checks."""
     from rmtool.diagnose.render import VERDICT_TEXT, cause_line
 
     doc = d.to_json()
@@ -340,14 +341,13 @@ def diagnose_report(d: Diagnosis, argv: Sequence[str], *, target: Target,
     exp_ops = operations(records)
     layouts = [layout_of(f"expected: {build.vmm} (MEASURE_ARGS)", records, build.ram)]
     timeline = Timeline(tuple(exp_ops), actual_title=f"expected: {build.vmm} (MEASURE_ARGS)")
-    events: list[Event] = []
+    events: list[Event] = events_of(log) if log is not None else []
     warnings = list(d.warnings)
     if actual is not None:
         if isinstance(actual, ReplayResult):
             title = f"actual: {exp.LOG_SOURCE}"
             layouts.append(_replay_layout(title, actual))
             act_ops = _replay_ops(actual)
-            events = events_of(actual)
         else:
             title = f"actual: {actual.build.vmm} (reproduced_by)"
             act_records = actual.measurements.records()
@@ -361,9 +361,7 @@ def diagnose_report(d: Diagnosis, argv: Sequence[str], *, target: Target,
         argv=tuple(argv), version=__version__, inputs=list(inputs), layouts=layouts,
         timeline=timeline, events=events, claims=_diagnose_claims(target, expected),
         checks=_checks(verification), components=_diagnose_components(d),
-        dtb_diff=_dtb_changes(d), measurements=_measurements(
-            expected.measurements.rim, expected.measurements.rems),
-        warnings=warnings)
+        dtb_diff=_dtb_changes(d), warnings=warnings)
 
 
 def _diagnose_components(d: Diagnosis) -> list[Component]:
