@@ -263,3 +263,23 @@ def test_non_psa_rot_debug_lifecycle_is_trusted_as_veraison_does(
                          "json"], 0)
     assert doc["platform"]["lifecycle"] == {
         "ok": True, "reason": "lifecycle non-psa-rot-debug (0x4000): a trustworthy instance"}
+
+
+def test_compare_says_when_a_corims_platform_values_were_not_read(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A CoRIM compare reads for its realm values but appraise refuses (upstream's
+    realm-bad-no-rim): used as before, with a warning that its platform reference values
+    were not read (a silent skip would look like a platform that was checked)."""
+    bad = CBOR / "services_armcca_corim-cca-realm-bad-no-rim.cbor"
+    capsys.readouterr()
+    run(["compare", str(GOOD_TOKEN), "--platform-key", str(CPAK), "--corim", str(bad),
+         "--format", "json"])
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert doc["platform"] is None
+    warned = [w for w in doc["warnings"] if w.get("field") == "corim"]
+    assert len(warned) == 1
+    assert warned[0]["message"].startswith(f"--corim {bad}: its platform reference values "
+                                           "(if any) were not read, as appraise refuses it:")
+    assert "RIM (cca.rim) measurement is mandatory but not found" in warned[0]["message"]
+    assert f"WARN --corim {bad}" in captured.err

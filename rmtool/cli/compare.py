@@ -30,7 +30,7 @@ import click
 from tabulate import tabulate
 
 from rmtool.cli._diagnose import platform_lines
-from rmtool.cli._output import emit
+from rmtool.cli._output import Messages, emit
 from rmtool.cli.option_groups import (
     OutputFormat,
     ReplaySettings,
@@ -123,18 +123,21 @@ def _write_html(path: str, token: str, ref: CompareReferences, rs: ReplaySetting
                                       doc=platform[1]))
 
 
-def _corim_references(paths: tuple[str, ...], realm: RealmClaims
+def _corim_references(paths: tuple[str, ...], realm: RealmClaims, msgs: Messages
                       ) -> tuple[list[cmp.ReferenceValues], Endorsements]:
     """Each --corim's realm reference values, and the endorsements of all of them (the
     platform part). A CoRIM must give realm or platform reference values: one with only
-    platform values adds no realm reference; one with neither is refused as before."""
+    platform values adds no realm reference; one with neither is refused as before. A
+    CoRIM whose realm values compare reads but whose endorsements appraise refuses is
+    used for its realm values, with a warning that its platform values were not read."""
     refs: list[cmp.ReferenceValues] = []
     endorsements = Endorsements()
     for path in paths:
         try:
             found = load_endorsements([path])
-        except RmtoolError:
-            found = None  # not a CCA-profile CoRIM: realm values only, as before
+            problem = None
+        except RmtoolError as exc:
+            found, problem = None, exc.message
         try:
             refs.append(cmp.pick(cmp.load_corim(path), realm))
         except RmtoolError:
@@ -142,6 +145,9 @@ def _corim_references(paths: tuple[str, ...], realm: RealmClaims
                 raise
         if found is not None:
             endorsements.extend(found)
+        else:
+            msgs.warn(f"--corim {path}: its platform reference values (if any) were not "
+                      f"read, as appraise refuses it: {problem}", field="corim")
     return refs, endorsements
 
 
@@ -220,6 +226,7 @@ def compare(ctx: click.Context, token: str, references: CompareReferences,
     checked = K.verify(tok, policy)
     realm = tok.realm.claims
     refs: list[cmp.ReferenceValues] = []
+    msgs = verification_messages(checked)
     given = cmp.from_hex(ref.rim, (ref.rem0, ref.rem1, ref.rem2, ref.rem3), ref.rpv)
     if given is not None:
         refs.append(given)
@@ -227,14 +234,13 @@ def compare(ctx: click.Context, token: str, references: CompareReferences,
         refs.append(cmp.pick(cmp.load_endorsements(ref.endorsements), realm))
     endorsements = Endorsements()
     if ref.corim_files:
-        corim_refs, endorsements = _corim_references(ref.corim_files, realm)
+        corim_refs, endorsements = _corim_references(ref.corim_files, realm, msgs)
         refs += corim_refs
     trace = exp.load_measure_trace(ref.measure_trace) if ref.measure_trace else None
     if trace is not None:
         refs.append(exp.trace_reference(trace))
     result = None
     candidates: dict[bytes, str] = {}
-    msgs = verification_messages(checked)
     if ref.log:
         result, candidates = _replay(realm, ref.log, rs)
         replayed = replay_messages(result, bool(rs.images), echo=False)
