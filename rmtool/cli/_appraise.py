@@ -13,7 +13,6 @@ components, realm claims; issue 17). Exit codes: 0 affirming, 1 warning / contra
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -21,6 +20,7 @@ import click
 from tabulate import tabulate
 
 from rmtool.cli._options_appraise import AppraiseSettings, appraise_options
+from rmtool.cli._output import emit
 from rmtool.cli.option_groups import OutputFormat, output_format
 from rmtool.errors import UsageError
 from rmtool.files import write_atomic
@@ -140,10 +140,10 @@ def appraise(ctx: click.Context, token: str, settings: AppraiseSettings,
         write_report(html, appraise_report(
             result, tok.realm.claims if tok.realm is not None else None,
             endorsements.realms, sys.argv, input_files(named)))
-    if output_format.json:
+    if output_format.structured:
         out: dict[str, Any] = result.to_json()
         out["ear"] = None if kind is None else {"path": settings.ear, "kind": kind}
-        click.echo(json.dumps(out, indent=2))
+        emit("appraise", out, output_format.fmt)
     else:
         click.echo(_table(result))
         if kind is not None:

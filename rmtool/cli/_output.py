@@ -37,7 +37,7 @@ SCHEMA_VERSION = 1
 SCHEMAS: tuple[str, ...] = (
     "measure", "replay", "compare", "token-show", "token-verify", "log-show",
     "corim-create", "corim-show", "corim-lint", "corim-submit", "launch", "demo",
-    "diagnose",
+    "diagnose", "appraise", "corim-verify",
 )
 
 STRUCTURED = ("json", "yaml")

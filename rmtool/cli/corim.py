@@ -383,8 +383,11 @@ def verify_cmd(ctx: click.Context, file: str, key: str | None, cert: str | None,
         assert key is not None
         public = cose.load_any_key_bytes(_read(key, "key"), key, UsageError)
     result = verify_signed_corim(_read(file, "file"), public, certificate)
-    if output_format.json:
-        click.echo(json.dumps({"file": file, **result.to_json()}, indent=2))
+    if output_format.structured:
+        msgs = Messages()
+        if not result.valid:
+            msgs.error(result.reason, field="signature", echo=False)
+        emit("corim-verify", {"file": file, **result.to_json()}, output_format.fmt, msgs)
     else:
         click.echo(f"alg: {result.alg or '-'}")
         click.echo(f"signer: {result.signer or '-'}")
