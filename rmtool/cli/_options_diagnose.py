@@ -1,7 +1,8 @@
 """``rmtool diagnose``'s own options, declared once (docs/diagnose.md).
 
 The evidence: ``--log`` (the Realm's event log) with ``--images`` (files the log's
-digests may name) and the image store; without a log the search's limits. The
+digests may name) and the image store; without a log the search's limits; ``--corim``
+for the platform part (issue 16). The
 token-verification options are ``token verify``'s (:mod:`rmtool.cli.options`).
 """
 
@@ -29,6 +30,10 @@ diagnose_options = option_group(DiagnoseSettings, "settings", [
     click.option("--max-candidates", type=click.IntRange(1, 10_000_000), default=100_000,
                  show_default=True, help="Without --log: stop the search after this many "
                                          "candidate configurations."),
+    click.option("--corim", "corims", multiple=True, type=click.Path(dir_okay=False),
+                 help="CoRIM with CCA platform reference values (repeatable): the token's "
+                      "platform components, config and lifecycle are compared as by `rmtool "
+                      "appraise` (JSON key platform); a platform problem is never a match."),
     click.option("--deadline", "deadline_s", type=click.FloatRange(0.1, 86_400.0),
                  help="Without --log: stop the search after this many seconds."),
 ])
