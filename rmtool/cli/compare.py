@@ -161,6 +161,15 @@ def _platform_json(doc: dict[str, Any], report: cmp.CompareReport,
     return doc
 
 
+def _expected_reference(measure_args: tuple[str, ...]) -> cmp.ReferenceValues:
+    """MEASURE_ARGS measured as ``rmtool measure`` would (exit 2 when it refuses them):
+    their RIM and personalization value must match the token's."""
+    from rmtool.cli.measure import parse_measure_args
+
+    m = parse_measure_args(list(measure_args)).measure().measurements
+    return exp.measured_reference(m.rim, m.rpv, m.hash_algo.name)
+
+
 def _causes(realm: RealmClaims, checked: K.Verification, log: str, rs: ReplaySettings,
             measure_args: tuple[str, ...]) -> list[dict[str, Any]]:
     """``rmtool diagnose --log``'s causes (its code: the two commands never disagree)."""
@@ -239,6 +248,8 @@ def compare(ctx: click.Context, token: str, references: CompareReferences,
     trace = exp.load_measure_trace(ref.measure_trace) if ref.measure_trace else None
     if trace is not None:
         refs.append(exp.trace_reference(trace))
+    if measure_args:  # the expected Realm is a reference, not only the causes' baseline
+        refs.append(_expected_reference(measure_args))
     result = None
     candidates: dict[bytes, str] = {}
     if ref.log:

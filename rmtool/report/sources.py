@@ -236,9 +236,13 @@ def compare_verdict_text(report: cmp.CompareReport, platform: PlatformCheck | No
 
 
 def cause_text(cause: dict[str, Any]) -> str:
-    """A diagnose cause (its JSON form) as the table prints it."""
-    return (f"{cause['parameter']}: expected {cause['expected']}, the token's Realm had "
-            f"{cause['actual']} ({cause['detail']})")
+    """A diagnose cause (its JSON form) as compare's table prints it, in the words and
+    units of ``rmtool diagnose`` (``memory size: expected 512 MiB, ...``)."""
+    from rmtool.diagnose.render import LABELS, value_text
+
+    p = cause["parameter"]
+    return (f"{LABELS.get(p, p)}: expected {value_text(p, cause['expected'])}, the token's "
+            f"Realm had {value_text(p, cause['actual'])} ({cause['detail']})")
 
 
 def platform_causes(platform: PlatformCheck | None) -> list[str]:
