@@ -85,3 +85,34 @@ def test_measure_args_are_checked(box: Path, capsys: pytest.CaptureFixture[str])
     assert (code, doc) == (2, {})
     code, doc = _compare(box, [*HOST, *KVMTOOL, "-m", "512X"], capsys)
     assert (code, doc) == (2, {})
+
+
+@pytest.mark.parametrize("command", ["diagnose", "compare"])
+def test_measure_args_before_the_separator_are_named(
+        box: Path, command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`rmtool diagnose TOKEN -c conf ... kvmtool ...` (no `--`): the error says where
+    MEASURE_ARGS go; a typo in the command's own option keeps click's did-you-mean only."""
+    old = os.getcwd()
+    os.chdir(box)
+    try:
+        capsys.readouterr()
+        code = run([command, "big.cbor", "--platform-key", "cpak.pem", *EXPECTED])
+        err = capsys.readouterr().err
+        assert code == 2
+        assert ("Error: No such option '-c'. MEASURE_ARGS (rmtool measure's global options, "
+                "VMM name and VMM arguments) go after --: rmtool " + command
+                + " TOKEN [OPTIONS] -- MEASURE_ARGS...") in err
+        code = run([command, "big.cbor", "--platfrom-key", "cpak.pem", "--", *EXPECTED])
+        err = capsys.readouterr().err
+        assert code == 2
+        assert "No such option '--platfrom-key'. Did you mean '--platform-key'?" in err
+        assert "go after --" not in err
+    finally:
+        os.chdir(old)
+
+
+def test_a_search_without_a_log_has_a_default_deadline() -> None:
+    from rmtool.cli._diagnose import diagnose
+
+    deadline = next(p for p in diagnose.params if p.name == "deadline_s")
+    assert deadline.default == 300.0

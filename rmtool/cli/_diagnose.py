@@ -141,7 +141,34 @@ def _write_html(path: str, token: str, data: tuple[Diagnosis, Target, K.Verifica
         inputs=input_files(named), log=replay))
 
 
-@click.command("diagnose")
+def _is_measure_word(option: str, args: list[str]) -> bool:
+    """Whether an unknown option belongs to MEASURE_ARGS: one of ``measure``'s global
+    options, or any option when a VMM name is among the arguments."""
+    from rmtool.cli.measure import measure
+    from rmtool.measure.vmm.registry import is_name
+
+    before = args[:args.index("--")] if "--" in args else args
+    opts = {o for p in measure.params for o in getattr(p, "opts", ())}
+    return "--" not in args and (option in opts or any(is_name(a) for a in before))
+
+
+class MeasureArgsCommand(click.Command):
+    """A command whose trailing MEASURE_ARGS go after ``--``: a ``measure`` option given
+    before it is named as such, not only as unknown."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            if not _is_measure_word(exc.option_name, args):
+                raise
+            exc.message = (f"{exc.message} MEASURE_ARGS (rmtool measure's global options, "
+                           "VMM name and VMM arguments) go after --: rmtool "
+                           f"{ctx.info_name} TOKEN [OPTIONS] -- MEASURE_ARGS...")
+            raise
+
+
+@click.command("diagnose", cls=MeasureArgsCommand)
 @click.argument("token", type=click.Path(dir_okay=False))
 @diagnose_options
 @token_verification_options
@@ -184,6 +211,10 @@ def diagnose(ctx: click.Context, token: str, settings: DiagnoseSettings,
     endorsements = load_endorsements(settings.corims) if settings.corims else None
     request = parse_measure_args(list(measure_args))
     target = target_of(tok.realm.claims)
+    if settings.log is None and sys.stderr.isatty():
+        click.echo(f"without --log a differing token starts a search of nearby "
+                   f"configurations (at most {settings.max_candidates} candidates, "
+                   f"{settings.deadline_s or 0:g} s: --max-candidates, --deadline)", err=True)
     result = run_diagnose(target, checked, request, parse_measure_args, settings)
     check = None
     if endorsements is not None:

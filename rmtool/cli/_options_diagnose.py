@@ -13,6 +13,10 @@ import click
 from rmtool.cli.option_groups import option_group
 from rmtool.diagnose.engine import DiagnoseSettings
 
+#: a search without a log ends here unless --deadline says otherwise (walkthrough: an
+#: unexplained token used to search for minutes with no bound but the candidate count)
+DEFAULT_DEADLINE_S = 300.0
+
 diagnose_options = option_group(DiagnoseSettings, "settings", [
     click.option("--log", "log", type=click.Path(dir_okay=False),
                  help="The Realm's event log: its facts (VM VERSION, REALM_CREATE, RIPAS "
@@ -35,5 +39,7 @@ diagnose_options = option_group(DiagnoseSettings, "settings", [
                       "platform components, config and lifecycle are compared as by `rmtool "
                       "appraise` (JSON key platform); a platform problem is never a match."),
     click.option("--deadline", "deadline_s", type=click.FloatRange(0.1, 86_400.0),
-                 help="Without --log: stop the search after this many seconds."),
+                 default=DEFAULT_DEADLINE_S, show_default=True,
+                 help="Without --log: stop the search after this many seconds (the "
+                      "verdict is then UNEXPLAINED, not exhausted)."),
 ])

@@ -29,7 +29,7 @@ from typing import Any
 import click
 from tabulate import tabulate
 
-from rmtool.cli._diagnose import platform_lines
+from rmtool.cli._diagnose import MeasureArgsCommand, platform_lines
 from rmtool.cli._output import Messages, emit
 from rmtool.cli.option_groups import (
     OutputFormat,
@@ -184,7 +184,7 @@ def _causes(realm: RealmClaims, checked: K.Verification, log: str, rs: ReplaySet
     return [c.to_json() for c in found.causes]
 
 
-@click.command("compare")
+@click.command("compare", cls=MeasureArgsCommand)
 @click.argument("token", type=click.Path(dir_okay=False))
 @compare_references
 @replay_options(for_compare=True)
