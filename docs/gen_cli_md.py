@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from rmtool.cli.help_examples import EXAMPLES, HOST, KVMTOOL, MEASURE_OUTPUTS, QEMU
+from rmtool.cli.help_examples import EXAMPLES, HOST, KVMTOOL, MEASURE_OUTPUTS, NONCE, QEMU
 
 MAX_LINES = 40
 EX = EXAMPLES  # every command's --help examples (rmtool/cli/help_examples.py): all run here
@@ -29,6 +29,13 @@ M_JSON = f"rmtool measure {HOST} -k Image -i initrd.cpio --format json {QEMU} > 
 K_JSON = f"rmtool measure {HOST} -k Image -i initrd.cpio --format json {KVMTOOL} > k.json"
 TOKEN = ("python -m rmtool.examples token --measurements k.json --out token.cbor "
          "--key-out cpak.pem")
+# the TEST CoRIM signing key and a CoRIM signed with it (corim verify)
+SIGNER = ("python -m rmtool.examples corim-signer --key-out signer-TEST.pem "
+          "--public-out signer-TEST.pub.pem")
+SIGNED = "rmtool corim create m.json --key signer-TEST.pem --output signed.corim"
+# the example token again, with a nonce, and the platform CoRIM that endorses it (appraise)
+APPRAISE_TOKEN = (f"python -m rmtool.examples token --measurements k.json --challenge {NONCE} "
+                  "--out token.cbor --platform-corim-out platform.corim")
 
 SECTIONS: list[tuple[str, str, list[str]]] = [
     ("rmtool", "Commands; `rmtool COMMAND --help` documents each option and ends with the "
@@ -56,9 +63,11 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
       "rmtool launch --config launch.toml --vmm kvmtool --edk2"]),
     ("rmtool corim", "CoRIM reference values in the CCA realm profile. `corim submit` "
      "takes the password from `--password-file` or `$RMTOOL_PROVISIONING_PASSWORD` (a "
-     "`--password` on the command line is visible in ps); here no service listens.",
-     [M_JSON, *EX["corim create"], *EX["corim show"], *EX["corim lint"],
-      *EX["corim submit"]]),
+     "`--password` on the command line is visible in ps); here no service listens. "
+     "`corim verify` checks the signature of a signed CoRIM, here one signed with the TEST "
+     "key of `python -m rmtool.examples corim-signer`.",
+     [M_JSON, *EX["corim create"], *EX["corim show"], *EX["corim lint"], SIGNER, SIGNED,
+      *EX["corim verify"], *EX["corim submit"]]),
     ("rmtool log", "Decode an event log.", [*EX["log show"]]),
     ("rmtool replay", "Rebuild the RIM and REMs from an event log.", [*EX["replay"]]),
     ("rmtool token", "Decode and verify CCA attestation tokens (here a test token made by "
@@ -71,6 +80,12 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
      "claims, from `--log`, or from a search of nearby configurations.",
      [f"rmtool diagnose token.cbor --platform-key cpak.pem -- {HOST} -k Image "
       f"-i initrd.cpio {KVMTOOL}", *EX["diagnose"]]),
+    ("rmtool appraise", "What Veraison would conclude about a token, offline "
+     "(docs/appraise.md): the trust anchor and reference values come from CoRIMs, here the "
+     "platform CoRIM `python -m rmtool.examples token --platform-corim-out` writes for the "
+     "example token (TEST keys) and the Realm's `realm.corim`. `--challenge` is the nonce the "
+     "token must carry; without it freshness is named UNVERIFIED.",
+     [APPRAISE_TOKEN, *EX["appraise"]]),
     ("rmtool completion", "Shell completion (bash, zsh, fish); see the end of this page.",
      [*EX["completion"]]),
 ]

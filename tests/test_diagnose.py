@@ -31,7 +31,7 @@ from tests.test_diagnose_log import (
 )
 
 CONTRACT = {"schema", "verdict", "verification", "causes", "reproduced_by",
-            "candidates_tried", "exhausted", "errors", "warnings"}
+            "candidates_tried", "exhausted", "platform", "errors", "warnings"}
 RME_SHA256 = "rme-guest,id=rme0,measurement-algorithm=sha256,measurement-log=on"
 
 

@@ -29,6 +29,7 @@ from rmtool.diagnose.search import (
     PrefixMeasurer,
     SearchSettings,
     apply_changes,
+    rems_of,
     search,
 )
 from rmtool.errors import RmtoolError
@@ -257,6 +258,10 @@ def test_unreachable_target_exhausts_the_space(files: dict[str, str]) -> None:
     r = search(parse_measure_args(argv("qemu", files)), target, parse_measure_args,
                SearchSettings(jobs=1, parameters=("pmu", "lpa2")))
     assert (r.candidates_tried, r.exhausted) == (4, True)  # base, pmu, lpa2, both
+    for bound, exhausted in ((4, True), (3, False)):  # a bound at the end of the space
+        r = search(parse_measure_args(argv("qemu", files)), target, parse_measure_args,
+                   SearchSettings(jobs=1, parameters=("pmu", "lpa2"), max_candidates=bound))
+        assert (r.candidates_tried, r.exhausted) == (bound, exhausted)
 
 
 def test_hostile_target_is_bounded(files: dict[str, str]) -> None:
@@ -273,12 +278,13 @@ def test_workers_find_the_same_candidate(files: dict[str, str]) -> None:
     """Forked workers, batches: the first match in candidate order, same count."""
     expected, actual = argv("kvmtool", files), argv("kvmtool", files, cpus=40)
     one, target = diagnose(expected, actual)
-    two, _ = diagnose(expected, actual, SearchSettings(jobs=2))
     assert one.candidates_tried > 64  # past the first batches
     assert [(c.parameter, c.actual) for c in one.causes] == [("cpus", 40)]
-    assert (two.causes, two.candidates_tried, two.reproduced_by) == \
-        (one.causes, one.candidates_tried, one.reproduced_by)
-    check_reproduces(two.reproduced_by, target)
+    for workers in ("processes", "threads"):
+        two, _ = diagnose(expected, actual, SearchSettings(jobs=2, workers=workers))
+        assert (two.causes, two.candidates_tried, two.reproduced_by) == \
+            (one.causes, one.candidates_tried, one.reproduced_by)
+        check_reproduces(two.reproduced_by, target)
 
 
 SAMPLE: list[tuple[tuple[str, Any], ...]] = [
@@ -291,15 +297,19 @@ SAMPLE: list[tuple[tuple[str, Any], ...]] = [
 ]
 
 
-@pytest.mark.parametrize("vmm", ["kvmtool", "qemu", "cloud-hv"])
+@pytest.mark.parametrize("vmm", ["kvmtool", "qemu", "cloud-hv", "qemu-bios"])
 def test_fast_path_equals_full_measurement(files: dict[str, str], vmm: str) -> None:
-    """The evaluator (derived inputs, prefix memo, cached granules) gives exactly what
-    ``MeasureRequest.measure()`` gives for the same argv, or refuses when it refuses."""
-    base = argv(vmm, files)
+    """The evaluator (derived inputs, prefix memo, cached granules and digests) gives
+    exactly what ``MeasureRequest.measure()`` gives for the same argv, or refuses when it
+    refuses (qemu-bios: the kernel and initrd extended into REM0 by the firmware)."""
+    base = argv("qemu", files, fw="firmware") if vmm == "qemu-bios" else argv(vmm, files)
     ev = Evaluator(parse_measure_args, base, Target(b"", ()),
                    PrefixMeasurer(None, 1))
     resumed = 0
-    for changes in SAMPLE:
+    images: list[tuple[tuple[str, Any], ...]] = [
+        (("kernel", files["kernel2"]),), (("initrd", files["initrd2"]),),
+        (("kernel", files["kernel2"]), ("cpus", 3)), (("firmware", None),)]
+    for changes in [*SAMPLE, *images]:
         fast = ev.measure(changes)
         try:
             m = apply_changes(parse_measure_args, base, changes).measure().measurements
@@ -307,6 +317,10 @@ def test_fast_path_equals_full_measurement(files: dict[str, str], vmm: str) -> N
         except RmtoolError:
             full = None
         assert (None if fast is None else (fast.rim, fast.rems)) == full, changes
+        if full is not None:  # the REM pre-check computes the same REMs
+            build = apply_changes(parse_measure_args, base, changes).build()
+            profile = ev.request(changes).inputs.profile.name
+            assert rems_of(build.operations(), profile) == full[1], changes
         if fast is not None and fast.hashed_ops < 6:
             resumed += 1
     assert resumed >= 3  # the memo was used (a vCPU change resumes, a repeat re-runs nothing)
@@ -404,3 +418,33 @@ def test_kernel_loaded_by_firmware_is_found_through_rem0(files: dict[str, str]) 
     assert [(c.parameter, c.expected, c.actual) for c in result.causes] == \
         [("kernel", files["kernel"], files["kernel2"])]
     check_reproduces(result.reproduced_by, target)
+
+
+@pytest.mark.parametrize("algo", ["sha256", "sha512"])
+def test_remembered_ripas_plan_gives_the_packers_rim(algo: str) -> None:
+    """Realm.init_ripas on fresh tables splices the RIM into remembered descriptor bytes
+    (rmm/realm.py ``ripas_plan``): the RIM equals the chain over the packer's descriptors,
+    a second Realm (plan remembered) gives it again, and the tables created are the same."""
+    import hashlib as h
+
+    from rmtool.measure.rmm.algorithms import ALGORITHMS
+    from rmtool.measure.rmm.layouts import DESC_SIZE, DESC_TYPE_RIPAS, ripas_descriptor_packer
+    from rmtool.measure.rmm.ops import InitRipas, RealmCreate, RealmParams
+    from rmtool.measure.rmm.realm import Realm, iter_ripas_entries
+
+    params = RealmParams(hash_algo=ALGORITHMS[algo], s2sz=40)
+    for base, top in ((0x80000000, 0xC0000000), (0x40000000, 0x40000000 + 1536 * MIB + 8192)):
+        rims = []
+        for _ in range(2):
+            realm = Realm("1.0-rel0")
+            realm.apply(RealmCreate(params))
+            rim = realm.snapshot().rim_slot[:ALGORITHMS[algo].size]
+            realm.apply(InitRipas(base, top))
+            rims.append(realm.snapshot())
+        created: list[int] = []
+        pack = ripas_descriptor_packer(len(rim)).pack
+        for b, t in iter_ripas_entries(base, top, 40, set(), created, 1 << 24):
+            rim = h.new(algo, pack(DESC_TYPE_RIPAS, DESC_SIZE, rim, b, t)).digest()
+        assert rims[0] == rims[1]
+        assert rims[0].rim_slot[:len(rim)] == rim
+        assert rims[0].rtt_tables == frozenset(created)

@@ -49,7 +49,7 @@ def _values(text: str, label: str) -> list[str]:
 def test_every_script_is_tested() -> None:
     scripts = sorted(p.name for p in EXAMPLES.glob("*.sh"))
     assert scripts == ["01-reference-values.sh", "02-replay-log.sh", "03-debug-attestation.sh",
-                       "04-failed-attestation.sh"]
+                       "04-failed-attestation.sh", "05-appraise.sh"]
     for name in scripts:
         text = (EXAMPLES / name).read_text()
         assert text.startswith("#!/usr/bin/env bash\n")
@@ -105,6 +105,41 @@ def test_story4_failed_attestation_report(tmp_path: Path) -> None:
     assert '<span class="v" id="verdict-text">MISMATCH</span>' in text
     assert "operation 4 is the first that differs" in text
     assert re.search(r"^wrote report: failed\.html \(\d+ bytes\)", out, re.M)
+
+
+def test_story5_appraise() -> None:
+    """The example token is affirming against the example CoRIMs (platform and signed
+    realm) and not against a platform CoRIM endorsing another RMM build, nor with another
+    nonce: each verdict with the reason a user acts on."""
+    out = _run("05-appraise.sh")
+    assert "realm-signed.corim: VALID (ES256 signature verifies)" in out
+    affirming, changed = out.split("== 5.")
+    # step 4: the trust anchor from platform.corim, every check ran and passed, affirming
+    assert re.search(r"^trust anchor: implementation id 000102030405060708090a0b0c0d0e0f1011"
+                     r"12131415161718191a1b1c1d1e1f, instance id 0100010203.* \(platform\.corim "
+                     r"tags\[1\] platform attestation verification key at index 0\)$",
+                     affirming, re.M)
+    assert "check realm.challenge: PASS realm challenge equals the expected challenge" \
+        in affirming
+    assert "UNVERIFIED" not in affirming and "FAIL" not in affirming
+    assert re.search(r"^executables +2 +affirming +all 1 platform components match reference "
+                     r"values$", affirming, re.M)
+    assert re.search(r"^executables +2 +affirming +realm RIM e55f0ee4…, RPV and 4 REM\(s\) "
+                     r"match realm-signed\.corim", affirming, re.M)
+    assert re.search(r"^ear\.status: affirming$", affirming, re.M)
+    assert "EAR CCA_REALM: affirming\nEAR CCA_SSD_PLATFORM: affirming" in affirming
+    # step 5: the RMM the token carries is not the one the CoRIM endorses
+    assert re.search(r"^submod CCA_SSD_PLATFORM: warning$", changed, re.M)
+    assert re.search(r"^executables +33 +warning +platform component RMM version 1\.0\.0 "
+                     r"digest 11111111… matches no reference value$", changed, re.M)
+    assert re.search(r"^submod CCA_REALM: affirming$", changed, re.M)
+    assert re.search(r"^ear\.status: warning$", changed, re.M)
+    assert "rmtool appraise exit status: 1 (1: not affirming" in changed
+    # step 6: another nonce: the token is not fresh, nothing is affirmed
+    assert re.search(r"^reason \(every claim\): integrity validation failed: realm\.challenge: "
+                     r"realm challenge 0123456789abcdef0{112} != expected 001122330{120}$",
+                     changed, re.M)
+    assert out.rstrip().endswith("rmtool appraise exit status: 1")
 
 
 def test_demo_commands_reproduce_its_rims(tmp_path: Path,

@@ -36,6 +36,12 @@ RIM_QEMU_FULL = ("786a83223ed863534cac34de8e28b5d17fb99d9af04e7653bc844a4faabd03
                  "b87281d026f7c1d4507956752611631a1dad21e9aea1cc6e2865aba5121876f4")
 # RIM of `HOST -k Image kvmtool [--realm] -c 1 -m 512M -k Image` (main)
 RIM_KVMTOOL = "603cb0e0f07513a8a1e0c7dddfbd596395349b4042e9e2ce410142f32701da24"
+# QEMU and cloud-hypervisor command lines without their Realm options (issue 18, H3)
+QEMU_NOT_REALM = ("WARN qemu without -M confidential-guest-support=ID and -object "
+                  "rme-guest,id=ID: this is not a Realm; the measurements describe nothing "
+                  "a Realm will report")
+CHV_NOT_REALM = ("WARN cloud-hypervisor without --platform arm_rme=on: this is not a Realm; "
+                 "the measurements describe nothing a Realm will report")
 NOT_A_REALM = ("WARN kvmtool without --realm: this is not a Realm; the measurements "
                "describe nothing a Realm will report")
 
@@ -114,7 +120,7 @@ def test_options_that_do_not_change_the_measurement_still_pass(
     status, out, err = measure([*QEMU_K, "-kernel", "Image", *extra], capsys)
     assert status == 0 and rim(out) == RIM_QEMU_KERNEL
     expected = [f"WARN Parameter {w} ignored" for w in extra if w == "-serial" or ":" in w]
-    assert err == expected
+    assert err == [*expected, QEMU_NOT_REALM]  # not a Realm command line: said at the end
 
 
 IGNORED_QEMU = (
@@ -136,10 +142,10 @@ def test_common_qemu_options_are_ignored_as_before(here: Path,
             "-m", "512M", "-smp", "2", "-kernel", "Image", "-initrd", "initrd.cpio",
             "-append", "console=ttyAMA0"]
     status, out, err = measure(base, capsys)
-    assert status == 0 and rim(out) == RIM_QEMU_FULL and err == []
+    assert status == 0 and rim(out) == RIM_QEMU_FULL and err == [QEMU_NOT_REALM]
     status, out, err = measure([*base, *IGNORED_QEMU], capsys)
-    assert status == 0 and rim(out) == RIM_QEMU_FULL
-    assert len(err) == 40 and all(line.startswith("WARN Parameter ") for line in err)
+    assert status == 0 and rim(out) == RIM_QEMU_FULL and err[-1] == QEMU_NOT_REALM
+    assert len(err) == 41 and all(line.startswith("WARN Parameter ") for line in err[:-1])
     assert "WARN Parameter -qmp ignored" in err and "WARN Parameter -s ignored" in err
 
 
@@ -222,13 +228,13 @@ def test_cloudhv_firmware_on_the_line_is_warned_after_the_results(
         here: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = [*HOST, "-k", "Image", "cloud-hv", "--kernel", "Image"]
     status, out, err = measure(base, capsys)
-    assert status == 0 and err == []
+    assert status == 0 and err == [CHV_NOT_REALM]  # no --platform arm_rme=on (H3)
     expected = rim(out)
     status, out, err = measure([*base, "--firmware", "QEMU_EFI.fd"], capsys)
     assert status == 0 and rim(out) == expected
     assert err == ["WARN --firmware is not measured (as by the reference tool): if "
                    "cloud-hypervisor loads it into the Realm, the Realm's RIM differs from "
-                   "this one"]
+                   "this one", CHV_NOT_REALM]
 
 
 # --------------------------------------------------------------------------- kvmtool --realm

@@ -15,6 +15,7 @@ import shlex
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import markupsafe
 import pytest
@@ -416,6 +417,238 @@ def test_report_is_written_atomically_never_through_a_symlink(tmp_path: Path) ->
 
 
 def test_html_option_on_each_command_help(capsys: pytest.CaptureFixture[str]) -> None:
-    for command in ("measure", "replay", "compare"):
+    for command in ("measure", "replay", "compare", "diagnose", "appraise"):
         assert run([command, "--help"]) == 0
         assert "--html FILE" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- diagnose and appraise
+
+# the expected Realm's MEASURE_ARGS (examples/03's reference); the started one had
+# initrd-changed.cpio
+EXPECTED_ARGS = [*HOST, "-k", "Image", "-i", "initrd.cpio", "kvmtool", *KVMTOOL]
+
+
+def _diagnose_pair(d: Path, name: str, args: list[str], capsys: pytest.CaptureFixture[str],
+                   status: int) -> tuple[dict[str, Any], Dom]:
+    """diagnose's JSON and its report from the same run."""
+    cwd = _in_dir(d)
+    try:
+        doc = _json(["diagnose", *args, "--format", "json", "--html", f"{name}.html", "--",
+                     *EXPECTED_ARGS], capsys, status)
+    finally:
+        os.chdir(cwd)
+    return doc, _html(d / f"{name}.html")
+
+
+def _cause_texts(doc: dict[str, Any]) -> list[str]:
+    from rmtool.diagnose.model import Cause
+    from rmtool.diagnose.render import cause_line
+
+    return [" ".join((cause_line(Cause(**c)) + (f" — {c['detail']}" if c["detail"] else ""))
+                     .split()) for c in doc["causes"]]
+
+
+def test_diagnose_report_with_a_log_shows_causes_claims_and_both_realms(
+        scenario: Scenario, capsys: pytest.CaptureFixture[str]) -> None:
+    """diagnose --log: every cause of the JSON at the top, the claims with the RIM's
+    differing bytes, the expected Realm (MEASURE_ARGS) and the log's side by side (the
+    changed initrd highlighted), operations aligned with the first divergence marked."""
+    doc, dom = _diagnose_pair(scenario.dir, "diagnose-log",
+                              ["token.cbor", "--platform-key", "key.pem", "--log",
+                               "started.log", "--images", "."], capsys, 1)
+    assert doc["verdict"] == "mismatch" and [c["parameter"] for c in doc["causes"]] == \
+        ["initrd"]
+    assert dom.text("verdict-text") == "MISMATCH"
+    assert dom.texts("cause") == _cause_texts(doc)
+    assert "initrd-changed.cpio" in dom.texts("cause")[0]
+    started = json.loads((scenario.dir / "started.json").read_text())
+    rows = dom.texts("claim")
+    assert rows[0].startswith("RIM expected Realm (MEASURE_ARGS)") and "mismatch" in rows[0]
+    assert started["rim"] in rows[0].replace(" ", "")
+    assert all("match" in r and "mismatch" not in r for r in rows[1:])
+    assert len(rows) == 1 + 4 + 1  # RIM, REM0..3, RPV
+    regions = dom.texts("region")
+    assert any(r.startswith("expected: kvmtool (MEASURE_ARGS)") for r in regions)
+    assert any(r.startswith("actual: log replay") for r in regions)
+    diff_rows = [r for r in regions if "differs" in r]
+    assert any("INITRD [0x8fdffec8, 0x8fdffffc)" in r for r in diff_rows)
+    assert any("INITRD [0x8fdffec0, 0x8fdffffc)" in r for r in diff_rows)
+    ops = dom.texts("op")
+    trace = json.loads(scenario.reference_trace.read_text())["trace"]
+    assert len(ops) == len(trace) == 7
+    assert dom.texts("first-div") == [ops[3]] and "INITRD" in ops[3]
+    assert len(dom.texts("ev")) == 9  # the log's events
+    assert dom.texts("dtb-change") == [] and dom.texts("component") == []
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_diagnose_report_without_a_replayed_log_draws_the_reproduced_realm(
+        scenario: Scenario, capsys: pytest.CaptureFixture[str], log: bool) -> None:
+    """Without a log (search), or with a log whose images are not all given (it does not
+    replay), the actual Realm is the ``reproduced_by`` measurement: its operations end
+    with the token's RIM; the log's events are still listed."""
+    extra = ["--log", "started.log"] if log else []
+    doc, dom = _diagnose_pair(scenario.dir, f"diagnose-repro-{log}",
+                              ["token.cbor", "--platform-key", "key.pem", *extra, "--images",
+                               "initrd-changed.cpio"], capsys, 1)
+    assert doc["reproduced_by"] is not None
+    assert (doc["candidates_tried"] > 0) != log
+    assert len(dom.texts("ev")) == (9 if log else 0)
+    assert dom.texts("cause") == _cause_texts(doc)
+    regions = dom.texts("region")
+    assert any(r.startswith("actual: kvmtool (reproduced_by)") for r in regions)
+    started = json.loads((scenario.dir / "started.json").read_text())
+    rims = [a["title"] for t, a in dom.tags if t == "span" and a.get("class") == "h"]
+    assert started["rim"] in rims  # the reproduced Realm's final RIM: the token's
+    assert "INITRD" in dom.texts("first-div")[0]
+
+
+def test_diagnose_report_shows_the_dtb_diff_of_changed_bootargs(
+        scenario: Scenario, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A Realm started with other kernel arguments; its DTB file under --images: the
+    report's DTB diff has /chosen bootargs with both values."""
+    from click.testing import CliRunner
+
+    from rmtool.examples.__main__ import main as examples
+
+    d = scenario.dir
+    cwd = _in_dir(d)
+    try:
+        args = [*HOST, "-k", "Image", "-i", "initrd.cpio", "--output-dtb", "args.dtb",
+                "--emit-log", "args.log", "--format", "json", "kvmtool",
+                *KVMTOOL[:-1], "console=ttyAMA0 <blink>evil</blink>"]
+        capsys.readouterr()
+        assert run(["measure", *args]) == 0
+        (d / "args.json").write_text(capsys.readouterr().out)
+        res = CliRunner().invoke(examples, ["token", "--measurements", "args.json", "--out",
+                                            "args.cbor", "--key-out", "args-key.pem"])
+        assert res.exit_code == 0, res.output
+    finally:
+        os.chdir(cwd)
+    doc, dom = _diagnose_pair(d, "diagnose-dtb", ["args.cbor", "--platform-key",
+                                                  "args-key.pem", "--log", "args.log",
+                                                  "--images", "args.dtb"], capsys, 1)
+    assert [c["parameter"] for c in doc["causes"]] == ["bootargs"]
+    changes = dom.texts("dtb-change")
+    assert len(changes) == 1
+    assert changes[0].startswith("/chosen bootargs")
+    assert changes[0].endswith("console=ttyAMA0 <blink>evil</blink>")  # text, not markup
+    assert not [t for t, _ in dom.tags if t == "blink"]
+
+
+def test_dtb_node_causes_become_one_row_per_property() -> None:
+    """A ``dtb`` cause (its node in ``Cause.node``): a row per differing property, an
+    absent side shown as absent; a DTB known only by digest is one whole-blob row."""
+    from rmtool.diagnose.model import Cause, Diagnosis
+    from rmtool.report.sources import _dtb_changes
+
+    d = Diagnosis("mismatch", {}, [
+        Cause("dtb", {"reg": "<0x0 0x80000000 0x0 0x20000000>", "x": None},
+              {"reg": "<0x0 0x80000000 0x0 0x40000000>", "x": "1"}, "log",
+              "DTB (event 6): /memory@80000000: properties differ: reg, x", "/memory@80000000"),
+        Cause("dtb", None, {"compatible": "evil"}, "log", "...: /evil: node only in the "
+              "token's Realm", "/evil"),
+        Cause("dtb", "aa" * 32, "bb" * 32, "log", "DTB (event 6): the log's DTB differs")])
+    rows = [(c.path, c.prop, c.expected, c.actual) for c in _dtb_changes(d)]
+    assert rows == [
+        ("/memory@80000000", "reg", "<0x0 0x80000000 0x0 0x20000000>",
+         "<0x0 0x80000000 0x0 0x40000000>"),
+        ("/memory@80000000", "x", None, "1"),
+        ("/evil", "compatible", None, "evil"),
+        ("(whole DTB)", "digest", "aa" * 32, "bb" * 32)]
+
+
+def _corpus() -> tuple[Path, Path, Path, Path]:
+    from tests.conftest import CORPUS, need_shared
+
+    need_shared()
+    cbor = CORPUS / "corim" / "cbor"
+    return (CORPUS / "tokens" / "services_arm-cca_cca-good.cbor",
+            cbor / "services_armcca_corim-cca-platform-valid.cbor",
+            cbor / "services_armcca_corim-cca-realm-valid.cbor",
+            CORPUS / "tokens" / "keys" / "services_ec.p256.jwk")
+
+
+def test_appraise_report_shows_submods_trust_vectors_components_and_claims(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """appraise --html on Veraison's cca-good with its CoRIMs and no challenge: every
+    submod's eight claims with the reason of the JSON, every platform component, the
+    realm claims against the realm CoRIM, and the waived freshness as a cause (the box
+    amber: affirming, but a check was not made)."""
+    token, platform, realm, _ = _corpus()
+    page = tmp_path / "appraise.html"
+    doc = _json(["appraise", str(token), "--corim", str(platform), "--corim", str(realm),
+                 "--format", "json", "--html", str(page)], capsys, 0)
+    dom = _html(page)
+    assert doc["ear.status"] == "affirming"
+    assert dom.text("verdict-text").startswith("AFFIRMING (UNVERIFIED: freshness")
+    assert [a for t, a in dom.tags if a.get("id") == "verdict"][0]["class"] == "verdict warn"
+    rows = dom.texts("trust")
+    expected_rows = [f"{name} ({sub['status']}) {claim} {v['value']} {v['tier']} "
+                     f"{' '.join(v['reason'].split())}"
+                     for name, sub in doc["submods"].items()
+                     for claim, v in sub["trustworthiness-vector"].items()]
+    assert rows == expected_rows and len(rows) == 16
+    comps = dom.texts("component")
+    details = doc["submods"]["CCA_SSD_PLATFORM"]["details"]
+    assert len(comps) == len(details) == 4
+    for row, c in zip(comps, details, strict=True):
+        assert row.startswith(f"{c['measurement_type']} {c['version']}")
+        assert c["digest"] in row.replace(" ", "") and row.endswith("signer id differs")
+    claims = dom.texts("claim")
+    assert [r.split()[0] for r in claims] == ["RIM", "REM0", "REM1", "REM2", "REM3", "RPV"]
+    assert all(r.endswith("match") and "mismatch" not in r for r in claims)
+    assert dom.texts("cause") == [" ".join(("UNVERIFIED: " + doc["unverified"][0]).split())]
+
+
+def test_appraise_report_names_a_swapped_component(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A firmware component swapped (the token re-signed with the corpus CPAK): the cause
+    names it with appraise's reason and its row says it matches no reference value."""
+    from rmtool.verify.token import claims as C
+    from tests.test_appraise import NONCE, _resigned
+
+    _, platform, realm, _ = _corpus()
+    token = tmp_path / "swapped.cbor"
+    token.write_bytes(_resigned(sw_edit=(1, C.SW_MEASUREMENT_VALUE,
+                                         bytes.fromhex("7b8e" + "00" * 30))))
+    page = tmp_path / "swapped.html"
+    doc = _json(["appraise", str(token), "--corim", str(platform), "--corim", str(realm),
+                 "--challenge", NONCE.hex(), "--format", "json", "--html", str(page)],
+                capsys, 1)
+    dom = _html(page)
+    assert dom.text("verdict-text") == "WARNING" == doc["ear.status"].upper()
+    reason = doc["submods"]["CCA_SSD_PLATFORM"]["trustworthiness-vector"]["executables"][
+        "reason"]
+    assert reason == ("platform component M1 version 1.2.0 digest 7b8e0000… matches no "
+                      "reference value")
+    assert dom.texts("cause") == [f"CCA_SSD_PLATFORM executables: warning (33): {reason}"]
+    comps = dom.texts("component")
+    assert comps[1].startswith("M1 1.2.0") and comps[1].endswith("no reference value")
+    assert "7b8e" + "00" * 30 in comps[1].replace(" ", "")
+
+
+def test_compare_report_lists_diagnose_causes_and_platform(
+        scenario: Scenario, capsys: pytest.CaptureFixture[str]) -> None:
+    """compare -- MEASURE_ARGS computes diagnose's causes: the report lists them after the
+    mismatches and explanations, as the table does."""
+    cwd = _in_dir(scenario.dir)
+    try:
+        args = ["compare", "token.cbor", "--platform-key", "key.pem", "--log", "started.log",
+                "--images", ".", "--measure-trace", "reference-trace.json"]
+        doc = _json([*args, "--format", "json", "--html", "compare-causes.html", "--",
+                     *EXPECTED_ARGS], capsys, 1)
+        assert run([*args, "--", *EXPECTED_ARGS]) == 1
+        table = capsys.readouterr().out
+    finally:
+        os.chdir(cwd)
+    assert [c["parameter"] for c in doc["causes"]] == ["initrd"]
+    dom = _html(scenario.dir / "compare-causes.html")
+    from rmtool.report.sources import cause_text
+
+    texts = dom.texts("cause")
+    assert texts[-1] == " ".join(cause_text(doc["causes"][0]).split())
+    assert texts[:-1] == [" ".join(m.split()) for m in
+                          [*doc["mismatches"], *(e["message"] for e in doc["explanations"])]]
+    assert f"- {cause_text(doc['causes'][0])}" in table

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -190,10 +191,47 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     assert _cli(d, "compare", "token.cbor", "--platform-key", "key.pem", "--log",
                 "started.log", "--images", "reference", "--measure-trace",
                 "reference-trace.json", "--html", "compare.html").returncode == 1
-    return {name: d / f"{name}.html" for name in ("measure", "replay", "compare")}
+    assert _cli(d, "diagnose", "token.cbor", "--platform-key", "key.pem", "--log",
+                "started.log", "--images", ".", "--html", "diagnose.html", "--",
+                *DIAGNOSE_ARGS).returncode == 1
+    return {name: d / f"{name}.html" for name in ("measure", "replay", "compare", "diagnose")}
 
 
-@pytest.mark.parametrize("command", ["measure", "replay", "compare"])
+# diagnose's MEASURE_ARGS: the expected Realm (examples/03's reference configuration)
+DIAGNOSE_ARGS = [*HOST, "-k", "Image", "-i", "initrd.cpio", "kvmtool", *KVMTOOL]
+
+
+def _appraise_inputs() -> tuple[Path, Path, Path]:
+    """Veraison's cca-good token and its platform and realm CoRIMs (shared corpus)."""
+    from tests.conftest import CORPUS, need_shared
+
+    need_shared()
+    cbor = CORPUS / "corim" / "cbor"
+    return (CORPUS / "tokens" / "services_arm-cca_cca-good.cbor",
+            cbor / "services_armcca_corim-cca-platform-valid.cbor",
+            cbor / "services_armcca_corim-cca-realm-valid.cbor")
+
+
+@pytest.fixture(scope="module")
+def appraise_page(reports: dict[str, Path]) -> tuple[Path, dict[str, Any]]:
+    """appraise's report of cca-good with a swapped platform component (exit 1), and its
+    JSON."""
+    from rmtool.verify.token import claims as C
+    from tests.test_appraise import NONCE, _resigned
+
+    _, platform, realm = _appraise_inputs()
+    d = reports["compare"].parent
+    (d / "swapped.cbor").write_bytes(_resigned(sw_edit=(
+        1, C.SW_MEASUREMENT_VALUE, bytes.fromhex("7b8e" + "00" * 30))))
+    args = ["appraise", "swapped.cbor", "--corim", str(platform), "--corim", str(realm),
+            "--challenge", NONCE.hex()]
+    assert _cli(d, *args, "--html", "appraise.html").returncode == 1
+    proc = _cli(d, *args, "--format", "json")
+    assert proc.returncode == 1
+    return d / "appraise.html", json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("command", ["measure", "replay", "compare", "diagnose"])
 def test_report_renders_with_a_map_and_a_timeline_on_an_a4_width(
         command: str, reports: dict[str, Path], tmp_path: Path) -> None:
     page = reports[command]
@@ -210,7 +248,7 @@ def test_report_renders_with_a_map_and_a_timeline_on_an_a4_width(
         assert share > 0.02 and colours >= 4, (command, box, share, colours)
     # the verdict box at the top is coloured by the verdict
     expected = {"measure": (0xEE, 0xF5, 0xFD), "replay": (0xFD, 0xEC, 0xEA),
-                "compare": (0xFD, 0xEC, 0xEA)}[command]
+                "compare": (0xFD, 0xEC, 0xEA), "diagnose": (0xFD, 0xEC, 0xEA)}[command]
     assert png.pixel(A4_PRINTABLE_PX // 2, 14) == expected
 
 
@@ -222,10 +260,13 @@ def _layout(dom: str) -> str:
     return html.unescape(m.group(1))
 
 
-@pytest.mark.parametrize("command", ["measure", "compare"])
-def test_report_prints_on_a4(command: str, reports: dict[str, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["measure", "compare", "diagnose", "appraise"])
+def test_report_prints_on_a4(command: str, reports: dict[str, Path], tmp_path: Path,
+                             request: pytest.FixtureRequest) -> None:
+    page = request.getfixturevalue("appraise_page")[0] if command == "appraise" \
+        else reports[command]
     pdf = tmp_path / "page.pdf"
-    browse(tmp_path, reports[command], f"--print-to-pdf={pdf}", "--no-pdf-header-footer")
+    browse(tmp_path, page, f"--print-to-pdf={pdf}", "--no-pdf-header-footer")
     data = pdf.read_bytes()
     boxes = re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", data)
     assert boxes, "no page in the PDF"
@@ -269,6 +310,67 @@ def test_dom_after_load_has_every_cause_region_and_operation(
     assert "compare token.cbor --platform-key key.pem" in dom.text("argv")
 
 
+def test_diagnose_dom_has_every_cause_claim_region_and_operation(
+        reports: dict[str, Path], tmp_path: Path) -> None:
+    """diagnose --log in the browser: every cause of the JSON (with its detail), every
+    claim, both Realms' regions (the changed initrd highlighted on both sides), every
+    aligned operation with the first divergence at the INITRD."""
+    d = reports["diagnose"].parent
+    doc = json.loads(_cli(d, "diagnose", "token.cbor", "--platform-key", "key.pem", "--log",
+                          "started.log", "--images", ".", "--format", "json", "--",
+                          *DIAGNOSE_ARGS).stdout)
+    dom = Dom(dump_dom(tmp_path, reports["diagnose"]))
+    causes = dom.texts("cause")
+    assert len(causes) == len(doc["causes"]) == 1
+    for cause, c in zip(causes, doc["causes"], strict=True):
+        assert " ".join(c["detail"].split()) in cause
+        assert cause.startswith(c["parameter"]) and str(c["actual"]) in cause
+    claims = dom.texts("claim")
+    assert [r.split()[0] for r in claims] == ["RIM", "REM0", "REM1", "REM2", "REM3", "RPV"]
+    assert "mismatch" in claims[0]
+    regions = dom.texts("region")
+    rects = [a for t, a in dom.tags if t == "rect"]
+    assert len(rects) == len(regions) == 6 + 5  # expected: RAM, RIPAS, 3 blobs, LOG
+    diffs = [r for r in regions if "differs" in r and "INITRD" in r]
+    assert len(diffs) == 2 and any(r.startswith("actual: log replay") for r in diffs)
+    trace = json.loads((d / "reference-trace.json").read_text())["trace"]
+    ops = dom.texts("op")
+    assert len(ops) == len(trace)
+    for row, step in zip(ops, trace, strict=True):
+        assert step["operation"] in row
+    assert "INITRD" in dom.texts("first-div")[0] == ops[3]
+    assert "diagnose token.cbor --platform-key key.pem" in dom.text("argv")
+
+
+def test_appraise_dom_has_every_submod_claim_and_component(
+        appraise_page: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    """appraise in the browser: each submod's eight trust claims with the JSON's value,
+    tier and reason; each platform component (the swapped one says so); the realm claims;
+    the cause naming the swapped component."""
+    page, doc = appraise_page
+    dom = Dom(dump_dom(tmp_path, page))
+    rows = dom.texts("trust")
+    assert len(rows) == 8 * len(doc["submods"]) == 16
+    i = 0
+    for name, sub in doc["submods"].items():
+        for claim, v in sub["trustworthiness-vector"].items():
+            assert rows[i] == (f"{name} ({sub['status']}) {claim} {v['value']} {v['tier']} "
+                               f"{' '.join(v['reason'].split())}")
+            i += 1
+    comps = dom.texts("component")
+    details = doc["submods"]["CCA_SSD_PLATFORM"]["details"]
+    assert len(comps) == len(details) == 4
+    for row, c in zip(comps, details, strict=True):
+        assert row.startswith(f"{c['measurement_type']} {c['version']}")
+    assert comps[1].endswith("no reference value")
+    reason = doc["submods"]["CCA_SSD_PLATFORM"]["trustworthiness-vector"]["executables"][
+        "reason"]
+    assert dom.texts("cause") == [f"CCA_SSD_PLATFORM executables: warning (33): {reason}"]
+    assert [r.split()[0] for r in dom.texts("claim")] == ["RIM", "REM0", "REM1", "REM2",
+                                                           "REM3", "RPV"]
+    assert dom.text("verdict-text") == "WARNING"
+
+
 # ---------------------------------------------------------------- hostile inputs
 
 
@@ -308,6 +410,34 @@ def test_script_in_a_token_claim_and_a_file_name_is_inert(
     _assert_inert(tmp_path, page, NAME_PAYLOAD)
 
 
+def test_script_in_a_token_claim_is_inert_in_diagnose(
+        reports: dict[str, Path], tmp_path: Path) -> None:
+    """The hostile token (a ``<script>`` realm profile, an ``<img onerror>`` file name)
+    given to diagnose (its verification fails: never a match) and appraise (next test):
+    the payloads are shown as text and never run."""
+    d = reports["compare"].parent
+    token = _hostile_token(d)
+    proc = _cli(d, "diagnose", token.name, "--skip-platform-signature", "--max-candidates",
+                "1", "--html", f"diagnose-{NAME_PAYLOAD}.html", "--", *DIAGNOSE_ARGS)
+    assert proc.returncode == 3, proc.stderr  # failed verification, nothing reproduces it
+    page = d / f"diagnose-{NAME_PAYLOAD}.html"
+    _assert_inert(tmp_path, page, SCRIPT_PAYLOAD)
+    _assert_inert(tmp_path, page, NAME_PAYLOAD)
+
+
+def test_script_in_a_token_claim_is_inert_in_appraise(
+        reports: dict[str, Path], tmp_path: Path) -> None:
+    _, platform, _ = _appraise_inputs()
+    d = reports["compare"].parent
+    token = _hostile_token(d)
+    proc = _cli(d, "appraise", token.name, "--corim", str(platform), "--html",
+                f"appraise-{NAME_PAYLOAD}.html")
+    assert proc.returncode == 1, proc.stderr
+    page = d / f"appraise-{NAME_PAYLOAD}.html"
+    _assert_inert(tmp_path, page, SCRIPT_PAYLOAD)
+    _assert_inert(tmp_path, page, NAME_PAYLOAD)
+
+
 def test_script_in_an_event_string_is_inert(reports: dict[str, Path], tmp_path: Path) -> None:
     d = reports["replay"].parent
     log = d / "evil.log"
@@ -322,9 +452,16 @@ def test_script_in_an_event_string_is_inert(reports: dict[str, Path], tmp_path: 
     _assert_inert(tmp_path, d / "evil.html", PAYLOAD)
 
 
-def test_report_loads_nothing_from_outside(reports: dict[str, Path]) -> None:
-    """Self-contained: no src/href but in-page anchors, no url(), no @import."""
-    for page in reports.values():
+def test_report_loads_nothing_from_outside(reports: dict[str, Path],
+                                          request: pytest.FixtureRequest) -> None:
+    """Self-contained: no src/href but in-page anchors, no url(), no @import (appraise's
+    page too where the shared corpus is at hand)."""
+    pages = list(reports.values())
+    try:
+        pages.append(request.getfixturevalue("appraise_page")[0])
+    except pytest.skip.Exception:
+        pass
+    for page in pages:
         text = page.read_text(encoding="utf-8")
         refs = re.findall(r"""\b(?:src|href|action)\s*=\s*["']?([^"' >]*)""", text)
         assert all(r.startswith("#") for r in refs), refs

@@ -5,12 +5,15 @@ docs/api.md does not document); the library is public.
 
 The library is :mod:`rmtool.verify.appraise` (endorsements, the pipeline, platform and realm
 comparison, EAR); this module parses options, formats the result and writes the EAR with
-``rmtool.files.write_atomic``. Exit codes: 0 affirming, 1 warning / contraindicated / none,
+``rmtool.files.write_atomic``; ``--html FILE`` also writes the report of
+:func:`rmtool.report.sources.appraise_report` (trust vectors with reasons, platform
+components, realm claims; issue 17). Exit codes: 0 affirming, 1 warning / contraindicated / none,
 2 unusable input (malformed token, CoRIM refused by its profile, bad option).
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -21,6 +24,7 @@ from rmtool.cli._output import emit
 from rmtool.cli.option_groups import OutputFormat, output_format
 from rmtool.errors import UsageError
 from rmtool.files import write_atomic
+from rmtool.report import HTML_HELP
 from rmtool.verify.appraise import ar4si as A
 from rmtool.verify.appraise.appraisal import Appraisal, AppraisePolicy
 from rmtool.verify.appraise.appraisal import appraise as run_appraisal
@@ -101,9 +105,11 @@ def _write_ear(result: Appraisal, settings: AppraiseSettings) -> str | None:
 @click.argument("token", type=click.Path(dir_okay=False))
 @appraise_options
 @output_format("Output format (json is a stable contract).")
+@click.option("--html", "html", type=click.Path(dir_okay=False), metavar="FILE",
+              help=HTML_HELP)
 @click.pass_context
 def appraise(ctx: click.Context, token: str, settings: AppraiseSettings,
-             output_format: OutputFormat) -> None:
+             output_format: OutputFormat, html: str | None) -> None:
     """Appraise the CCA token in TOKEN against CoRIM endorsements, as Veraison would.
 
     Selects the trust anchor by implementation and instance id, verifies both signatures,
@@ -125,6 +131,15 @@ def appraise(ctx: click.Context, token: str, settings: AppraiseSettings,
     else:
         result = run_appraisal(tok, endorsements, policy)
     kind = _write_ear(result, settings)
+    if html is not None:
+        from rmtool.report import input_files, write_report
+        from rmtool.report.sources import appraise_report
+
+        named = [("token", token), *(("corim", c) for c in settings.corims),
+                 ("ta-store", settings.ta_store), ("rv-store", settings.rv_store)]
+        write_report(html, appraise_report(
+            result, tok.realm.claims if tok.realm is not None else None,
+            endorsements.realms, sys.argv, input_files(named)))
     if output_format.structured:
         out: dict[str, Any] = result.to_json()
         out["ear"] = None if kind is None else {"path": settings.ear, "kind": kind}

@@ -1,17 +1,21 @@
 """``rmtool compare TOKEN``: which realm claim differs from which reference (docs/cli-compare.md).
 
 Reference sources: ``--rim/--rem0..--rem3/--rpv HEX``, ``--endorsements FILE`` (CoMID
-JSON as ``measure`` / realm-measurements write it), ``--corim FILE`` (through
-``rmtool.verify.corim.realm``), ``--measure-trace FILE`` (``measure --format json --trace`` of
-the expected configuration) and ``--log LOG --images PATH...`` (the log's replay, with
-``--index-map/--store/--dtb-templates/--rmm-version`` passed to ``replay_log``). With
+JSON as ``measure`` / realm-measurements write it), ``--corim FILE`` (repeatable; realm
+values through ``rmtool.verify.corim.realm``; CCA platform reference values compared by
+``appraise``'s code, :func:`rmtool.diagnose.engine.platform_check`, issue 16: a platform
+problem makes the verdict MISMATCH, JSON key ``platform``), ``--measure-trace FILE``
+(``measure --format json --trace`` of the expected configuration) and ``--log LOG
+--images PATH...`` (the log's replay, with ``--index-map/--store/--dtb-templates/
+--rmm-version`` passed to ``replay_log``). With
 ``--log`` the mismatches are explained by :mod:`rmtool.verify.compare.explain` (which register,
 which event, which operation). Output: a table per claim (expected, actual, status) and
 the explanations, or ``--format json`` / ``yaml`` (``rmtool/compare/1``, docs/json.md;
 ``explanations``: [{register, event, message}], ``errors`` / ``warnings``: the token's
 failed and waived checks, the replay's reasons and what to pass); ``--html FILE`` also
 writes the report of :mod:`rmtool.report` (claims with the differing bytes, expected and
-actual Realm side by side, operations aligned). In the table a
+actual Realm side by side, operations aligned, diagnose's causes, platform components).
+In the table a
 mismatching value shows its first differing byte in brackets (:mod:`hexdiff
 <rmtool.verify.compare.hexdiff>`); the JSON keeps full values.
 Exit 0 when every given reference matches, 1 otherwise, 2 when the token or a reference
@@ -25,7 +29,8 @@ from typing import Any
 import click
 from tabulate import tabulate
 
-from rmtool.cli._output import emit
+from rmtool.cli._diagnose import MeasureArgsCommand, platform_lines
+from rmtool.cli._output import Messages, emit
 from rmtool.cli.option_groups import (
     OutputFormat,
     ReplaySettings,
@@ -40,15 +45,19 @@ from rmtool.cli.options import (
 from rmtool.cli.options_compare import CompareReferences, compare_references
 from rmtool.cli.replay import replay_messages
 from rmtool.cli.token import verification_messages
-from rmtool.errors import TokenError, UsageError
+from rmtool.diagnose.engine import PlatformCheck, platform_check
+from rmtool.errors import RmtoolError, TokenError, UsageError
 from rmtool.files import read_bounded
 from rmtool.measure.rmm.algorithms import ALGORITHMS
 from rmtool.replay import ImageStore, ReferenceImages, ReplayResult, replay_log
+from rmtool.report import HTML_HELP
+from rmtool.report.sources import cause_text, compare_verdict_text
+from rmtool.verify.appraise.endorsements import Endorsements, load_endorsements
 from rmtool.verify.compare import compare as cmp
 from rmtool.verify.compare import explain as exp
 from rmtool.verify.compare.hexdiff import mark_first_difference
 from rmtool.verify.token import checks as K
-from rmtool.verify.token.claims import RealmClaims
+from rmtool.verify.token.claims import PlatformClaims, RealmClaims
 from rmtool.verify.token.codec import read_token
 
 MAX_LOG_SIZE = 64 << 20
@@ -96,20 +105,69 @@ def _replay(realm: RealmClaims, log: str, settings: ReplaySettings
 
 
 def _write_html(path: str, token: str, ref: CompareReferences, rs: ReplaySettings,
-                data: tuple[cmp.CompareReport, exp.MeasureTrace | None, ReplayResult | None]
-                ) -> None:
+                data: tuple[cmp.CompareReport, exp.MeasureTrace | None, ReplayResult | None],
+                platform: tuple[PlatformCheck | None, dict[str, Any]]) -> None:
     """``--html FILE``: the comparison's report (rmtool.report), from the JSON's data."""
     import sys
 
     from rmtool.report import compare_report, input_files, write_report
 
     report, trace, result = data
-    named = [("token", token), ("endorsements", ref.endorsements), ("corim", ref.corim_file),
+    named = [("token", token), ("endorsements", ref.endorsements),
+             *(("corim", c) for c in ref.corim_files),
              ("measure trace", ref.measure_trace), ("event log", ref.log),
              *(("image", i) for i in rs.images),
              *(("dtb template", d) for d in rs.dtb_templates)]
     write_report(path, compare_report(report, sys.argv, trace=trace, result=result,
-                                      inputs=input_files(named)))
+                                      inputs=input_files(named), platform=platform[0],
+                                      doc=platform[1]))
+
+
+def _corim_references(paths: tuple[str, ...], realm: RealmClaims, msgs: Messages
+                      ) -> tuple[list[cmp.ReferenceValues], Endorsements]:
+    """Each --corim's realm reference values, and the endorsements of all of them (the
+    platform part). A CoRIM must give realm or platform reference values: one with only
+    platform values adds no realm reference; one with neither is refused as before. A
+    CoRIM whose realm values compare reads but whose endorsements appraise refuses is
+    used for its realm values, with a warning that its platform values were not read."""
+    refs: list[cmp.ReferenceValues] = []
+    endorsements = Endorsements()
+    for path in paths:
+        try:
+            found = load_endorsements([path])
+            problem = None
+        except RmtoolError as exc:
+            found, problem = None, exc.message
+        try:
+            refs.append(cmp.pick(cmp.load_corim(path), realm))
+        except RmtoolError:
+            if found is None or not found.platform:
+                raise
+        if found is not None:
+            endorsements.extend(found)
+        else:
+            msgs.warn(f"--corim {path}: its platform reference values (if any) were not "
+                      f"read, as appraise refuses it: {problem}", field="corim")
+    return refs, endorsements
+
+
+def _platform_json(doc: dict[str, Any], report: cmp.CompareReport,
+                   check: PlatformCheck | None) -> dict[str, Any]:
+    """compare's JSON with the ``platform`` key; a matching report whose platform fails
+    is ``result: mismatch``."""
+    doc["platform"] = None if check is None else check.to_json()
+    if check is not None and not check.ok and doc["result"] == cmp.MATCH:
+        doc["result"] = cmp.MISMATCH
+    return doc
+
+
+def _expected_reference(measure_args: tuple[str, ...]) -> cmp.ReferenceValues:
+    """MEASURE_ARGS measured as ``rmtool measure`` would (exit 2 when it refuses them):
+    their RIM and personalization value must match the token's."""
+    from rmtool.cli.measure import parse_measure_args
+
+    m = parse_measure_args(list(measure_args)).measure().measurements
+    return exp.measured_reference(m.rim, m.rpv, m.hash_algo.name)
 
 
 def _causes(realm: RealmClaims, checked: K.Verification, log: str, rs: ReplaySettings,
@@ -126,15 +184,14 @@ def _causes(realm: RealmClaims, checked: K.Verification, log: str, rs: ReplaySet
     return [c.to_json() for c in found.causes]
 
 
-@click.command("compare")
+@click.command("compare", cls=MeasureArgsCommand)
 @click.argument("token", type=click.Path(dir_okay=False))
 @compare_references
 @replay_options(for_compare=True)
 @token_verification_options
 @output_format()
 @click.option("--html", "html", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Also write a self-contained HTML report (verdict, claims, expected and "
-                   "actual memory maps, operation timeline, events, inputs) to FILE.")
+              help=HTML_HELP)
 @click.argument("measure_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def compare(ctx: click.Context, token: str, references: CompareReferences,
@@ -161,6 +218,10 @@ def compare(ctx: click.Context, token: str, references: CompareReferences,
     With --log and, after --, the expected Realm's `rmtool measure` arguments
     (MEASURE_ARGS), a mismatch also lists its causes (memory size, vCPUs, images,
     bootargs, Realm parameters...), computed by `rmtool diagnose`'s code.
+
+    A --corim with CCA platform reference values (repeatable) also compares the token's
+    platform components, config and lifecycle as `rmtool appraise` does: a platform
+    problem makes the verdict MISMATCH (exit 1) and is named.
     """
     ref, rs = references, replay_settings
     if not ref.log and (rs.images or rs.dtb_templates):
@@ -174,19 +235,23 @@ def compare(ctx: click.Context, token: str, references: CompareReferences,
     checked = K.verify(tok, policy)
     realm = tok.realm.claims
     refs: list[cmp.ReferenceValues] = []
+    msgs = verification_messages(checked)
     given = cmp.from_hex(ref.rim, (ref.rem0, ref.rem1, ref.rem2, ref.rem3), ref.rpv)
     if given is not None:
         refs.append(given)
     if ref.endorsements:
         refs.append(cmp.pick(cmp.load_endorsements(ref.endorsements), realm))
-    if ref.corim_file:
-        refs.append(cmp.pick(cmp.load_corim(ref.corim_file), realm))
+    endorsements = Endorsements()
+    if ref.corim_files:
+        corim_refs, endorsements = _corim_references(ref.corim_files, realm, msgs)
+        refs += corim_refs
     trace = exp.load_measure_trace(ref.measure_trace) if ref.measure_trace else None
     if trace is not None:
         refs.append(exp.trace_reference(trace))
+    if measure_args:  # the expected Realm is a reference, not only the causes' baseline
+        refs.append(_expected_reference(measure_args))
     result = None
     candidates: dict[bytes, str] = {}
-    msgs = verification_messages(checked)
     if ref.log:
         result, candidates = _replay(realm, ref.log, rs)
         replayed = replay_messages(result, bool(rs.images), echo=False)
@@ -204,10 +269,14 @@ def compare(ctx: click.Context, token: str, references: CompareReferences,
                                       images_given=bool(rs.images))
     if ref.log and measure_args and not report.claims_ok:
         report.causes = _causes(tok.realm.claims, checked, ref.log, rs, measure_args)
+    plat_claims: PlatformClaims | None = tok.platform.claims if tok.platform else None
+    check = platform_check(plat_claims, endorsements, strict=verification.strict)
+    doc = _platform_json(report.to_json(), report, check)
+    ok = report.ok and (check is None or check.ok)
     if html is not None:
-        _write_html(html, token, ref, rs, (report, trace, result))
+        _write_html(html, token, ref, rs, (report, trace, result), (check, doc))
     if output_format.structured:
-        emit("compare", report.to_json(), output_format.fmt, msgs)
+        emit("compare", doc, output_format.fmt, msgs)
     else:
         click.echo("token verification:")
         click.echo("\n".join(verification_lines(checked)))
@@ -228,9 +297,10 @@ def compare(ctx: click.Context, token: str, references: CompareReferences,
         if report.causes:
             click.echo("causes:")
         for c in report.causes:
-            click.echo(f"- {c['parameter']}: expected {c['expected']}, the token's Realm had "
-                       f"{c['actual']} ({c['detail']})")
+            click.echo(f"- {cause_text(c)}")
         click.echo(f"claims: {'MATCH' if report.claims_ok else 'MISMATCH'}")
-        click.echo(f"verdict: {report.verdict_text()}")
-    if not report.ok:
+        for line in platform_lines(check):
+            click.echo(line)
+        click.echo(f"verdict: {compare_verdict_text(report, check)}")
+    if not ok:
         ctx.exit(1)

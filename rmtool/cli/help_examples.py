@@ -20,6 +20,13 @@ QEMU = ("qemu -M confidential-guest-support=rme0 "
 KVMTOOL = ("kvmtool --realm -c 2 -m 512M -k Image -i initrd.cpio --measurement-log "
            "-p console=hvc0")
 
+#: the nonce of the appraisal examples (the example token's realm challenge, zero-padded)
+NONCE = "0123456789abcdef"
+#: the endorsements of the example token: its platform (python -m rmtool.examples token
+#: --platform-corim-out) and its Realm (MEASURE_OUTPUTS)
+APPRAISE = (f"rmtool appraise token.cbor --corim platform.corim --corim realm.corim "
+            f"--challenge {NONCE}")
+
 #: the measurement that writes realm.dtb, realm.corim and realm.log (used by later examples)
 MEASURE_OUTPUTS = (f"rmtool measure {HOST} -k Image -i initrd.cpio --output-dtb realm.dtb "
                    f"--corim-output realm.corim --emit-log realm.log {KVMTOOL}")
@@ -40,6 +47,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "corim create": ("rmtool corim create m.json --output m.corim",),
     "corim show": ("rmtool corim show realm.corim",),
     "corim lint": ("rmtool corim lint realm.corim",),
+    "corim verify": ("rmtool corim verify signed.corim --key signer-TEST.pub.pem",),
     "corim submit": ("RMTOOL_PROVISIONING_PASSWORD=s3cret rmtool corim submit realm.corim "
                      "--api-server http://127.0.0.1:9 --auth basic --username alice "
                      "--timeout 5",),
@@ -55,6 +63,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
                  f"{HOST} -k Image -i initrd.cpio {KVMTOOL.replace('-c 2', '-c 4')}",
                  f"rmtool diagnose token.cbor --platform-key cpak.pem -- {HOST} -k Image "
                  f"-i initrd.cpio {KVMTOOL.replace('-m 512M', '-m 256M')}"),
+    "appraise": (APPRAISE, f"{APPRAISE} --ear ear.json --format json"),
     "completion": ("rmtool completion bash",),
 }
 

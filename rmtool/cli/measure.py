@@ -186,6 +186,58 @@ def _global_option_hint(message: str) -> str | None:
     return None
 
 
+def _reference_mode_name() -> str:
+    from rmtool.cli.main import REFERENCE_MODE
+
+    return REFERENCE_MODE
+
+
+#: the VMM option words a user writes for another one (not an edit away)
+_VMM_ALIASES = {"cloud-hv": {"--initrd": "--initramfs", "-i": "--initramfs",
+                             "-k": "--kernel", "-m": "--memory", "-c": "--cpus"}}
+
+
+def _measure_clap_error(exc: ClapError, args: list[str]) -> None:
+    """A clap error of ``rmtool measure`` (not ``realm-measurements``, whose text is the
+    reference's): the usage line under this command's name, and a hint line for a
+    global option given after the VMM name or a misspelt VMM option."""
+    exc.message = exc.message.replace("Usage: realm-measurements ", "Usage: rmtool measure ")
+    if exc.hint is None:
+        exc.hint = _vmm_args_hint(exc.message.split("\n", 1)[0], args)
+
+
+def _vmm_args_hint(first: str, args: list[str]) -> str | None:
+    """The hint for clap's first line about the VMM's arguments: ``--format`` after the
+    VMM name (a global option), ``-c FILE`` after it (kvmtool's ``-c`` is ``--cpus``),
+    or the VMM option an unknown word misspells (``--kernal``)."""
+    import os
+    import re
+
+    from rmtool.cli.completion import vmm_options
+    from rmtool.measure.vmm.common import near_miss
+
+    vmm = next((a for a in args if is_vmm_name(a)), None)
+    if vmm is None:
+        return None
+    name = get_frontend(vmm).name
+    m = re.fullmatch(r"error: unexpected argument '(-[^'=]*)(=[^']*)?' found", first)
+    if m is not None:
+        word = m.group(1)
+        globals_ = {f"--{long}" for o in GLOBAL_OPTIONS for long in o.longs}
+        alias = _VMM_ALIASES.get(name, {}).get(word)
+        if alias is None and word in globals_:
+            return (f"{word} is a global option of rmtool measure: put it before the VMM "
+                    f"name")
+        target = alias or near_miss(word, vmm_options(name))
+        return f"did you mean '{target}'?" if target else None
+    m = re.fullmatch(r"error: invalid value '([^']*)' for '(--cpus|-c)[ <]?[^']*'.*", first)
+    if m is not None and os.path.lexists(m.group(1)):
+        return (f"-c {m.group(1)}: -c FILE (host capabilities) is a global option of "
+                f"rmtool measure: put it before the VMM name (after it, -c is the "
+                f"{name} vCPU count)")
+    return None
+
+
 def _clap_exit(exc: ClapError) -> click.exceptions.Exit:
     click.echo(exc.message, err=True)
     if exc.hint:
@@ -202,6 +254,8 @@ class _MeasureCommand(click.Command):
         try:
             clap_check(list(args))
         except ClapError as exc:
+            if ctx.find_root().obj != _reference_mode_name():
+                _measure_clap_error(exc, list(args))
             raise _clap_exit(exc) from exc
         try:
             return super().parse_args(ctx, args)
@@ -393,7 +447,8 @@ def measure(settings: MeasureSettings, vmm: str | None, vmm_args: tuple[str, ...
         raise click.exceptions.Exit(exc.exit_code) from exc
     except RmtoolError as exc:
         if exc.hint is None:
-            exc.hint = measure_hint(exc, settings)
+            exc.hint = measure_hint(exc, settings, reference_mode=_as_realm_measurements(),
+                                    vmm_args=vmm_args)
         raise
 
 
@@ -413,10 +468,11 @@ def missing_caps_hint(missing: Sequence[str]) -> str:
             f"python -m rmtool.examples inputs DIR), or {options}, before the VMM name")
 
 
-def measure_hint(exc: RmtoolError, s: MeasureSettings) -> str | None:
+def measure_hint(exc: RmtoolError, s: MeasureSettings, *, reference_mode: bool = False,
+                 vmm_args: Sequence[str] = ()) -> str | None:
     """The second line of an error in the user's terms: which host capabilities to pass,
     or that the global ``-k`` file is not an arm64 Image. None when there is nothing to
-    add."""
+    add. ``reference_mode`` (``realm-measurements``): only the hints it always had."""
     import re
 
     m = re.fullmatch(r"(ipa_bits|num_wps|num_bps|pmu_num_ctrs) is not known", exc.message)
@@ -437,6 +493,18 @@ def measure_hint(exc: RmtoolError, s: MeasureSettings) -> str | None:
             f"file {kernel} error: invalid gzip header", "invalid Linux header",
             f"file {kernel} error: failed to fill whole buffer"):
         return f"-k {kernel}: not an arm64 Linux Image (no ARM\\x64 magic)"
+    if reference_mode:
+        pass
+    elif exc.message == "RMM: unknown hash algorithm `sha384`":
+        return (f"sha384 needs an RMM that has it: pass --rmm-version 2.0 before the VMM "
+                f"name (rmtool measure --rmm-version 2.0 ...; this run models RMM "
+                f"{s.rmm_version})")
+    elif exc.message == "need firmware image":
+        words = list(vmm_args)
+        fw = next((words[i + 1] for i in range(len(words) - 1)
+                   if words[i] in ("-bios", "-f", "--firmware")), "FILE")
+        return (f"the VMM loads a firmware: pass its content with the global -f {fw}, "
+                f"before the VMM name (rmtool measure -f {fw} VMM ...)")
     if exc.message in ("need kernel image", "need initrd image"):
         what, opt = ("kernel", "-k") if "kernel" in exc.message else ("initrd", "-i")
         return (f"the VMM loads a {what}: pass its content with the global {opt} FILE, "
@@ -492,6 +560,11 @@ def _measure(s: MeasureSettings, vmm: str, vmm_args: tuple[str, ...]) -> None:
     measurements unless --no-measurements."""
     inputs = measure_inputs(s, reference_mode=_as_realm_measurements())
     build = build_vmm(vmm, list(vmm_args), inputs)
+    if s.hash_algo is not None and not inputs.reference_mode:
+        option = _ALGO_OPTION.get(build.vmm, "its own option")
+        build.result_warnings.append(
+            f"--hash-algo {s.hash_algo} is ignored (as by the reference tool): the Realm's "
+            f"algorithm is the VMM's, set with {option} after the VMM name")
     for w in build.warnings:
         click.echo(f"WARN {w}", err=True)
     if s.verbose:
@@ -523,6 +596,12 @@ def _measure(s: MeasureSettings, vmm: str, vmm_args: tuple[str, ...]) -> None:
     if s.endorsements_output is None:
         _print(result, s.fmt, s.trace, s.print_b64)
     _print_result_warnings(build)
+
+
+#: the VMM option that sets the Realm's measurement algorithm
+_ALGO_OPTION = {"kvmtool": "--measurement-algo",
+                "qemu": "-object rme-guest,measurement-algorithm=",
+                "cloud-hv": "--platform measurement_algo="}
 
 
 def _write_html(path: str, s: MeasureSettings, result: MeasureResult) -> None:

@@ -26,7 +26,7 @@ class CompareReferences:
     rem3: str | None = None
     rpv: str | None = None
     endorsements: str | None = None
-    corim_file: str | None = None
+    corim_files: tuple[str, ...] = ()
     measure_trace: str | None = None
     log: str | None = None
 
@@ -41,8 +41,9 @@ compare_references = option_group(CompareReferences, "references", [
     click.option("--endorsements", type=click.Path(dir_okay=False),
                  help="CoMID JSON with realm reference values (measure "
                       "--endorsements-output)."),
-    click.option("--corim", "corim_file", type=click.Path(dir_okay=False),
-                 help="CoRIM with realm reference values."),
+    click.option("--corim", "corim_files", multiple=True, type=click.Path(dir_okay=False),
+                 help="CoRIM with realm and/or CCA platform reference values (repeatable); "
+                      "platform values are compared as by `rmtool appraise`."),
     click.option("--measure-trace", type=click.Path(dir_okay=False),
                  help="JSON of `rmtool measure --format json --trace` for the expected "
                       "configuration: its RIM is a reference, and with --log its operations "

@@ -47,8 +47,16 @@ from rmtool.measure.rmm.algorithms import ALGORITHMS
 from rmtool.measure.rmm.profiles import PROFILES
 from rmtool.replay import ImageStore, ReferenceImages, dtbgen, replay_log
 from rmtool.replay.cca import VmVersion
+from rmtool.verify.appraise import ar4si as A
+from rmtool.verify.appraise.endorsements import Endorsements
+from rmtool.verify.appraise.platform import (
+    PlatformComparison,
+    platform_submod,
+    references_for,
+)
 from rmtool.verify.compare.compare import equal_at_token_size
 from rmtool.verify.token.checks import Verification
+from rmtool.verify.token.claims import PlatformClaims
 
 MAX_LOG_SIZE = 64 << 20  # as ``rmtool compare --log``
 MAX_DTB_SIZE = 16 << 20
@@ -67,6 +75,9 @@ class DiagnoseSettings:
     jobs: int | None = None
     max_candidates: int = 100_000
     deadline_s: float | None = None
+    #: ``--corim``: CoRIMs whose platform reference values the token's platform claims are
+    #: compared with (:func:`platform_check`)
+    corims: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------- measurements
@@ -182,7 +193,7 @@ def dtb_causes(expected: bytes, actual: bytes, expected_bootargs: Any,
             what = "node missing from the token's Realm"
         else:
             what = "properties differ: " + ", ".join(keys)
-        out.append(Cause("dtb", exp_v, act_v, "log", f"{where}: {path}: {what}"))
+        out.append(Cause("dtb", exp_v, act_v, "log", f"{where}: {path}: {what}", path))
     return out
 
 
@@ -528,5 +539,82 @@ def diagnose(target: Target, verification: Verification, request: MeasureRequest
     return out
 
 
-__all__ = ["DiagnoseSettings", "apply_causes", "diagnose", "dtb_causes", "reproduces",
-           "split_images", "writable"]
+# ---------------------------------------------------------------- platform (issue 16)
+
+
+@dataclass
+class PlatformCheck:
+    """The token's platform claims against the platform reference values of ``--corim``
+    (``rmtool appraise``'s comparison, :mod:`rmtool.verify.appraise.platform`): the
+    components, the config and the lifecycle; ``problems`` are ``appraise``'s reason
+    sentences for each one that fails. Platform problems are not realm causes (issue 15's
+    vocabulary): diagnose and compare list them apart, and neither says ``match`` when
+    there is one."""
+
+    implementation_id: bytes | None
+    references: int
+    problems: list[str]
+    lifecycle: str
+    lifecycle_ok: bool
+    comparison: PlatformComparison | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        cmp = self.comparison
+        return {
+            "result": "match" if self.ok else "mismatch",
+            "implementation_id": None if self.implementation_id is None
+            else self.implementation_id.hex(),
+            "references": self.references,
+            "config": None if cmp is None else {"matched": cmp.config_matched,
+                                                "reason": cmp.config_reason},
+            "lifecycle": {"ok": self.lifecycle_ok, "reason": self.lifecycle},
+            "components": [] if cmp is None else [c.to_json() for c in cmp.components],
+            "problems": [{"message": m} for m in self.problems],
+        }
+
+
+def platform_check(claims: PlatformClaims | None, endorsements: Endorsements, *,
+                   strict: bool = False) -> PlatformCheck | None:
+    """The platform part of ``diagnose`` and ``compare``: None when the CoRIMs carry no
+    platform reference values (nothing to compare); else every software component that
+    matches no reference value (with ``strict``, also a differing signer id), a config
+    that differs and a lifecycle that is not trustworthy, each with the sentence
+    ``appraise`` gives (``platform_submod``'s reasons)."""
+    if not endorsements.platform:
+        return None
+    if claims is None:
+        return PlatformCheck(None, 0, ["the token has no platform token to compare with the "
+                                       "platform reference values"], "no platform token", False)
+    sub, cmp = platform_submod(claims, endorsements.platform, strict=strict)
+    problems: list[str] = []
+    lifecycle = sub.reasons[A.INSTANCE_IDENTITY]
+    lifecycle_ok = A.tier_of(sub.vector[A.INSTANCE_IDENTITY]) == A.AFFIRMING
+    if not lifecycle_ok:
+        problems.append(lifecycle)
+    if not cmp.config_matched:
+        problems.append(sub.reasons[A.CONFIGURATION])
+    if not cmp.components:
+        problems.append(cmp.executables_reason())
+    problems += [c.reason for c in cmp.components
+                 if not c.matched or (strict and c.signer_id_differs)]
+    return PlatformCheck(claims.implementation_id,
+                         len(references_for(claims, endorsements.platform)), problems,
+                         lifecycle, lifecycle_ok, cmp)
+
+
+def with_platform(out: Diagnosis, check: PlatformCheck | None) -> Diagnosis:
+    """``out`` with the platform part (JSON ``platform``); a platform that fails makes a
+    ``match`` a ``mismatch`` (the realm causes stay as they are: the platform is no realm
+    parameter)."""
+    out.platform = None if check is None else check.to_json()
+    if check is not None and not check.ok and out.verdict == "match":
+        out.verdict = "mismatch"
+    return out
+
+
+__all__ = ["DiagnoseSettings", "PlatformCheck", "apply_causes", "diagnose", "dtb_causes",
+           "platform_check", "reproduces", "split_images", "with_platform", "writable"]

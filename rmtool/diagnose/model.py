@@ -9,6 +9,7 @@ docs/diagnose.md documents the contract::
                  "evidence": "log" | "search" | "claim", "detail": "..."}],
      "reproduced_by": [MEASURE_ARGS...] | null,
      "candidates_tried": N, "exhausted": bool,
+     "platform": {...} | null,         # with --corim: the platform comparison
      "errors": [{"message": ...}], "warnings": [{"message": ...}]}   # docs/json.md
 
 ``P`` is one of :data:`PARAMETERS`. ``reproduced_by``, given to ``rmtool measure``,
@@ -65,6 +66,9 @@ class Cause:
     actual: Any
     evidence: Evidence
     detail: str = ""
+    #: ``dtb`` causes: the node path (also in ``detail``; not in the JSON), for the HTML
+    #: report's DTB diff
+    node: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if self.parameter not in PARAMETERS:
@@ -90,6 +94,9 @@ class Diagnosis:
     exhausted: bool = False
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: with ``--corim``: the platform comparison (``engine.PlatformCheck.to_json``), None
+    #: when no CoRIM carries platform reference values
+    platform: dict[str, Any] | None = None
 
     @property
     def exit_code(self) -> int:
@@ -104,6 +111,7 @@ class Diagnosis:
             "reproduced_by": self.reproduced_by,
             "candidates_tried": self.candidates_tried,
             "exhausted": self.exhausted,
+            "platform": self.platform,
             "errors": [{"message": m} for m in self.errors],
             "warnings": [{"message": m} for m in self.warnings],
         }

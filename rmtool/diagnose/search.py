@@ -60,7 +60,8 @@ MIB, GIB = 1 << 20, 1 << 30
 #: bounds on hostile input: files looked at under --images, the prefix memo
 MAX_IMAGE_FILES = 4096
 MAX_MEMO = 50_000
-BATCH_PER_JOB = 16
+BATCH_PER_JOB = 64
+TASK = 4  # candidates per worker task: small tasks balance the workers
 PAIR_RANKS = 32
 
 Change = tuple[str, Any]
@@ -80,6 +81,8 @@ class SearchSettings:
     deadline_s: float | None = None
     store_path: str | None = None
     parameters: tuple[str, ...] | None = None
+    #: "processes" (forked, the default) or "threads" (docs/diagnose.md: measured)
+    workers: str = "processes"
 
 
 @dataclass
@@ -183,8 +186,11 @@ class PrefixMeasurer:
         self.hasher = CachedGranules(store_path, jobs)
         self.memo: dict[Hashable, RealmState] = {}
 
-    def measure(self, build: VmmBuild, profile_name: str) -> Measured:
-        ops = build.operations()
+    def measure(self, build: VmmBuild, profile_name: str,
+                ops: Sequence[Operation] | None = None) -> Measured:
+        """``ops``: ``build.operations()`` when the caller has them already."""
+        if ops is None:
+            ops = build.operations()
         keys: list[Hashable] = []
         key: Hashable = profile_name
         for op in ops:
@@ -311,7 +317,9 @@ def value_groups(base: dict[str, Any], images: dict[str, list[str]],
     g["pmu"] = [not base["pmu"]]
     g["pmu_num_ctrs"] = _closeness(range(0, 32), base["pmu_num_ctrs"])
     g["sve_vl"] = _closeness([0, *range(128, 2049, 128)], base["sve_vl"])
-    g["ipa_bits"] = _closeness(range(24, 53), base["ipa_bits"])
+    # an IPA space that does not reach the top of the expected RAM is no Realm a VMM
+    # starts (and would cost an INIT_RIPAS walk of 4 KiB entries)
+    g["ipa_bits"] = _closeness(range(max(24, base.get("ram_bits", 0)), 53), base["ipa_bits"])
     g["lpa2"] = [not base["lpa2"]]
     return {k: g[k] for k in ORDER if g.get(k)}
 
@@ -382,6 +390,7 @@ class Evaluator:
         self.base = parse(base_argv)
         self.target = target
         self.measurer = measurer
+        self.digests: dict[tuple[Hashable, str], bytes] = {}
 
     def request(self, changes: Sequence[Change]) -> MeasureRequest:
         """The candidate's request without click: the argv from ``with_parameter``, the
@@ -401,12 +410,25 @@ class Evaluator:
                 inputs = replace(inputs, **{name: value})
         return MeasureRequest(req.argv, inputs, req.vmm, req.vmm_args)
 
-    def measure(self, changes: Sequence[Change]) -> Measured | None:
-        """The candidate's values through the fast path (None when refused)."""
+    def measure(self, changes: Sequence[Change], *, rems_first: bool = False
+                ) -> Measured | None:
+        """The candidate's values through the fast path (None when refused).
+        ``rems_first``: when its REMs already differ from the target's, return them with
+        an empty RIM instead of running the RIM's operations."""
         try:
             req = self.request(changes)
             build = req.build()
-            return self.measurer.measure(build, req.inputs.profile.name)
+            profile = req.inputs.profile.name
+            # images a firmware extends into a REM: their whole digest once per run
+            build.rem_blobs = [(rem, replace(blob, image=MemoDigestImage.of(
+                blob.image, self.digests))) for rem, blob in build.rem_blobs]
+            ops = build.operations()
+            if rems_first:
+                rems = rems_of(ops, profile)
+                if not all(equal_at_token_size(a, b)[0]
+                           for a, b in zip(rems, self.target.rems, strict=False)):
+                    return Measured(b"", rems, 0)
+            return self.measurer.measure(build, profile, ops)
         except Exception:  # a generated candidate that fails is skipped (refused by
             # the VMM, or an arithmetic limit of a front-end): the answer
             # only ever comes from a candidate that measures, and is measured again
@@ -414,8 +436,38 @@ class Evaluator:
 
     def run(self, changes: Sequence[Change]) -> bool:
         """Whether the candidate measures to the target (False when refused)."""
-        got = self.measure(changes)
+        got = self.measure(changes, rems_first=True)
         return got is not None and reproduces(got.rim, got.rems, self.target)
+
+
+def rems_of(ops: Sequence[Operation], profile_name: str) -> tuple[bytes, ...]:
+    """The REMs alone: RSI_MEASUREMENT_EXTEND reads only the REMs and the algorithm, so
+    the Realm model run on REALM_CREATE and the extensions gives the REMs of the whole
+    stream (one hash per extension; the RIM's operations are skipped)."""
+    realm = Realm(PROFILES[profile_name])
+    for op in ops:
+        if isinstance(op, RealmCreate | RemExtend):
+            realm.apply(op)
+    return tuple(realm.measurements().rems)
+
+
+@dataclass
+class MemoDigestImage(Image):
+    """An image whose whole-file digest is remembered per run, keyed like the granule
+    cache (file identity or the blob's SHA-256)."""
+
+    memo: dict[tuple[Hashable, str], bytes] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, image: Image, memo: dict[tuple[Hashable, str], bytes]) -> MemoDigestImage:
+        return cls(name=image.name, path=image.path, data=image.data, memo=memo)
+
+    def digest(self, algo_name: str) -> bytes:
+        key = (image_key(self), algo_name)
+        hit = self.memo.get(key)
+        if hit is None:
+            hit = self.memo[key] = super().digest(algo_name)
+        return hit
 
 
 def reproduces(rim: bytes, rems: Sequence[bytes], target: Target) -> bool:
@@ -481,6 +533,8 @@ def search(request: MeasureRequest, target: Target, parse: ParseMeasureArgs,
             forced, base_req = [("hash_algo", algo), *extra], trial
             break
     base_argv = list(base_req.argv)
+    base["ram_bits"] = max((b + size - 1).bit_length() for b, size in base_build.ram) \
+        if base_build.ram else 0
     groups = value_groups(base, classify_images(settings.images), algo)
     groups = {k: v for k, v in groups.items() if k not in fixed_names and (
         settings.parameters is None or k in settings.parameters)}
@@ -517,15 +571,22 @@ class _Runner:
         stream = _dedupe(_with_base(candidates(groups)))
         # warm the caches once in this process (inherited by forked workers)
         evaluator.run(())
-        pool = _pool(evaluator, jobs)
+        pool = _pool(evaluator, jobs, settings.workers)
+        rounds = 0
         try:
             while True:
                 if self.tried >= settings.max_candidates:
+                    # the space may have ended exactly at the bound
+                    self.exhausted = next(stream, None) is None
                     return None
                 if settings.deadline_s is not None and \
                         time.monotonic() - started >= settings.deadline_s:
                     return None
-                size = min(jobs * BATCH_PER_JOB, settings.max_candidates - self.tried)
+                # small batches first (an early match returns soon), then larger ones
+                # (fewer waits for the slowest worker)
+                rounds += 1
+                size = min(jobs * min(BATCH_PER_JOB, TASK << rounds),
+                           settings.max_candidates - self.tried)
                 batch: list[tuple[int, tuple[Change, ...]]] = []
                 for item in stream:
                     batch.append((self.tried + len(batch), item))
@@ -562,9 +623,36 @@ def _dedupe(items: Iterator[tuple[Change, ...]]) -> Iterator[tuple[Change, ...]]
         yield changes
 
 
-def _pool(evaluator: Evaluator, jobs: int) -> Any:
+class _ThreadPool:
+    """``workers="threads"``: the evaluator shared by threads (one memo and cache; the
+    native descriptor chain releases the GIL, the front-ends' Python does not)."""
+
+    def __init__(self, evaluator: Evaluator, jobs: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.evaluator = evaluator
+        self.executor = ThreadPoolExecutor(jobs)
+
+    def map(self, fn: Any, parts: list[list[tuple[int, tuple[Change, ...]]]],
+            chunksize: int = 1) -> list[int | None]:
+        del fn, chunksize
+
+        def first(part: list[tuple[int, tuple[Change, ...]]]) -> int | None:
+            return next((i for i, c in part if self.evaluator.run(c)), None)
+        return list(self.executor.map(first, parts))
+
+    def terminate(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def join(self) -> None:
+        pass
+
+
+def _pool(evaluator: Evaluator, jobs: int, workers: str) -> Any:
     if jobs <= 1:
         return None
+    if workers == "threads":
+        return _ThreadPool(evaluator, jobs)
     global _WORKER
     _WORKER = evaluator
     try:
@@ -582,10 +670,10 @@ def _evaluate(pool: Any, evaluator: Evaluator, batch: list[tuple[int, tuple[Chan
             if evaluator.run(changes):
                 return index
         return None
-    # interleaved: neighbours in the order (same parameter, similar cost) on different
-    # workers; a part stops at its first match, whose index is below all its later ones
-    parts = [batch[k::jobs] for k in range(jobs) if batch[k::jobs]]
-    found = [i for i in pool.map(_worker_batch, parts) if i is not None]
+    # small tasks, handed out as workers free up; a task stops at its first match, whose
+    # index is below all its later ones, so the least index found is the first match
+    parts = [batch[k:k + TASK] for k in range(0, len(batch), TASK)]
+    found = [i for i in pool.map(_worker_batch, parts, chunksize=1) if i is not None]
     return min(found) if found else None
 
 

@@ -9,7 +9,9 @@ launch configuration. The same call always gives the same bytes, so the example 
 the documentation are stable.
 
 ``python -m rmtool.examples inputs DIR`` writes them; ``python -m rmtool.examples token``
-builds a signed CCA test token (see :mod:`rmtool.examples.__main__`).
+builds a signed CCA test token and, with ``--platform-corim-out``, the platform CoRIM that
+endorses it (for ``rmtool appraise``); ``python -m rmtool.examples corim-signer`` writes a
+TEST CoRIM signing key (see :mod:`rmtool.examples.__main__`).
 """
 
 from __future__ import annotations

@@ -155,6 +155,19 @@ class Component:
 
 
 @dataclass(frozen=True)
+class TrustClaim:
+    """One claim of an AR4SI trust vector (appraise): the submod and its status, the
+    claim name, its value and tier, and the reason that set it."""
+
+    submod: str
+    submod_status: str
+    claim: str
+    value: int
+    tier: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class DtbChange:
     """One line of a DTB diff (diagnose): node path, property, expected and actual value
     as text (``None``: absent on that side)."""
@@ -207,6 +220,7 @@ class Report:
     claims: list[Claim] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     components: list[Component] = field(default_factory=list)
+    trust: list[TrustClaim] = field(default_factory=list)
     dtb_diff: list[DtbChange] = field(default_factory=list)
     measurements: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)

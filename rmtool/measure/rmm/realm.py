@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import NamedTuple, Protocol, runtime_checkable
 
 from rmtool.errors import MeasurementError
@@ -31,6 +32,7 @@ from rmtool.measure.rmm.layouts import (
     DESC_SIZE,
     DESC_TYPE_RIPAS,
     GRANULE_SIZE,
+    RIPAS_DESC,
     U64_MASK,
     data_descriptor_layout,
     realm_params_bytes,
@@ -202,6 +204,31 @@ def iter_ripas_entries(base: int, top: int, ipa_bits: int, tables: set[int],
             size = sizes[depth]
         yield cur, cur + size
         cur += size
+
+
+RIPAS_PLAN_MAX = 1 << 14  # entries of a remembered plan (about 3.5 MiB of descriptor tails)
+
+
+@lru_cache(maxsize=8)
+def ripas_plan(base: int, top: int, ipa_bits: int, limit: int, hash_size: int
+               ) -> tuple[bytes, tuple[bytes, ...], tuple[int, ...]] | None:
+    """The RIPAS descriptors of an INIT_RIPAS of [base, top) on fresh tables, as the
+    bytes before the RIM field and, per entry, the bytes after it (RIM zero); and the
+    tables it creates. Remembered for the last few ranges (``rmtool diagnose`` measures
+    the same RAM under many Realm parameters); None beyond RIPAS_PLAN_MAX entries."""
+    created: list[int] = []
+    entries = []
+    for entry in iter_ripas_entries(base, top, ipa_bits, set(), created, limit):
+        entries.append(entry)
+        if len(entries) > RIPAS_PLAN_MAX:
+            return None
+    pack = ripas_descriptor_packer(hash_size).pack
+    zero = bytes(hash_size)
+    cut = RIPAS_DESC.offsets["rim"]
+    head = pack(DESC_TYPE_RIPAS, DESC_SIZE, zero, 0, 0)[:cut]
+    tails = tuple(pack(DESC_TYPE_RIPAS, DESC_SIZE, zero, b, t)[cut + hash_size:]
+                  for b, t in entries)
+    return head, tails, tuple(created)
 
 
 class TraceEntry(NamedTuple):
@@ -412,10 +439,22 @@ class Realm:
         ctor = getattr(hashlib, algo.name)
         pack = ripas_descriptor_packer(algo.size).pack
         rim = self._rim_slot[:algo.size]
+        ipa_bits = params.s2sz
+        plan = None if self._rtt_tables else ripas_plan(op.base, op.top, ipa_bits, limit,
+                                                        algo.size)
+        if plan is not None:  # fresh tables: the same descriptors, the RIM spliced in
+            head, tails, made = plan
+            for tail in tails:
+                rim = ctor(head + rim + tail).digest()
+            count = len(tails)
+            self._rtt_tables.update(made)
+            self._rim_slot = slot(rim)
+            self._record(op, "INIT_RIPAS", count,
+                         RipasInputs(op.base, op.top, True, self.profile.name))
+            return
         created: list[int] = []  # undone if the call fails
         try:
-            for base, top in iter_ripas_entries(op.base, op.top,
-                                                params.s2sz,
+            for base, top in iter_ripas_entries(op.base, op.top, ipa_bits,
                                                 self._rtt_tables, created, limit):
                 rim = ctor(pack(DESC_TYPE_RIPAS, DESC_SIZE, rim, base, top)).digest()
                 count += 1

@@ -50,7 +50,9 @@ from rmtool.measure.vmm.common import (
     add_cpus_and_psci,
     align_up,
     attach_warnings,
+    check_blobs_in_ipa,
     check_images_loaded,
+    check_ipa_room,
     dummy_virt_root,
     parse_size,
     rpv_from_base64,
@@ -255,6 +257,7 @@ class ChvConfig:
     firmware: bool = False  # --firmware: accepted, not measured
     hash_algo_name: str = DEFAULT_ALGO
     rpv: bytes = bytes(64)
+    arm_rme: bool = False  # --platform arm_rme=on: a Realm (off by default)
     pmu_node: str = "always"  # --rmtool-pmu-node always|auto
     kernel_entry: str = "reference"  # --rmtool-kernel-entry reference|upstream
     ram_layout: str = "reference"  # --rmtool-ram-layout reference|upstream
@@ -272,6 +275,8 @@ def parse_platform(arg: str, cfg: ChvConfig,
             if value not in algos:
                 raise ParametersError(f"RMM: unknown hash algorithm `{value}`")
             cfg.hash_algo_name = value
+        elif name == "arm_rme":
+            cfg.arm_rme = value in ("on", "true")
 
 
 def parse_cpus(arg: str, cfg: ChvConfig) -> None:
@@ -533,17 +538,30 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
     cfg = ChvConfig()
     try:
         parse_args(argv, [a.name for a in inputs.profile.hash_algos], cfg)
+        if cfg.num_cpus == 0 and not inputs.reference_mode:
+            raise ParametersError(ZERO_CPUS)
+        end = max(base + size for base, size in ram_ranges(cfg.mem_size, cfg.ram_layout))
+        check_ipa_room(VMM, end, inputs, f"--memory size={cfg.mem_size:#x}: RAM ends at "
+                       f"{end:#x}, beyond the guest physical address space")
         result = _build(cfg, inputs)
+        check_blobs_in_ipa(result, inputs)
         if not result.deferred:  # the reference's own error comes first
             result.result_warnings.extend(
                 check_images_loaded(VMM, images_used(cfg, inputs), inputs))
         if cfg.firmware:
             result.result_warnings.append(FIRMWARE_NOT_MEASURED)
+        if not cfg.arm_rme and not inputs.reference_mode:
+            result.result_warnings.append(NOT_A_REALM)
         return result
     except RmtoolError as exc:
         attach_warnings(exc, cfg.warnings)
         raise
 
+
+ZERO_CPUS = ("cloud-hypervisor --cpus boot=0 boots no vCPU (a Realm needs at least one); "
+             "give the count")
+NOT_A_REALM = ("cloud-hypervisor without --platform arm_rme=on: this is not a Realm; the "
+               "measurements describe nothing a Realm will report")
 
 FIRMWARE_NOT_MEASURED = ("--firmware is not measured (as by the reference tool): if "
                          "cloud-hypervisor loads it into the Realm, the Realm's RIM differs "

@@ -339,3 +339,30 @@ def attach_warnings(exc: Exception, warnings: list[str]) -> None:
     logs each warning as it parses, so they precede its ``ERROR`` line on stderr."""
     if not hasattr(exc, "warnings"):
         setattr(exc, "warnings", list(warnings))  # noqa: B010 (RmtoolError has no field)
+
+
+def check_ipa_room(vmm: str, end: int, inputs: MeasureInputs, reason: str) -> None:
+    """Refuse (``rmtool measure`` only) a Realm whose RAM or a blob ends at ``end``
+    (exclusive, not wrapped), beyond the host's IPA space: the VMM refuses to start it
+    (``reason``: the VMM's own check), while the reference tool clamps ``s2sz`` to the
+    host's width and measures a Realm that never runs. ``realm-measurements`` keeps the
+    reference's output."""
+    host = inputs.caps.ipa_bits
+    if inputs.reference_mode or host is None or end <= 1 << host:
+        return
+    raise ParametersError(f"{vmm} refuses this Realm: {reason} (the host's IPA width is "
+                          f"{host} bits, --ipa-bits)")
+
+
+def check_blobs_in_ipa(build: VmmBuild, inputs: MeasureInputs) -> None:
+    """:func:`check_ipa_room` for each measured blob (e.g. kvmtool ``--firmware-address``
+    beyond the IPA space): the VMM cannot load it there. A blob whose size is not known
+    yet (a file the reference opens only when measuring) is left to that error."""
+    for blob in build.blobs:
+        try:
+            size = blob.image.size
+        except RmtoolError:
+            continue
+        check_ipa_room(build.vmm, blob.ipa + size, inputs,
+                       f"the {blob.kind} at {blob.ipa:#x} ({size} bytes) ends beyond the "
+                       f"guest physical address space")

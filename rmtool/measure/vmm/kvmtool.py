@@ -47,7 +47,9 @@ from rmtool.measure.vmm.common import (
     ReferencePanic,
     Stage,
     VmmBuild,
+    check_blobs_in_ipa,
     check_images_loaded,
+    check_ipa_room,
     parse_size,
     rpv_pad,
 )
@@ -404,6 +406,7 @@ def _duplicate(ipa: int) -> ParametersError:
 
 # --------------------------------------------------------------------------- build
 
+ZERO_CPUS = "kvmtool -c 0 means the host's CPU count; give the count"
 NOT_A_REALM = ("kvmtool without --realm: this is not a Realm; the measurements describe "
                "nothing a Realm will report")
 
@@ -412,6 +415,13 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
     """src/kvmtool.rs ``build_params``: every step and error in the reference's order
     (``-h``/``--help`` raises :class:`HelpRequested`; the CLI prints :func:`help_text`)."""
     cfg = parse_args(argv, inputs.profile)
+    if cfg.cpus == 0 and not inputs.reference_mode:
+        # kvmtool builtin-run.c: nrcpus 0 becomes the host's online CPU count
+        raise ParametersError(ZERO_CPUS)
+    # kvmtool arm/aarch64 kvm__arch_validate_cfg: ARM_MAX_MEMORY is 2^ipa - the RAM base
+    room = (1 << (inputs.caps.ipa_bits or 0)) - RAM_BASE
+    check_ipa_room("kvmtool", RAM_BASE + cfg.ram_size, inputs,
+                   f"RAM size {cfg.ram_size:#x} exceeds maximum allowed {room:#x}")
     caps: HostCaps = inputs.caps.restrict(ipa_bits=ipa_bits(cfg.ram_size),
                                           **cfg.caps_restrict)
     algo = by_name(cfg.hash_algo_name)
@@ -506,7 +516,7 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
             ImageUse("-i", inputs.initrd, "initrd", cfg.initrd, "-i/--initrd"),
             ImageUse("-f", inputs.firmware, "firmware", cfg.firmware, "-f/--firmware")],
             inputs)
-    return VmmBuild(
+    result = VmmBuild(
         vmm="kvmtool", params=params, ram=[(RAM_BASE, cfg.ram_size)],
         result_warnings=result_warnings,
         blobs=sorted(blobs.values(), key=lambda b: b.ipa),
@@ -518,6 +528,8 @@ def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
                            cpus=cfg.cpus, bootargs=facts.bootargs, initrd=facts.initrd,
                            its=cfg.its, pmu=pmu, log=lay.log,
                            virtio_mmio=facts.virtio_mmio, dtb_ipa=lay.dtb))
+    check_blobs_in_ipa(result, inputs)
+    return result
 
 
 def _surgeon_error(exc: DtbError) -> str:

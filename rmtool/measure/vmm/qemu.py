@@ -72,7 +72,9 @@ from rmtool.measure.vmm.common import (
     Stage,
     VmmBuild,
     attach_warnings,
+    check_blobs_in_ipa,
     check_images_loaded,
+    check_ipa_room,
 )
 from rmtool.measure.vmm.qemu_args import QemuConfig, cpu_map, parse_args
 from rmtool.measure.vmm.qemu_dtb import (
@@ -178,13 +180,35 @@ class QemuFacts(TypedDict):
     hash_algo: str
 
 
+def ram_top(size: int, max_size: int | None, slots: int | None) -> int:
+    """The end of RAM and of its hotplug region (QEMU ``virt_set_memmap``: the device
+    memory starts at the GiB after RAM, ``maxmem - size + slots GiB`` long), unwrapped."""
+    if max_size is None and not slots:
+        return RAM_BASE + size
+    gib = 1 << 30
+    base = -(-(RAM_BASE + size) // gib) * gib
+    extra = max((max_size if max_size is not None else size) - size, 0) + (slots or 0) * gib
+    return base + -(-extra // gib) * gib
+
+
+ZERO_CPUS = ("qemu -smp 0: QEMU refuses cpus=0 (hw/core/machine-smp.c: CPU topology "
+             "parameters must be greater than zero); give the count")
+NOT_A_REALM = ("qemu without -M confidential-guest-support=ID and -object rme-guest,id=ID: "
+               "this is not a Realm; the measurements describe nothing a Realm will report")
+
+
 def build(argv: list[str], inputs: MeasureInputs) -> VmmBuild:
     cfg: QemuConfig = parse_args(argv, inputs.caps, inputs.profile)
     try:
+        if cfg.smp.cpus == 0 and not inputs.reference_mode:
+            raise ParametersError(ZERO_CPUS)
         result = _build(cfg, inputs)
+        check_blobs_in_ipa(result, inputs)
         if not result.deferred:  # the reference's own error comes first
             result.result_warnings.extend(
                 check_images_loaded("qemu", images_used(cfg, inputs), inputs))
+        if not inputs.reference_mode and (cfg.cgs is None or cfg.cgs not in cfg.rme_guests):
+            result.result_warnings.append(NOT_A_REALM)
         return result
     except RmtoolError as exc:
         attach_warnings(exc, cfg.warnings)
@@ -209,6 +233,14 @@ def _build(cfg: QemuConfig, inputs: MeasureInputs) -> VmmBuild:
                               f"({MAX_CPUS})")
     pmu = bool(cfg.caps.pmu)
     mmap = memory_map(cfg.mem.size, cfg.mem.max_size, cfg.mem.slots)
+    # hw/arm/virt.c virt_kvm_type: the highest guest address of RAM and its hotplug
+    # region (-m maxmem/slots) against the host's IPA limit; high IO regions that do not
+    # fit are left out by virt_set_high_memmap, not refused
+    ram_end = ram_top(cfg.mem.size, cfg.mem.max_size, cfg.mem.slots)
+    need = (ram_end - 1).bit_length()
+    check_ipa_room("qemu", ram_end, inputs,
+                   f"-m and ,maxmem option values require an IPA range ({need} bits) "
+                   f"larger than the one supported by the host")
     caps = cfg.caps.restrict(ipa_bits=mmap.ipa_bits)
     size = cfg.mem.size
 

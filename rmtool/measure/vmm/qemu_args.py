@@ -202,6 +202,10 @@ class QemuConfig:
     kernel: bool = False
     initrd: bool = False
     bios: bool = False
+    #: ``-M confidential-guest-support=ID`` and the ids of the ``-object rme-guest``
+    #: objects: QEMU runs a Realm only with both (target/arm/kvm-rme.c)
+    cgs: str | None = None
+    rme_guests: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -245,6 +249,8 @@ def _parse_object(value: str, cfg: QemuConfig, profile: RmmProfile) -> None:
     if items[0] != "rme-guest":
         cfg.warnings.append(f"ignored -object {items[0]}")
         return
+    if not any(item.startswith("id=") for item in items[1:]):
+        cfg.rme_guests.append("")
     for item in items[1:]:
         if "=" not in item:
             raise ParametersError(f"cannot parse {item}")
@@ -256,7 +262,7 @@ def _parse_object(value: str, cfg: QemuConfig, profile: RmmProfile) -> None:
         elif prop == "measurement-log":
             cfg.measurement_log = parse_bool(cfg.measurement_log, val)
         elif prop == "id":
-            pass
+            cfg.rme_guests.append(val)
         else:
             raise ParametersError(f"unsupported rme-guest property '{prop}'")
 
@@ -287,7 +293,7 @@ def _parse_machine(value: str, cfg: QemuConfig) -> None:
         elif prop == "highmem":
             raise ParametersError("disabling highmem is not supported")
         elif prop == "confidential-guest-support":
-            pass
+            cfg.cgs = val
         else:
             cfg.warnings.append(f"ignored machine parameter {prop}")
 

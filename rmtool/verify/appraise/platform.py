@@ -30,7 +30,7 @@ from rmtool.verify.token import claims as C
 #: Lifecycle states (``rmtool.verify.token.claims.lifecycle_state`` names) that Veraison
 #: treats as a trustworthy platform: PSA "secured" and "non PSA RoT debug" (CCA: non CCA
 #: platform debug).
-TRUSTED_LIFECYCLES = ("secured", "non_psa_rot_debug")
+TRUSTED_LIFECYCLES = ("secured", "non-psa-rot-debug")
 
 
 def _short(value: bytes | None) -> str:

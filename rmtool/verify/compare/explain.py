@@ -141,6 +141,17 @@ def trace_reference(trace: MeasureTrace) -> ReferenceValues:
     return ref
 
 
+def measured_reference(rim: bytes, rpv: bytes, hash_algo: str,
+                       source: str = "MEASURE_ARGS") -> ReferenceValues:
+    """The RIM and personalization value of the Realm ``rmtool measure MEASURE_ARGS``
+    describes, as a reference set (``compare -- MEASURE_ARGS``). REMs are not used, for
+    the reason :func:`trace_reference` gives; the log (``--log``) is their reference."""
+    ref = ReferenceValues(source, hash_algo=_token_algo(hash_algo))
+    ref.add("rim", rim)
+    ref.add("rpv", rpv)
+    return ref
+
+
 def _token_algo(name: str | None) -> str | None:
     return None if name is None else _TOKEN_NAMES.get(name, name)
 
