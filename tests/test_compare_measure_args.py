@@ -116,3 +116,24 @@ def test_a_search_without_a_log_has_a_default_deadline() -> None:
 
     deadline = next(p for p in diagnose.params if p.name == "deadline_s")
     assert deadline.default == 300.0
+
+
+def test_the_bracketed_byte_is_explained_under_the_table(
+        box: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Walkthrough L12: `[f9]7a49…` was explained only in the HTML report."""
+    old = os.getcwd()
+    os.chdir(box)
+    try:
+        capsys.readouterr()
+        assert run(["compare", "big.cbor", "--platform-key", "cpak.pem", "--log", "big.log",
+                    "--images", ".", "--", *EXPECTED]) == 1
+        lines = capsys.readouterr().out.splitlines()
+        expected_rim = parse_measure_args(EXPECTED).measure().measurements.rim.hex()
+        row = next(x for x in lines if x.startswith("RIM      MEASURE_ARGS"))
+        assert f"[{expected_rim[:2]}]{expected_rim[2:10]}…" in row
+        assert "([xx]: the first byte that differs; full values below and in JSON)" in lines
+        assert run(["compare", "big.cbor", "--platform-key", "cpak.pem", "--log", "big.log",
+                    "--images", ".", "--", *STARTED]) == 0
+        assert "[xx]" not in capsys.readouterr().out
+    finally:
+        os.chdir(old)

@@ -285,6 +285,8 @@ def compare(ctx: click.Context, token: str, references: CompareReferences,
         rows = [(cmp.LABELS[r.claim], r.source, _cell(r.expected, r.actual, r.status),
                  _cell(r.actual, r.expected, r.status), r.status) for r in report.results]
         click.echo(tabulate(rows, headers=["claim", "source", "expected", "actual", "status"]))
+        if any(r.status == cmp.MISMATCH and r.expected and r.actual for r in report.results):
+            click.echo("([xx]: the first byte that differs; full values below and in JSON)")
         for r in report.results:
             if r.status == cmp.MISMATCH:
                 click.echo(r.message())
