@@ -113,7 +113,7 @@ def main() -> None:
     paths = [inputs / "Image-64M.bin", inputs / "initrd-100M.bin"]
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "rmtool")],
                    check=True)
-    from rmtool.measure.hashcore import core_name
+    from rmtool.measure._hashcore import core_name
     run_rmtool(inputs, "sha256")  # warm-up: page cache
     print(f"cpus: {os.cpu_count()}  inputs: {sum(p.stat().st_size for p in paths) >> 20} MiB  "
           f"bare interpreter start: "

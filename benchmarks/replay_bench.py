@@ -45,9 +45,9 @@ from pathlib import Path
 
 import rmtool
 from rmtool.cli.main import run
-from rmtool.measure.rmm.layouts import DESC_SIZE, DESC_TYPE_DATA, data_descriptor_packer
+from rmtool.measure.rmm._layouts import DESC_SIZE, DESC_TYPE_DATA, data_descriptor_packer
 from rmtool.replay import ImageStore, replay_log
-from rmtool.replay.store import RACY_MARGIN_NS
+from rmtool.replay._store import RACY_MARGIN_NS
 
 ROOT = Path(__file__).resolve().parents[1]
 GEN = ROOT.parent / "shared" / "vectors" / "gen_inputs.py"

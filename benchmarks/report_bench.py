@@ -9,7 +9,7 @@ Two large reports (issue 17's targets: under 2 MB, open in under 2 s):
 * ``recs64``: ``rmtool replay`` of a Realm log with 64 REC_CREATE events (a 64-vCPU Realm
   whose every REC is measured: 66 operations on the timeline).
 
-For each: the file size, the in-process render time (``rmtool.report.render``, the
+For each: the file size, the in-process render time (``rmtool.report._render``, the
 modules already imported), and the time headless Chromium takes to open it: the
 wall-clock of ``chromium --headless --screenshot`` at the A4 printable width (load, parse,
 style, layout, first paint) minus the same for an empty page (browser start-up). The event
@@ -32,8 +32,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from rmtool.eventlog import _constants as EC
 from rmtool.eventlog import build as B
-from rmtool.eventlog import constants as EC
 from rmtool.replay import replay_log
 from rmtool.report import Report, render, replay_report
 

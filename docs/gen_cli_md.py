@@ -6,7 +6,7 @@ Usage (from the repository root, after ``pip install -e .``)::
 
 The commands run in a fresh directory made by ``python -m rmtool.examples inputs``;
 its path is shown as ``ex`` in the output. Long outputs are cut (marked ``[...]``).
-The examples that end every command's ``--help`` (``rmtool/cli/help_examples.py``) are
+The examples that end every command's ``--help`` (``rmtool/cli/_help_examples.py``) are
 among the commands run, so the help and this page show the same working lines
 (tests/test_first_hour.py checks it).
 """
@@ -18,10 +18,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from rmtool.cli.help_examples import EXAMPLES, HOST, KVMTOOL, MEASURE_OUTPUTS, NONCE, QEMU
+from rmtool.cli._help_examples import EXAMPLES, HOST, KVMTOOL, MEASURE_OUTPUTS, NONCE, QEMU
 
 MAX_LINES = 40
-EX = EXAMPLES  # every command's --help examples (rmtool/cli/help_examples.py): all run here
+EX = EXAMPLES  # every command's --help examples (rmtool/cli/_help_examples.py): all run here
 # setup commands: the files later examples read
 DTB_C4 = (f"rmtool measure {HOST} -k Image --no-measurements --output-dtb realm-c4.dtb "
           "kvmtool --realm -c 4 -m 512M -k Image")
@@ -112,7 +112,7 @@ HEADER = ["# rmtool command line", "",
           "below.", ""]
 
 # The exit-code contract (rmtool/errors.py; tests/test_exit_codes.py runs every command
-# against it) and how outputs are written (rmtool/files.py; tests/test_files.py).
+# against it) and how outputs are written (rmtool/_files.py; tests/test_files.py).
 EXIT_STATUS = [
     "## Exit status", "",
     "Every command follows one contract:", "",

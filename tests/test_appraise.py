@@ -30,7 +30,7 @@ from rmtool.verify.appraise.endorsements import (
     endorsements_from_bytes,
     load_endorsements,
 )
-from rmtool.verify.token import claims as C
+from rmtool.verify.token import _claims as C
 from rmtool.verify.token.codec import build_cca_token, decode_token, read_token
 from tests.conftest import CORPUS, need_shared
 

@@ -20,7 +20,7 @@ from rmtool.measure.rmm.ops import DataCreate, InitRipas, RealmCreate, RecCreate
 from rmtool.measure.rmm.profiles import get_profile
 from rmtool.measure.rmm.realm import Realm
 from rmtool.measure.vmm import frontend
-from rmtool.measure.vmm.cloudhv import (
+from rmtool.measure.vmm._cloudhv import (
     dtb_from_facts,
     parse_memory_size,
     rust_parse_uint,

@@ -16,8 +16,8 @@ from rmtool.measure.host import HostCaps
 from rmtool.measure.rmm.ops import InitRipas
 from rmtool.measure.rmm.profiles import get_profile
 from rmtool.measure.vmm import frontend
-from rmtool.measure.vmm.argparse_clap import ClapError
-from rmtool.measure.vmm.cloudhv import (
+from rmtool.measure.vmm._argparse_clap import ClapError
+from rmtool.measure.vmm._cloudhv import (
     HelpRequested,
     clap_check,
     rust_parse_uint,

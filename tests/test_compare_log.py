@@ -22,9 +22,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from rmtool.cli.main import run
-from rmtool.eventlog import constants as c
+from rmtool.eventlog import _constants as c
 from rmtool.eventlog.build import event2
-from rmtool.replay import cca
+from rmtool.replay import _cca as cca
 from rmtool.verify import cose
 from rmtool.verify.token.codec import build_cca_token, make_realm_claims
 
@@ -430,7 +430,7 @@ def _result(digests: Sequence[bytes]) -> Any:
 def test_single_change_found_at_random_place(seed: int) -> None:
     import random
 
-    from rmtool.verify.compare.explain import explain_rem
+    from rmtool.verify.compare._explain import explain_rem
 
     rng = random.Random(seed)
     known = [H(bytes([i])) for i in range(20)]

@@ -24,7 +24,8 @@ from cryptography.x509.oid import NameOID
 from rmtool.cli.main import cli
 from rmtool.errors import CorimError, RmtoolError
 from rmtool.verify import cose
-from rmtool.verify.corim.lint import has_errors
+from rmtool.verify.corim._lint import has_errors
+from rmtool.verify.corim._sign import load_signing_key, verify_signature
 from rmtool.verify.corim.realm import (
     REALM_PROFILE,
     build_realm_corim,
@@ -35,7 +36,6 @@ from rmtool.verify.corim.realm import (
     reference_values_from_bytes,
     sign_corim,
 )
-from rmtool.verify.corim.sign import load_signing_key, verify_signature
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CORPUS = SHARED / "corpus"

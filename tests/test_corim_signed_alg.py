@@ -8,8 +8,8 @@ import cbor2
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from rmtool.verify import cose
+from rmtool.verify.corim._sign import verify_signature
 from rmtool.verify.corim.realm import build_realm_corim
-from rmtool.verify.corim.sign import verify_signature
 
 CORIM = build_realm_corim(b"\x01" * 48, [None] * 4, "sha384", None)
 

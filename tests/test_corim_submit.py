@@ -21,12 +21,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from rmtool._files import LIMITS
 from rmtool.cli.main import cli
 from rmtool.errors import RmtoolError
-from rmtool.files import LIMITS
-from rmtool.verify.corim import submit as corim_submit
-from rmtool.verify.corim.realm import REALM_PROFILE, build_realm_corim, sign_corim
-from rmtool.verify.corim.submit import (
+from rmtool.verify.corim import _submit as corim_submit
+from rmtool.verify.corim._submit import (
     MAX_RESPONSE,
     AuthConfig,
     Redactor,
@@ -35,6 +34,7 @@ from rmtool.verify.corim.submit import (
     submit_corim,
     submit_url,
 )
+from rmtool.verify.corim.realm import REALM_PROFILE, build_realm_corim, sign_corim
 
 SESSION = "application/vnd.veraison.provisioning-session+json"
 ACCEPT_415 = ('application/rim+cbor; profile="tag:arm.com,2025:cca_platform#1.0.0", '

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from rmtool.cli.main import run
-from rmtool.verify.corim.sign import sign_corim
+from rmtool.verify.corim._sign import sign_corim
 from tests.conftest import CORPUS, need_shared
 
 CBOR = CORPUS / "corim" / "cbor"

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from rmtool.cli.main import run
-from rmtool.eventlog import constants as c
+from rmtool.eventlog import _constants as c
 from rmtool.eventlog.build import blob2, event2
 from rmtool.examples import arm64_image, firmware, initrd, write_inputs
 from tests import tokens

@@ -427,8 +427,8 @@ def test_remembered_ripas_plan_gives_the_packers_rim(algo: str) -> None:
     a second Realm (plan remembered) gives it again, and the tables created are the same."""
     import hashlib as h
 
+    from rmtool.measure.rmm._layouts import DESC_SIZE, DESC_TYPE_RIPAS, ripas_descriptor_packer
     from rmtool.measure.rmm.algorithms import ALGORITHMS
-    from rmtool.measure.rmm.layouts import DESC_SIZE, DESC_TYPE_RIPAS, ripas_descriptor_packer
     from rmtool.measure.rmm.ops import InitRipas, RealmCreate, RealmParams
     from rmtool.measure.rmm.realm import Realm, iter_ripas_entries
 

@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from rmtool.cli.main import cli
+from rmtool.eventlog import _constants as c
 from rmtool.eventlog import build, parse
-from rmtool.eventlog import constants as c
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "eventlogs"
 

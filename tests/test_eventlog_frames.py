@@ -19,7 +19,7 @@ import hashlib
 import pytest
 
 from rmtool.eventlog import Event, EventLog, LogError, build, parse
-from rmtool.eventlog import constants as c
+from rmtool.eventlog import _constants as c
 from tests.conftest import CORPUS
 
 LOGS = CORPUS / "eventlogs"

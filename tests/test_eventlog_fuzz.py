@@ -15,11 +15,11 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rmtool.cli.log import event_dict
+from rmtool.cli._log import event_dict
+from rmtool.eventlog import _constants as c
 from rmtool.eventlog import build, parse
-from rmtool.eventlog import constants as c
-from rmtool.eventlog.replay import replay_all
-from rmtool.eventlog.structs import FAST, FAST_REFERENCE
+from rmtool.eventlog._replay import replay_all
+from rmtool.eventlog._structs import FAST, FAST_REFERENCE
 
 FAST_SETTINGS = settings(max_examples=150, deadline=None,
                          suppress_health_check=[HealthCheck.too_slow])

@@ -1,4 +1,4 @@
-"""The CCA RIM-log payloads are declared once (rmtool.eventlog.cca_payloads).
+"""The CCA RIM-log payloads are declared once (rmtool.eventlog._cca_payloads).
 
 Stops the readers and writers drifting apart: for random field values the packer
 generated from the declaration equals the construct view generated from it, the
@@ -20,13 +20,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rmtool.eventlog import _cca_payloads as P
+from rmtool.eventlog import _constants as c
 from rmtool.eventlog import build
-from rmtool.eventlog import cca_payloads as P
-from rmtool.eventlog import constants as c
-from rmtool.eventlog.decode import decode_event_tag, decode_vm_version
+from rmtool.eventlog._decode import decode_event_tag, decode_vm_version
 from rmtool.measure.rmm.algorithms import SHA256, SHA384, SHA512, HashAlgo
 from rmtool.measure.rmm.ops import RealmParams
-from rmtool.replay import cca
+from rmtool.replay import _cca as cca
 
 _MAX = {"B": 0xFF, "H": 0xFFFF, "I": 0xFFFF_FFFF, "Q": (1 << 64) - 1}
 U64 = st.integers(0, (1 << 64) - 1)
@@ -106,7 +106,7 @@ def test_overlong_vm_version_name_is_an_error_unless_clipped() -> None:
 
 @pytest.mark.parametrize("algo", [SHA256, SHA384, SHA512])
 def test_replay_cca_writers_are_the_build_writers(algo: HashAlgo) -> None:
-    """replay/cca.py's write_* helpers are thin wrappers of the one writer."""
+    """replay/_cca.py's write_* helpers are thin wrappers of the one writer."""
     params = RealmParams(algo, 44, 6, 4, sve_vl=512, pmu=True, pmu_num_ctrs=3, lpa2=True)
     assert cca.write_tag(cca.TAG_REALM_CREATE, cca.write_realm_create(params)) == \
         build.realm_create(flags=0b111, s2sz=44, sve_vl=3, num_bps=5, num_wps=3,
@@ -151,7 +151,7 @@ def test_emit_log_bytes_unchanged_by_the_one_writer(vmm: str, tmp_path: Path,
 
 
 def test_writing_and_replaying_a_rim_log_does_not_import_construct() -> None:
-    code = ("import sys, rmtool.eventlog.build as b, rmtool.replay.cca; "
+    code = ("import sys, rmtool.eventlog.build as b, rmtool.replay._cca; "
             "b.build_log(['sha256'], [b.LogEvent(0, 6, b.realm_create())]); "
             "print('construct' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -21,12 +21,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rmtool.cli import log as cli_log
+from rmtool.cli import _log as cli_log
+from rmtool.eventlog import _constants as c
 from rmtool.eventlog import build, parse
-from rmtool.eventlog import constants as c
-from rmtool.eventlog.devicepath import guid_text
-from rmtool.eventlog.layouts import FAST as LAYOUT_FAST
-from rmtool.eventlog.structs import FAST, FAST_REFERENCE
+from rmtool.eventlog._devicepath import guid_text
+from rmtool.eventlog._layouts import FAST as LAYOUT_FAST
+from rmtool.eventlog._structs import FAST, FAST_REFERENCE
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "eventlogs"
 
@@ -171,7 +171,7 @@ def test_layouts_are_the_structs_fast_formats() -> None:
 
 
 def test_log_show_does_not_import_construct() -> None:
-    code = ("import sys, rmtool.cli.log, rmtool.eventlog; "
+    code = ("import sys, rmtool.cli._log, rmtool.eventlog; "
             "print('construct' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)

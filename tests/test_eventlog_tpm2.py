@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from rmtool.eventlog import EventLog, parse
-from rmtool.eventlog import constants as c
+from rmtool.eventlog import _constants as c
 from tests.test_eventlog import COUNT_EXCEPTIONS, corpus_dir, log_files
 
 TPM2_EVENTLOG = shutil.which("tpm2_eventlog")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from rmtool.cli.help_examples import EXAMPLES as HELP_EXAMPLES
+from rmtool.cli._help_examples import EXAMPLES as HELP_EXAMPLES
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

@@ -39,7 +39,7 @@ from rmtool.examples.__main__ import (
 )
 from rmtool.verify.appraise.appraisal import AppraisePolicy, appraise
 from rmtool.verify.appraise.endorsements import endorsements_from_bytes, load_endorsements
-from rmtool.verify.corim.lint import lint
+from rmtool.verify.corim._lint import lint
 from rmtool.verify.token.codec import build_cca_token, decode_token, read_token
 from tests.conftest import CORPUS
 
@@ -317,7 +317,7 @@ def test_truncated_platform_corim_is_refused_and_the_whole_one_pins_the_test_cpa
 
 def test_outputs_replace_a_planted_symlink(ex: Path, tmp_path: Path) -> None:
     """A symlink planted where the platform CoRIM or the signing key goes is replaced, never
-    written through (rmtool.files.write_atomic)."""
+    written through (rmtool._files.write_atomic)."""
     victim = tmp_path / "victim"
     victim.write_bytes(b"precious")
     targets = [tmp_path / n for n in ("t.cbor", "p.corim", "k.pem", "k.pub.pem")]

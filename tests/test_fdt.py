@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from rmtool.errors import DtbError
 from rmtool.measure.dtb.fdt import Node, StringTable, parse_dtb, string, to_dtb, u32
-from rmtool.measure.vmm.kvmtool import DtbFacts, generate_tree
+from rmtool.measure.vmm._kvmtool import DtbFacts, generate_tree
 
 FACTS = DtbFacts(cpus=2, ram_size=512 << 20, bootargs=" console=hvc0 root=/dev/vda rw ",
                  initrd=(0x8F000000, 0x8F001000), its=True, pmu=True, log=(0x8FFF0000, 0x10000),

@@ -1,4 +1,4 @@
-"""rmtool.files output side: ``write_atomic`` / ``atomic_output`` as the attacks they stop.
+"""rmtool._files output side: ``write_atomic`` / ``atomic_output`` as the attacks they stop.
 
 A symlink planted at the output (or at the temporary name) must be replaced, never written
 through; a failed write (an exception in the block, ``ulimit -f``) must leave the old
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from rmtool._files import atomic_output, write_atomic
 from rmtool.errors import InputFileError, ParametersError, RmtoolError
-from rmtool.files import atomic_output, write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 VICTIM = b"victim: must never change\n"
@@ -219,7 +219,7 @@ def test_file_and_directory_are_fsynced(tmp_path: Path,
 _CHILD = textwrap.dedent("""\
     import resource, sys
     from rmtool.errors import RmtoolError
-    from rmtool.files import write_atomic
+    from rmtool._files import write_atomic
     resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192))
     try:
         write_atomic(sys.argv[1], b"D" * 100_000)
@@ -416,20 +416,20 @@ def test_examples_inputs_and_token_do_not_follow_symlinks(example_dir: Path,
 
 _WRITERS = {"write_bytes", "write_text", "chmod", "fchmod", "lchmod", "symlink_to",
             "mkstemp", "NamedTemporaryFile"}
-# Writes that are not output files: the JSON replay child's pipe (rmtool/cli/log.py).
-_ALLOWED = {("rmtool/cli/log.py", "open(write_fd, 'wb')")}
+# Writes that are not output files: the JSON replay child's pipe (rmtool/cli/_log.py).
+_ALLOWED = {("rmtool/cli/_log.py", "open(write_fd, 'wb')")}
 
 
 def test_every_output_goes_through_rmtool_files() -> None:
     """No module writes a file itself: ``open`` for writing, ``write_bytes``/``write_text``,
     ``chmod``, ``os.open`` with ``O_CREAT``/``O_WRONLY``/``O_RDWR`` appear only in
-    rmtool/files.py (and the allow-list above)."""
+    rmtool/_files.py (and the allow-list above)."""
     import ast
 
     found = []
     for path in sorted((ROOT / "rmtool").rglob("*.py")):
         rel = path.relative_to(ROOT).as_posix()
-        if rel == "rmtool/files.py":
+        if rel == "rmtool/_files.py":
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not isinstance(node, ast.Call):

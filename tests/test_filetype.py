@@ -1,4 +1,4 @@
-"""rmtool.filetype: each magic recognised on third-party samples, and no sample of a kind
+"""rmtool._filetype: each magic recognised on third-party samples, and no sample of a kind
 refused by the reader of that kind (a hint must never turn a good input away)."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 import cbor2
 import pytest
 
+from rmtool._filetype import WrongFileType, check_kind, hint_for, hinted, sniff
 from rmtool.errors import TokenError
-from rmtool.filetype import WrongFileType, check_kind, hint_for, hinted, sniff
 from rmtool.measure.dtb.fdt import Node, to_dtb
 from tests.conftest import CORPUS, need_shared
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 import pytest
 
-from rmtool.cli.help_examples import EXAMPLES
+from rmtool.cli._help_examples import EXAMPLES
 from rmtool.cli.main import cli, realm_measurements, run
 from rmtool.examples import write_inputs
 from tests.conftest import ROOT
@@ -349,7 +349,7 @@ def test_launch_does_not_warn_about_its_own_arguments(
 
 
 def test_only_generated_words_are_silenced() -> None:
-    from rmtool.launch.plan import about_generated_word
+    from rmtool.launch._plan import about_generated_word
 
     args = ["-serial", "chardev:chr0", "-device", "vhost-vsock-pci,guest-cid=5"]
     assert about_generated_word("Parameter -serial ignored", args)

@@ -1,4 +1,4 @@
-"""The one hash-algorithm table (rmtool.hashalgo) and every view computed from it.
+"""The one hash-algorithm table (rmtool._hashalgo) and every view computed from it.
 
 The registry values below are written by hand from the public registries, not from
 rmtool: the TCG Algorithm Registry (TPM_ALG_ID constants), RFC 6920 §9.4 / the IANA
@@ -13,16 +13,18 @@ import hashlib
 
 import pytest
 
-from rmtool import hashalgo
+from rmtool import _hashalgo as hashalgo
 from rmtool.cli.main import run
 from rmtool.cli.measure import _parse_hash_algo
 from rmtool.errors import UsageError
-from rmtool.eventlog import constants as c
+from rmtool.eventlog import _constants as c
 from rmtool.measure.rmm import algorithms
-from rmtool.measure.vmm.rustcompat import ValueRejected
-from rmtool.replay import store
-from rmtool.verify.corim import comid_json, lint, model
-from rmtool.verify.token import claims
+from rmtool.measure.vmm._rustcompat import ValueRejected
+from rmtool.replay import _store as store
+from rmtool.verify.corim import _comid_json as comid_json
+from rmtool.verify.corim import _lint as lint
+from rmtool.verify.corim import _model as model
+from rmtool.verify.token import _claims as claims
 
 # TCG Algorithm Registry, Table "TPM_ALG_ID Constants": name -> (id, digest bytes).
 TCG_REGISTRY = {

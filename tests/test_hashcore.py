@@ -1,4 +1,4 @@
-"""The two granule-hashing cores (rmtool/measure/hashcore.py) against hashlib and each other.
+"""The two granule-hashing cores (rmtool/measure/_hashcore.py) against hashlib and each other.
 
 The native core is the C module built at install time; CI sets RMTOOL_REQUIRE_NATIVE=1 so
 that a build that silently fell back to the python core fails here instead of passing.
@@ -19,10 +19,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rmtool.measure import hashcore
+from rmtool.measure import _hashcore as hashcore
 from rmtool.measure.images import Image, ParallelGranuleHasher
+from rmtool.measure.rmm._layouts import data_descriptor, data_descriptor_layout, slot
 from rmtool.measure.rmm.algorithms import SHA256, SHA384, SHA512
-from rmtool.measure.rmm.layouts import data_descriptor, data_descriptor_layout, slot
 from rmtool.measure.rmm.ops import DataCreate, RealmCreate, RealmParams
 from rmtool.measure.rmm.realm import Realm
 
@@ -165,7 +165,7 @@ def test_other_sigbus_still_terminates(tmp_path: Path) -> None:
     path.write_bytes(bytes(8192))
     code = f"""
 import mmap, os
-from rmtool.measure import hashcore
+from rmtool.measure import _hashcore as hashcore
 fd = os.open({str(path)!r}, os.O_RDWR)
 hashcore.file_granule_hashes("sha256", fd, 0, 2)  # installs the handler
 m = mmap.mmap(fd, 8192)

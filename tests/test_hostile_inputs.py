@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 
 from rmtool.errors import ConfigError, DtbError, MeasurementError
-from rmtool.launch.config import load_config as load_launch_config
+from rmtool.launch._config import load_config as load_launch_config
 from rmtool.measure.dtb.fdt import parse_dtb
 from rmtool.measure.rmm.algorithms import SHA256
 from rmtool.measure.rmm.ops import DataCreate, InitRipas, RealmCreate, RealmParams
 from rmtool.measure.rmm.realm import Realm
-from rmtool.measure.vmm import qemu_dtb
-from rmtool.measure.vmm.qemu_dtb import DtbSurgeryError, QemuDtbFacts
+from rmtool.measure.vmm import _qemu_dtb as qemu_dtb
+from rmtool.measure.vmm._qemu_dtb import DtbSurgeryError, QemuDtbFacts
 from rmtool.replay import ImageStore, replay_log
 from rmtool.verify.corim.realm import describe, lint
 

@@ -16,8 +16,7 @@ import pytest
 
 from rmtool.cli.main import run
 from rmtool.measure.dtb.fdt import parse_dtb
-from rmtool.measure.vmm.common import parse_size
-from rmtool.measure.vmm.kvmtool import (
+from rmtool.measure.vmm._kvmtool import (
     DtbFacts,
     bootargs,
     generate_dtb,
@@ -25,6 +24,7 @@ from rmtool.measure.vmm.kvmtool import (
     ipa_bits,
     layout,
 )
+from rmtool.measure.vmm.common import parse_size
 
 HOST6 = ["--num-wps", "6", "--num-bps", "6"]
 K1 = "998dfdf6401d69f73ed88ac53d62d5ea2cfac6320b887ce4599aa8671791d4d0"
@@ -414,7 +414,7 @@ def test_template_name_offset_last_use_wins() -> None:
     # wins) and vm-fdt's intern_string then gives every "reg" that offset
     import struct
 
-    from rmtool.measure.vmm.kvmtool_template import apply_template
+    from rmtool.measure.vmm._kvmtool_template import apply_template
 
     def node(name: str, *props: bytes) -> bytes:
         raw = name.encode() + b"\0"
@@ -476,7 +476,7 @@ def test_template_block_before_rsvmap_end_wraps() -> None:
     import struct
 
     from rmtool.errors import DtbError
-    from rmtool.measure.vmm.kvmtool_template import apply_template
+    from rmtool.measure.vmm._kvmtool_template import apply_template
 
     facts = DtbFacts(cpus=1, ram_size=512 << 20, bootargs=bootargs(None), initrd=None,
                      its=True, pmu=False, log=None, virtio_mmio=0)

@@ -3,7 +3,7 @@
 Each test is the attack or mistake it stops (docs/security.md, "Inputs"):
 
 * a 1 GiB sparse file, a FIFO, ``/dev/zero`` or a missing file named as the log: exit 2
-  with one ERROR line, without reading it (``rmtool.files.read_bounded``, 64 MiB cap);
+  with one ERROR line, without reading it (``rmtool._files.read_bounded``, 64 MiB cap);
 * an x86 TPM event log (corpus, go-attestation) given to ``replay``: exit 2, a hint, and no
   REM value on stdout (it printed REMs no Realm reports);
 * a log of 20,000 minimal REM extends (``build.minimal_rem_log``) replays to REM values
@@ -25,7 +25,8 @@ import pytest
 
 from rmtool.cli.main import run
 from rmtool.eventlog.build import MINIMAL_EVENT_SIZE, minimal_rem_log
-from rmtool.replay import NotARealmLog, engine, replay_log
+from rmtool.replay import NotARealmLog, replay_log
+from rmtool.replay import _engine as engine
 from tests.conftest import CORPUS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,7 +126,7 @@ def test_tdx_and_sha1_logs_are_not_replayed(store: str) -> None:
         pytest.skip("corpus logs not available")
     with pytest.raises(NotARealmLog, match="a CC event log whose Spec ID declares sha384") as tdx:
         replay_log(TDX_LOG.read_bytes(), [], store=store)
-    assert "Intel TDX" in tdx.value.hint
+    assert tdx.value.hint is not None and "Intel TDX" in tdx.value.hint
     with pytest.raises(NotARealmLog, match="legacy SHA-1 format") as sha1:
         replay_log(SHA1_LOG.read_bytes(), [], store=store)
     assert sha1.value.hint == "this looks like a TPM event log; use rmtool log show"
@@ -210,8 +211,8 @@ def _mixed_log() -> bytes:
     hand to the full path: EV_NO_ACTION, an index naming no register (mr map), a REM0
     event without the Realm-algorithm digest (REM0 no longer computable), a second
     REALM_CREATE, a new unknown digest, an image event on a REM index."""
+    from rmtool.eventlog import _constants as c
     from rmtool.eventlog import build
-    from rmtool.eventlog import constants as c
 
     def plain(index: int, text: bytes) -> build.LogEvent:
         return build.LogEvent(index, c.EV_EFI_ACTION, text)

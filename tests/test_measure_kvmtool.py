@@ -18,7 +18,7 @@ import pytest
 
 from rmtool.cli.main import run
 from rmtool.measure.dtb.fdt import parse_dtb, to_dtb
-from rmtool.measure.vmm.kvmtool import DtbFacts, generate_dtb, ipa_bits, layout
+from rmtool.measure.vmm._kvmtool import DtbFacts, generate_dtb, ipa_bits, layout
 from tests.conftest import VECTORS
 
 HOST6 = ["--num-wps", "6", "--num-bps", "6"]

@@ -21,8 +21,8 @@ import pytest
 
 from rmtool.cli.main import run
 from rmtool.examples import write_inputs
+from rmtool.measure.vmm._qemu_args import MEASURED_OPTIONS, QEMU_OTHER_OPTIONS
 from rmtool.measure.vmm.common import edit_distance, near_miss
-from rmtool.measure.vmm.qemu_args import MEASURED_OPTIONS, QEMU_OTHER_OPTIONS
 
 HOST = ["-c", "qemu-max-8.2.conf", "-c", "kvm.conf"]
 QEMU_K = [*HOST, "-k", "Image", "qemu"]

@@ -23,10 +23,10 @@ import click
 import pytest
 import yaml
 
+from rmtool.cli._demo import run_demo
 from rmtool.cli._output import SCHEMAS, Messages, document, fields_text, render
-from rmtool.cli.demo import run_demo
 from rmtool.cli.main import cli, run
-from rmtool.verify.token.claims import lifecycle_state, lifecycle_text
+from rmtool.verify.token._claims import lifecycle_state, lifecycle_text
 from tests import tokens
 from tests.conftest import CORPUS, need_shared
 
@@ -548,7 +548,7 @@ def test_corim_entity_roles_are_named_only_when_the_draft_defines_them() -> None
     belongs, is never shown as a defined role (True == 1 == manifest-creator in Python)."""
     import cbor2
 
-    from rmtool.verify.corim.model import CORIM_ROLE_NAMES
+    from rmtool.verify.corim._model import CORIM_ROLE_NAMES
     from rmtool.verify.corim.realm import entity_json
 
     entity = {0: "Example", 1: cbor2.CBORTag(32, "https://example.com"), 2: [1, 2, 7, True]}

@@ -22,9 +22,8 @@ from rmtool.measure.host import HostCaps, load_config
 from rmtool.measure.rmm.profiles import get_profile
 from rmtool.measure.rmm.realm import Measurements, Realm
 from rmtool.measure.vmm import frontend
-from rmtool.measure.vmm.common import MeasureInputs, VmmBuild, rpv_from_base64
-from rmtool.measure.vmm.qemu import regenerate_dtb
-from rmtool.measure.vmm.qemu_args import (
+from rmtool.measure.vmm._qemu import regenerate_dtb
+from rmtool.measure.vmm._qemu_args import (
     MemSpec,
     SmpSpec,
     b64decode_standard,
@@ -32,8 +31,9 @@ from rmtool.measure.vmm.qemu_args import (
     parse_args,
     parse_memory_size,
 )
-from rmtool.measure.vmm.qemu_dtb import generate_tree, memory_map
-from rmtool.measure.vmm.rustcompat import parse_uint
+from rmtool.measure.vmm._qemu_dtb import generate_tree, memory_map
+from rmtool.measure.vmm._rustcompat import parse_uint
+from rmtool.measure.vmm.common import MeasureInputs, VmmBuild, rpv_from_base64
 from tests.conftest import VECTORS, need_shared
 
 MIB, GIB, TIB = 1 << 20, 1 << 30, 1 << 40
@@ -471,7 +471,7 @@ def test_default_dtb_layout() -> None:
 
 
 def _facts(b: VmmBuild):  # type: ignore[no-untyped-def]
-    from rmtool.measure.vmm.qemu import dtb_facts_from
+    from rmtool.measure.vmm._qemu import dtb_facts_from
     return dtb_facts_from(b.facts)
 
 
@@ -636,7 +636,7 @@ def test_reference_template_dtb() -> None:
 
 def test_ripas_count_and_hostile_ram_size() -> None:
     from rmtool.measure.rmm.realm import ripas_split
-    from rmtool.measure.vmm.qemu import ripas_descriptor_count
+    from rmtool.measure.vmm._qemu import ripas_descriptor_count
     for base, top, ipa in ((0x40000000, 0x48000000, 41), (0x40001000, 0x80200000, 41),
                            (0x80000000, 0xA0000000, 33), (0x6300000, 0x70000000, 52),
                            (0x40000000, 0x40000000 + 3 * TIB + 0x5000, 48)):

@@ -22,8 +22,8 @@ from rmtool.measure.host import HostCaps
 from rmtool.measure.rmm.profiles import get_profile
 from rmtool.measure.rmm.realm import Realm
 from rmtool.measure.vmm import frontend
+from rmtool.measure.vmm._qemu_dtb import memory_map
 from rmtool.measure.vmm.common import MeasureInputs, VmmBuild
-from rmtool.measure.vmm.qemu_dtb import memory_map
 
 MIB, GIB = 1 << 20, 1 << 30
 QHOST = HostCaps(ipa_bits=52, num_bps=6, num_wps=6, pmu_num_ctrs=6)

@@ -18,8 +18,8 @@ from rmtool.errors import ParametersError
 from rmtool.measure.dtb.fdt import Node, parse_dtb, string, to_dtb, u32, u64
 from rmtool.measure.host import HostCaps
 from rmtool.measure.rmm.profiles import get_profile
+from rmtool.measure.vmm._qemu import build as qemu_build
 from rmtool.measure.vmm.common import MeasureInputs, VmmBuild
-from rmtool.measure.vmm.qemu import build as qemu_build
 
 QHOST = HostCaps(ipa_bits=52, num_bps=6, num_wps=6, pmu_num_ctrs=6)
 

@@ -20,7 +20,7 @@ import pytest
 
 from rmtool.cli.main import run
 from rmtool.replay import ImageStore, replay_log
-from rmtool.replay.engine import ReplayInputError
+from rmtool.replay._engine import ReplayInputError
 from tests.conftest import CORPUS
 
 ZERO32 = bytes(32)
@@ -243,7 +243,7 @@ def test_store_caches_and_invalidates(tmp_path: Path, monkeypatch: pytest.Monkey
     f = tmp_path / "blob"
     f.write_bytes(b"\1" * 10000)
     from rmtool.measure.images import Image
-    from rmtool.replay import store as store_module
+    from rmtool.replay import _store as store_module
 
     # read long after the file was written (a fresh file is "racily clean": never trusted)
     monkeypatch.setattr(store_module, "_clock_ns",

@@ -147,7 +147,7 @@ def test_unaligned_ram_roundtrip(size: str, vector_inputs: Path, tmp_path: Path,
                                  capsys: pytest.CaptureFixture[str]) -> None:
     """A RAM size that is not a multiple of 4 KiB: the INIT_RIPAS event carries the raw
     size, and replay must cover the range the front-end measured (align_up(base + size - 1)
-    of the reference model, rmtool/measure/rmm/limits.py), not base + align_up(size)."""
+    of the reference model, rmtool/measure/rmm/_limits.py), not base + align_up(size)."""
     monkeypatch.chdir(vector_inputs)
     log = tmp_path / "emitted.log"
     argv = ["--ipa-bits", "52", "--num-bps", "6", "--num-wps", "6", "--pmu-num-ctrs", "6",

@@ -21,8 +21,8 @@ from rmtool.measure.images import Image, ParallelGranuleHasher
 from rmtool.measure.rmm.ops import DataCreate, InitRipas, RealmCreate
 from rmtool.measure.rmm.realm import Realm
 from rmtool.replay import ImageStore, ReferenceImages, replay_log
-from rmtool.replay import store as store_module
-from rmtool.replay.cca import read_realm_create
+from rmtool.replay import _store as store_module
+from rmtool.replay._cca import read_realm_create
 from tests.test_replay import _image_log
 
 BASE = 0x80000123  # unaligned: lead 0x123

@@ -22,8 +22,8 @@ import pytest
 
 from rmtool.cli.main import run
 from rmtool.errors import RmtoolError
+from rmtool.eventlog import _constants as EC
 from rmtool.eventlog import build as B
-from rmtool.eventlog import constants as EC
 from rmtool.replay import replay_log
 from rmtool.report import (
     Claim,
@@ -35,8 +35,8 @@ from rmtool.report import (
     replay_report,
     write_report,
 )
-from rmtool.report.memmap import build as build_map
-from rmtool.report.render import hexruns
+from rmtool.report._memmap import build as build_map
+from rmtool.report._render import hexruns
 
 HOST = ["-c", "qemu-max-8.2.conf", "-c", "kvm.conf"]
 KVMTOOL = ["--realm", "-c", "2", "-m", "512M", "-k", "Image", "-i", "initrd.cpio",
@@ -151,10 +151,10 @@ def _html(path: Path) -> Dom:
     return Dom(path.read_text(encoding="utf-8"))
 
 
-def _json(args: list[str], capsys: pytest.CaptureFixture[str], status: int) -> dict[str, object]:
+def _json(args: list[str], capsys: pytest.CaptureFixture[str], status: int) -> dict[str, Any]:
     capsys.readouterr()
     assert run(args) == status
-    doc: dict[str, object] = json.loads(capsys.readouterr().out)
+    doc: dict[str, Any] = json.loads(capsys.readouterr().out)
     return doc
 
 
@@ -442,8 +442,8 @@ def _diagnose_pair(d: Path, name: str, args: list[str], capsys: pytest.CaptureFi
 
 
 def _cause_texts(doc: dict[str, Any]) -> list[str]:
+    from rmtool.diagnose._render import cause_line
     from rmtool.diagnose.model import Cause
-    from rmtool.diagnose.render import cause_line
 
     return [" ".join((cause_line(Cause(**c)) + (f" — {c['detail']}" if c["detail"] else ""))
                      .split()) for c in doc["causes"]]
@@ -541,7 +541,7 @@ def test_dtb_node_causes_become_one_row_per_property() -> None:
     """A ``dtb`` cause (its node in ``Cause.node``): a row per differing property, an
     absent side shown as absent; a DTB known only by digest is one whole-blob row."""
     from rmtool.diagnose.model import Cause, Diagnosis
-    from rmtool.report.sources import _dtb_changes
+    from rmtool.report._sources import _dtb_changes
 
     d = Diagnosis("mismatch", {}, [
         Cause("dtb", {"reg": "<0x0 0x80000000 0x0 0x20000000>", "x": None},
@@ -606,7 +606,7 @@ def test_appraise_report_names_a_swapped_component(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A firmware component swapped (the token re-signed with the corpus CPAK): the cause
     names it with appraise's reason and its row says it matches no reference value."""
-    from rmtool.verify.token import claims as C
+    from rmtool.verify.token import _claims as C
     from tests.test_appraise import NONCE, _resigned
 
     _, platform, realm, _ = _corpus()
@@ -645,7 +645,7 @@ def test_compare_report_lists_diagnose_causes_and_platform(
         os.chdir(cwd)
     assert [c["parameter"] for c in doc["causes"]] == ["initrd"]
     dom = _html(scenario.dir / "compare-causes.html")
-    from rmtool.report.sources import cause_text
+    from rmtool.report._sources import cause_text
 
     texts = dom.texts("cause")
     assert texts[-1] == " ".join(cause_text(doc["causes"][0]).split())

@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
+from rmtool.eventlog import _constants as EC
 from rmtool.eventlog import build as B
-from rmtool.eventlog import constants as EC
 from tests.test_report import HOST, KVMTOOL, PAYLOAD, SCRIPT_PAYLOAD, Dom, Scenario, make_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -216,7 +216,7 @@ def _appraise_inputs() -> tuple[Path, Path, Path]:
 def appraise_page(reports: dict[str, Path]) -> tuple[Path, dict[str, Any]]:
     """appraise's report of cca-good with a swapped platform component (exit 1), and its
     JSON."""
-    from rmtool.verify.token import claims as C
+    from rmtool.verify.token import _claims as C
     from tests.test_appraise import NONCE, _resigned
 
     _, platform, realm = _appraise_inputs()

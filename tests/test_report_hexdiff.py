@@ -1,10 +1,10 @@
-"""The first differing byte of two measurements (rmtool.verify.compare.hexdiff)."""
+"""The first differing byte of two measurements (rmtool.verify.compare._hexdiff)."""
 
 from __future__ import annotations
 
 import hashlib
 
-from rmtool.verify.compare.hexdiff import (
+from rmtool.verify.compare._hexdiff import (
     first_difference,
     mark_first_difference,
     marker_line,

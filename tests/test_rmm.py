@@ -13,8 +13,7 @@ import pytest
 
 from rmtool.errors import MeasurementError, UsageError
 from rmtool.measure.images import Image, ParallelGranuleHasher
-from rmtool.measure.rmm.algorithms import SHA256, SHA384, SHA512
-from rmtool.measure.rmm.layouts import (
+from rmtool.measure.rmm._layouts import (
     DATA_DESC,
     data_descriptor,
     data_descriptor_layout,
@@ -22,6 +21,13 @@ from rmtool.measure.rmm.layouts import (
     ripas_descriptor,
     ripas_descriptor_packer,
 )
+from rmtool.measure.rmm._structures import (
+    FAST_REFERENCE,
+    RmmMeasurementDescriptorData,
+    RmmMeasurementDescriptorRipas,
+    field_offset,
+)
+from rmtool.measure.rmm.algorithms import SHA256, SHA384, SHA512
 from rmtool.measure.rmm.ops import (
     DataCreate,
     InitRipas,
@@ -33,12 +39,6 @@ from rmtool.measure.rmm.ops import (
 )
 from rmtool.measure.rmm.profiles import get_profile
 from rmtool.measure.rmm.realm import Realm, realm_params_image, rec_params_image, ripas_split
-from rmtool.measure.rmm.structures import (
-    FAST_REFERENCE,
-    RmmMeasurementDescriptorData,
-    RmmMeasurementDescriptorRipas,
-    field_offset,
-)
 
 GIB = 1 << 30
 MIB = 1 << 20

@@ -1,4 +1,4 @@
-"""The RMM layouts are declared once (rmtool.measure.rmm.layouts) and both the run-time
+"""The RMM layouts are declared once (rmtool.measure.rmm._layouts) and both the run-time
 struct packers and the construct view are generated from that declaration.
 
 These tests stop the two views drifting apart: for random field values the fast packer
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rmtool.measure.rmm.layouts import (
+from rmtool.measure.rmm._layouts import (
     DATA_DESC,
     LAYOUTS,
     RIPAS_DESC,
@@ -26,7 +26,7 @@ from rmtool.measure.rmm.layouts import (
     data_descriptor_packer,
     ripas_descriptor_packer,
 )
-from rmtool.measure.rmm.structures import FAST_REFERENCE, field_offset
+from rmtool.measure.rmm._structures import FAST_REFERENCE, field_offset
 
 _MAX = {"B": 0xFF, "H": 0xFFFF, "I": 0xFFFF_FFFF, "Q": (1 << 64) - 1}
 

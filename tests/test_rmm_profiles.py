@@ -33,7 +33,7 @@ from rmtool.measure.rmm.profiles import (
     profile_for_tf_rmm,
 )
 from rmtool.measure.rmm.realm import Realm
-from rmtool.replay.cca import read_realm_create, write_realm_create
+from rmtool.replay._cca import read_realm_create, write_realm_create
 
 MIB = 1 << 20
 GIB = 1 << 30

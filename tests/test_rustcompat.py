@@ -1,4 +1,4 @@
-"""rmtool.measure.vmm.rustcompat: the Rust behaviour the reference tool shows, value by value.
+"""rmtool.measure.vmm._rustcompat: the Rust behaviour the reference tool shows, value by value.
 
 Expected values come from Rust and its crates, not from rmtool: core::num
 ``from_str_radix`` (``ParseIntError`` Display texts), the reference's
@@ -19,8 +19,10 @@ import pytest
 from rmtool.errors import ParametersError, UsageError
 from rmtool.measure.host import HostCaps
 from rmtool.measure.rmm.profiles import DEFAULT_PROFILE, get_profile
-from rmtool.measure.vmm import argparse_clap, cloudhv, qemu_args
-from rmtool.measure.vmm.rustcompat import (
+from rmtool.measure.vmm import _argparse_clap as argparse_clap
+from rmtool.measure.vmm import _cloudhv as cloudhv
+from rmtool.measure.vmm import _qemu_args as qemu_args
+from rmtool.measure.vmm._rustcompat import (
     STOP_KEY,
     Base64Error,
     ClapError,
@@ -405,7 +407,7 @@ def test_stop_at_a_subcommand_defers_the_pending_option() -> None:
 def test_one_scanner_for_every_user() -> None:
     """kvmtool, cloud-hv and the global options share rustcompat's scanner and its
     exception types (the CLI catches one HelpRequested and one ClapError)."""
-    from rmtool.measure.vmm import kvmtool
+    from rmtool.measure.vmm import _kvmtool as kvmtool
 
     assert cloudhv.HelpRequested is HelpRequested is argparse_clap.HelpRequested
     assert argparse_clap.scan is scan and argparse_clap.ClapError is ClapError
@@ -417,7 +419,7 @@ def test_one_scanner_for_every_user() -> None:
 def test_rustcompat_imports_stay_light() -> None:
     """The measure path imports this module on every run: no construct, click or
     cryptography behind it."""
-    code = ("import sys, rmtool.measure.vmm.rustcompat; "
+    code = ("import sys, rmtool.measure.vmm._rustcompat; "
             "print(sorted(m for m in ('construct', 'click', 'cryptography', 'cbor2', "
             "'tabulate') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,

@@ -31,7 +31,7 @@ import pytest
 from rmtool.cli.main import run
 from rmtool.errors import InputFileError
 from rmtool.replay import ImageStore, ReferenceImages, replay_log
-from rmtool.replay import store as store_module
+from rmtool.replay import _store as store_module
 from tests.test_compare_log import KEYS, PK, Setup, _measure, token
 
 pytestmark = pytest.mark.skipif(not KEYS.is_dir(), reason="shared token keys not present")

@@ -31,7 +31,7 @@ from rmtool.measure.rmm.trace import (
 )
 from rmtool.replay import replay_log
 from rmtool.replay.emit import emit_log
-from rmtool.verify.compare.explain import (
+from rmtool.verify.compare._explain import (
     diff_rim_ops,
     load_measure_trace,
     log_rim_ops,

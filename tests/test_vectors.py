@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from rmtool.cli.main import run
-from rmtool.measure import hashcore
+from rmtool.measure import _hashcore as hashcore
 from tests.conftest import VECTORS
 
 
@@ -55,7 +55,7 @@ REFERENCE_REM_DIVERGENCE: dict[tuple[str, int], Callable[[Path, str, str], None]
 def test_anchor_vector(row: dict[str, str], core: str, vector_inputs: Path,
                        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
                        ) -> None:
-    """Every row through both granule-hashing cores (rmtool/measure/hashcore.py)."""
+    """Every row through both granule-hashing cores (rmtool/measure/_hashcore.py)."""
     if core == "native" and hashcore._native is None:
         pytest.skip("the native core is not built here")
     if core == "python":

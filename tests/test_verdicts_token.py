@@ -21,7 +21,7 @@ from rmtool.cli.main import run
 from rmtool.errors import CorimError, TokenError
 from rmtool.verify import cose
 from rmtool.verify.corim import realm as corim
-from rmtool.verify.token import claims as C
+from rmtool.verify.token import _claims as C
 from rmtool.verify.token.codec import (
     build_cca_token,
     build_platform_token,

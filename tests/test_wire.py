@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from rmtool.cli.main import run
 from rmtool.verify import cose
-from rmtool.verify.token import claims as C
+from rmtool.verify.token import _claims as C
 from rmtool.verify.token.codec import (
     build_cca_token,
     make_platform_claims,

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from rmtool.verify import cose
-from rmtool.verify.token import claims as C
+from rmtool.verify.token import _claims as C
 from rmtool.verify.token.codec import (
     TAG_CCA_399,
     build_cca_token,

@@ -5,8 +5,8 @@ docs/api.md does not document); the library is public.
 
 The library is :mod:`rmtool.verify.appraise` (endorsements, the pipeline, platform and realm
 comparison, EAR); this module parses options, formats the result and writes the EAR with
-``rmtool.files.write_atomic``; ``--html FILE`` also writes the report of
-:func:`rmtool.report.sources.appraise_report` (trust vectors with reasons, platform
+``rmtool._files.write_atomic``; ``--html FILE`` also writes the report of
+:func:`rmtool.report._sources.appraise_report` (trust vectors with reasons, platform
 components, realm claims; issue 17). Exit codes: 0 affirming, 1 warning / contraindicated / none,
 2 unusable input (malformed token, CoRIM refused by its profile, bad option).
 """
@@ -19,11 +19,11 @@ from typing import Any
 import click
 from tabulate import tabulate
 
+from rmtool._files import write_atomic
+from rmtool.cli._option_groups import OutputFormat, output_format
 from rmtool.cli._options_appraise import AppraiseSettings, appraise_options
 from rmtool.cli._output import emit
-from rmtool.cli.option_groups import OutputFormat, output_format
 from rmtool.errors import UsageError
-from rmtool.files import write_atomic
 from rmtool.report import HTML_HELP
 from rmtool.verify.appraise import ar4si as A
 from rmtool.verify.appraise.appraisal import Appraisal, AppraisePolicy
@@ -133,7 +133,7 @@ def appraise(ctx: click.Context, token: str, settings: AppraiseSettings,
     kind = _write_ear(result, settings)
     if html is not None:
         from rmtool.report import input_files, write_report
-        from rmtool.report.sources import appraise_report
+        from rmtool.report._sources import appraise_report
 
         named = [("token", token), *(("corim", c) for c in settings.corims),
                  ("ta-store", settings.ta_store), ("rv-store", settings.rv_store)]

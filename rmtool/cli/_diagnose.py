@@ -4,13 +4,13 @@ attestation failed (issue 15; docs/diagnose.md).
 MEASURE_ARGS are exactly ``rmtool measure``'s arguments for the Realm the token's owner
 expected (parsed by :func:`rmtool.cli.measure.parse_measure_args`, the command's own
 options and checks). The token is verified with ``token verify``'s rules and options
-(:mod:`rmtool.cli.options`), the expected Realm is measured and every realm claim
+(:mod:`rmtool.cli._options`), the expected Realm is measured and every realm claim
 compared; :func:`rmtool.diagnose.engine.diagnose` names the causes. With ``--corim`` the
 platform claims are compared with the CoRIMs' platform reference values
 (:func:`rmtool.diagnose.engine.platform_check`, ``appraise``'s comparison; issue 16).
-Output: the table of :mod:`rmtool.diagnose.render` (and the platform lines) or
+Output: the table of :mod:`rmtool.diagnose._render` (and the platform lines) or
 ``--format json`` (:meth:`Diagnosis.to_json`); ``--html FILE`` also writes the report of
-:func:`rmtool.report.sources.diagnose_report` (issue 17). Exit 0 match (token verified,
+:func:`rmtool.report._sources.diagnose_report` (issue 17). Exit 0 match (token verified,
 every claim equal, platform matched), 1 mismatch explained by causes (or a token that
 fails verification, or a platform problem), 3 mismatch not explained, 2 unusable input.
 """
@@ -22,16 +22,17 @@ from typing import TYPE_CHECKING
 
 import click
 
-from rmtool.cli._options_diagnose import diagnose_options
-from rmtool.cli._output import emit
-from rmtool.cli.measure import parse_measure_args
-from rmtool.cli.option_groups import OutputFormat, output_format
-from rmtool.cli.options import (
+from rmtool.cli._option_groups import OutputFormat, output_format
+from rmtool.cli._options import (
     TokenVerificationSettings,
     token_verification_options,
     verification_lines,
 )
+from rmtool.cli._options_diagnose import diagnose_options
+from rmtool.cli._output import emit
+from rmtool.cli.measure import parse_measure_args
 from rmtool.diagnose import knobs
+from rmtool.diagnose._render import changed_words, table
 from rmtool.diagnose.claims import target_of
 from rmtool.diagnose.engine import (
     DiagnoseSettings,
@@ -43,7 +44,6 @@ from rmtool.diagnose.engine import (
 )
 from rmtool.diagnose.engine import diagnose as run_diagnose
 from rmtool.diagnose.model import Diagnosis, Target
-from rmtool.diagnose.render import changed_words, table
 from rmtool.diagnose.request import MeasureRequest
 from rmtool.errors import RmtoolError, TokenError, UsageError
 from rmtool.report import HTML_HELP
@@ -86,8 +86,8 @@ def _replay(settings: DiagnoseSettings, target: Target, request: MeasureRequest
             ) -> ReplayResult:
     """The log's replay as the engine replays it (under an RMM version that accepts the
     token's algorithm; image sets from --images)."""
+    from rmtool._files import read_bounded
     from rmtool.diagnose.engine import MAX_LOG_SIZE
-    from rmtool.files import read_bounded
     from rmtool.measure.rmm.algorithms import ALGORITHMS
     from rmtool.measure.rmm.profiles import PROFILES
     from rmtool.replay import ImageStore, replay_log
@@ -128,7 +128,7 @@ def _write_html(path: str, token: str, data: tuple[Diagnosis, Target, K.Verifica
     """``--html FILE``: the diagnosis' report (expected and actual Realm re-measured /
     replayed here, only for the report)."""
     from rmtool.report import input_files, write_report
-    from rmtool.report.sources import diagnose_report
+    from rmtool.report._sources import diagnose_report
 
     d, target, checked = data
     expected = request.measure(settings.jobs)

@@ -1,7 +1,7 @@
 """The options of ``rmtool appraise``, declared once (docs/appraise.md).
 
 The command receives them as one frozen :class:`AppraiseSettings`; ``--format`` is
-:class:`rmtool.cli.option_groups.OutputFormat`.
+:class:`rmtool.cli._option_groups.OutputFormat`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import click
 
-from rmtool.cli.option_groups import option_group
+from rmtool.cli._option_groups import option_group
 
 
 @dataclass(frozen=True)

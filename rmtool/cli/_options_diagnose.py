@@ -3,14 +3,14 @@
 The evidence: ``--log`` (the Realm's event log) with ``--images`` (files the log's
 digests may name) and the image store; without a log the search's limits; ``--corim``
 for the platform part (issue 16). The
-token-verification options are ``token verify``'s (:mod:`rmtool.cli.options`).
+token-verification options are ``token verify``'s (:mod:`rmtool.cli._options`).
 """
 
 from __future__ import annotations
 
 import click
 
-from rmtool.cli.option_groups import option_group
+from rmtool.cli._option_groups import option_group
 from rmtool.diagnose.engine import DiagnoseSettings
 
 #: a search without a log ends here unless --deadline says otherwise (walkthrough: an

@@ -16,23 +16,23 @@ from collections.abc import Sequence
 import click
 
 from rmtool import __version__
-from rmtool.cli import help_examples
+from rmtool.cli import _help_examples as help_examples
 from rmtool.errors import RmtoolError, UsageError
 
 # (module, attribute) of every top-level command, in help order.
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("rmtool.cli.measure", "measure"),
-    ("rmtool.cli.dtb", "dtb"),
-    ("rmtool.cli.token", "token"),
-    ("rmtool.cli.replay", "replay"),
-    ("rmtool.cli.compare", "compare"),
+    ("rmtool.cli._dtb", "dtb"),
+    ("rmtool.cli._token", "token"),
+    ("rmtool.cli._replay", "replay"),
+    ("rmtool.cli._compare", "compare"),
     ("rmtool.cli._diagnose", "diagnose"),
-    ("rmtool.cli.log", "log"),
-    ("rmtool.cli.corim", "corim"),
+    ("rmtool.cli._log", "log"),
+    ("rmtool.cli._corim", "corim"),
     ("rmtool.cli._appraise", "appraise"),
-    ("rmtool.cli.launch", "launch"),
-    ("rmtool.cli.demo", "demo"),
-    ("rmtool.cli.completion", "completion"),
+    ("rmtool.cli._launch", "launch"),
+    ("rmtool.cli._demo", "demo"),
+    ("rmtool.cli._completion", "completion"),
 )
 
 

@@ -18,9 +18,10 @@ from typing import Any
 import click
 from click.shell_completion import CompletionItem
 
-from rmtool import hashalgo
-from rmtool.cli.completion import complete_files, complete_vmm
-from rmtool.cli.options_measure import MeasureSettings, measure_options
+from rmtool import _hashalgo as hashalgo
+from rmtool._files import write_atomic
+from rmtool.cli._completion import complete_files, complete_vmm
+from rmtool.cli._options_measure import MeasureSettings, measure_options
 from rmtool.diagnose.request import MeasureRequest
 from rmtool.errors import (
     ConfigError,
@@ -29,9 +30,8 @@ from rmtool.errors import (
     RmtoolError,
     os_error_text,
 )
-from rmtool.files import write_atomic
 from rmtool.measure import MeasureResult, build_vmm
-from rmtool.measure.hashcore import core_name
+from rmtool.measure._hashcore import core_name
 from rmtool.measure.host import (
     HostCaps,
     check_bps,
@@ -43,11 +43,7 @@ from rmtool.measure.host import (
 from rmtool.measure.images import ParallelGranuleHasher
 from rmtool.measure.rmm.profiles import get_profile
 from rmtool.measure.rmm.realm import Measurements, Realm
-from rmtool.measure.vmm.common import MeasureInputs, ReferencePanic, Stage, VmmBuild
-from rmtool.measure.vmm.registry import get as get_frontend
-from rmtool.measure.vmm.registry import is_name as is_vmm_name
-from rmtool.measure.vmm.registry import names as vmm_names
-from rmtool.measure.vmm.rustcompat import (
+from rmtool.measure.vmm._rustcompat import (
     STOP_KEY,
     ClapError,
     HelpRequested,
@@ -58,6 +54,10 @@ from rmtool.measure.vmm.rustcompat import (
     parse_u16,
     scan,
 )
+from rmtool.measure.vmm.common import MeasureInputs, ReferencePanic, Stage, VmmBuild
+from rmtool.measure.vmm.registry import get as get_frontend
+from rmtool.measure.vmm.registry import is_name as is_vmm_name
+from rmtool.measure.vmm.registry import names as vmm_names
 
 PROGRESS_THRESHOLD = 64 << 20
 def _parse_hash_algo(text: str) -> str:
@@ -171,7 +171,7 @@ def _global_option_hint(message: str) -> str | None:
     VMM's option (it goes after the VMM name), or the global option it is close to."""
     import re
 
-    from rmtool.cli.completion import vmm_options
+    from rmtool.cli._completion import vmm_options
 
     m = re.fullmatch(r"error: unexpected argument '(-[^']*)' found", message)
     if m is None:
@@ -213,7 +213,7 @@ def _vmm_args_hint(first: str, args: list[str]) -> str | None:
     import os
     import re
 
-    from rmtool.cli.completion import vmm_options
+    from rmtool.cli._completion import vmm_options
     from rmtool.measure.vmm.common import near_miss
 
     vmm = next((a for a in args if is_vmm_name(a)), None)
@@ -264,9 +264,9 @@ class _MeasureCommand(click.Command):
                                        f"found")) from exc
 
     def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """The examples (rmtool.cli.help_examples), under the name this run was given
+        """The examples (rmtool.cli._help_examples), under the name this run was given
         (``realm-measurements`` shows ``realm-measurements ...``)."""
-        from rmtool.cli.help_examples import epilog
+        from rmtool.cli._help_examples import epilog
 
         self.epilog = epilog("measure", prog=ctx.command_path)
         super().format_epilog(ctx, formatter)
@@ -276,7 +276,7 @@ class _MeasureCommand(click.Command):
         one of measure's global options (click's default)."""
         vmm = ctx.params.get("vmm")
         if vmm and incomplete.startswith("-"):
-            from rmtool.cli.completion import vmm_option_items
+            from rmtool.cli._completion import vmm_option_items
 
             return vmm_option_items(vmm, incomplete)
         return super().shell_complete(ctx, incomplete)
@@ -311,11 +311,11 @@ def _config_hint(path: str, exc: ConfigError) -> str | None:
         return None  # a TOML file with a wrong key or value: the message says which
     import os
 
-    from rmtool.files import open_regular
-    from rmtool.filetype import sniff
+    from rmtool._files import open_regular
+    from rmtool._filetype import sniff
 
     hint = f"{path} is not a host-capability TOML file"
-    try:  # its first bytes, from a regular file only (rmtool.files)
+    try:  # its first bytes, from a regular file only (rmtool._files)
         with os.fdopen(open_regular(path, "config"), "rb") as f:
             found = sniff(f.read(4096))
     except (OSError, RmtoolError):
@@ -368,7 +368,7 @@ def _dtb_write_error(path: str, exc: OSError) -> RmtoolError:
 
 def _write_dtb(path: str, data: bytes) -> None:
     """``write_dtb`` inside ``add_dtb``, atomically: the whole DTB or the old file (a
-    truncated DTB still looks like one), never through a symlink (rmtool.files)."""
+    truncated DTB still looks like one), never through a symlink (rmtool._files)."""
     write_atomic(path, data, error=_dtb_write_error)
 
 
@@ -635,7 +635,7 @@ def _as_realm_measurements() -> bool:
 def _write_side_outputs(result: MeasureResult, endorsements_template: str | None,
                         endorsements_output: str | None, corim_output: str | None,
                         emit_log: str | None) -> None:
-    """Build every side output, then write each atomically (rmtool.files): a failure
+    """Build every side output, then write each atomically (rmtool._files): a failure
     while building one leaves none written, a failed write leaves its target unchanged."""
     m = result.measurements
     outputs: list[tuple[str, bytes | str]] = []

@@ -14,7 +14,7 @@ from __future__ import annotations
 from rmtool.diagnose.model import Cause, Target
 from rmtool.measure.rmm.algorithms import ALGORITHMS
 from rmtool.measure.rmm.ops import RealmParams
-from rmtool.verify.token.claims import RealmClaims
+from rmtool.verify.token._claims import RealmClaims
 
 RPV_SIZE = 64
 

@@ -3,7 +3,7 @@
 The steps (docs/diagnose.md): measure the expected Realm (MEASURE_ARGS, as ``rmtool
 measure``), compare every realm claim (RIM, REM0..REM3 at the token's size, hash
 algorithm, personalization value); on a difference name the causes — claim evidence
-(:mod:`rmtool.diagnose.claims`), then log evidence (:mod:`rmtool.diagnose.log`, then the
+(:mod:`rmtool.diagnose.claims`), then log evidence (:mod:`rmtool.diagnose._log`, then the
 DTB diffed node by node, REMs and the RMM version) or, without a log, the search of
 :mod:`rmtool.diagnose.search`. Every cause that has a knob is written into MEASURE_ARGS
 (:func:`rmtool.diagnose.knobs.with_parameter`) and the result is measured again:
@@ -24,9 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rmtool._files import open_regular, read_bounded
 from rmtool.diagnose import knobs
-from rmtool.diagnose.claims import claim_causes
-from rmtool.diagnose.log import (
+from rmtool.diagnose._log import (
     IMAGE_PARAMETERS,
     REALM_FIELDS,
     Finder,
@@ -37,16 +37,17 @@ from rmtool.diagnose.log import (
     log_causes,
     rem_causes,
 )
+from rmtool.diagnose.claims import claim_causes
 from rmtool.diagnose.model import Cause, Diagnosis, Target
 from rmtool.diagnose.request import MeasureRequest, ParseMeasureArgs
 from rmtool.errors import DtbError, RmtoolError, UsageError
-from rmtool.files import open_regular, read_bounded
 from rmtool.measure import MeasureResult
 from rmtool.measure.dtb.fdt import Node, format_value, parse_dtb
 from rmtool.measure.rmm.algorithms import ALGORITHMS
 from rmtool.measure.rmm.profiles import PROFILES
-from rmtool.replay import ImageStore, ReferenceImages, dtbgen, replay_log
-from rmtool.replay.cca import VmVersion
+from rmtool.replay import ImageStore, ReferenceImages, replay_log
+from rmtool.replay import _dtbgen as dtbgen
+from rmtool.replay._cca import VmVersion
 from rmtool.verify.appraise import ar4si as A
 from rmtool.verify.appraise.endorsements import Endorsements
 from rmtool.verify.appraise.platform import (
@@ -55,8 +56,8 @@ from rmtool.verify.appraise.platform import (
     references_for,
 )
 from rmtool.verify.compare.compare import equal_at_token_size
+from rmtool.verify.token._claims import PlatformClaims
 from rmtool.verify.token.checks import Verification
-from rmtool.verify.token.claims import PlatformClaims
 
 MAX_LOG_SIZE = 64 << 20  # as ``rmtool compare --log``
 MAX_DTB_SIZE = 16 << 20
@@ -200,7 +201,7 @@ def dtb_causes(expected: bytes, actual: bytes, expected_bootargs: Any,
 def _find_dtb(log_dtb: LoadedImage, facts: RealmFacts, algo: str,
               finder: Finder) -> tuple[bytes | None, str | None, str]:
     """The log's DTB bytes: a file under --images with its digest (returned as path), or
-    a DTB regenerated from the log's facts whose digest matches (rmtool.replay.dtbgen)."""
+    a DTB regenerated from the log's facts whose digest matches (rmtool.replay._dtbgen)."""
     assert log_dtb.digest is not None
     path = finder(log_dtb.digest)
     if path is not None:

@@ -8,7 +8,7 @@ argv that ``rmtool measure`` accepts and ``reproduced_by`` is that argv.
 
 Syntax per VMM (docs/vmm-kvmtool.md, docs/vmm-qemu.md, docs/vmm-cloud-hypervisor.md,
 their front-ends in ``rmtool/measure/vmm/``) and the global options of ``rmtool measure``
-(``rmtool/cli/options_measure.py``):
+(``rmtool/cli/_options_measure.py``):
 
 ========================  =====================  ======================  ======================
 parameter                 kvmtool                QEMU                    cloud-hv
@@ -54,8 +54,8 @@ from typing import Any
 from rmtool.diagnose.request import MeasureRequest
 from rmtool.errors import RmtoolError
 from rmtool.measure.rmm.profiles import PROFILES
+from rmtool.measure.vmm._kvmtool_dtb import BOOTARGS_PREFIX
 from rmtool.measure.vmm.common import VmmBuild
-from rmtool.measure.vmm.kvmtool_dtb import BOOTARGS_PREFIX
 from rmtool.measure.vmm.registry import get as get_frontend
 
 KIB, MIB, GIB, TIB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
@@ -129,7 +129,7 @@ class OptSpec:
     takes_value: bool = True
 
 
-# ``rmtool measure``'s global options (rmtool/cli/options_measure.py), value-taking or not
+# ``rmtool measure``'s global options (rmtool/cli/_options_measure.py), value-taking or not
 _GLOBAL_VALUE = (
     ("output-dtb",), ("dtb-template",), ("dtb",), ("kernel", "k"), ("initrd", "i"),
     ("firmware", "f"), ("config", "c"), ("endorsements-template",), ("endorsements-output",),
@@ -158,7 +158,8 @@ OUTPUT_ONLY = ("output-dtb", "endorsements-template", "endorsements-output", "fo
 @functools.lru_cache(maxsize=4)
 def _clap_specs(vmm: str) -> dict[str, OptSpec]:
     """The clap grammar of kvmtool / cloud-hv (their front-ends' option tables)."""
-    from rmtool.measure.vmm import cloudhv, kvmtool
+    from rmtool.measure.vmm import _cloudhv as cloudhv
+    from rmtool.measure.vmm import _kvmtool as kvmtool
 
     options = kvmtool.OPTIONS if vmm == "kvmtool" else cloudhv.ARGS
     return {o.dest: OptSpec(tuple(o.longs), tuple(o.shorts), o.takes_value) for o in options}

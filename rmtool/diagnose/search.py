@@ -12,7 +12,7 @@ before it is reported: the fast path finds, the full measurement decides.
 Shared work, never a different answer (:class:`PrefixMeasurer`): granule content hashes
 come from a per-run cache keyed by the file's identity (path, device, inode, size,
 mtime, ctime) or the blob's SHA-256, optionally filled from the image store
-(rmtool/replay/store.py); the Realm state after each operation is remembered, keyed by
+(rmtool/replay/_store.py); the Realm state after each operation is remembered, keyed by
 the operations so far, so a candidate resumes after the longest prefix it shares with an
 earlier one (a vCPU change in kvmtool re-runs only the DTB and REC_CREATE). Candidates run
 in forked worker processes (one per core), in batches, and the first match in candidate
@@ -71,7 +71,7 @@ Change = tuple[str, Any]
 class SearchSettings:
     """``images``: the --images directories and files; ``jobs``: worker processes (None:
     all cores); ``max_candidates`` / ``deadline_s``: bounds on the work (seconds of wall
-    time from the start); ``store_path``: an image store (rmtool/replay/store.py) to take
+    time from the start); ``store_path``: an image store (rmtool/replay/_store.py) to take
     granule hashes from (None: hash each file once per run); ``parameters``: search only
     these parameters (None: all of :data:`ORDER`)."""
 
@@ -116,7 +116,7 @@ class CachedGranules:
         if self.store_path is None:
             return None
         if self.pid != os.getpid():
-            from rmtool.replay.store import ImageStore
+            from rmtool.replay._store import ImageStore
 
             if self.store is not None:  # the parent's: kept, never used or closed here
                 self._inherited.append(self.store)

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rmtool.eventlog.constants import DEFAULT_MAX_EVENT_SIZE, event_type_name
-from rmtool.eventlog.parser import (
+from rmtool.eventlog._constants import DEFAULT_MAX_EVENT_SIZE, event_type_name
+from rmtool.eventlog._parser import (
     FORMAT_ACPI_CCEL,
     FORMAT_CCEL,
     FORMAT_SHA1,
@@ -33,7 +33,7 @@ from rmtool.eventlog.parser import (
     LogError,
     parse,
 )
-from rmtool.eventlog.replay import replay, replay_all
+from rmtool.eventlog._replay import replay, replay_all
 
 if TYPE_CHECKING:
     from rmtool.eventlog import build

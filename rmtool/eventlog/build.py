@@ -25,11 +25,11 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-import rmtool.eventlog.cca_payloads as cca
-import rmtool.eventlog.constants as c
-from rmtool.eventlog.layouts import FAST
+import rmtool.eventlog._cca_payloads as cca
+import rmtool.eventlog._constants as c
+from rmtool.eventlog._layouts import FAST
 
-# the construct-free formats of the parser (rmtool.eventlog.layouts): writing a log does
+# the construct-free formats of the parser (rmtool.eventlog._layouts): writing a log does
 # not import construct either
 _HDR1 = FAST["PCClientPCREventHeader"]
 _HDR2 = FAST["PCREvent2Header"]
@@ -123,7 +123,7 @@ def build_sha1_log(events: Iterable[LogEvent]) -> bytes:
 # --- event data ------------------------------------------------------------------------
 
 def startup_locality(locality: int) -> bytes:
-    import rmtool.eventlog.structs as s
+    import rmtool.eventlog._structs as s
 
     return bytes(s.StartupLocalityEvent.build({"signature": c.STARTUP_LOCALITY_SIGNATURE,
                                                "startupLocality": locality}))
@@ -179,7 +179,7 @@ def blob(base: int, length: int) -> bytes:
 
 def efi_variable(guid: str, name: str, value: bytes) -> bytes:
     """UEFI_VARIABLE_DATA for variable ``name`` of vendor ``guid``."""
-    import rmtool.eventlog.structs as s
+    import rmtool.eventlog._structs as s
 
     return bytes(s.UefiVariableData.build({
         "VariableName": uuid.UUID(guid).bytes_le, "UnicodeNameLength": len(name),

@@ -20,8 +20,8 @@ import hashlib
 import struct
 from pathlib import Path
 
+from rmtool._files import write_atomic
 from rmtool.errors import InputFileError
-from rmtool.files import write_atomic
 from rmtool.launch.hosts import HOST_PROFILES, toml_text
 
 ARM64_MAGIC = 0x644D5241

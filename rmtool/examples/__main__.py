@@ -34,10 +34,10 @@ import click
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from rmtool import hashalgo
+from rmtool import _hashalgo as hashalgo
+from rmtool._files import LIMITS, read_bounded, write_atomic
 from rmtool.errors import InputFileError, UsageError
 from rmtool.examples import write_inputs
-from rmtool.files import LIMITS, read_bounded, write_atomic
 
 # fixed private scalars: deterministic TEST keys (RAK and CPAK P-384, CoRIM signer P-256)
 TEST_RAK_SCALAR = int.from_bytes(b"rmtool example realm attestation key (test only)", "big")
@@ -134,8 +134,8 @@ def platform_corim(platform: Any, *, changed_component: str | None = None) -> by
     instance id. ``changed_component``: that measurement type's reference digest differs
     from the token's (a component the token does not carry). The lifecycle is not endorsed:
     the profile has no measurement for it; verifiers judge its state (docs/appraise.md)."""
-    from rmtool.verify import cbor
-    from rmtool.verify.corim.model import HASH_ALG_IDS
+    from rmtool.verify import _cbor as cbor
+    from rmtool.verify.corim._model import HASH_ALG_IDS
 
     impl, inst = platform.implementation_id, platform.instance_id
     if impl is None or inst is None or not platform.sw_components:

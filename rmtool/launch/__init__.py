@@ -8,11 +8,11 @@ the DTB to load; :func:`script_text` renders the run script.
 
 from __future__ import annotations
 
-from rmtool.launch.argv import LaunchOptions, check_options
-from rmtool.launch.config import LaunchConfig, load_config, with_overrides
+from rmtool.launch._argv import LaunchOptions, check_options
+from rmtool.launch._config import LaunchConfig, load_config, with_overrides
+from rmtool.launch._plan import LaunchPlan, host_caps, plan_launch, script_text
+from rmtool.launch._script import write_script
 from rmtool.launch.hosts import HOST_PROFILES, caps_from_profiles, toml_text
-from rmtool.launch.plan import LaunchPlan, host_caps, plan_launch, script_text
-from rmtool.launch.script import write_script
 
 __all__ = ["HOST_PROFILES", "LaunchConfig", "LaunchOptions", "LaunchPlan", "caps_from_profiles",
            "check_options", "host_caps", "load_config", "plan_launch", "script_text",

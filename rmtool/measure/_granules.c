@@ -24,7 +24,7 @@
  *
  * This module knows no layout: the descriptor template and the field offsets come from
  * rmm/layouts.py (the mirror of the construct declaration). Hashing is OpenSSL's (the library
- * hashlib itself uses). rmtool/measure/hashcore.py holds the pure-Python equivalent used
+ * hashlib itself uses). rmtool/measure/_hashcore.py holds the pure-Python equivalent used
  * when this module is not built; tests prove the two identical.
  */
 #define PY_SSIZE_T_CLEAN
@@ -340,7 +340,7 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_granules",
-    "Native per-granule hashing and DATA descriptor chain (see hashcore.py).", -1, methods,
+    "Native per-granule hashing and DATA descriptor chain (see _hashcore.py).", -1, methods,
 };
 
 PyMODINIT_FUNC

@@ -57,7 +57,7 @@ def _pick_template(doc: Any, source: str) -> dict[str, Any]:
 def comid_json(m: Measurements, template: str | None = None) -> str:
     """Pretty-printed (2-space) CoMID JSON, no trailing newline."""
     if template is not None:
-        from rmtool.files import LIMITS, read_bounded
+        from rmtool._files import LIMITS, read_bounded
 
         raw = read_bounded(template, LIMITS["json"], "endorsements template")
         try:

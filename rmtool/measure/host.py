@@ -134,7 +134,7 @@ def load_config(path: str, caps: HostCaps) -> HostCaps:
     decoding with unknown keys rejected, then ``RealmParams::restrict`` which checks
     each value in field order (ipa_bits, num_bps, num_wps, pmu_num_ctrs, sve_vl, pmu,
     lpa2). ``hash_algo`` is decoded but ignored. Messages as the reference's."""
-    from rmtool.files import LIMITS
+    from rmtool._files import LIMITS
     from rmtool.measure.images import read_input
 
     try:  # a regular file of at most 1 MiB: never a device, a FIFO or a huge file

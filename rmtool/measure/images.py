@@ -2,7 +2,7 @@
 
 The Realm model never reads image bytes itself: it asks a :class:`GranuleHasher` for
 "the content hashes of this image placed at this IPA". Files are read in chunks and
-hashed 4 KiB granule by granule in parallel workers (see :mod:`rmtool.measure.hashcore`
+hashed 4 KiB granule by granule in parallel workers (see :mod:`rmtool.measure._hashcore`
 for the two hashing cores); the descriptor chain that follows stays sequential, so the
 result never depends on the number of workers.
 
@@ -31,13 +31,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from rmtool._files import _kind_of
 from rmtool.errors import ComputeError, os_error_text
-from rmtool.files import _kind_of
-from rmtool.measure.hashcore import file_granule_hashes, granule_hashes, releases_gil
+from rmtool.measure._hashcore import file_granule_hashes, granule_hashes, releases_gil
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
-from rmtool.measure.rmm.layouts import GRANULE_SIZE
+from rmtool.measure.rmm._layouts import GRANULE_SIZE
 
 CHUNK_GRANULES = 256  # 1 MiB of content per worker task
 FILE_CHUNK_GRANULES = 1024  # 4 MiB per task when the native core maps files

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from rmtool.errors import ParametersError, os_error_text
 from rmtool.measure.images import Image, open_input
-from rmtool.measure.rmm.layouts import NamedStruct
+from rmtool.measure.rmm._layouts import NamedStruct
 
 ARM64_MAGIC = 0x644D5241
 MAX_KERNEL_SIZE = 1 << 32  # decompression bound (4 GiB)

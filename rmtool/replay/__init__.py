@@ -30,19 +30,19 @@ which event a token's REM stops being explained), ``unknown_digests``, ``operati
 contract; ``result.ok`` is True when every register was computed.
 Raises :class:`ReplayInputError` (exit 2) for input that cannot be replayed at all, and
 its subclass :class:`NotARealmLog` (with a ``hint``) for a log that is not an Arm CCA
-Realm's (a TPM or other CC event log; see :class:`rmtool.replay.cca.RealmLogCheck`).
+Realm's (a TPM or other CC event log; see :class:`rmtool.replay._cca.RealmLogCheck`).
 """
 
 from __future__ import annotations
 
-from rmtool.replay.engine import (
+from rmtool.replay._engine import (
     EventRow,
     NotARealmLog,
     ReplayInputError,
     ReplayResult,
     replay_log,
 )
-from rmtool.replay.store import ImageStore, ReferenceImages
+from rmtool.replay._store import ImageStore, ReferenceImages
 
 __all__ = ["EventRow", "ImageStore", "NotARealmLog", "ReferenceImages", "ReplayInputError",
            "ReplayResult", "replay_log"]

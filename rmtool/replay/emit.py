@@ -18,9 +18,9 @@ registry): its name, version, RAM size and vCPU count.
 
 from __future__ import annotations
 
-import rmtool.replay.cca as cca
+import rmtool.replay._cca as cca
+from rmtool.eventlog import _constants as c
 from rmtool.eventlog import build as log
-from rmtool.eventlog import constants as c
 from rmtool.measure.rmm.realm import Measurements
 from rmtool.measure.vmm.common import LoadedBlob, VmmBuild
 from rmtool.measure.vmm.registry import get
@@ -49,7 +49,7 @@ def emit_log(build: VmmBuild, m: Measurements) -> bytes:
     events = [log.spec_id_event([algo.tcg_id], spec_errata=SPEC_ERRATA),
               log.event2(0, c.EV_NO_ACTION, zero_no_action,
                          log.qemu_vm_version(vm.name, vm.version, vm.ram_size, vm.cpus)),
-              # RealmParams -> RMI encoding needs measure: replay/cca.py converts
+              # RealmParams -> RMI encoding needs measure: replay/_cca.py converts
               tag(log.tagged_event(c.CCA_TAG_REALM_CREATE,
                                    cca.write_realm_create(build.params)))]
     events += [tag(log.init_ripas(base, size)) for base, size in sorted(build.ram)]

@@ -2,16 +2,16 @@
 
 One self-contained HTML file per run: verdict and causes at the top (the data of
 ``--format json``), the Realm's memory map (inline SVG, piecewise log scale:
-:mod:`rmtool.report.memmap`), the operation timeline (expected and actual aligned, first
+:mod:`rmtool.report._memmap`), the operation timeline (expected and actual aligned, first
 divergence marked), the event table, the claims table with differing bytes highlighted,
 platform components, DTB diff, and the provenance (rmtool version, exact command line,
 inputs with their SHA-256). No script, no network, no external font: a CSP meta tag forbids
 them; the page prints on A4. Rendering is Jinja2 with autoescape (every string may come from
-a hostile token, log or file name); files are written with :func:`rmtool.files.write_atomic`.
+a hostile token, log or file name); files are written with :func:`rmtool._files.write_atomic`.
 
 API (how a command adds ``--html``)
 -----------------------------------
-A command fills a :class:`Report` (``rmtool.report.model``) and calls
+A command fills a :class:`Report` (``rmtool.report._model``) and calls
 ``write_report(path, report)``. Every section is optional and drawn only when it has data:
 
 ``Report(command, verdict, argv=sys.argv, version, inputs, layouts, timeline, events,
@@ -34,7 +34,7 @@ claims, checks, components, dtb_diff, measurements, warnings)``
   platform software components); ``dtb_diff``: :class:`DtbChange` (diagnose);
 - ``inputs``: ``input_files([(role, path), ...])`` (streamed SHA-256, regular files only).
 
-Ready-made builders for the existing commands are in :mod:`rmtool.report.sources`
+Ready-made builders for the existing commands are in :mod:`rmtool.report._sources`
 (``measure_report``, ``replay_report``, ``compare_report``). Wiring a new command, e.g.
 ``diagnose``, is about twenty lines::
 
@@ -54,7 +54,7 @@ no report: there is no result to show.
 
 from __future__ import annotations
 
-from rmtool.report.model import (
+from rmtool.report._model import (
     Check,
     Claim,
     Component,
@@ -72,8 +72,8 @@ from rmtool.report.model import (
     operations,
     summary_of,
 )
-from rmtool.report.render import render, write_report
-from rmtool.report.sources import (
+from rmtool.report._render import render, write_report
+from rmtool.report._sources import (
     compare_report,
     events_of,
     input_file,

@@ -1,7 +1,7 @@
 """The one COSE_Sign1 module of rmtool (RFC 9052 §3-4.4, RFC 9053 §2, RFC 8230 §2, RFC 7518 §6).
 
 Used by CCA tokens and by signed CoRIMs alike: parses COSE_Sign1 (tag 18 or untagged)
-under a CBOR ``Profile`` (``rmtool.verify.cbor``), applies the header rules of RFC 9052
+under a CBOR ``Profile`` (``rmtool.verify._cbor``), applies the header rules of RFC 9052
 §3 (``Sign1.header_problem``), builds the ``Sig_structure``
 ``["Signature1", protected, h'', payload]``, verifies and creates signatures (ECDSA in
 the raw ``r || s`` form COSE uses, EdDSA, PS256) and loads keys: PEM (public or private),
@@ -30,11 +30,11 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
-from rmtool import hashalgo
+from rmtool import _hashalgo as hashalgo
+from rmtool._files import LIMITS
+from rmtool._filetype import read_expected
 from rmtool.errors import RmtoolError, TokenError, UsageError
-from rmtool.files import LIMITS
-from rmtool.filetype import read_expected
-from rmtool.verify import cbor
+from rmtool.verify import _cbor as cbor
 
 COSE_SIGN1_TAG = 18
 HDR_ALG = 1
@@ -76,7 +76,7 @@ PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPri
 EcPublicKey = ec.EllipticCurvePublicKey
 EcPrivateKey = ec.EllipticCurvePrivateKey
 
-# The cryptography class of each row of the hash-algorithm table (rmtool.hashalgo) that a
+# The cryptography class of each row of the hash-algorithm table (rmtool._hashalgo) that a
 # COSE signature algorithm below uses.
 _CRYPTOGRAPHY_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     hashalgo.SHA256.name: hashes.SHA256, hashalgo.SHA384.name: hashes.SHA384,

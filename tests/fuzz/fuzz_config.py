@@ -2,7 +2,7 @@
 
 Each input is written to a temporary file and read both as a host capability overlay
 (:func:`rmtool.measure.host.load_config` onto default capabilities) and as a launch
-configuration (:func:`rmtool.launch.config.load_config`). Oracle and modes: see
+configuration (:func:`rmtool.launch._config.load_config`). Oracle and modes: see
 ``fuzzcommon``. Seeds: the shared ``vectors/inputs/configs`` files and launch TOMLs as
 ``rmtool demo`` writes them::
 
@@ -21,7 +21,7 @@ _PATH = os.path.join(tempfile.mkdtemp(prefix="rmtool-fuzz-"), "input.toml")
 
 def check_one(data: bytes) -> None:
     from rmtool.errors import RmtoolError
-    from rmtool.launch.config import load_config as load_launch
+    from rmtool.launch._config import load_config as load_launch
     from rmtool.measure.host import HostCaps, load_config
 
     with open(_PATH, "wb") as f:
@@ -34,4 +34,4 @@ def check_one(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    fuzzcommon.main("config", check_one, ["rmtool.measure.host", "rmtool.launch.config"])
+    fuzzcommon.main("config", check_one, ["rmtool.measure.host", "rmtool.launch._config"])

@@ -34,5 +34,5 @@ def check_one(data: bytes) -> None:
 
 if __name__ == "__main__":
     fuzzcommon.main("corim", check_one, ["rmtool.verify.corim.realm",
-                                         "rmtool.verify.corim.model", "rmtool.verify.corim.lint",
-                                         "rmtool.verify.corim.comid_json", "rmtool.verify.cose"])
+                                         "rmtool.verify.corim._model", "rmtool.verify.corim._lint",
+                                         "rmtool.verify.corim._comid_json", "rmtool.verify.cose"])

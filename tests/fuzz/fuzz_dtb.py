@@ -1,10 +1,10 @@
 """Fuzz harness for device-tree blobs (run on demand; pytest does not collect it).
 
 Each input goes through :func:`rmtool.measure.dtb.fdt.parse_dtb`,
-:func:`rmtool.measure.dtb.dump.to_dts` (our bounds check, then pyfdt), and both
+:func:`rmtool.measure.dtb._dump.to_dts` (our bounds check, then pyfdt), and both
 ``--dtb-template`` surgeons with fixed Realm facts: kvmtool's
-:func:`rmtool.measure.vmm.kvmtool_template.apply_template` and QEMU's
-:func:`rmtool.measure.vmm.qemu_dtb.apply_template`; a surgeon's output must parse again.
+:func:`rmtool.measure.vmm._kvmtool_template.apply_template` and QEMU's
+:func:`rmtool.measure.vmm._qemu_dtb.apply_template`; a surgeon's output must parse again.
 Oracle and modes: see ``fuzzcommon``. Seeds: the shared reference DTBs
 (``vectors/inputs/ref-dtbs``), DTBs from our generators and the QEMU-like template of
 ``tests/test_qemu_template.py``::
@@ -23,8 +23,8 @@ _FACTS: dict[str, Any] = {}
 
 def _facts() -> dict[str, Any]:
     if not _FACTS:
-        from rmtool.measure.vmm.kvmtool import DtbFacts
-        from rmtool.measure.vmm.qemu_dtb import QemuDtbFacts
+        from rmtool.measure.vmm._kvmtool import DtbFacts
+        from rmtool.measure.vmm._qemu_dtb import QemuDtbFacts
 
         _FACTS["kvmtool"] = DtbFacts(cpus=2, ram_size=512 << 20, bootargs="console=hvc0",
                                      initrd=(0x88000000, 0x88001000), its=True, pmu=True,
@@ -38,9 +38,10 @@ def _facts() -> dict[str, Any]:
 
 def check_one(data: bytes) -> None:
     from rmtool.errors import RmtoolError
-    from rmtool.measure.dtb.dump import to_dts
+    from rmtool.measure.dtb._dump import to_dts
     from rmtool.measure.dtb.fdt import dump, parse_dtb
-    from rmtool.measure.vmm import kvmtool_template, qemu_dtb
+    from rmtool.measure.vmm import _kvmtool_template as kvmtool_template
+    from rmtool.measure.vmm import _qemu_dtb as qemu_dtb
 
     facts = _facts()
     for step in (
@@ -56,7 +57,7 @@ def check_one(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    fuzzcommon.main("dtb", check_one, ["rmtool.measure.dtb.fdt", "rmtool.measure.dtb.dump",
-                                       "rmtool.measure.vmm.kvmtool_template",
-                                       "rmtool.measure.vmm.kvmtool",
-                                       "rmtool.measure.vmm.qemu_dtb"])
+    fuzzcommon.main("dtb", check_one, ["rmtool.measure.dtb.fdt", "rmtool.measure.dtb._dump",
+                                       "rmtool.measure.vmm._kvmtool_template",
+                                       "rmtool.measure.vmm._kvmtool",
+                                       "rmtool.measure.vmm._qemu_dtb"])

@@ -29,9 +29,9 @@ import fuzzcommon
 
 
 def check_one(data: bytes) -> None:
-    from rmtool.cli.log import event_dict
+    from rmtool.cli._log import event_dict
     from rmtool.eventlog import parse
-    from rmtool.eventlog.replay import replay_all
+    from rmtool.eventlog._replay import replay_all
 
     log = parse(data, max_event_size=1 << 20)
     for event in log:
@@ -44,4 +44,4 @@ def check_one(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    fuzzcommon.main("eventlog", check_one, ["rmtool.cli.log", "rmtool.eventlog"], max_len=4096)
+    fuzzcommon.main("eventlog", check_one, ["rmtool.cli._log", "rmtool.eventlog"], max_len=4096)

@@ -29,7 +29,7 @@ def check_one(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    fuzzcommon.main("replay", check_one, ["rmtool.replay.engine", "rmtool.replay.cca",
-                                          "rmtool.replay.dtbgen", "rmtool.replay.indexmap",
-                                          "rmtool.eventlog.parser", "rmtool.eventlog.decode",
+    fuzzcommon.main("replay", check_one, ["rmtool.replay._engine", "rmtool.replay._cca",
+                                          "rmtool.replay._dtbgen", "rmtool.replay._indexmap",
+                                          "rmtool.eventlog._parser", "rmtool.eventlog._decode",
                                           "rmtool.measure.rmm.realm"])

@@ -36,5 +36,5 @@ def check_one(data: bytes) -> None:
 
 if __name__ == "__main__":
     fuzzcommon.main("token", check_one, ["rmtool.verify.token.codec", "rmtool.verify.token.checks",
-                                         "rmtool.verify.cbor", "rmtool.verify.cose",
-                                         "rmtool.verify.token.claims"])
+                                         "rmtool.verify._cbor", "rmtool.verify.cose",
+                                         "rmtool.verify.token._claims"])

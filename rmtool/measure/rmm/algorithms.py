@@ -1,6 +1,6 @@
 """Realm Hash Algorithms (RMM spec DEN0137 A7.1, B4.4; TF-RMM ``lib/measurement``).
 
-The Realm model's view of the one hash-algorithm table (``rmtool.hashalgo``): the rows
+The Realm model's view of the one hash-algorithm table (``rmtool._hashalgo``): the rows
 with an RMI encoding (RmiRealmParams.hash_algo), each with its hashlib name, hash size,
 token claim text (44236) and the TCG algorithm id used in event logs.
 """
@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from rmtool import hashalgo
+from rmtool import _hashalgo as hashalgo
 from rmtool.errors import UsageError
 
 
@@ -31,7 +31,7 @@ class HashAlgo:
 
     @classmethod
     def from_table(cls, row: hashalgo.HashAlgorithm) -> HashAlgo:
-        """The Realm view of a row of ``rmtool.hashalgo.TABLE`` (one with an RMI encoding)."""
+        """The Realm view of a row of ``rmtool._hashalgo.TABLE`` (one with an RMI encoding)."""
         if (row.rmi is None or row.ni_name is None or row.tcg_id is None
                 or row.hashlib_name != row.name):
             raise ValueError(f"{row.name} is not a Realm Hash Algorithm")

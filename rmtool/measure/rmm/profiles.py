@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from rmtool.errors import MeasurementError, UsageError
+from rmtool.measure.rmm._layouts import GRANULE_SIZE
 from rmtool.measure.rmm.algorithms import ALGORITHMS, SHA256, SHA384, SHA512, HashAlgo
-from rmtool.measure.rmm.layouts import GRANULE_SIZE
 
 
 class RealmCreateFields(Protocol):
@@ -208,7 +208,7 @@ TF_RMM_PROFILES: dict[str, str] = {tag: p.name for p in PROFILES.values() for ta
 
 def algorithm_names(profile: RmmProfile | None = None) -> tuple[str, ...]:
     """Names of the Realm hash algorithms a VMM command line may select under ``profile``
-    (the profile's ``hash_algos``, views of ``rmtool.hashalgo``); None: the default
+    (the profile's ``hash_algos``, views of ``rmtool._hashalgo``); None: the default
     profile's, those the reference tool accepts (sha256, sha512)."""
     return tuple(a.name for a in (profile or PROFILES[DEFAULT_PROFILE]).hash_algos)
 

@@ -25,10 +25,9 @@ from functools import lru_cache
 from typing import NamedTuple, Protocol, runtime_checkable
 
 from rmtool.errors import MeasurementError
-from rmtool.measure.hashcore import data_chain
+from rmtool.measure._hashcore import data_chain
 from rmtool.measure.images import BlockHasher, GranuleHasher, Image, ParallelGranuleHasher
-from rmtool.measure.rmm.algorithms import HashAlgo
-from rmtool.measure.rmm.layouts import (
+from rmtool.measure.rmm._layouts import (
     DESC_SIZE,
     DESC_TYPE_RIPAS,
     GRANULE_SIZE,
@@ -41,6 +40,7 @@ from rmtool.measure.rmm.layouts import (
     ripas_descriptor_packer,
     slot,
 )
+from rmtool.measure.rmm.algorithms import HashAlgo
 from rmtool.measure.rmm.ops import (
     DataCreate,
     InitRipas,

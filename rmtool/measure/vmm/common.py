@@ -23,7 +23,7 @@ from rmtool.errors import ParametersError, RmtoolError
 from rmtool.measure.dtb.fdt import Node, string, strings, u32
 from rmtool.measure.host import HostCaps
 from rmtool.measure.images import Image
-from rmtool.measure.rmm.limits import ripas_top
+from rmtool.measure.rmm._limits import ripas_top
 from rmtool.measure.rmm.ops import (
     DataCreate,
     InitRipas,
@@ -34,7 +34,7 @@ from rmtool.measure.rmm.ops import (
     RemExtend,
 )
 from rmtool.measure.rmm.profiles import RmmProfile
-from rmtool.measure.vmm.rustcompat import (
+from rmtool.measure.vmm._rustcompat import (
     Base64Error,
     b64decode_standard,
     in_context,
@@ -154,7 +154,7 @@ class VmmBuild:
 
 def parse_size(text: str, option: str = "-m") -> int:
     """A memory size option: the reference's ``parse_memory_size(text).context(option)``
-    (:func:`rmtool.measure.vmm.rustcompat.parse_memory_size`), e.g. ``-m: invalid digit
+    (:func:`rmtool.measure.vmm._rustcompat.parse_memory_size`), e.g. ``-m: invalid digit
     found in string`` for ``512m``."""
     return in_context(option, parse_memory_size, text)
 

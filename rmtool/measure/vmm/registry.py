@@ -29,9 +29,9 @@ from rmtool.measure.vmm.common import MeasureInputs, VmmBuild
 
 #: The built-in front-ends: each module registers itself when imported.
 BUILTIN = (
-    "rmtool.measure.vmm.kvmtool",
-    "rmtool.measure.vmm.qemu",
-    "rmtool.measure.vmm.cloudhv",
+    "rmtool.measure.vmm._kvmtool",
+    "rmtool.measure.vmm._qemu",
+    "rmtool.measure.vmm._cloudhv",
 )
 SHARE_TAG = "shr0"  # 9p mount tag of ``rmtool launch --share``
 
@@ -79,7 +79,7 @@ Templates = Sequence[tuple[bytes, str]]
 
 
 class LaunchSpec(Protocol):
-    """The launch switches a front-end reads (``rmtool.launch.argv.LaunchOptions``)."""
+    """The launch switches a front-end reads (``rmtool.launch._argv.LaunchOptions``)."""
 
     @property
     def vmm(self) -> str: ...
@@ -112,7 +112,7 @@ class LaunchSpec(Protocol):
 
 
 class RunPathsSpec(Protocol):
-    """Paths as the host sees them (``rmtool.launch.argv.RunPaths``)."""
+    """Paths as the host sees them (``rmtool.launch._argv.RunPaths``)."""
 
     @property
     def kernel(self) -> str | None: ...
@@ -173,7 +173,7 @@ class VmmFrontend(Protocol):
 
     def scan_args(self, argv: Sequence[str]) -> None:
         """The reference's clap pass over this VMM's arguments (before any tool error):
-        raises :class:`rmtool.measure.vmm.rustcompat.ClapError`, or ``HelpRequested``
+        raises :class:`rmtool.measure.vmm._rustcompat.ClapError`, or ``HelpRequested``
         for ``-h`` (the CLI then prints :meth:`help_text`). No-op for raw-word VMMs."""
 
     def help_text(self) -> str:

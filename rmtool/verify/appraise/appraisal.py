@@ -30,8 +30,8 @@ from rmtool.verify.appraise import ar4si as A
 from rmtool.verify.appraise.endorsements import Endorsements, TrustAnchor, unique_trust_anchors
 from rmtool.verify.appraise.platform import PlatformComparison, platform_submod
 from rmtool.verify.appraise.realm import realm_submod
+from rmtool.verify.token import _claims as C
 from rmtool.verify.token import checks as K
-from rmtool.verify.token import claims as C
 from rmtool.verify.token.codec import CcaToken
 
 SCHEME = "ARM_CCA"

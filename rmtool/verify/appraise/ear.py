@@ -23,8 +23,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from rmtool import __version__
+from rmtool._files import LIMITS, read_bounded
 from rmtool.errors import UsageError
-from rmtool.files import LIMITS, read_bounded
 from rmtool.verify import cose
 from rmtool.verify.appraise import ar4si as A
 from rmtool.verify.appraise.appraisal import POLICY_ID, Appraisal

@@ -14,8 +14,8 @@ end-to-end inputs of veraison/services (``end-to-end/input/cca-endorsements.cbor
 * attest-key triples: ``{class: {class-id: implementation id}, instance: #6.550(UEID)}`` with
   one ``#6.554`` PEM public key (the CPAK);
 * realm reference triples: read by :mod:`rmtool.verify.corim.realm` and checked by
-  :mod:`rmtool.verify.corim.lint` (the one CoRIM model of rmtool: envelopes by
-  :mod:`rmtool.verify.corim.model`, CBOR by :mod:`rmtool.verify.cbor`).
+  :mod:`rmtool.verify.corim._lint` (the one CoRIM model of rmtool: envelopes by
+  :mod:`rmtool.verify.corim._model`, CBOR by :mod:`rmtool.verify._cbor`).
 
 A CoRIM that breaks its profile is refused (``CorimError``, exit 2) with the reason
 veraison/corim gives, so that a search for the message finds upstream's check.
@@ -33,8 +33,8 @@ from cryptography.hazmat.primitives import serialization
 from rmtool.errors import CorimError
 from rmtool.verify import cose
 from rmtool.verify.corim import realm as corim_realm
-from rmtool.verify.corim.lint import lint
-from rmtool.verify.corim.model import (
+from rmtool.verify.corim._lint import lint
+from rmtool.verify.corim._model import (
     TAG_BYTES,
     TAG_UEID,
     DecodedCorim,

@@ -25,9 +25,9 @@ from typing import Any
 
 from rmtool.verify.appraise import ar4si as A
 from rmtool.verify.appraise.endorsements import PlatformReference, SwComponentRef
-from rmtool.verify.token import claims as C
+from rmtool.verify.token import _claims as C
 
-#: Lifecycle states (``rmtool.verify.token.claims.lifecycle_state`` names) that Veraison
+#: Lifecycle states (``rmtool.verify.token._claims.lifecycle_state`` names) that Veraison
 #: treats as a trustworthy platform: PSA "secured" and "non PSA RoT debug" (CCA: non CCA
 #: platform debug).
 TRUSTED_LIFECYCLES = ("secured", "non-psa-rot-debug")

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from rmtool.verify.appraise import ar4si as A
 from rmtool.verify.appraise.endorsements import RealmReference
-from rmtool.verify.token import claims as C
+from rmtool.verify.token import _claims as C
 
 
 def _short(value: bytes | None) -> str:

@@ -30,8 +30,8 @@ from rmtool.verify.appraise.appraisal import (
     padded_nonce,
 )
 from rmtool.verify.appraise.endorsements import Endorsements, PlatformReference, SwComponentRef
+from rmtool.verify.token import _claims as C
 from rmtool.verify.token import checks as K
-from rmtool.verify.token import claims as C
 from rmtool.verify.token.codec import CcaToken
 
 UNRECOGNIZED = 97            # UNRECOGNIZED_INSTANCE / UNRECOGNIZED_HARDWARE

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 
 from rmtool.errors import CorimError
 from rmtool.verify import cose
-from rmtool.verify.corim.model import COSE_X5CHAIN, decode, is_map, loads
+from rmtool.verify.corim._model import COSE_X5CHAIN, decode, is_map, loads
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rmtool._files import LIMITS, read_bounded
 from rmtool.errors import InputFileError
-from rmtool.files import LIMITS, read_bounded
-from rmtool.verify import cbor, cose
+from rmtool.verify import _cbor as cbor
+from rmtool.verify import cose
 from rmtool.verify.appraise.endorsements import (
     IMPL_ID_SIZE,
     INSTANCE_ID_SIZE,

@@ -10,7 +10,7 @@ Reference values come from pluggable *sources*, each producing ``ReferenceValues
   ``alg;base64`` strings over the 64-byte slot) and the newer corim-rs layout (``reference-triples``
   with ``mkey`` ``cca.rim`` ...), via ``load_endorsements``;
 * a CoRIM, via ``rmtool.verify.corim.realm.load_reference_values`` (``load_corim``);
-* an event-log replay (``rmtool.verify.compare.explain.replay_reference``), and the expected
+* an event-log replay (``rmtool.verify.compare._explain.replay_reference``), and the expected
   configuration of ``measure --format json --trace`` (``explain.trace_reference``).
 
 ``compare`` returns one ``ClaimResult`` (expected, actual, status) per claim and source.
@@ -19,7 +19,7 @@ matches when the extra bytes are zero (a 64-byte slot against a 32-byte SHA-256 
 and likewise the other way round (a short RPV against the 64-byte claim).
 A source that should give a claim but cannot (a log whose RIM does not replay) marks it
 ``unavailable``: a mismatch with the reason as its note. ``CompareReport.explanations``
-holds what :mod:`rmtool.verify.compare.explain` concludes (register, event, message).
+holds what :mod:`rmtool.verify.compare._explain` concludes (register, event, message).
 
 Matching claims prove nothing about a token nobody verified, so the report's verdict
 (``CompareReport.verdict``) is ``match`` only when the claims match AND the token's
@@ -37,11 +37,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rmtool._files import read_bounded
 from rmtool.errors import CorimError, UsageError
-from rmtool.files import read_bounded
-from rmtool.verify.cbor import unique_json_object
+from rmtool.verify._cbor import unique_json_object
+from rmtool.verify.token._claims import RealmClaims
 from rmtool.verify.token.checks import Verification
-from rmtool.verify.token.claims import RealmClaims
 
 CLAIMS = ("rim", "rem0", "rem1", "rem2", "rem3", "rpv")
 LABELS = {"rim": "RIM", "rem0": "REM0", "rem1": "REM1", "rem2": "REM2", "rem3": "REM3",

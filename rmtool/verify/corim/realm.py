@@ -30,10 +30,10 @@ from typing import Any
 import cbor2
 
 from rmtool.errors import CorimError, InputFileError
-from rmtool.verify import cbor
-from rmtool.verify.corim import comid_json
-from rmtool.verify.corim.lint import LintFinding, lint
-from rmtool.verify.corim.model import (
+from rmtool.verify import _cbor as cbor
+from rmtool.verify.corim import _comid_json as comid_json
+from rmtool.verify.corim._lint import LintFinding, lint
+from rmtool.verify.corim._model import (
     COMID_ROLE_NAMES,
     CORIM_ROLE_NAMES,
     COSE_ALG_NAMES,
@@ -58,10 +58,10 @@ from rmtool.verify.corim.model import (
     tagged_bytes_value,
     to_jsonable,
 )
-from rmtool.verify.corim.model import (
+from rmtool.verify.corim._model import (
     loads as corim_loads,
 )
-from rmtool.verify.corim.sign import sign_corim
+from rmtool.verify.corim._sign import sign_corim
 
 __all__ = [
     "REALM_PROFILE", "LEGACY_REALM_PROFILE", "RealmReferenceValues", "LintFinding",
@@ -267,10 +267,10 @@ def reference_values_from_bytes(data: bytes, name: str = "input"
 
 def read_input(path: str | Path) -> bytes:
     """A CoRIM / CoMID / CoMID JSON file: a regular file of at most ``MAX_CORIM_SIZE`` bytes
-    (``rmtool.files.read_bounded``); a file of another known kind (a token, an event log...)
-    is named, with the command that reads it (``rmtool.filetype.check_kind``)."""
-    from rmtool.files import read_bounded
-    from rmtool.filetype import check_kind
+    (``rmtool._files.read_bounded``); a file of another known kind (a token, an event log...)
+    is named, with the command that reads it (``rmtool._filetype.check_kind``)."""
+    from rmtool._files import read_bounded
+    from rmtool._filetype import check_kind
 
     data = read_bounded(path, MAX_CORIM_SIZE, "CoRIM", InputFileError)
     check_kind(data, "corim", str(path))

@@ -29,7 +29,7 @@ from typing import Any
 
 from rmtool.errors import TokenError, UsageError
 from rmtool.verify import cose
-from rmtool.verify.token import claims as C
+from rmtool.verify.token import _claims as C
 from rmtool.verify.token.codec import CcaToken
 
 PASS, FAIL, WARN, WAIVED = "pass", "fail", "warn", "waived"

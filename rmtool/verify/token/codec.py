@@ -8,7 +8,7 @@ Accepted envelopes:
 * a standalone COSE_Sign1 (tag 18) platform (or realm) token;
 * the Parsec-CCA wrapper ``{"kat": ..., "pat": <tag 399 collection>}``.
 
-Each nested message is decoded with a fresh bounded decoder (``rmtool.verify.cbor``). The builder
+Each nested message is decoded with a fresh bounded decoder (``rmtool.verify._cbor``). The builder
 half (``build_realm_token``, ``build_cca_token`` ...) signs claims with test keys, for
 tests and demo tokens.
 """
@@ -20,10 +20,11 @@ from typing import Any
 
 import cbor2
 
+from rmtool._files import read_bounded
 from rmtool.errors import TokenError, UsageError
-from rmtool.files import read_bounded
-from rmtool.verify import cbor, cose
-from rmtool.verify.token import claims as C
+from rmtool.verify import _cbor as cbor
+from rmtool.verify import cose
+from rmtool.verify.token import _claims as C
 
 TAG_CCA_399 = 399
 TAG_CCA_907 = 907
@@ -179,9 +180,9 @@ def decode_token(data: bytes) -> CcaToken:
 
 def read_token(path: str) -> CcaToken:
     """Read and decode a token file: a regular file of at most ``cbor.MAX_MESSAGE``
-    bytes (``rmtool.files.read_bounded``); a file of another known kind (an event log, a
-    CoRIM, a DTB...) is named, with the command that reads it (``rmtool.filetype``)."""
-    from rmtool.filetype import hinted
+    bytes (``rmtool._files.read_bounded``); a file of another known kind (an event log, a
+    CoRIM, a DTB...) is named, with the command that reads it (``rmtool._filetype``)."""
+    from rmtool._filetype import hinted
 
     data = read_bounded(path, cbor.MAX_MESSAGE, "token", UsageError)
     with hinted("token", data, path):
