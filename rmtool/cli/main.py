@@ -8,10 +8,12 @@ traceback unless ``RMTOOL_DEBUG=1`` is set.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import click
 
@@ -164,24 +166,42 @@ def run(argv: Sequence[str] | None = None, prog_name: str = "rmtool",
 EXIT_BROKEN_PIPE = 128 + 13
 
 
-def _pacified() -> bool:
-    """Whether stdout is wrapped in click's ``PacifyFlushWrapper`` (a flush that ignores
-    EPIPE), as click's main leaves it after a reader went away."""
-    from click.utils import PacifyFlushWrapper
+class _QuietFlush:
+    """A stream whose ``flush`` ignores EPIPE (a reader that went away), every other
+    attribute proxied: what click's own EPIPE wrapper does, kept here because click 8.5
+    deprecates its public name."""
 
-    return isinstance(sys.stdout, PacifyFlushWrapper)
+    def __init__(self, wrapped: Any) -> None:
+        self.wrapped = wrapped
+
+    def flush(self) -> None:
+        try:
+            self.wrapped.flush()
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                raise
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.wrapped, attr)
+
+
+def _pacified() -> bool:
+    """Whether stdout is wrapped so that its flush ignores EPIPE, as click's main leaves
+    it after a reader went away (click's wrapper, public or private name) or as
+    :func:`_closed_stdout` does."""
+    return isinstance(sys.stdout, _QuietFlush) or \
+        "PacifyFlushWrapper" in type(sys.stdout).__name__
 
 
 def _closed_stdout() -> int:
     """End quietly after standard output was closed by its reader (``| head -1``): wrap
-    stdout and stderr as click does (``PacifyFlushWrapper``), so that the interpreter's
-    final flush of the unwritten rest cannot print "Exception ignored ... BrokenPipeError"."""
-    from click.utils import PacifyFlushWrapper
-
+    stdout and stderr so that the interpreter's final flush of the unwritten rest cannot
+    print "Exception ignored ... BrokenPipeError"."""
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
-        if not isinstance(stream, PacifyFlushWrapper):
-            setattr(sys, name, PacifyFlushWrapper(stream))
+        if not isinstance(stream, _QuietFlush) and \
+                "PacifyFlushWrapper" not in type(stream).__name__:
+            setattr(sys, name, _QuietFlush(stream))
     return EXIT_BROKEN_PIPE
 
 
