@@ -14,10 +14,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ import pytest
 from rmtool.cli.main import COMMANDS, cli, run
 from tests import tokens
 from tests.conftest import CORPUS
+from tests.provisioning import serving
 
 TOKENS = CORPUS / "tokens"
 CORIMS = CORPUS / "corim" / "cbor"
@@ -236,38 +235,10 @@ VERDICTS = {"dtb diff", "token verify", "replay", "compare", "diagnose", "corim 
 NO_INPUT_FILE = {"demo", "completion", "rmtool", "examples inputs"}
 
 
-class _Provisioning(BaseHTTPRequestHandler):
-    """A provisioning service (veraison/services provisioning session JSON, HTTP 200):
-    ``/ok...`` accepts, ``/fail...`` rejects the CoRIM."""
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def do_POST(self) -> None:  # noqa: N802 (http.server API)
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        doc: dict[str, Any] = {"status": "success", "expiry": "2026-01-01T00:00:00Z"}
-        if self.path.startswith("/fail"):
-            doc = {"status": "failed", "expiry": "2026-01-01T00:00:00Z",
-                   "failure-reason": "RIM (cca.rim) measurement is mandatory"}
-        body = json.dumps(doc).encode()
-        self.send_response(200)
-        self.send_header("Content-Type",
-                         "application/vnd.veraison.provisioning-session+json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Provisioning)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import json
 import shlex
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import click
 import pytest
@@ -29,6 +26,7 @@ from rmtool.cli.main import cli, run
 from rmtool.verify.token._claims import lifecycle_state, lifecycle_text
 from tests import tokens
 from tests.conftest import CORPUS, need_shared
+from tests.provisioning import Provisioning, serving
 
 BOOTLOG = CORPUS / "eventlogs" / "cca-realm" / "ccarealm_realm-bootlog.bin"
 TPM_LOG = CORPUS / "eventlogs" / "tpm2" / "goattest_crypto_agile_eventlog.bin"
@@ -78,32 +76,10 @@ def realm_log(demo: Path) -> tuple[Path, Path]:
     return log, images
 
 
-class _Provisioning(BaseHTTPRequestHandler):
-    """A Veraison provisioning endpoint that accepts everything."""
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def do_POST(self) -> None:  # noqa: N802 (http.server API)
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        body = json.dumps({"status": "success", "expiry": "2026-01-01T00:00:00Z"}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type",
-                         "application/vnd.veraison.provisioning-session+json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Provisioning)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/submit"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving() as url:
+        yield url + "/submit"
 
 
 def every_command(demo: Path, realm_log: tuple[Path, Path], server: str,
@@ -512,31 +488,16 @@ def test_corim_submit_document_says_why_it_was_refused(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A refused submission (exit 1) has its reason in ``errors``."""
 
-    class Refuse(_Provisioning):
-        def do_POST(self) -> None:  # noqa: N802 (http.server API)
-            self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            body = json.dumps({"status": "failed", "expiry": "2026-01-01T00:00:00Z",
-                               "failure-reason": "RIM measurement is mandatory"}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type",
-                             "application/vnd.veraison.provisioning-session+json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    class Refuse(Provisioning):
+        reason = "RIM measurement is mandatory"
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
     corim = tmp_path / "realm.cbor"
     measured = tmp_path / "m.json"
     measured.write_text(json.dumps({"rim": KVMTOOL_RIM, "rems": ["00" * 32] * 4}))
-    try:
+    with serving(Refuse) as url:
         assert run(["corim", "create", str(measured), "-o", str(corim)]) == 0
         status, out, _ = cli_run(["corim", "submit", str(corim), "--api-server",
-                                  f"http://127.0.0.1:{httpd.server_address[1]}/submit",
-                                  "--format", "json"], capsys)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+                                  url + "/fail/submit", "--format", "json"], capsys)
     doc = json.loads(out)
     assert status == 1 and doc["ok"] is False
     assert doc["errors"] == [{"message": "RIM measurement is mandatory",
